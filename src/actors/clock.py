@@ -1,0 +1,161 @@
+"""Time as messages: a clock that tells an actor a message at a due time.
+
+pykka has no timers, and a ``threading.Timer`` per timer costs a thread per timer. The
+``Clock`` keeps one heap and one thread for the whole process; at the deadline it
+``tell``s the message to its target. ``FakeClock`` has the same interface and is advanced
+by hand in tests, which then never sleep to wait for a timer.
+
+Targets are anything with ``tell(message)``: a pykka ``ActorRef`` in production, or a
+small adapter that calls ``on_receive`` directly in deterministic unit tests.
+"""
+
+from __future__ import annotations
+
+import abc
+import heapq
+import itertools
+import threading
+import time
+from typing import Any, Protocol
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+class Target(Protocol):
+    def tell(self, message: Any) -> None: ...
+
+
+class Timer:
+    """A handle to one scheduled delivery. ``cancel()`` is idempotent and thread-safe."""
+
+    __slots__ = ("cancelled", "due", "message", "seq", "target")
+
+    def __init__(self, due: float, seq: int, target: Target, message: Any) -> None:
+        self.due = due
+        self.seq = seq
+        self.target = target
+        self.message = message
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def __lt__(self, other: Timer) -> bool:
+        return (self.due, self.seq) < (other.due, other.seq)
+
+
+class BaseClock(abc.ABC):
+    """What actors see: the time now, and ``schedule``."""
+
+    def __init__(self) -> None:
+        self._heap: list[Timer] = []
+        self._seq = itertools.count()
+        self._lock = threading.Condition()
+
+    @abc.abstractmethod
+    def now(self) -> float:
+        """Wall-clock Unix seconds (UTC)."""
+
+    @abc.abstractmethod
+    def monotonic(self) -> float:
+        """Seconds on the clock that deadlines are measured on."""
+
+    def schedule(self, delay_s: float, target: Target, message: Any) -> Timer:
+        """Tell ``message`` to ``target`` after ``delay_s`` seconds (any thread)."""
+        with self._lock:
+            timer = Timer(self.monotonic() + max(0.0, delay_s), next(self._seq), target, message)
+            heapq.heappush(self._heap, timer)
+            self._lock.notify()
+        return timer
+
+    def pending(self) -> int:
+        with self._lock:
+            return sum(1 for t in self._heap if not t.cancelled)
+
+    def _pop_due(self, now: float) -> list[Timer]:
+        due: list[Timer] = []
+        while self._heap and self._heap[0].due <= now:
+            timer = heapq.heappop(self._heap)
+            if not timer.cancelled:
+                due.append(timer)
+        return due
+
+    @staticmethod
+    def _deliver(timers: list[Timer]) -> None:
+        for timer in timers:
+            try:
+                timer.target.tell(timer.message)
+            except Exception:  # a dead actor must not stop the clock
+                log.debug("timer target gone", message=type(timer.message).__name__)
+
+
+class Clock(BaseClock):
+    """The real clock: one daemon thread sleeping on a condition until the next deadline."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="sitelink-clock", daemon=True)
+        self._thread.start()
+
+    def now(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            self._lock.notify()
+        self._thread.join(timeout=2)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._stopped:
+                    now = time.monotonic()
+                    if self._heap and self._heap[0].due <= now:
+                        break
+                    timeout = self._heap[0].due - now if self._heap else None
+                    self._lock.wait(timeout)
+                if self._stopped:
+                    return
+                due = self._pop_due(time.monotonic())
+            self._deliver(due)
+
+
+class FakeClock(BaseClock):
+    """A clock that moves only when a test calls ``advance``. Deliveries happen in ``advance``,
+    on the calling thread, in due order."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        super().__init__()
+        self._now = start
+        self._start = start
+
+    def now(self) -> float:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._now - self._start
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward, delivering every message that falls due on the way, in order.
+        Messages scheduled by those deliveries are delivered too if they fall due in range."""
+        end = self._now + seconds
+        while True:
+            with self._lock:
+                live = [t for t in self._heap if not t.cancelled]
+                if not live or min(live).due > end - self._start:
+                    break
+                nxt = min(live)
+                self._now = max(self._now, self._start + nxt.due)
+                due = self._pop_due(nxt.due)
+            self._deliver(due)
+        self._now = end
+
+    def stop(self) -> None:
+        """Nothing to stop; present so both clocks are interchangeable."""

@@ -1,0 +1,60 @@
+"""The one error tree of sitelink.
+
+::
+
+    SitelinkError
+    ├── ConfigError            bad settings or environment
+    ├── LifecycleError         an event that the current connection state does not accept
+    ├── StorageError           the database said no
+    │   ├── NotFound           no row with that id
+    │   └── Conflict           a unique value is taken (e.g. a site code)
+    ├── ValidationError        bad input from a user; ``field`` names what is wrong
+    ├── NotConnected           an action needs a live connection and there is none
+    └── ActorTimeout           an actor did not answer in time
+
+HTTP status codes are chosen only in ``sitelink.api``; paho and OS errors are turned
+into words in exactly one place, ``sitelink.actors.mqtt_port.describe_failure``.
+"""
+
+from __future__ import annotations
+
+
+class SitelinkError(Exception):
+    """Root of every error sitelink raises on purpose."""
+
+
+class ConfigError(SitelinkError):
+    pass
+
+
+class LifecycleError(SitelinkError):
+    def __init__(self, state: object, event: object) -> None:
+        super().__init__(f"event {type(event).__name__} is not valid in state {state}")
+        self.state = state
+        self.event = event
+
+
+class StorageError(SitelinkError):
+    pass
+
+
+class NotFound(StorageError):
+    pass
+
+
+class Conflict(StorageError):
+    pass
+
+
+class ValidationError(SitelinkError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class NotConnected(SitelinkError):
+    pass
+
+
+class ActorTimeout(SitelinkError):
+    pass

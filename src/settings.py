@@ -1,0 +1,126 @@
+"""Settings: one frozen struct, built once from the environment and passed down.
+
+This is the only module that reads ``os.environ``. Every other module receives a
+``Settings`` (or the few fields it needs) as an argument, so tests never patch
+constants: they build a ``Settings`` with the values they want.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+from sitelink.errors import ConfigError
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Every knob of API.md's settings table, with its default."""
+
+    database_url: str = "sqlite:///./sitelink.db"
+    secret_key: str | None = None
+    admin_token: str | None = None
+    instance_id: str = "sitelink"
+    clean_session: bool = True
+    lwt_enabled: bool = True
+    keep_alive_s: int = 60
+    shutdown_timeout_s: float = 5.0
+    retry_base_s: float = 5.0
+    retry_max_s: float = 300.0
+    retry_jitter: float = 0.2
+    retry_reset_s: float = 20.0
+    connect_rate: float = 50.0
+    reconcile_s: float = 30.0
+    max_payload: int = 262_144
+    max_devices_per_site: int = 10_000
+    readings_retention_days: int = 30
+    connect_timeout_s: float = 10.0
+    log_format: str = "console"
+    web_dir: str | None = None
+    sse_max_clients: int = 1000
+
+    @property
+    def data_dir(self) -> Path:
+        """Where generated files (the secret key) live: beside the SQLite file, else cwd."""
+        if self.database_url.startswith("sqlite:///"):
+            return Path(self.database_url.removeprefix("sqlite:///")).expanduser().resolve().parent
+        return Path.cwd()
+
+    @property
+    def engine(self) -> str:
+        return "postgres" if self.database_url.startswith(("postgres://", "postgresql://")) else "sqlite"
+
+
+# environment variable -> (field, converter)
+_ENV: dict[str, tuple[str, type]] = {
+    "DATABASE_URL": ("database_url", str),
+    "SITELINK_SECRET_KEY": ("secret_key", str),
+    "SITELINK_ADMIN_TOKEN": ("admin_token", str),
+    "MQTT_INSTANCE_ID": ("instance_id", str),
+    "MQTT_CLEAN_SESSION": ("clean_session", bool),
+    "MQTT_LWT_ENABLED": ("lwt_enabled", bool),
+    "MQTT_KEEP_ALIVE": ("keep_alive_s", int),
+    "MQTT_SHUTDOWN_TIMEOUT": ("shutdown_timeout_s", float),
+    "SITELINK_RETRY_BASE_S": ("retry_base_s", float),
+    "SITELINK_RETRY_MAX_S": ("retry_max_s", float),
+    "SITELINK_RETRY_JITTER": ("retry_jitter", float),
+    "SITELINK_RETRY_RESET_S": ("retry_reset_s", float),
+    "SITELINK_CONNECT_RATE": ("connect_rate", float),
+    "SITELINK_RECONCILE_S": ("reconcile_s", float),
+    "SITELINK_MAX_PAYLOAD": ("max_payload", int),
+    "SITELINK_MAX_DEVICES_PER_SITE": ("max_devices_per_site", int),
+    "SITELINK_READINGS_RETENTION_DAYS": ("readings_retention_days", int),
+    "SITELINK_CONNECT_TIMEOUT_S": ("connect_timeout_s", float),
+    "SITELINK_LOG_FORMAT": ("log_format", str),
+    "SITELINK_WEB_DIR": ("web_dir", str),
+    "SITELINK_SSE_MAX_CLIENTS": ("sse_max_clients", int),
+}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _convert(name: str, raw: str, kind: type) -> object:
+    if kind is bool:
+        lowered = raw.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ConfigError(f"{name}: expected true or false, got {raw!r}")
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected {kind.__name__}, got {raw!r}") from None
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from ``environ`` (default: the process environment)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {
+        "instance_id": socket.gethostname() or "sitelink",
+        "log_format": "console" if sys.stderr.isatty() else "json",
+    }
+    for name, (field, kind) in _ENV.items():
+        raw = env.get(name)
+        if raw is not None and raw != "":
+            values[field] = _convert(name, raw, kind)
+    settings = Settings(**values)  # type: ignore[arg-type]
+    _check(settings)
+    return settings
+
+
+def _check(s: Settings) -> None:
+    if s.log_format not in ("console", "json"):
+        raise ConfigError(f"SITELINK_LOG_FORMAT: expected console or json, got {s.log_format!r}")
+    if not s.database_url.startswith(("sqlite:///", "postgres://", "postgresql://")):
+        raise ConfigError("DATABASE_URL: expected sqlite:///PATH or postgresql://...")
+    for field in ("retry_base_s", "retry_max_s", "connect_rate", "reconcile_s", "connect_timeout_s"):
+        if getattr(s, field) <= 0:
+            raise ConfigError(f"{field}: must be positive")
+    if not 0 <= s.retry_jitter < 1:
+        raise ConfigError("SITELINK_RETRY_JITTER: must be in [0, 1)")

@@ -1,0 +1,1 @@
+"""Storage: piccolo tables, migrations, queries and the batching writer (SQLite or PostgreSQL)."""
