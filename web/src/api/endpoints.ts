@@ -1,0 +1,94 @@
+/** One function per endpoint of API.md that the dashboard uses. */
+
+import { request, withQuery } from "./client";
+import type {
+  ActorTree,
+  AuditResponse,
+  CommandsResponse,
+  ControlResult,
+  DataloggerDetail,
+  DataloggerPatch,
+  DataloggersResponse,
+  Discovery,
+  GatewaysResponse,
+  Me,
+  PublishInput,
+  PublishResult,
+  ReadingsResponse,
+  SensorsResponse,
+  SiteConfig,
+  SiteHistory,
+  SiteInput,
+  SitesResponse,
+  SiteStatus,
+  Subscription,
+  SubscriptionInput,
+  TopicsResponse,
+} from "./types";
+
+const V1 = "/api/v1";
+const MQTT = `${V1}/mqtt`;
+
+export type ControlAction = "start" | "stop" | "reconnect";
+
+export const api = {
+  login: (token: string) => request<Me>("POST", `${V1}/auth/session`, { token }),
+  logout: () => request<void>("DELETE", `${V1}/auth/session`),
+  me: (signal?: AbortSignal) => request<Me>("GET", `${V1}/auth/me`, undefined, signal),
+
+  sites: (signal?: AbortSignal) => request<SitesResponse>("GET", `${MQTT}/sites/`, undefined, signal),
+  createSite: (input: SiteInput) => request<SiteStatus>("POST", `${MQTT}/sites/`, input),
+  siteConfig: (id: number, signal?: AbortSignal) => request<SiteConfig>("GET", `${MQTT}/sites/${id}/`, undefined, signal),
+  patchSite: (id: number, patch: Partial<SiteInput>) => request<SiteConfig>("PATCH", `${MQTT}/sites/${id}/`, patch),
+  deleteSite: (id: number) => request<void>("DELETE", `${MQTT}/sites/${id}/`),
+  siteStatus: (id: number, signal?: AbortSignal) =>
+    request<SiteStatus>("GET", `${MQTT}/sites/${id}/status/`, undefined, signal),
+  control: (id: number, action: ControlAction) => request<ControlResult>("POST", `${MQTT}/sites/${id}/${action}/`),
+  siteHistory: (id: number, signal?: AbortSignal) =>
+    request<SiteHistory>("GET", `${MQTT}/sites/${id}/history/`, undefined, signal),
+  siteCommands: (id: number, signal?: AbortSignal) =>
+    request<CommandsResponse>("GET", `${MQTT}/sites/${id}/commands/`, undefined, signal),
+  publish: (id: number, input: PublishInput) => request<PublishResult>("POST", `${MQTT}/sites/${id}/publish/`, input),
+
+  topics: (siteId: number, signal?: AbortSignal) =>
+    request<TopicsResponse>("GET", `${MQTT}/sites/${siteId}/topics/`, undefined, signal),
+  addTopic: (siteId: number, input: Partial<SubscriptionInput>) =>
+    request<Subscription>("POST", `${MQTT}/sites/${siteId}/topics/`, input),
+  patchTopic: (siteId: number, topicId: number, patch: Partial<SubscriptionInput>) =>
+    request<Subscription>("PATCH", `${MQTT}/sites/${siteId}/topics/${topicId}/`, patch),
+  deleteTopic: (siteId: number, topicId: number) =>
+    request<void>("DELETE", `${MQTT}/sites/${siteId}/topics/${topicId}/`),
+
+  startDiscovery: (siteId: number, seconds: number) =>
+    request<unknown>("POST", `${MQTT}/sites/${siteId}/discovery/`, { seconds }),
+  discovery: (siteId: number, signal?: AbortSignal) =>
+    request<Discovery>("GET", `${MQTT}/sites/${siteId}/discovery/`, undefined, signal),
+
+  dataloggers: (siteId: number | null, signal?: AbortSignal) =>
+    request<DataloggersResponse>("GET", withQuery(`${MQTT}/dataloggers/`, { site_id: siteId }), undefined, signal),
+  datalogger: (id: number, signal?: AbortSignal) =>
+    request<DataloggerDetail>("GET", `${MQTT}/dataloggers/${id}/`, undefined, signal),
+  patchDatalogger: (id: number, patch: DataloggerPatch) =>
+    request<DataloggerDetail>("PATCH", `${MQTT}/dataloggers/${id}/`, patch),
+  deleteDatalogger: (id: number) => request<void>("DELETE", `${MQTT}/dataloggers/${id}/`),
+  gateways: (siteId: number | null, signal?: AbortSignal) =>
+    request<GatewaysResponse>("GET", withQuery(`${MQTT}/gateways/`, { site_id: siteId }), undefined, signal),
+
+  sensorsByDatalogger: (dataloggerId: number, signal?: AbortSignal) =>
+    request<SensorsResponse>(
+      "GET",
+      withQuery(`${MQTT}/sensors/by_datalogger`, { datalogger_id: dataloggerId }),
+      undefined,
+      signal,
+    ),
+  readings: (sensorId: number, since: string, limit: number, signal?: AbortSignal) =>
+    request<ReadingsResponse>(
+      "GET",
+      withQuery(`${MQTT}/sensors/${sensorId}/readings`, { since, limit }),
+      undefined,
+      signal,
+    ),
+
+  actors: (signal?: AbortSignal) => request<ActorTree>("GET", `${V1}/actors`, undefined, signal),
+  audit: (signal?: AbortSignal) => request<AuditResponse>("GET", `${V1}/audit`, undefined, signal),
+};

@@ -1,0 +1,284 @@
+/**
+ * Types mirroring ../shared/API.md. Times are ISO 8601 UTC strings ending in "Z".
+ *
+ * Where API.md names a resource without spelling out its fields (history, commands, topics,
+ * discovery, gateways, audit), the shape here is our reading of it; web/README.md lists each
+ * such choice.
+ */
+
+export type ConnectionStatus = "connecting" | "connected" | "disconnected" | "error" | "disabled";
+export const CONNECTION_STATUSES: readonly ConnectionStatus[] = [
+  "connected",
+  "connecting",
+  "disconnected",
+  "disabled",
+  "error",
+];
+
+export type Availability = "online" | "offline" | "unreachable" | "unknown";
+export const AVAILABILITIES: readonly Availability[] = ["online", "offline", "unreachable", "unknown"];
+
+export type Role = "admin" | "viewer";
+
+export interface Me {
+  name: string;
+  role: Role;
+}
+
+/** The status object of a site (GET sites/, sites/{id}/status/). */
+export interface SiteStatus {
+  connection_id: number | null;
+  site_id: number;
+  site_name: string;
+  code: string;
+  is_enabled: boolean;
+  status: ConnectionStatus;
+  broker_host: string;
+  broker_port: number;
+  protocol: MqttProtocol;
+  client_id: string;
+  last_connected_at: string | null;
+  last_heartbeat_at: string | null;
+  connection_errors: number;
+  error_message: string;
+  handler_running: boolean;
+  handler_connected: boolean;
+  retry_count: number;
+  next_retry_at: string | null;
+  messages_received: number;
+  subscribed_topics: number;
+  topics_list: string[];
+}
+
+export interface SitesResponse {
+  sites: SiteStatus[];
+}
+
+export type MqttProtocol = "3.1.1" | "5";
+
+/** Writable site fields (POST sites/, PATCH sites/{id}/). */
+export interface SiteInput {
+  name: string;
+  code: string;
+  broker_host: string;
+  broker_port: number;
+  username: string;
+  /** Write-only: never returned. Omit to keep the stored one. */
+  password?: string;
+  client_id_prefix: string;
+  protocol: MqttProtocol;
+  keepalive_s: number;
+  tls: boolean;
+  tls_ca_pem: string | null;
+  offline_after_s: number;
+  is_enabled: boolean;
+}
+
+/** GET sites/{id}/: the config, with has_password in place of the password. */
+export interface SiteConfig extends Omit<SiteInput, "password"> {
+  id: number;
+  has_password: boolean;
+}
+
+export type ConnectionEventKind = "connected" | "lost" | "failed" | "stopped";
+
+export interface ConnectionEvent {
+  kind: ConnectionEventKind;
+  reason: string;
+  at: string;
+}
+
+/** GET sites/{id}/history/. */
+export interface SiteHistory {
+  events: ConnectionEvent[];
+  connects_24h: number;
+  drops_24h: number;
+  uptime_percentage_24h: number | null;
+}
+
+export type CommandOutcome = "sent" | "acked" | "failed";
+
+export interface Command {
+  id: string;
+  site_id: number;
+  topic: string;
+  message: string;
+  qos: Qos;
+  retain: boolean;
+  outcome: CommandOutcome;
+  error: string;
+  sent_by: string;
+  sent_at: string;
+}
+
+export interface CommandsResponse {
+  commands: Command[];
+}
+
+export type Qos = 0 | 1 | 2;
+
+export interface PublishInput {
+  topic: string;
+  message: string;
+  qos: Qos;
+  retain: boolean;
+}
+
+export interface PublishResult {
+  success: boolean;
+  message: string;
+  command_id: string;
+}
+
+export interface ControlResult {
+  success: boolean;
+  message: string;
+}
+
+export type DeviceKind = "datalogger" | "gateway";
+export type MessageKind = "heartbeat" | "status";
+
+export interface Subscription {
+  id: number;
+  pattern: string;
+  device_kind: DeviceKind;
+  message_kind: MessageKind;
+  payload_version: string;
+  qos: Qos;
+  is_active: boolean;
+  mqtt_filter: string;
+}
+
+export type SubscriptionInput = Omit<Subscription, "id" | "mqtt_filter">;
+
+export interface TopicsResponse {
+  topics: Subscription[];
+}
+
+export interface DiscoveredTopic {
+  topic: string;
+  count: number;
+  last_payload_size: number;
+  last_seen_at: string;
+  guessed_kind: string;
+  guessed_payload_version: string;
+}
+
+/** GET sites/{id}/discovery/. */
+export interface Discovery {
+  running: boolean;
+  started_at: string | null;
+  ends_at: string | null;
+  topics: DiscoveredTopic[];
+}
+
+export interface Datalogger {
+  id: number;
+  site_id: number;
+  serial_number: string;
+  model: string;
+  label: string;
+  gateway: string;
+  availability: Availability;
+  is_online: boolean;
+  firmware_version: string | null;
+  sensors_count: number;
+  uptime_percentage: number | null;
+  offline_after_s: number | null;
+  last_seen_at: string | null;
+  discovered_at: string;
+}
+
+export interface DataloggersResponse {
+  dataloggers: Datalogger[];
+}
+
+export interface AvailabilityInterval {
+  availability: Availability;
+  since: string;
+  until: string | null;
+  reason: string;
+}
+
+export interface DataloggerDetail extends Datalogger {
+  sensors: Sensor[];
+  availability_history: AvailabilityInterval[];
+}
+
+export interface DataloggerPatch {
+  label?: string;
+  offline_after_s?: number | null;
+}
+
+export interface Gateway {
+  id: number;
+  site_id: number;
+  serial_number: string;
+  label: string;
+  availability: Availability;
+  is_online: boolean;
+  firmware_version: string | null;
+  uptime_percentage: number | null;
+  last_seen_at: string | null;
+  discovered_at: string;
+}
+
+export interface GatewaysResponse {
+  gateways: Gateway[];
+}
+
+export interface Sensor {
+  id: number;
+  datalogger_id: number;
+  key: string;
+  label: string;
+  sensor_type: string;
+  is_online: boolean;
+  current_value: number | null;
+  unit_of_measure: string;
+  updated_at: string | null;
+}
+
+export interface SensorsResponse {
+  sensors: Sensor[];
+}
+
+export interface Reading {
+  at: string;
+  value: number | null;
+}
+
+export interface ReadingsResponse {
+  readings: Reading[];
+}
+
+export interface ActorNode {
+  urn: string;
+  kind: string;
+  name: string;
+  state: string;
+  mailbox: number;
+  processed: number;
+  restarts: number;
+  started_at: string | null;
+  children?: ActorNode[];
+}
+
+export interface ActorTree {
+  instance_id: string;
+  actors: ActorNode[];
+}
+
+export interface AuditEntry {
+  id: number;
+  at: string;
+  actor: string;
+  action: string;
+  target: string;
+  result: string;
+  detail: string;
+}
+
+export interface AuditResponse {
+  entries: AuditEntry[];
+}

@@ -1,0 +1,135 @@
+/**
+ * What one live event means for the cache: which cached answers to edit in place right now,
+ * which queries to invalidate, and which toast to show. Pure: it reads nothing but its
+ * arguments, so every rule here is tested without a browser (test/eventPlan.test.ts).
+ */
+
+import type { LiveEvent, SiteStatusEvent } from "../api/events";
+import type { Availability, SiteStatus } from "../api/types";
+import type { SiteStatusPatch } from "./cacheEdits";
+import { queryKeys, type QueryKey } from "./queryKeys";
+import { STATUS_LABELS } from "../format/status";
+
+export type CacheEdit =
+  | { kind: "site-status"; siteId: number; patch: SiteStatusPatch }
+  | { kind: "site-removed"; siteId: number }
+  | { kind: "datalogger-availability"; siteId: number; id: number; availability: Availability }
+  | { kind: "gateway-availability"; siteId: number; id: number; availability: Availability };
+
+export type ToastTone = "success" | "info" | "warning" | "error";
+
+export interface ToastSpec {
+  tone: ToastTone;
+  text: string;
+}
+
+export interface EventPlan {
+  edits: CacheEdit[];
+  invalidate: QueryKey[];
+  invalidateAll: boolean;
+  toast: ToastSpec | null;
+}
+
+/** Statuses worth a toast: the ends of a transition, not the transient states in between. */
+const TOASTED: Record<SiteStatus["status"], ToastTone | null> = {
+  connected: "success",
+  error: "error",
+  disconnected: "info",
+  connecting: null,
+  disabled: null,
+};
+
+export function siteStatusPatch(event: SiteStatusEvent): SiteStatusPatch {
+  return {
+    status: event.status,
+    is_enabled: event.is_enabled,
+    error_message: event.error_message,
+    retry_count: event.retry_count,
+    next_retry_at: event.next_retry_at,
+  };
+}
+
+function statusToast(event: SiteStatusEvent, previous: SiteStatus | undefined): ToastSpec | null {
+  const tone = TOASTED[event.status];
+  if (tone === null || previous?.status === event.status) return null;
+  const name = previous?.code ?? `Site ${event.site_id}`;
+  const reason = event.status === "error" && event.error_message ? ` — ${event.error_message}` : "";
+  return { tone, text: `${name}: ${STATUS_LABELS[event.status]}${reason}` };
+}
+
+const nothing = (): EventPlan => ({ edits: [], invalidate: [], invalidateAll: false, toast: null });
+
+/**
+ * @param previous the cached status of the event's site before this event, if any; it names
+ *   the site in toasts and tells a real change from a repeat.
+ */
+export function planEvent(event: LiveEvent, previous?: SiteStatus): EventPlan {
+  const plan = nothing();
+  switch (event.type) {
+    case "reset":
+      plan.invalidateAll = true;
+      return plan;
+    case "site.status":
+      plan.edits.push({ kind: "site-status", siteId: event.site_id, patch: siteStatusPatch(event) });
+      plan.invalidate.push(
+        queryKeys.siteList(),
+        queryKeys.siteStatus(event.site_id),
+        queryKeys.siteHistory(event.site_id),
+        queryKeys.actors(),
+      );
+      plan.toast = statusToast(event, previous);
+      return plan;
+    case "site.changed":
+      plan.invalidate.push(queryKeys.siteList(), queryKeys.site(event.site_id), queryKeys.actors());
+      if (event.change === "deleted") {
+        plan.edits.push({ kind: "site-removed", siteId: event.site_id });
+        plan.invalidate.push(
+          queryKeys.dataloggerList(null),
+          queryKeys.dataloggerList(event.site_id),
+          queryKeys.gatewayList(null),
+          queryKeys.gatewayList(event.site_id),
+        );
+      }
+      return plan;
+    case "device.discovered":
+    case "device.online":
+    case "device.offline":
+      if (event.datalogger_id !== null) {
+        if (event.availability !== null) {
+          plan.edits.push({
+            kind: "datalogger-availability",
+            siteId: event.site_id,
+            id: event.datalogger_id,
+            availability: event.availability,
+          });
+        }
+        plan.invalidate.push(
+          queryKeys.dataloggerList(event.site_id),
+          queryKeys.dataloggerList(null),
+          queryKeys.datalogger(event.datalogger_id),
+          queryKeys.sensorsOf(event.datalogger_id),
+        );
+      }
+      if (event.gateway_id !== null) {
+        if (event.availability !== null) {
+          plan.edits.push({
+            kind: "gateway-availability",
+            siteId: event.site_id,
+            id: event.gateway_id,
+            availability: event.availability,
+          });
+        }
+        plan.invalidate.push(queryKeys.gatewayList(event.site_id), queryKeys.gatewayList(null));
+      }
+      plan.invalidate.push(queryKeys.actors());
+      return plan;
+    case "command.published":
+      plan.invalidate.push(queryKeys.siteCommands(event.site_id));
+      if (event.outcome !== null) {
+        const tone: ToastTone = event.outcome === "failed" ? "error" : event.outcome === "acked" ? "success" : "info";
+        const error = event.error ? ` — ${event.error}` : "";
+        plan.toast = { tone, text: `Command to ${event.topic || `site ${event.site_id}`}: ${event.outcome}${error}` };
+      }
+      return plan;
+  }
+}
