@@ -1,0 +1,298 @@
+"""MQTT brokers that sitelink runs itself, always on 127.0.0.1 and a free port.
+
+``Mosquitto``: a real ``mosquitto`` process with a generated config in a temporary directory,
+for tests and benchmarks; it can be stopped, killed (a crash) and restarted on the same port.
+``EmbeddedBroker``: the broker of ``sitelink demo``, that same Mosquitto when installed, else
+amqtt in-process. Every method runs on the caller's thread and blocks until done.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import importlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Self
+
+from sitelink.errors import ConfigError, SitelinkError
+
+LOCALHOST = "127.0.0.1"
+
+
+class BrokerError(SitelinkError):
+    """A broker that sitelink runs itself did not start or is missing."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOCALHOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_accepts(host: str, port: int, timeout_s: float = 0.2) -> bool:
+    """True if a TCP connect to ``host:port`` succeeds now."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def find_mosquitto() -> str | None:
+    """Path of the ``mosquitto`` executable: PATH first, then Debian's /usr/sbin."""
+    sbin = "/usr/sbin/mosquitto"
+    return shutil.which("mosquitto") or (sbin if os.access(sbin, os.X_OK) else None)
+
+
+class _LocalBroker(abc.ABC):
+    """An address on 127.0.0.1, and use as a context manager (``start`` … ``close``)."""
+
+    host = LOCALHOST
+    _port: int
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{LOCALHOST}:{self._port}"
+
+    @abc.abstractmethod
+    def start(self) -> None: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class Mosquitto(_LocalBroker):
+    """One ``mosquitto`` process on 127.0.0.1, owned by this object.
+
+    ``users`` (name → password) turns on a password file built with ``mosquitto_passwd``;
+    anonymous clients are then refused unless ``allow_anonymous`` says otherwise.
+    ``max_queued_messages=0`` lifts Mosquitto's per-client queue limit (1000 by default,
+    which silently drops bursts to a slow subscriber): benchmarks want that.
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        users: Mapping[str, str] | None = None,
+        allow_anonymous: bool | None = None,
+        max_queued_messages: int | None = None,
+        start_timeout_s: float = 10.0,
+    ) -> None:
+        self._executable = find_mosquitto() or "mosquitto"
+        self._fixed_port = port is not None
+        self._port = port if port is not None else free_port()
+        self._users = dict(users or {})
+        self._allow_anonymous = not self._users if allow_anonymous is None else allow_anonymous
+        self._max_queued_messages = max_queued_messages
+        self._start_timeout_s = start_timeout_s
+        self._tmp = tempfile.TemporaryDirectory(prefix="sitelink-mosquitto-")
+        self.dir = Path(self._tmp.name)
+        self.log_path = self.dir / "mosquitto.log"
+        self.config_path = self.dir / "mosquitto.conf"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._write_config()
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def _write_config(self) -> None:
+        lines = [
+            f"listener {self._port} {LOCALHOST}",
+            f"allow_anonymous {'true' if self._allow_anonymous else 'false'}",
+            "persistence false",
+            f"log_dest file {self.log_path}",
+        ]
+        if os.geteuid() == 0:
+            # As root, mosquitto 2 drops to the user "mosquitto", which cannot write our
+            # temporary directory; "user root" keeps the current user.
+            lines.append("user root")
+        if self._max_queued_messages is not None:
+            lines.append(f"max_queued_messages {self._max_queued_messages}")
+        if self._users:
+            lines.append(f"password_file {self._write_password_file()}")
+        self.config_path.write_text("\n".join(lines) + "\n")
+
+    def _write_password_file(self) -> Path:
+        path = self.dir / "passwd"
+        path.touch(mode=0o600)
+        tool = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+        for name, password in self._users.items():
+            subprocess.run([tool, "-b", str(path), name, password], check=True, capture_output=True)
+        return path
+
+    def start(self) -> None:
+        """Start and return once our process listens. An OS-chosen port that someone took
+        meanwhile is replaced once; a port given by the caller never changes."""
+        if self.running:
+            return
+        try:
+            self._spawn_and_wait()
+        except BrokerError:
+            if self._fixed_port:
+                raise
+            self._port = free_port()
+            self._write_config()
+            self._spawn_and_wait()
+
+    def _spawn_and_wait(self) -> None:
+        if port_accepts(LOCALHOST, self._port):
+            raise BrokerError(f"port {self._port} is already in use on {LOCALHOST}")
+        log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        try:
+            process = subprocess.Popen(
+                [self._executable, "-c", str(self.config_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        except FileNotFoundError:
+            raise BrokerError("mosquitto is not installed (apt-get install mosquitto)") from None
+        self._process = process
+        deadline = time.monotonic() + self._start_timeout_s
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                self._process = None
+                raise BrokerError(
+                    f"mosquitto exited with {process.returncode} on port {self._port}: "
+                    f"{self.log_tail()}"
+                )
+            # The port alone could be answered by someone else: our process says "running"
+            # in its log once its listener is open.
+            if "running" in self._log_since(log_offset) and port_accepts(LOCALHOST, self._port):
+                return
+            time.sleep(0.01)  # polling a socket that has no readiness event
+        self._end(signal.SIGKILL)
+        raise BrokerError(
+            f"mosquitto did not listen on port {self._port} within "
+            f"{self._start_timeout_s} s: {self.log_tail()}"
+        )
+
+    def stop(self) -> None:
+        """Terminate gracefully (SIGTERM) and wait for the process to end."""
+        self._end(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL: the broker vanishes as in a crash; clients see the socket drop."""
+        self._end(signal.SIGKILL)
+
+    def restart(self) -> None:
+        """Stop (if running) and start again on the same port."""
+        self.stop()
+        self._fixed_port = True
+        self.start()
+
+    def _end(self, sig: signal.Signals) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(sig)
+        process.wait()  # mosquitto ends within milliseconds of SIGTERM
+
+    def _log_since(self, offset: int) -> str:
+        try:
+            return self.log_path.read_bytes()[offset:].decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, chars: int = 2000) -> str:
+        """The end of the broker's log file (for error messages and assertions)."""
+        return self._log_since(0)[-chars:]
+
+    def close(self) -> None:
+        """Stop the broker and delete its temporary directory."""
+        self.stop()
+        self._tmp.cleanup()
+
+
+class EmbeddedBroker(_LocalBroker):
+    """The demo's broker: Mosquitto if installed, else amqtt (the ``demo`` extra, MQTT 3.1.1
+    only) on an asyncio loop in a thread of its own. ``kind`` says which one runs;
+    ``use_mosquitto=False`` forces amqtt."""
+
+    def __init__(self, *, port: int | None = None, use_mosquitto: bool = True) -> None:
+        self._port = port if port is not None else free_port()
+        self._mosquitto: Mosquitto | None = None
+        self._amqtt_loop: asyncio.AbstractEventLoop | None = None
+        self._amqtt_thread: threading.Thread | None = None
+        self._amqtt_broker: Any = None
+        self.kind = "mosquitto" if use_mosquitto and find_mosquitto() else "amqtt"
+
+    def start(self) -> None:
+        """Start the broker; returns once it accepts connections."""
+        if self.kind == "mosquitto":
+            self._mosquitto = Mosquitto(port=self._port)
+            self._mosquitto.start()
+        else:
+            self._start_amqtt()
+
+    def _start_amqtt(self) -> None:
+        try:
+            # Imported by name: amqtt is an optional extra, and mypy need not know it.
+            amqtt_broker = importlib.import_module("amqtt.broker")
+        except ImportError:
+            raise ConfigError(
+                "the demo needs an MQTT broker: install mosquitto (apt-get install mosquitto) "
+                "or amqtt (pip install amqtt, or pip install 'sitelink[demo]')"
+            ) from None
+        listener = {"type": "tcp", "bind": f"{LOCALHOST}:{self._port}"}
+        config = {"listeners": {"default": listener}, "auth": {"allow-anonymous": True}}
+        loop = asyncio.new_event_loop()
+        self._amqtt_loop = loop
+        self._amqtt_thread = threading.Thread(target=loop.run_forever, name="amqtt", daemon=True)
+        self._amqtt_thread.start()
+
+        async def serve() -> Any:
+            broker = amqtt_broker.Broker(config)
+            await broker.start()
+            return broker
+
+        try:
+            self._amqtt_broker = asyncio.run_coroutine_threadsafe(serve(), loop).result(15)
+        except Exception as exc:
+            self.close()
+            raise BrokerError(f"amqtt did not start on port {self._port}: {exc!r}") from exc
+
+    def close(self) -> None:
+        """Stop the broker and wait for it to be gone."""
+        if self._mosquitto is not None:
+            self._mosquitto.close()
+            self._mosquitto = None
+        loop, self._amqtt_loop = self._amqtt_loop, None
+        if loop is None:
+            return
+        broker, self._amqtt_broker = self._amqtt_broker, None
+        if broker is not None:
+            shutdown = asyncio.run_coroutine_threadsafe(broker.shutdown(), loop)
+            # A broker that fails to shut down cleanly still goes when its loop stops.
+            with contextlib.suppress(Exception):
+                shutdown.result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        if self._amqtt_thread is not None:
+            self._amqtt_thread.join(timeout=10)
+        loop.close()
+
+    stop = close
