@@ -1,0 +1,377 @@
+"""Topics: a site's subscription templates, the router of incoming topics, and topic rules.
+
+Pure code, no I/O; ``TopicRouter.route`` runs once per MQTT message on whichever thread the
+site's actor runs on. Every value here is immutable, so all of it is safe to share between
+threads.
+
+A **template** is a pattern relative to the site code, e.g.
+``datalogger/{model}/{serial}/heartbeat``. Each ``{name}`` is one whole topic level and
+becomes ``+`` in the MQTT filter (``site_001/datalogger/+/+/heartbeat``). ``{serial}`` is
+required once; ``{model}`` and ``{gateway}`` may appear at most once each. A placeholder
+only matches a non-empty level: MQTT's ``+`` also matches an empty level, but an empty
+string cannot name a device, so such a topic is not routed.
+
+The first level ``manager`` is reserved: ``{code}/manager/{instance_id}/status`` is our own
+availability topic. No template may start with it, and the router ignores it.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import re
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
+
+import msgspec
+from sitelink.errors import ValidationError
+from sitelink.events import DeviceKind
+from sitelink.payloads import DECODERS
+
+__all__ = [
+    "DEFAULT_SUBSCRIPTIONS",
+    "MAX_TOPIC_BYTES",
+    "MessageKind",
+    "Route",
+    "Subscription",
+    "TopicMatch",
+    "TopicRouter",
+    "TopicTemplate",
+    "guess_kind",
+    "topic_matches",
+    "validate_publish_topic",
+]
+
+MessageKind = Literal["heartbeat", "status"]
+
+MAX_TOPIC_BYTES = 1024
+"""Longest topic or filter we accept, in UTF-8 bytes (API.md's publish rule)."""
+
+MANAGER_LEVEL = "manager"
+PLACEHOLDERS = ("serial", "model", "gateway")
+
+_CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_LONGEST_PREFIX = 65  # a 64-character site code and its "/"
+_FORBIDDEN = ("+", "#", "\x00", "{", "}")
+
+
+class TopicMatch(NamedTuple):
+    """The device named by a topic; ``None`` where the template has no such placeholder."""
+
+    serial: str
+    model: str | None
+    gateway: str | None
+
+
+def _check_code(code: str) -> None:
+    if not _CODE.fullmatch(code):
+        raise ValidationError("code", f"must match ^[A-Za-z0-9_-]{{1,64}}$, got {code!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class TopicTemplate:
+    """A validated subscription pattern, relative to the site code.
+
+    ``TopicTemplate("datalogger/{model}/{serial}/heartbeat")``; raises
+    ``ValidationError("pattern", ...)`` if the pattern breaks a rule of the module docstring.
+    Equal and hashed by ``pattern``.
+    """
+
+    pattern: str
+    levels: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    # Indexes below count the site code as level 0, so they apply to topic.split("/").
+    _literals: tuple[tuple[int, str], ...] = field(init=False, repr=False, compare=False)
+    _serial_at: int = field(init=False, repr=False, compare=False)
+    _model_at: int = field(init=False, repr=False, compare=False)
+    _gateway_at: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        levels = _parse_pattern(self.pattern)
+        at = {name: -1 for name in PLACEHOLDERS}
+        literals: list[tuple[int, str]] = []
+        for index, level in enumerate(levels, start=1):
+            if level.startswith("{"):
+                at[level[1:-1]] = index
+            else:
+                literals.append((index, level))
+        object.__setattr__(self, "levels", levels)
+        object.__setattr__(self, "_literals", tuple(literals))
+        object.__setattr__(self, "_serial_at", at["serial"])
+        object.__setattr__(self, "_model_at", at["model"])
+        object.__setattr__(self, "_gateway_at", at["gateway"])
+
+    def mqtt_filter(self, code: str) -> str:
+        """The MQTT filter under ``code``, e.g. ``site_001/datalogger/+/+/heartbeat``."""
+        _check_code(code)
+        return "/".join((code, *("+" if lv.startswith("{") else lv for lv in self.levels)))
+
+    def match(self, code: str, topic: str) -> TopicMatch | None:
+        """The device named by ``topic`` if it matches this template under ``code``."""
+        levels = topic.split("/")
+        if len(levels) != len(self.levels) + 1 or levels[0] != code:
+            return None
+        for index, literal in self._literals:
+            if levels[index] != literal:
+                return None
+        return self._extract(levels)
+
+    def _extract(self, levels: list[str]) -> TopicMatch | None:
+        # Literal levels are already known to match.
+        serial = levels[self._serial_at]
+        model = levels[self._model_at] if self._model_at > 0 else None
+        gateway = levels[self._gateway_at] if self._gateway_at > 0 else None
+        if not serial or model == "" or gateway == "":
+            return None
+        return TopicMatch(serial, model, gateway)
+
+
+def _parse_pattern(pattern: object) -> tuple[str, ...]:
+    if not isinstance(pattern, str):
+        raise ValidationError("pattern", "must be a string")
+    if not pattern:
+        raise ValidationError("pattern", "must not be empty")
+    try:
+        size = len(pattern.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValidationError("pattern", "is not valid UTF-8") from None
+    levels = tuple(pattern.split("/"))
+    seen: set[str] = set()
+    for number, level in enumerate(levels, start=1):
+        if not level:
+            raise ValidationError(
+                "pattern",
+                f"level {number} is empty; write levels relative to the site code, "
+                "separated by single '/', e.g. datalogger/{model}/{serial}/heartbeat",
+            )
+        if level.startswith("{") and level.endswith("}"):
+            name = level[1:-1]
+            if name not in PLACEHOLDERS:
+                raise ValidationError(
+                    "pattern",
+                    f"unknown placeholder {level}; allowed: {{serial}}, {{model}}, {{gateway}}",
+                )
+            if name in seen:
+                raise ValidationError("pattern", f"{level} may appear only once")
+            seen.add(name)
+        elif "{" in level or "}" in level:
+            raise ValidationError(
+                "pattern", f"a placeholder must be a whole level, not part of {level!r}"
+            )
+        elif "+" in level or "#" in level:
+            raise ValidationError(
+                "pattern",
+                "wildcards '+' and '#' are not allowed; name the level with a placeholder "
+                "such as {serial}",
+            )
+        elif "\x00" in level:
+            raise ValidationError("pattern", "must not contain NUL")
+    if "serial" not in seen:
+        raise ValidationError("pattern", "must contain {serial}, which names the device")
+    if levels[0] == MANAGER_LEVEL:
+        raise ValidationError(
+            "pattern", "the first level 'manager' is reserved for sitelink's own status"
+        )
+    # Placeholders become one-byte "+"; the longest site code adds 65 bytes in front.
+    filter_size = size - sum(len(lv) - 1 for lv in levels if lv.startswith("{"))
+    if filter_size + _LONGEST_PREFIX > MAX_TOPIC_BYTES:
+        raise ValidationError(
+            "pattern",
+            f"too long: at most {MAX_TOPIC_BYTES - _LONGEST_PREFIX} bytes of filter after the "
+            f"site code, got {filter_size}",
+        )
+    return levels
+
+
+_template = functools.lru_cache(maxsize=4096)(TopicTemplate)
+
+
+class Subscription(msgspec.Struct, frozen=True, kw_only=True):
+    """One topic template of a site, with what its messages are.
+
+    ``id`` is the storage id; ``0`` means "not stored yet" (as in ``DEFAULT_SUBSCRIPTIONS``),
+    storage assigns positive ids. Validates itself on construction and on decoding, raising
+    ``ValidationError`` naming the field.
+    """
+
+    id: int
+    pattern: str
+    device_kind: DeviceKind = "datalogger"
+    message_kind: MessageKind = "heartbeat"
+    payload_version: str = "v1"
+    qos: int = 1
+    is_active: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.pattern, str):
+            raise ValidationError("pattern", "must be a string")
+        _template(self.pattern)
+        if type(self.id) is not int or self.id < 0:
+            raise ValidationError("id", "must be a non-negative integer")
+        if self.device_kind not in ("datalogger", "gateway"):
+            raise ValidationError("device_kind", "must be 'datalogger' or 'gateway'")
+        if self.message_kind not in ("heartbeat", "status"):
+            raise ValidationError("message_kind", "must be 'heartbeat' or 'status'")
+        if self.payload_version not in DECODERS:
+            known = ", ".join(DECODERS)
+            raise ValidationError("payload_version", f"must be one of: {known}")
+        if type(self.qos) is not int or self.qos not in (0, 1, 2):
+            raise ValidationError("qos", "must be 0, 1 or 2")
+        if type(self.is_active) is not bool:
+            raise ValidationError("is_active", "must be true or false")
+
+    @property
+    def template(self) -> TopicTemplate:
+        """The parsed pattern (cached per pattern string)."""
+        return _template(self.pattern)
+
+    def mqtt_filter(self, code: str) -> str:
+        """The full MQTT filter under ``code``, e.g. ``site_001/gateway/+/heartbeat``."""
+        return self.template.mqtt_filter(code)
+
+
+DEFAULT_SUBSCRIPTIONS: tuple[Subscription, ...] = (
+    Subscription(id=0, pattern="gateway/{serial}/heartbeat", device_kind="gateway"),
+    Subscription(id=0, pattern="datalogger/{model}/{serial}/heartbeat"),
+    Subscription(id=0, pattern="datalogger/{model}/{serial}/status", message_kind="status"),
+)
+"""What a new site subscribes to (API.md); ``id=0`` until storage gives them ids."""
+
+
+class Route(NamedTuple):
+    """Where an incoming message goes: its subscription and the device its topic names."""
+
+    subscription: Subscription
+    serial: str
+    model: str | None
+    gateway: str | None
+
+
+_Entry = tuple[int, Subscription, TopicTemplate]  # (priority, subscription, template)
+_KeyOf = Callable[[list[str]], Hashable]
+
+
+class TopicRouter:
+    """Routes the topics of one site to its active subscriptions. Immutable once built.
+
+    ``route`` gives the same answer as trying each active subscription's ``template.match``
+    in the given order and taking the first hit, but looks templates up by level count and
+    literal levels instead: one ``split`` and one dict lookup per template shape.
+    """
+
+    __slots__ = ("_by_count", "code", "subscriptions")
+
+    def __init__(self, code: str, subscriptions: Iterable[Subscription]) -> None:
+        _check_code(code)
+        self.code = code
+        self.subscriptions = tuple(s for s in subscriptions if s.is_active)
+        # level count -> shapes; a shape is the literal positions shared by some templates,
+        # with a table from the literal values at those positions to the templates.
+        shapes: dict[int, dict[tuple[int, ...], dict[Hashable, list[_Entry]]]] = {}
+        for priority, sub in enumerate(self.subscriptions):
+            template = sub.template
+            positions = tuple(index for index, _ in template._literals)
+            values = tuple(literal for _, literal in template._literals)
+            key: Hashable = values[0] if len(values) == 1 else values
+            table = shapes.setdefault(len(template.levels) + 1, {}).setdefault(positions, {})
+            table.setdefault(key, []).append((priority, sub, template))
+        self._by_count: dict[int, tuple[tuple[_KeyOf, dict[Hashable, list[_Entry]]], ...]] = {
+            count: tuple((_key_of(positions), table) for positions, table in by_shape.items())
+            for count, by_shape in shapes.items()
+        }
+
+    def route(self, topic: str) -> Route | None:
+        """The first active subscription matching ``topic``, with the device it names."""
+        levels = topic.split("/")
+        shapes = self._by_count.get(len(levels))
+        if shapes is None or levels[0] != self.code or levels[1] == MANAGER_LEVEL:
+            return None
+        best: Route | None = None
+        best_priority = len(self.subscriptions)
+        for key_of, table in shapes:
+            for priority, sub, template in table.get(key_of(levels), ()):
+                if priority >= best_priority:
+                    break
+                found = template._extract(levels)
+                if found is not None:
+                    best = Route(sub, *found)
+                    best_priority = priority
+                    break
+        return best
+
+
+def _key_of(positions: tuple[int, ...]) -> _KeyOf:
+    # itemgetter returns a bare value for one index and a tuple for several, as the keys are.
+    if not positions:
+        return lambda _levels: ()
+    return operator.itemgetter(*positions)
+
+
+def topic_matches(mqtt_filter: str, topic: str) -> bool:
+    """MQTT 3.1.1 §4.7 matching of a topic name against a filter.
+
+    ``+`` matches one level (possibly empty), ``#`` the rest including the parent level;
+    topics starting with ``$`` are not matched by a filter starting with a wildcard.
+    Raises ``ValidationError("filter", ...)`` for a malformed filter.
+    """
+    filter_levels = mqtt_filter.split("/")
+    for index, level in enumerate(filter_levels):
+        if len(level) > 1 and ("+" in level or "#" in level):
+            raise ValidationError("filter", f"a wildcard must be a whole level: {level!r}")
+        if level == "#" and index != len(filter_levels) - 1:
+            raise ValidationError("filter", "'#' must be the last level")
+    if topic.startswith("$") and filter_levels[0] in ("+", "#"):
+        return False
+    topic_levels = topic.split("/")
+    for index, level in enumerate(filter_levels):
+        if level == "#":
+            return True
+        if index >= len(topic_levels) or (level != "+" and level != topic_levels[index]):
+            return False
+    return len(filter_levels) == len(topic_levels)
+
+
+def validate_publish_topic(code: str, topic: str) -> None:
+    """Raise ``ValidationError("topic", ...)`` unless ``topic`` may be published for ``code``.
+
+    API.md: it starts with ``{code}/``, holds no ``+``, ``#`` or NUL, and is at most 1024
+    bytes of UTF-8. Something must follow the prefix.
+    """
+    if not topic.startswith(code + "/") or len(topic) == len(code) + 1:
+        raise ValidationError("topic", f"must start with the site's code: {code}/...")
+    for char, name in (("+", "'+'"), ("#", "'#'"), ("\x00", "NUL")):
+        if char in topic:
+            raise ValidationError("topic", f"must not contain {name}")
+    try:
+        size = len(topic.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValidationError("topic", "is not valid UTF-8") from None
+    if size > MAX_TOPIC_BYTES:
+        raise ValidationError("topic", f"is {size} bytes, at most {MAX_TOPIC_BYTES}")
+
+
+def guess_kind(code: str, topic: str) -> tuple[DeviceKind, MessageKind] | None:
+    """What a topic seen in the discovery window probably carries, or None.
+
+    The last level says the message kind (``heartbeat`` or ``status``); the innermost
+    ``datalogger`` or ``gateway`` level before it says the device kind, so
+    ``gateway/1/heartbeat`` is a gateway heartbeat and ``datalogger/M/S/status`` (or a
+    relayed ``gateway/1/datalogger/M/S/heartbeat``) a datalogger's. Commands (``.../input``)
+    and our own ``manager/...`` topics are not device messages.
+    """
+    levels = topic.split("/")
+    if len(levels) < 4 or levels[0] != code or levels[1] == MANAGER_LEVEL:
+        return None
+    message_kind = _MESSAGE_KINDS.get(levels[-1])
+    if message_kind is None:
+        return None
+    # The kind level must be followed by at least one level naming the device.
+    for level in reversed(levels[1:-2]):
+        device_kind = _DEVICE_KINDS.get(level)
+        if device_kind is not None:
+            return device_kind, message_kind
+    return None
+
+
+_MESSAGE_KINDS: dict[str, MessageKind] = {"heartbeat": "heartbeat", "status": "status"}
+_DEVICE_KINDS: dict[str, DeviceKind] = {"datalogger": "datalogger", "gateway": "gateway"}
