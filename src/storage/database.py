@@ -1,0 +1,185 @@
+"""Opening the database chosen by ``DATABASE_URL`` and binding the tables to it.
+
+``open_database(settings)`` builds a piccolo ``SQLiteEngine`` (``sqlite:///PATH``) or a
+``PostgresEngine`` with an asyncpg pool (``postgresql://...``), binds every table of
+``sitelink.storage.tables`` to it (``Table._meta.db``, piccolo's own setter), and loads the
+password cipher. The binding is process-wide: one open ``Database`` at a time.
+
+Everything here runs on the asyncio event loop (DESIGN.md rule 6); nothing may be called
+from actor threads.
+
+SQLite notes: piccolo opens one connection per query (and sets ``PRAGMA foreign_keys = 1``
+on each, so cascades work); WAL mode is set once and persists in the file, so readers never
+wait for the writer. Write transactions start with ``BEGIN IMMEDIATE`` so that two writers
+queue on the busy timeout instead of failing when a read lock cannot be upgraded.
+
+Unique violations of both engines become ``Conflict`` in exactly one place,
+``conflict_on_duplicate``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import asyncpg  # type: ignore[import-untyped]
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.querystring import QueryString
+from sitelink.errors import Conflict, StorageError
+from sitelink.settings import Settings
+from sitelink.storage.secrets import PasswordCipher, load_cipher
+from sitelink.storage.tables import ALL_TABLES
+
+EngineName = Literal["sqlite", "postgres"]
+
+SQLITE_BUSY_TIMEOUT_S = 15.0
+PING_TIMEOUT_S = 2.0
+PG_POOL_MIN = 1
+PG_POOL_MAX = 10
+
+
+class Database:
+    """An open database: the piccolo engine, its name and the password cipher."""
+
+    def __init__(
+        self,
+        engine: SQLiteEngine | PostgresEngine,
+        engine_name: EngineName,
+        cipher: PasswordCipher,
+    ) -> None:
+        self.engine = engine
+        self.engine_name: EngineName = engine_name
+        self.cipher = cipher
+
+    async def ping(self) -> bool:
+        """True if the database answers ``SELECT 1`` within two seconds. Never raises."""
+        try:
+            async with asyncio.timeout(PING_TIMEOUT_S):
+                rows = await self.engine.run_querystring(QueryString("SELECT 1 AS ok"))
+            return bool(rows) and rows[0]["ok"] == 1
+        except Exception:
+            return False
+
+    async def close(self) -> None:
+        """Close the PostgreSQL pool (SQLite holds no connection between queries)."""
+        if isinstance(self.engine, PostgresEngine) and self.engine.pool is not None:
+            await self.engine.close_connection_pool()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Any]:
+        """A write transaction; piccolo queries inside it run on its connection.
+
+        Yields the piccolo transaction, whose ``connection`` is the raw aiosqlite or asyncpg
+        connection (used by ``executemany`` and ``copy_records``). Nested use joins the
+        outer transaction.
+        """
+        if isinstance(self.engine, SQLiteEngine):
+            async with self.engine.transaction(
+                transaction_type=TransactionType.immediate
+            ) as sqlite_tx:
+                yield sqlite_tx
+        else:
+            async with self.engine.transaction() as pg_tx:
+                yield pg_tx
+
+    async def execute(self, template: str, *args: Any) -> list[dict[str, Any]]:
+        """Run one raw statement written with piccolo's ``{}`` placeholders."""
+        rows: list[dict[str, Any]] = await self.engine.run_querystring(QueryString(template, *args))
+        return rows
+
+    async def executemany(self, template: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement (``{}`` placeholders) once per row, inside ``transaction()``."""
+        if not rows:
+            return
+        sql, _ = QueryString(template, *rows[0]).compile_string(engine_type=self.engine_name)
+        connection = self._transaction_connection()
+        await connection.executemany(sql, [tuple(row) for row in rows])
+
+    async def copy_records(
+        self, tablename: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """Append rows fast, inside ``transaction()``: COPY on PostgreSQL, executemany on SQLite."""
+        if not rows:
+            return
+        if self.engine_name == "postgres":
+            connection = self._transaction_connection()
+            await connection.copy_records_to_table(tablename, records=rows, columns=list(columns))
+            return
+        names = ", ".join(f'"{column}"' for column in columns)
+        marks = ", ".join("{}" for _ in columns)
+        await self.executemany(f'INSERT INTO "{tablename}" ({names}) VALUES ({marks})', rows)
+
+    def _transaction_connection(self) -> Any:
+        transaction = self.engine.current_transaction.get()
+        if transaction is None:
+            raise RuntimeError("executemany and copy_records need an open db.transaction()")
+        return transaction.connection
+
+
+async def open_database(settings: Settings) -> Database:
+    """Open the database of ``settings.database_url`` and bind every table to it.
+
+    Raises ``StorageError`` when PostgreSQL cannot be reached. Does not migrate: call
+    ``sitelink.storage.migrations.migrate`` next.
+    """
+    cipher = await asyncio.to_thread(load_cipher, settings)
+    engine: SQLiteEngine | PostgresEngine
+    if settings.engine == "postgres":
+        engine = await _open_postgres(settings.database_url)
+        name: EngineName = "postgres"
+    else:
+        engine = await _open_sqlite(settings.database_url)
+        name = "sqlite"
+    for table in ALL_TABLES:
+        table._meta.db = engine
+    return Database(engine, name, cipher)
+
+
+async def _open_sqlite(url: str) -> SQLiteEngine:
+    # Engine constructors run piccolo's run_sync(); in a worker thread it cannot block the loop.
+    engine = await asyncio.to_thread(_make_sqlite_engine, url.removeprefix("sqlite:///"))
+    await engine.run_ddl("PRAGMA journal_mode=WAL")
+    return engine
+
+
+def _make_sqlite_engine(raw_path: str) -> SQLiteEngine:
+    path = Path(raw_path).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SQLiteEngine(path=str(path), timeout=SQLITE_BUSY_TIMEOUT_S)
+
+
+async def _open_postgres(url: str) -> PostgresEngine:
+    # Probe first: piccolo's constructor only warns when the server is down.
+    try:
+        probe = await asyncpg.connect(dsn=url, timeout=10)
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+        host = urlsplit(url).hostname or "?"
+        raise StorageError(f"cannot connect to PostgreSQL at {host}: {exc}") from None
+    await probe.close()
+    engine = await asyncio.to_thread(PostgresEngine, config={"dsn": url})
+    await engine.start_connection_pool(min_size=PG_POOL_MIN, max_size=PG_POOL_MAX)
+    return engine
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    """True if ``exc`` is either engine's unique-constraint violation."""
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        return True
+    return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE constraint failed" in str(exc)
+
+
+@contextmanager
+def conflict_on_duplicate(message: str) -> Iterator[None]:
+    """Turn a unique violation raised inside the block into ``Conflict(message)``."""
+    try:
+        yield
+    except Exception as exc:
+        if is_unique_violation(exc):
+            raise Conflict(message) from None
+        raise

@@ -1,0 +1,78 @@
+"""One ordered migration history, the same on SQLite and PostgreSQL.
+
+Approach: ``MIGRATIONS`` is an append-only list of named async steps. ``migrate(db)`` runs
+the missing ones in order and records each in the ``sitelink_migrations`` table, all in
+one transaction, so a failed step leaves nothing half done. It is idempotent and cheap
+when nothing is pending, so the server runs it at every start; on PostgreSQL an advisory
+lock (on SQLite the ``BEGIN IMMEDIATE`` write lock) makes concurrent starts wait for each
+other instead of racing.
+
+Steps use piccolo's DDL generation where piccolo can express the change for both engines
+(``create_table(if_not_exists=True)``, single-column indexes, ``add_column``). Raw SQL is
+used only for what piccolo cannot express portably: multi-column unique constraints
+(piccolo adds them with ``ALTER TABLE ... ADD CONSTRAINT``, which SQLite lacks), created as
+``CREATE [UNIQUE] INDEX IF NOT EXISTS`` which both engines accept.
+
+The first step builds the tables from the current classes in ``tables.py``. So a later
+step that changes a table must be written to be a no-op on a database that the first step
+created from the already-changed class (for example: add a column only if it is missing).
+SQLite cannot change a column's type; such a change needs a copy-table step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+from sitelink.storage.database import Database
+from sitelink.storage.tables import ALL_TABLES, COMPOSITE_INDEXES, MigrationRecord
+
+# Any constant works; both instances of sitelink must use the same one.
+PG_MIGRATION_LOCK_ID = 0x5173_4C1C
+
+
+class Migration(NamedTuple):
+    name: str
+    apply: Callable[[Database], Awaitable[None]]
+
+
+async def _initial_schema(db: Database) -> None:
+    for table in ALL_TABLES:
+        await table.create_table(if_not_exists=True)
+    for index in COMPOSITE_INDEXES:
+        columns = ", ".join(
+            f'"{index.table._meta.get_column_by_name(name)._meta.db_column_name}"'
+            for name in index.columns
+        )
+        unique = "UNIQUE " if index.unique else ""
+        tablename = index.table._meta.tablename
+        await db.engine.run_ddl(
+            f'CREATE {unique}INDEX IF NOT EXISTS "{index.name}" ON "{tablename}" ({columns})'
+        )
+
+
+MIGRATIONS: tuple[Migration, ...] = (Migration("0001_initial_schema", _initial_schema),)
+
+
+async def migrate(db: Database) -> list[str]:
+    """Apply every pending migration in order; return the names applied (empty if none).
+
+    Runs on the event loop. Safe to call at every start and from several processes.
+    """
+    applied_now: list[str] = []
+    async with db.transaction():
+        if db.engine_name == "postgres":
+            await db.execute("SELECT pg_advisory_xact_lock({})", PG_MIGRATION_LOCK_ID)
+        await MigrationRecord.create_table(if_not_exists=True)
+        rows = await MigrationRecord.select(MigrationRecord.name)
+        done = {row["name"] for row in rows}
+        for migration in MIGRATIONS:
+            if migration.name in done:
+                continue
+            await migration.apply(db)
+            await MigrationRecord.insert(
+                MigrationRecord(name=migration.name, applied_at=datetime.now(UTC))
+            )
+            applied_now.append(migration.name)
+    return applied_now

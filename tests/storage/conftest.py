@@ -1,0 +1,79 @@
+"""Storage fixtures: every storage test runs on a real SQLite file and a real PostgreSQL.
+
+PostgreSQL is the server at ``postgresql://postgres@127.0.0.1:5432``; the suite creates a
+database of its own for the session (so concurrent runs never meet) and drops every table
+after each test. When the server does not answer the PostgreSQL half is skipped, unless
+``CI=true``, where that is a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sitelink.settings import Settings
+from sitelink.storage.database import Database, open_database
+from sitelink.storage.migrations import migrate
+from sitelink.storage.tables import ALL_TABLES
+
+PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+PG_BASE = "postgresql://postgres@127.0.0.1:5432"
+
+
+async def _pg_admin(statement: str) -> None:
+    connection = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def pg_database_url() -> Iterator[str]:
+    """A PostgreSQL database created for this test session and dropped after it."""
+    name = f"sitelink_test_{uuid.uuid4().hex[:12]}"
+    try:
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        message = f"PostgreSQL at 127.0.0.1:5432 is not available: {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    yield f"{PG_BASE}/{name}"
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings for one engine; the key file (if any) goes to the test's temp dir."""
+    if request.param == "sqlite":
+        return Settings(database_url=f"sqlite:///{tmp_path / 'sitelink.db'}")
+    url: str = request.getfixturevalue("pg_database_url")
+    # PostgreSQL's data_dir is the cwd: give a key so that nothing is written there.
+    return Settings(database_url=url, secret_key=f"test-secret-{tmp_path.name}")
+
+
+@pytest.fixture
+async def fresh_db(db_settings: Settings) -> AsyncIterator[Database]:
+    """An open database that has not been migrated; every table is dropped afterwards."""
+    database = await open_database(db_settings)
+    yield database
+    # A test may have closed it (restart tests): open again to clean up.
+    await database.close()
+    if database.engine_name == "postgres":
+        database = await open_database(db_settings)
+        for table in reversed(ALL_TABLES):
+            await database.execute(f'DROP TABLE IF EXISTS "{table._meta.tablename}" CASCADE')
+        await database.close()
+
+
+@pytest.fixture
+async def db(fresh_db: Database) -> Database:
+    """An open, migrated database; every table is dropped afterwards."""
+    await migrate(fresh_db)
+    return fresh_db
