@@ -1,0 +1,236 @@
+"""DeviceActor: one gateway or datalogger, its liveness and its latest values.
+
+Spawned by its SiteActor on the first message from a new device, or at start-up for a
+device already in storage (then ``unknown`` until heard from). The offline check is one
+scheduled message per device: it fires at ``last_seen + offline_after_s`` and either
+declares the device offline or schedules itself again for the time that is left — no sweeps.
+
+While the site link is down the device is ``unreachable`` and its timer is paused; when the
+link comes back it returns to what it was and gets a full ``offline_after_s`` of grace
+before it can be declared offline, so a broker outage raises no alarm storm.
+
+Every method here runs on the actor's own thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pykka
+import structlog
+from sitelink.actors.clock import BaseClock, Timer
+from sitelink.events import (
+    Availability,
+    DeviceAvailabilityChanged,
+    DeviceHeartbeat,
+    DeviceKey,
+    EventSink,
+    SensorValue,
+)
+
+log = structlog.get_logger(__name__)
+
+# --- messages -----------------------------------------------------------------------------
+
+
+class Heard(msgspec.Struct, frozen=True, array_like=True):
+    """One message from the device. ``status`` is set for a status-topic message; ``sensors``
+    is empty when the payload did not decode (it still counts as a sign of life)."""
+
+    at: float
+    retained: bool
+    model: str
+    gateway: str
+    firmware: str | None = None
+    uptime_s: int | None = None
+    sensors: tuple[SensorValue, ...] = ()
+    status: str | None = None
+
+
+class HeardBatch(msgspec.Struct, frozen=True, array_like=True):
+    items: tuple[Heard, ...]
+
+
+class SiteDown(msgspec.Struct, frozen=True):
+    at: float
+
+
+class SiteUp(msgspec.Struct, frozen=True):
+    at: float
+
+
+class SetOfflineAfter(msgspec.Struct, frozen=True):
+    seconds: float
+
+
+class OfflineCheck(msgspec.Struct, frozen=True):
+    seq: int
+
+
+class Inspect(msgspec.Struct, frozen=True):
+    pass
+
+
+class DeviceInfo(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    state: str
+    processed: int
+    started_at: float
+
+
+DeviceMessage = HeardBatch | SiteDown | SiteUp | SetOfflineAfter | OfflineCheck | Inspect
+
+
+class DeviceState(msgspec.Struct, kw_only=True):
+    """What a device actor starts from: a fresh discovery, or a row from storage."""
+
+    key: DeviceKey
+    model: str = ""
+    gateway: str = ""
+    availability: Availability = "unknown"
+    last_seen_at: float | None = None
+    offline_after_s: float = 180.0
+
+
+class DeviceActor(pykka.ThreadingActor):
+    def __init__(
+        self, state: DeviceState, *, clock: BaseClock, sink: EventSink, site_up: bool
+    ) -> None:
+        super().__init__()
+        self.key = state.key
+        self.model = state.model
+        self.gateway = state.gateway
+        self.availability: Availability = state.availability
+        self.last_seen_at = state.last_seen_at
+        self.offline_after_s = state.offline_after_s
+        self.clock = clock
+        self.sink = sink
+        self.site_up = site_up
+        self.before_down: Availability = state.availability
+        self.grace_from: float | None = None  # the link came back at this time
+        self.timer: Timer | None = None
+        self.timer_seq = 0
+        self.processed = 0
+        self.started_at = clock.now()
+        if not site_up:
+            self.availability = "unreachable"
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}/{self.key.serial}" if self.model else self.key.serial
+
+    def on_receive(self, message: Any) -> Any:
+        self.processed += 1
+        match message:
+            case HeardBatch(items=items):
+                for item in items:
+                    self._heard(item)
+            case SiteDown(at=at):
+                self._cancel_timer()
+                if self.availability != "unreachable":
+                    self.before_down = self.availability
+                    self._set("unreachable", "site connection is down", at)
+                self.site_up = False
+            case SiteUp(at=at):
+                self.site_up = True
+                self.grace_from = at
+                if self.availability == "unreachable":
+                    self._set(self.before_down, "site connection is back", at)
+                if self.availability == "online":
+                    self._arm(at + self.offline_after_s)
+            case SetOfflineAfter(seconds=seconds):
+                self.offline_after_s = seconds
+                if self.availability == "online":
+                    self._arm(self._deadline())
+            case OfflineCheck(seq=seq):
+                if seq == self.timer_seq:
+                    self._check_offline()
+            case Inspect():
+                return DeviceInfo(
+                    name=self.name,
+                    state=self.availability,
+                    processed=self.processed,
+                    started_at=self.started_at,
+                )
+        return None
+
+    def on_stop(self) -> None:
+        self._cancel_timer()
+
+    # --- behaviour ------------------------------------------------------------------------
+
+    def _heard(self, item: Heard) -> None:
+        if item.model:
+            self.model = item.model
+        if item.gateway:
+            self.gateway = item.gateway
+        if item.retained:
+            return  # delivered at subscribe time: old news, not a sign of life
+        if item.status == "offline":
+            self.last_seen_at = item.at
+            self._cancel_timer()
+            self._set("offline", "status topic said offline", item.at)
+            return
+        self.last_seen_at = item.at
+        if item.status is None:
+            self.sink.publish(
+                DeviceHeartbeat(
+                    device=self.key,
+                    model=self.model,
+                    gateway=self.gateway,
+                    firmware=item.firmware,
+                    uptime_s=item.uptime_s,
+                    sensors=item.sensors,
+                    at=item.at,
+                )
+            )
+        if not self.site_up:
+            return
+        if self.availability != "online":
+            reason = "status topic said online" if item.status else "heard from"
+            self._set("online", reason, item.at)
+        if self.timer is None:
+            self._arm(self._deadline())
+
+    def _deadline(self) -> float:
+        seen = self.last_seen_at if self.last_seen_at is not None else self.clock.now()
+        start = max(seen, self.grace_from) if self.grace_from is not None else seen
+        return start + self.offline_after_s
+
+    def _check_offline(self) -> None:
+        self.timer = None
+        if self.availability != "online" or not self.site_up:
+            return
+        now = self.clock.now()
+        deadline = self._deadline()
+        if now >= deadline:
+            self._set("offline", f"silent for more than {self.offline_after_s:g} s", now)
+        else:
+            self._arm(deadline)
+
+    def _arm(self, due_at: float) -> None:
+        self._cancel_timer()
+        self.timer_seq += 1
+        delay = max(0.0, due_at - self.clock.now())
+        self.timer = self.clock.schedule(delay, self.actor_ref, OfflineCheck(self.timer_seq))
+
+    def _cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.timer_seq += 1
+
+    def _set(self, availability: Availability, reason: str, at: float) -> None:
+        if availability == self.availability:
+            return
+        previous, self.availability = self.availability, availability
+        self.sink.publish(
+            DeviceAvailabilityChanged(
+                device=self.key,
+                availability=availability,
+                previous=previous,
+                reason=reason,
+                at=at,
+            )
+        )

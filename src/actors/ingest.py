@@ -1,0 +1,166 @@
+"""Ingest: turns one drained batch of MQTT messages into per-device batches.
+
+Owned by a SiteActor and run on its thread. For each message: decode the topic, route it
+through the site's subscriptions, decode the payload with the subscription's versioned
+decoder, and file it under its device. A payload that does not decode is counted and logged
+(site, topic, reason, first 200 bytes) and still counts as a sign of life; nothing here
+raises for any input.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import msgspec
+import structlog
+from sitelink.actors.device import Heard
+from sitelink.actors.mqtt_port import InboundMessage
+from sitelink.events import DeviceKey, DiscoveredTopic
+from sitelink.payloads import Reading, Rejected, decode, decode_status, guess_payload_version
+from sitelink.payloads import preview as payload_preview
+from sitelink.topics import Subscription, TopicRouter, guess_kind
+
+log = structlog.get_logger(__name__)
+
+_LOGGED_REJECTIONS_MAX = 10_000
+
+
+class Batch(msgspec.Struct, kw_only=True):
+    """What one drain produced."""
+
+    per_device: dict[DeviceKey, list[Heard]]
+    received: int = 0
+    rejected: int = 0
+    last_message_at: float | None = None
+
+
+class _TopicStats(msgspec.Struct, kw_only=True):
+    count: int = 0
+    last_payload_size: int = 0
+    last_seen_at: float = 0.0
+    guessed_version: str | None = None
+
+
+class DiscoveryWindow:
+    """Distinct topics seen under ``{code}/#`` while a discovery window is open."""
+
+    def __init__(self, code: str, started_at: float, limit: int = 10_000) -> None:
+        self.code = code
+        self.started_at = started_at
+        self.limit = limit
+        self.topics: dict[str, _TopicStats] = {}
+
+    def record(self, topic: str, payload: bytes, at: float) -> None:
+        stats = self.topics.get(topic)
+        if stats is None:
+            if len(self.topics) >= self.limit:
+                return
+            stats = self.topics[topic] = _TopicStats()
+        stats.count += 1
+        stats.last_payload_size = len(payload)
+        stats.last_seen_at = at
+        stats.guessed_version = guess_payload_version(payload) or stats.guessed_version
+
+    def result(self) -> tuple[DiscoveredTopic, ...]:
+        found = []
+        for topic, s in sorted(self.topics.items()):
+            kind = guess_kind(self.code, topic)
+            found.append(
+                DiscoveredTopic(
+                    topic=topic,
+                    count=s.count,
+                    last_payload_size=s.last_payload_size,
+                    last_seen_at=s.last_seen_at,
+                    guessed_kind="/".join(kind) if kind else "",
+                    guessed_payload_version=s.guessed_version or "",
+                )
+            )
+        return tuple(found)
+
+
+class Ingest:
+    def __init__(
+        self, site_id: int, code: str, subscriptions: Sequence[Subscription], max_payload: int
+    ) -> None:
+        self.site_id = site_id
+        self.code = code
+        self.max_payload = max_payload
+        self.router = TopicRouter(code, [s for s in subscriptions if s.is_active])
+        self.discovery: DiscoveryWindow | None = None
+        self._logged: set[tuple[str, str]] = set()
+
+    def set_subscriptions(self, subscriptions: Sequence[Subscription]) -> None:
+        self.router = TopicRouter(self.code, [s for s in subscriptions if s.is_active])
+
+    def process(self, messages: Sequence[InboundMessage]) -> Batch:
+        batch = Batch(per_device=defaultdict(list))
+        for message in messages:
+            batch.received += 1
+            try:
+                topic = message.topic.decode()
+            except UnicodeDecodeError:
+                self._reject(batch, repr(message.topic), "invalid UTF-8 topic", message.payload)
+                continue
+            if self.discovery is not None:
+                self.discovery.record(topic, message.payload, message.at)
+            route = self.router.route(topic)
+            if route is None:
+                continue
+            sub = route.subscription
+            key = DeviceKey(self.site_id, sub.device_kind, route.serial)
+            heard = self._decode(batch, topic, sub, message, route.model or "", route.gateway)
+            batch.per_device[key].append(heard)
+            if not message.retain:
+                batch.last_message_at = message.at
+        return batch
+
+    def _decode(
+        self,
+        batch: Batch,
+        topic: str,
+        sub: Subscription,
+        message: InboundMessage,
+        model: str,
+        gateway: str | None,
+    ) -> Heard:
+        at, retained, payload = message.at, message.retain, message.payload
+        if len(payload) > self.max_payload:
+            reason = f"payload too large ({len(payload)} > {self.max_payload} bytes)"
+            self._reject(batch, topic, reason, payload)
+            return Heard(at, retained, model, gateway or "")
+        if sub.message_kind == "status":
+            status = decode_status(payload)
+            if isinstance(status, Rejected):
+                self._reject(batch, topic, status.reason, payload)
+                return Heard(at, retained, model, gateway or "")
+            return Heard(at, retained, model, gateway or "", status=status)
+        reading: Reading | Rejected = decode(sub.payload_version, payload, self.max_payload)
+        if isinstance(reading, Rejected):
+            self._reject(batch, topic, reading.reason, payload)
+            return Heard(at, retained, model, gateway or "")
+        return Heard(
+            at,
+            retained,
+            model,
+            gateway or reading.gateway or "",
+            firmware=reading.firmware,
+            uptime_s=reading.uptime_s,
+            sensors=reading.sensors,
+        )
+
+    def _reject(self, batch: Batch, topic: str, reason: str, payload: bytes) -> None:
+        batch.rejected += 1
+        marker = (topic, reason)
+        if marker in self._logged:
+            return
+        if len(self._logged) >= _LOGGED_REJECTIONS_MAX:
+            self._logged.clear()
+        self._logged.add(marker)
+        log.warning(
+            "payload rejected",
+            site=self.code,
+            topic=topic,
+            reason=reason,
+            payload=payload_preview(payload),
+        )

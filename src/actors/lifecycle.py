@@ -1,0 +1,298 @@
+"""The connection lifecycle of one site, as a pure function.
+
+``transition(conn, event, now, policy) -> (conn, effects)`` does no I/O, reads no clock
+and draws no random numbers: the time comes in as ``now`` and the random part of a retry
+delay as the event's ``u``. The SiteActor performs the effects.
+
+::
+
+                 Start                 Connected → Subscribe        Subscribed
+   disconnected ───────► connecting ─────────────────────► (acked) ─────────► connected
+        ▲                 │   ▲                                                  │
+        │ Stopped         │   │ RetryDue / Reconnect                 ConnectionLost
+     disabled ◄── Stop ───┤   │                                                  │
+                          ▼   │                                                  ▼
+                         error ◄─────────── ConnectFailed / ConnectTimedOut ──────┘
+
+Timer events (RetryDue, ConnectTimedOut, Stable) that arrive in a state where they no longer
+apply are stale (their timer was cancelled while the message was in flight) and are ignored.
+So are port events in a state that has no attempt in flight. An operator command that the
+state cannot accept (Reconnect on a stopped site) raises ``LifecycleError``.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import msgspec
+from sitelink.actors.backoff import RetryPolicy, retry_delay
+from sitelink.errors import LifecycleError
+
+TAKEOVER_WINDOW_S = 60.0
+TAKEOVER_LIMIT = 3
+
+
+class State(enum.StrEnum):
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    ERROR = "error"
+    DISABLED = "disabled"
+
+
+class Conn(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the lifecycle knows about one connection."""
+
+    state: State = State.DISCONNECTED
+    enabled: bool = False
+    acked: bool = False  # CONNACK seen in this attempt, SUBACK not yet
+    retry_count: int = 0  # consecutive failures since the link was last stable
+    error_message: str = ""
+    next_retry_at: float | None = None
+    connected_at: float | None = None
+    connection_errors: int = 0  # failures since this process started, for the status object
+    takeovers: tuple[float, ...] = ()
+
+
+# --- events -------------------------------------------------------------------------------
+
+
+class Start(msgspec.Struct, frozen=True):
+    pass
+
+
+class Stop(msgspec.Struct, frozen=True):
+    pass
+
+
+class Reconnect(msgspec.Struct, frozen=True):
+    pass
+
+
+class ConfigChanged(msgspec.Struct, frozen=True):
+    pass
+
+
+class Connected(msgspec.Struct, frozen=True):
+    """CONNACK accepted."""
+
+
+class Subscribed(msgspec.Struct, frozen=True):
+    """Every SUBACK granted."""
+
+
+class ConnectFailed(msgspec.Struct, frozen=True):
+    reason: str
+    u: float = 0.5
+
+
+class ConnectionLost(msgspec.Struct, frozen=True):
+    reason: str
+    takeover: bool = False
+    u: float = 0.5
+
+
+class ConnectTimedOut(msgspec.Struct, frozen=True):
+    u: float = 0.5
+
+
+class RetryDue(msgspec.Struct, frozen=True):
+    pass
+
+
+class Stable(msgspec.Struct, frozen=True):
+    pass
+
+
+class Stopped(msgspec.Struct, frozen=True):
+    """The disconnect asked for by Stop has finished."""
+
+
+LifecycleEvent = (
+    Start
+    | Stop
+    | Reconnect
+    | ConfigChanged
+    | Connected
+    | Subscribed
+    | ConnectFailed
+    | ConnectionLost
+    | ConnectTimedOut
+    | RetryDue
+    | Stable
+    | Stopped
+)
+
+# --- effects ------------------------------------------------------------------------------
+
+RETRY = "retry"
+CONNECT_TIMEOUT = "connect_timeout"
+STABLE = "stable"
+
+
+class Connect(msgspec.Struct, frozen=True):
+    """Start a connect attempt (the actor arms the connect timeout when it really starts)."""
+
+
+class Disconnect(msgspec.Struct, frozen=True):
+    pass
+
+
+class Subscribe(msgspec.Struct, frozen=True):
+    pass
+
+
+class Schedule(msgspec.Struct, frozen=True):
+    timer: str
+    delay_s: float
+    event: LifecycleEvent
+
+
+class Cancel(msgspec.Struct, frozen=True):
+    timer: str
+
+
+class Emit(msgspec.Struct, frozen=True):
+    """The status changed: tell the world."""
+
+
+class Record(msgspec.Struct, frozen=True):
+    """A row for the connection history: connected, lost, failed or stopped."""
+
+    kind: str
+    reason: str
+
+
+Effect = Connect | Disconnect | Subscribe | Schedule | Cancel | Emit | Record
+
+ALL_TIMERS = (Cancel(RETRY), Cancel(CONNECT_TIMEOUT), Cancel(STABLE))
+
+
+def transition(
+    conn: Conn, event: LifecycleEvent, now: float, policy: RetryPolicy
+) -> tuple[Conn, list[Effect]]:
+    """The next state and what to do about it."""
+    s = conn.state
+    match event:
+        case Start():
+            if s in (State.DISCONNECTED, State.ERROR, State.DISABLED):
+                return _attempt(msgspec.structs.replace(conn, enabled=True))
+            return conn, []  # already on its way up
+        case Stop():
+            if s is State.DISCONNECTED and not conn.enabled:
+                return conn, []
+            stopped = msgspec.structs.replace(
+                conn, enabled=False, acked=False, next_retry_at=None, error_message=""
+            )
+            if s in (State.CONNECTING, State.CONNECTED):
+                return (
+                    msgspec.structs.replace(stopped, state=State.DISABLED),
+                    [*ALL_TIMERS, Disconnect(), Emit()],
+                )
+            down = msgspec.structs.replace(stopped, state=State.DISCONNECTED)
+            return down, [*ALL_TIMERS, Disconnect(), Record("stopped", "Stopped"), Emit()]
+        case Reconnect() | ConfigChanged():
+            if not conn.enabled:
+                if isinstance(event, ConfigChanged):
+                    return conn, []
+                raise LifecycleError(s, event)
+            effects: list[Effect] = [*ALL_TIMERS]
+            if s in (State.CONNECTING, State.CONNECTED):
+                effects.append(Disconnect())
+            up, more = _attempt(conn)
+            return up, effects + more
+        case Connected():
+            if s is State.CONNECTING and not conn.acked:
+                return msgspec.structs.replace(conn, acked=True), [Subscribe()]
+            return conn, []
+        case Subscribed():
+            if s is State.CONNECTING and conn.acked:
+                up = msgspec.structs.replace(
+                    conn,
+                    state=State.CONNECTED,
+                    acked=False,
+                    error_message="",
+                    next_retry_at=None,
+                    connected_at=now,
+                )
+                return up, [
+                    Cancel(CONNECT_TIMEOUT),
+                    Schedule(STABLE, policy.reset_s, Stable()),
+                    Record("connected", ""),
+                    Emit(),
+                ]
+            return conn, []
+        case ConnectFailed(reason=reason, u=u):
+            if s is State.CONNECTING:
+                return _fail(conn, reason, "failed", now, policy, u)
+            return conn, []
+        case ConnectTimedOut(u=u):
+            if s is State.CONNECTING:
+                waited = "SUBACK" if conn.acked else "CONNACK"
+                return _fail(conn, f"Timed out waiting for {waited}", "failed", now, policy, u)
+            return conn, []
+        case ConnectionLost(reason=reason, takeover=takeover, u=u):
+            if s is State.CONNECTING:
+                return _fail(conn, reason, "failed", now, policy, u)
+            if s is State.CONNECTED:
+                if takeover:
+                    recent = tuple(t for t in conn.takeovers if now - t < TAKEOVER_WINDOW_S)
+                    conn = msgspec.structs.replace(conn, takeovers=(*recent, now))
+                return _fail(conn, reason, "lost", now, policy, u)
+            if s is State.DISABLED:
+                return _stopped(conn)
+            return conn, []
+        case Stopped():
+            if s is State.DISABLED:
+                return _stopped(conn)
+            return conn, []
+        case RetryDue():
+            if s is State.ERROR and conn.enabled:
+                return _attempt(conn)
+            return conn, []
+        case Stable():
+            if s is State.CONNECTED and conn.retry_count:
+                return msgspec.structs.replace(conn, retry_count=0, takeovers=()), [Emit()]
+            return conn, []
+    raise LifecycleError(s, event)  # pragma: no cover - the match is exhaustive
+
+
+def _attempt(conn: Conn) -> tuple[Conn, list[Effect]]:
+    up = msgspec.structs.replace(
+        conn, state=State.CONNECTING, acked=False, next_retry_at=None
+    )
+    return up, [Cancel(RETRY), Connect(), Emit()]
+
+
+def _fail(
+    conn: Conn, reason: str, kind: str, now: float, policy: RetryPolicy, u: float
+) -> tuple[Conn, list[Effect]]:
+    delay = retry_delay(conn.retry_count, policy, u)
+    if len(conn.takeovers) >= TAKEOVER_LIMIT:
+        reason = (
+            f"Client id conflict: another client with the same client id took over this "
+            f"connection {len(conn.takeovers)} times within a minute ({reason})"
+        )
+    failed = msgspec.structs.replace(
+        conn,
+        state=State.ERROR,
+        acked=False,
+        retry_count=conn.retry_count + 1,
+        connection_errors=conn.connection_errors + 1,
+        error_message=reason,
+        next_retry_at=now + delay,
+        connected_at=conn.connected_at,
+    )
+    return failed, [
+        Cancel(CONNECT_TIMEOUT),
+        Cancel(STABLE),
+        Disconnect(),
+        Record(kind, reason),
+        Schedule(RETRY, delay, RetryDue()),
+        Emit(),
+    ]
+
+
+def _stopped(conn: Conn) -> tuple[Conn, list[Effect]]:
+    down = msgspec.structs.replace(conn, state=State.DISCONNECTED, acked=False)
+    return down, [Record("stopped", "Stopped"), Emit()]

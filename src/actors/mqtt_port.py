@@ -1,0 +1,325 @@
+"""The MQTT port: the one place where sitelink touches paho-mqtt.
+
+A SiteActor owns one ``MqttPort``. The port never decides anything; it turns calls into
+paho calls and paho callbacks into messages told to its owner, each stamped with the
+attempt number so the owner can drop what a previous attempt says late.
+
+Rules learned the hard way (see LIBRARY-NOTES.md):
+
+* An exception inside a paho callback kills paho's thread while ``is_connected()`` still
+  says True, so every callback is wrapped and only ``tell``s.
+* paho retries forever on its own unless told not to; the lifecycle owns retries here, so
+  ``reconnect_on_failure=False`` and a fresh client per attempt.
+* We connect with the blocking ``connect()`` on our own per-attempt thread, then run
+  ``loop_forever()`` on it: that way a DNS or TCP error reaches us as an exception with
+  words in it (``connect_async`` only says "failed").
+* Incoming messages are batched: the callback appends to a buffer and tells the owner
+  ``MessagesReady`` only when the buffer was empty, so under load one hand-off carries
+  many messages.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import msgspec
+import paho.mqtt.client as mqtt
+import pykka
+import structlog
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+log = structlog.get_logger(__name__)
+
+SESSION_TAKEN_OVER = 142
+
+
+class BrokerConfig(msgspec.Struct, frozen=True, kw_only=True):
+    host: str
+    port: int = 1883
+    client_id: str
+    username: str | None = None
+    password: str | None = None
+    protocol: str = "3.1.1"
+    keepalive_s: int = 60
+    clean_session: bool = True
+    tls: bool = False
+    tls_ca_pem: str | None = None
+    will_topic: str | None = None
+    connect_timeout_s: float = 10.0
+
+    def __repr__(self) -> str:  # never show the password, not even in a traceback
+        return f"BrokerConfig(host={self.host!r}, port={self.port}, client_id={self.client_id!r})"
+
+
+class InboundMessage(msgspec.Struct, frozen=True, array_like=True):
+    topic: bytes
+    payload: bytes
+    retain: bool
+    at: float
+
+
+# --- what the port tells its owner --------------------------------------------------------
+
+
+class PortConnected(msgspec.Struct, frozen=True):
+    attempt: int
+
+
+class PortConnectFailed(msgspec.Struct, frozen=True):
+    attempt: int
+    reason: str
+
+
+class PortDisconnected(msgspec.Struct, frozen=True):
+    attempt: int
+    reason: str
+    takeover: bool
+    clean: bool
+
+
+class PortSubscribed(msgspec.Struct, frozen=True):
+    attempt: int
+    request: int
+    refused: str  # empty when every filter was granted
+
+
+class PortPublished(msgspec.Struct, frozen=True):
+    attempt: int
+    mid: int
+    error: str  # empty when acknowledged
+
+
+class MessagesReady(msgspec.Struct, frozen=True):
+    attempt: int
+
+
+class Owner(Protocol):
+    def tell(self, message: Any) -> None: ...
+
+
+class MqttPort(Protocol):
+    """What a SiteActor needs from an MQTT client. Called only from the owner's thread."""
+
+    def connect(self, config: BrokerConfig, attempt: int) -> None: ...
+    def disconnect(self, goodbye: tuple[str, bytes] | None = None) -> None: ...
+    def subscribe(self, filters: Sequence[tuple[str, int]], request: int) -> None: ...
+    def unsubscribe(self, filters: Sequence[str]) -> None: ...
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> int: ...
+    def drain(self) -> list[InboundMessage]: ...
+
+
+def describe_failure(error: BaseException | ReasonCode | int | str) -> str:
+    """Words for why a connection could not be made or was lost (the only translator)."""
+    if isinstance(error, ReasonCode):
+        return f"Connection refused: {_REFUSALS.get(error.value, str(error).lower())}"
+    if isinstance(error, socket.gaierror):
+        return f"Cannot resolve broker host: {error.strerror or error}"
+    if isinstance(error, ConnectionRefusedError):
+        return "Connection refused by broker host (nothing listening on that port)"
+    if isinstance(error, TimeoutError | socket.timeout):
+        return "Timed out connecting to broker"
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"TLS certificate rejected: {error.verify_message or error}"
+    if isinstance(error, ssl.SSLError):
+        return f"TLS error: {error.reason or error}"
+    if isinstance(error, OSError):
+        return f"Network error: {error.strerror or error}"
+    return str(error)
+
+
+_REFUSALS = {
+    132: "unsupported protocol version",
+    133: "client identifier not valid",
+    134: "bad user name or password",
+    135: "not authorised",
+    136: "server unavailable",
+    137: "server busy",
+    138: "banned",
+    140: "bad authentication method",
+}
+
+
+class _Forgiving:
+    """Tells the owner, and forgets it when the owner is already gone: paho may call back
+    after its SiteActor stopped, and that is not an error."""
+
+    def __init__(self, owner: Owner) -> None:
+        self._owner = owner
+
+    def tell(self, message: Any) -> None:
+        try:
+            self._owner.tell(message)
+        except pykka.ActorDeadError:
+            pass
+
+
+class PahoPort:
+    """``MqttPort`` on paho-mqtt 2.x: a fresh client and thread per connect attempt."""
+
+    def __init__(self, owner: Owner, clock_now: Any) -> None:
+        self._owner = _Forgiving(owner)
+        self._now = clock_now
+        self._client: mqtt.Client | None = None
+        self._client_lock = threading.Lock()  # guards _client against the connect thread
+        self._attempt = 0
+        self._buffer: list[InboundMessage] = []
+        self._buffer_lock = threading.Lock()
+        self._sub_requests: dict[int, tuple[int, list[str]]] = {}
+
+    # --- calls (owner's thread) -----------------------------------------------------------
+
+    def connect(self, config: BrokerConfig, attempt: int) -> None:
+        self.disconnect()
+        self._attempt = attempt
+        v5 = config.protocol == "5"
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=config.client_id,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else config.clean_session,
+            reconnect_on_failure=False,
+        )
+        client.connect_timeout = config.connect_timeout_s
+        if config.username:
+            client.username_pw_set(config.username, config.password)
+        if config.tls:
+            context = ssl.create_default_context(cadata=config.tls_ca_pem or None)
+            client.tls_set_context(context)
+        if config.will_topic:
+            client.will_set(config.will_topic, b"offline", qos=1, retain=True)
+        client.on_connect = self._wrap(self._on_connect, attempt)
+        client.on_disconnect = self._wrap(self._on_disconnect, attempt)
+        client.on_subscribe = self._wrap(self._on_subscribe, attempt)
+        client.on_publish = self._wrap(self._on_publish, attempt)
+        client.on_message = self._wrap(self._on_message, attempt)
+        with self._client_lock:
+            self._client = client
+        clean_start: bool | int = config.clean_session if v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY
+        thread = threading.Thread(
+            target=self._run,
+            args=(client, config, attempt, clean_start),
+            name=f"paho-{config.client_id}",
+            daemon=True,
+        )
+        thread.start()
+
+    def disconnect(self, goodbye: tuple[str, bytes] | None = None) -> None:
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            if goodbye is not None and client.is_connected():
+                client.publish(goodbye[0], goodbye[1], qos=0, retain=True)
+            client.disconnect()
+        except Exception as exc:  # a half-open client may refuse; it is being dropped anyway
+            log.debug("disconnect of a dropped client failed", error=str(exc))
+
+    def subscribe(self, filters: Sequence[tuple[str, int]], request: int) -> None:
+        if self._client is None or not filters:
+            if filters:
+                return
+            self._owner.tell(PortSubscribed(self._attempt, request, ""))
+            return
+        result, mid = self._client.subscribe(list(filters))
+        if result != mqtt.MQTT_ERR_SUCCESS or mid is None:
+            self._owner.tell(PortSubscribed(self._attempt, request, "subscribe not sent"))
+            return
+        self._sub_requests[mid] = (request, [f for f, _ in filters])
+
+    def unsubscribe(self, filters: Sequence[str]) -> None:
+        if self._client is not None and filters:
+            self._client.unsubscribe(list(filters))
+
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> int:
+        if self._client is None:
+            return -1
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            return -1
+        return info.mid
+
+    def drain(self) -> list[InboundMessage]:
+        with self._buffer_lock:
+            batch, self._buffer = self._buffer, []
+        return batch
+
+    # --- paho's thread --------------------------------------------------------------------
+
+    def _run(
+        self, client: mqtt.Client, config: BrokerConfig, attempt: int, clean_start: bool | int
+    ) -> None:
+        try:
+            client.connect(
+                config.host, config.port, keepalive=config.keepalive_s, clean_start=clean_start
+            )
+        except Exception as exc:
+            self._owner.tell(PortConnectFailed(attempt, describe_failure(exc)))
+            return
+        with self._client_lock:
+            # Dropped while connect() was in flight: leaving it up would leave an orphan
+            # session with our client id, which the broker would let take over the next one.
+            orphan = self._client is not client
+        if orphan:
+            client.disconnect()
+            return
+        try:
+            client.loop_forever()
+        except Exception as exc:  # paho's own loop died: tell, never vanish silently
+            self._owner.tell(PortDisconnected(attempt, describe_failure(exc), False, False))
+
+    def _wrap(self, callback: Any, attempt: int) -> Any:
+        def wrapped(*args: Any) -> None:
+            try:
+                callback(attempt, *args)
+            except Exception:
+                log.exception("paho callback failed", callback=callback.__name__)
+
+        return wrapped
+
+    def _on_connect(
+        self, attempt: int, client: Any, userdata: Any, flags: Any, rc: ReasonCode, props: Any
+    ) -> None:
+        if rc.is_failure:
+            self._owner.tell(PortConnectFailed(attempt, describe_failure(rc)))
+        else:
+            self._owner.tell(PortConnected(attempt))
+
+    def _on_disconnect(
+        self, attempt: int, client: Any, userdata: Any, flags: Any, rc: ReasonCode, props: Any
+    ) -> None:
+        takeover = rc.value == SESSION_TAKEN_OVER
+        clean = rc.value == 0 and not takeover
+        reason = "Connection lost"
+        if takeover:
+            reason = "Connection lost: session taken over by another client"
+        elif rc.value not in (0, 4, 128):  # a v5 broker said why
+            reason = f"Connection lost: {str(rc).lower()}"
+        self._owner.tell(PortDisconnected(attempt, reason, takeover, clean))
+
+    def _on_subscribe(
+        self, attempt: int, client: Any, userdata: Any, mid: int, codes: list[ReasonCode], p: Any
+    ) -> None:
+        request, filters = self._sub_requests.pop(mid, (0, []))
+        refused = [f"{f} ({str(c).lower()})" for f, c in zip(filters, codes, strict=False) if c.is_failure]
+        self._owner.tell(PortSubscribed(attempt, request, ", ".join(refused)))
+
+    def _on_publish(
+        self, attempt: int, client: Any, userdata: Any, mid: int, rc: ReasonCode, props: Any
+    ) -> None:
+        self._owner.tell(PortPublished(attempt, mid, "" if not rc.is_failure else str(rc)))
+
+    def _on_message(self, attempt: int, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        # msg.topic decodes UTF-8 and raises on bad bytes; the raw bytes let the site
+        # actor count an invalid topic instead of losing the callback.
+        item = InboundMessage(msg._topic, msg.payload, bool(msg.retain), self._now())
+        with self._buffer_lock:
+            self._buffer.append(item)
+            first = len(self._buffer) == 1
+        if first:
+            self._owner.tell(MessagesReady(attempt))

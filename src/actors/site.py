@@ -1,0 +1,448 @@
+"""SiteActor: one site's MQTT connection, its lifecycle, its retry timers and its devices.
+
+Everything here runs on the actor's own thread. The actor feeds events into the pure
+``lifecycle.transition`` and performs the effects it returns; paho talks to it only through
+messages from its ``MqttPort``. It never blocks on another actor and does no database I/O.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import pykka
+import structlog
+from sitelink.actors import lifecycle as lc
+from sitelink.actors.backoff import ConnectRateLimiter, RetryPolicy
+from sitelink.actors.clock import BaseClock, Target, Timer
+from sitelink.actors.device import (
+    DeviceActor,
+    DeviceState,
+    HeardBatch,
+    SetOfflineAfter,
+    SiteDown,
+    SiteUp,
+)
+from sitelink.actors.ingest import DiscoveryWindow, Ingest
+from sitelink.actors.mqtt_port import (
+    MessagesReady,
+    MqttPort,
+    PahoPort,
+    PortConnected,
+    PortConnectFailed,
+    PortDisconnected,
+    PortPublished,
+    PortSubscribed,
+)
+from sitelink.actors.site_messages import (
+    Configure,
+    Discover,
+    ForgetDevice,
+    Inspect,
+    Publish,
+    PublishResult,
+    SetDeviceOfflineAfter,
+    Shutdown,
+    SiteInfo,
+    SiteSpec,
+)
+from sitelink.errors import LifecycleError
+from sitelink.events import (
+    CommandOutcome,
+    ConnectionEventOccurred,
+    DeviceDiscovered,
+    DeviceKey,
+    DiscoveryFinished,
+    EventSink,
+    SiteStatusChanged,
+    SiteTraffic,
+)
+
+log = structlog.get_logger(__name__)
+
+DISCOVERY = "discovery"
+CONNECT_SLOT = "connect_slot"
+STOP_FALLBACK = "stop_fallback"
+
+
+class Fired(msgspec.Struct, frozen=True):
+    """A timer of this actor came due. Stale when its ``seq`` is no longer the armed one."""
+
+    timer: str
+    seq: int
+    event: Any
+
+
+class SiteActor(pykka.ThreadingActor):
+    def __init__(
+        self,
+        spec: SiteSpec,
+        *,
+        clock: BaseClock,
+        sink: EventSink,
+        policy: RetryPolicy,
+        limiter: ConnectRateLimiter,
+        max_payload: int = 262_144,
+        max_devices: int = 10_000,
+        devices: tuple[DeviceState, ...] = (),
+        port_factory: Callable[[Target, Callable[[], float]], MqttPort] | None = None,
+        rng: random.Random | None = None,
+        on_crash: Callable[[str], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.spec = spec
+        self.clock = clock
+        self.sink = sink
+        self.policy = policy
+        self.limiter = limiter
+        self.max_devices = max_devices
+        self.rng = rng or random.Random()
+        self.on_crash = on_crash
+        self.inbox: Target = self.actor_ref  # tests replace it to deliver synchronously
+        factory = port_factory or (lambda owner, now: PahoPort(owner, now))
+        self.port: MqttPort = factory(self.actor_ref, clock.now)
+        self.conn = lc.Conn()
+        self.attempt = 0
+        self.link_up = False  # CONNACK seen on the current attempt
+        self.sub_request = 0
+        self.subscribed: set[str] = set()
+        self.timers: dict[str, tuple[Timer, int]] = {}
+        self.timer_seq = 0
+        self.ingest = Ingest(spec.site_id, spec.code, spec.subscriptions, max_payload)
+        self.initial_devices = devices
+        self.devices: dict[DeviceKey, pykka.ActorRef[DeviceActor]] = {}
+        self.capped_warned = False
+        self.pending: dict[int, tuple[str, int, Callable[[PublishResult], None] | None]] = {}
+        self.processed = 0
+        self.started_at = clock.now()
+
+    # --- pykka hooks ------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        structlog.contextvars.bind_contextvars(site=self.spec.code)
+        for state in self.initial_devices:
+            self._spawn(state)
+        self._emit()
+        if self.spec.is_enabled:
+            self._feed(lc.Start())
+
+    def on_stop(self) -> None:
+        self._teardown()
+
+    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+        self._teardown()
+        if self.on_crash is not None:
+            self.on_crash(f"{exception_type.__name__}: {exception_value}")
+
+    def on_receive(self, message: Any) -> Any:
+        self.processed += 1
+        match message:
+            case MessagesReady(attempt=attempt):
+                if attempt == self.attempt:
+                    self._ingest()
+            case PortConnected(attempt=a) if a == self.attempt:
+                self.link_up = True
+                self._feed(lc.Connected())
+            case PortConnectFailed(attempt=a, reason=reason) if a == self.attempt:
+                self._feed(lc.ConnectFailed(reason, self.rng.random()))
+            case PortDisconnected(attempt=a, reason=reason, takeover=takeover) if (
+                a == self.attempt
+            ):
+                self.link_up = False
+                self._fail_pending("Connection lost")
+                self._feed(lc.ConnectionLost(reason, takeover, self.rng.random()))
+            case PortSubscribed(attempt=a, request=request, refused=refused) if a == self.attempt:
+                self._subscribed(request, refused)
+            case PortPublished(attempt=a, mid=mid, error=error) if a == self.attempt:
+                self._published(mid, error)
+            case Fired(timer=name, seq=seq, event=event):
+                self._fired(name, seq, event)
+            case lc.Start() | lc.Stop() | lc.Reconnect():
+                try:
+                    return self._feed(message)
+                except LifecycleError as exc:  # an operator asked for something impossible
+                    log.warning("command refused", error=str(exc))
+                    return self.conn.state
+            case Configure(spec=spec):
+                self._configure(spec)
+            case Publish():
+                self._publish(message)
+            case Discover(seconds=seconds):
+                self._discover(seconds)
+            case SetDeviceOfflineAfter(device=key, seconds=seconds):
+                ref = self.devices.get(key)
+                if ref is not None:
+                    ref.tell(SetOfflineAfter(seconds or self.spec.offline_after_s))
+            case ForgetDevice(device=key):
+                ref = self.devices.pop(key, None)
+                if ref is not None:
+                    ref.stop(block=False)
+            case Inspect():
+                return self._info()
+            case Shutdown():
+                self._feed(lc.Stop())
+                self._teardown()
+        return None
+
+    # --- the lifecycle ----------------------------------------------------------------------
+
+    def _feed(self, event: lc.LifecycleEvent) -> lc.State:
+        was_up = self.conn.state is lc.State.CONNECTED
+        self.conn, effects = lc.transition(self.conn, event, self.clock.now(), self.policy)
+        for effect in effects:
+            self._perform(effect)
+        is_up = self.conn.state is lc.State.CONNECTED
+        if was_up != is_up:
+            notice = SiteUp(self.clock.now()) if is_up else SiteDown(self.clock.now())
+            for ref in self.devices.values():
+                ref.tell(notice)
+        return self.conn.state
+
+    def _perform(self, effect: lc.Effect) -> None:
+        match effect:
+            case lc.Connect():
+                wait = self.limiter.reserve(self.clock.monotonic())
+                if wait > 0:
+                    self._schedule(CONNECT_SLOT, wait, None)
+                else:
+                    self._begin_attempt()
+            case lc.Disconnect():
+                self._disconnect()
+            case lc.Subscribe():
+                self._subscribe_all()
+            case lc.Schedule(timer=name, delay_s=delay, event=event):
+                self._schedule(name, delay, event)
+            case lc.Cancel(timer=name):
+                self._cancel(name)
+                if name == lc.CONNECT_TIMEOUT:
+                    self._cancel(CONNECT_SLOT)
+            case lc.Emit():
+                self._emit()
+            case lc.Record(kind=kind, reason=reason):
+                self.sink.publish(
+                    ConnectionEventOccurred(
+                        site_id=self.spec.site_id, kind=kind, reason=reason, at=self.clock.now()  # type: ignore[arg-type]
+                    )
+                )
+
+    def _begin_attempt(self) -> None:
+        self.attempt += 1
+        self.link_up = False
+        self.subscribed.clear()
+        self.port.connect(self.spec.broker, self.attempt)
+        timeout = lc.ConnectTimedOut(self.rng.random())
+        self._schedule(lc.CONNECT_TIMEOUT, self.policy.connect_timeout_s, timeout)
+
+    def _disconnect(self) -> None:
+        goodbye = (self.spec.manager_topic, b"offline") if self.spec.manager_topic else None
+        had_link = self.link_up
+        self.port.disconnect(goodbye)
+        self.link_up = False
+        self._fail_pending("Connection closed")
+        if self.conn.state is lc.State.DISABLED:
+            if had_link:  # paho will say when the broker has us gone; don't wait forever
+                self._schedule(STOP_FALLBACK, self.policy.connect_timeout_s, lc.Stopped())
+            else:
+                self._schedule(STOP_FALLBACK, 0, lc.Stopped())
+
+    def _subscribe_all(self) -> None:
+        self.sub_request += 1
+        filters = self._wanted_filters()
+        self.subscribed = set(f for f, _ in filters)
+        if filters:
+            self.port.subscribe(filters, self.sub_request)
+        else:
+            self._subscribed(self.sub_request, "")
+
+    def _subscribed(self, request: int, refused: str) -> None:
+        if refused:
+            reason = f"Subscription refused: {refused}"
+            if self.conn.state is lc.State.CONNECTED:
+                self._feed(lc.ConnectionLost(reason, False, self.rng.random()))
+            else:
+                self._feed(lc.ConnectFailed(reason, self.rng.random()))
+            return
+        if request == self.sub_request and self.conn.state is lc.State.CONNECTING:
+            if self.spec.manager_topic:
+                self.port.publish(self.spec.manager_topic, b"online", 1, True)
+            self._feed(lc.Subscribed())
+
+    def _wanted_filters(self) -> list[tuple[str, int]]:
+        wanted = {s.mqtt_filter(self.spec.code): s.qos for s in self.spec.subscriptions if s.is_active}
+        if self.ingest.discovery is not None:
+            wanted[f"{self.spec.code}/#"] = 0
+        return sorted(wanted.items())
+
+    # --- timers ------------------------------------------------------------------------------
+
+    def _schedule(self, name: str, delay: float, event: Any) -> None:
+        self._cancel(name)
+        self.timer_seq += 1
+        timer = self.clock.schedule(delay, self.inbox, Fired(name, self.timer_seq, event))
+        self.timers[name] = (timer, self.timer_seq)
+
+    def _cancel(self, name: str) -> None:
+        armed = self.timers.pop(name, None)
+        if armed is not None:
+            armed[0].cancel()
+
+    def _fired(self, name: str, seq: int, event: Any) -> None:
+        armed = self.timers.get(name)
+        if armed is None or armed[1] != seq:
+            return  # cancelled while the message was in flight
+        del self.timers[name]
+        if name == CONNECT_SLOT:
+            if self.conn.state is lc.State.CONNECTING:
+                self._begin_attempt()
+        elif name == DISCOVERY:
+            self._end_discovery()
+        else:
+            self._feed(event)
+
+    # --- configuration, publishing, discovery ----------------------------------------------------
+
+    def _configure(self, spec: SiteSpec) -> None:
+        old, self.spec = self.spec, spec
+        self.ingest.set_subscriptions(spec.subscriptions)
+        if spec.is_enabled and not old.is_enabled:
+            self._feed(lc.Start())
+        elif not spec.is_enabled and old.is_enabled:
+            self._feed(lc.Stop())
+        elif spec.broker != old.broker:
+            self._feed(lc.ConfigChanged())
+        elif self.conn.state is lc.State.CONNECTED:
+            self._resubscribe_live()
+        self._emit()
+
+    def _resubscribe_live(self) -> None:
+        wanted = dict(self._wanted_filters())
+        gone = sorted(self.subscribed - wanted.keys())
+        new = sorted((f, q) for f, q in wanted.items() if f not in self.subscribed)
+        if gone:
+            self.port.unsubscribe(gone)
+        if new:
+            self.sub_request += 1
+            self.port.subscribe(new, self.sub_request)
+        self.subscribed = set(wanted)
+
+    def _publish(self, p: Publish) -> None:
+        if self.conn.state is not lc.State.CONNECTED:
+            self._reply(p.reply, PublishResult(command_id=p.command_id, outcome="failed",
+                                               error="not connected", connected=False))
+            return
+        mid = self.port.publish(p.topic, p.payload, p.qos, p.retain)
+        if mid < 0:
+            self._reply(p.reply, PublishResult(command_id=p.command_id, outcome="failed",
+                                               error="publish refused by the client"))
+            return
+        self.pending[mid] = (p.command_id, p.qos, p.reply)
+
+    def _published(self, mid: int, error: str) -> None:
+        command_id, qos, reply = self.pending.pop(mid, ("", 0, None))
+        if not command_id:
+            return
+        outcome = "failed" if error else ("acked" if qos else "sent")
+        self.sink.publish(CommandOutcome(command_id=command_id, site_id=self.spec.site_id,
+                                         outcome=outcome, error=error, at=self.clock.now()))
+        self._reply(reply, PublishResult(command_id=command_id, outcome=outcome, error=error))
+
+    def _fail_pending(self, error: str) -> None:
+        pending, self.pending = self.pending, {}
+        for command_id, _, reply in pending.values():
+            self.sink.publish(CommandOutcome(command_id=command_id, site_id=self.spec.site_id,
+                                             outcome="failed", error=error, at=self.clock.now()))
+            self._reply(reply, PublishResult(command_id=command_id, outcome="failed", error=error))
+
+    @staticmethod
+    def _reply(reply: Callable[[PublishResult], None] | None, result: PublishResult) -> None:
+        if reply is not None:
+            try:
+                reply(result)
+            except Exception:
+                log.exception("publish reply failed")
+
+    def _discover(self, seconds: float) -> None:
+        self.ingest.discovery = DiscoveryWindow(self.spec.code, self.clock.now())
+        self._schedule(DISCOVERY, seconds, None)
+        if self.conn.state is lc.State.CONNECTED:
+            self._resubscribe_live()
+
+    def _end_discovery(self) -> None:
+        window, self.ingest.discovery = self.ingest.discovery, None
+        if window is None:
+            return
+        if self.conn.state is lc.State.CONNECTED:
+            self._resubscribe_live()
+        self.sink.publish(DiscoveryFinished(site_id=self.spec.site_id, topics=window.result(),
+                                            started_at=window.started_at, at=self.clock.now()))
+
+    # --- devices ---------------------------------------------------------------------------
+
+    def _ingest(self) -> None:
+        batch = self.ingest.process(self.port.drain())
+        for key, items in batch.per_device.items():
+            ref = self.devices.get(key)
+            if ref is None:
+                first = items[0]
+                ref = self._discovered(key, first.model, first.gateway, first.at)
+                if ref is None:
+                    continue
+            ref.tell(HeardBatch(tuple(items)))
+        self.sink.publish(SiteTraffic(site_id=self.spec.site_id, received=batch.received,
+                                      rejected=batch.rejected,
+                                      last_message_at=batch.last_message_at))
+
+    def _discovered(
+        self, key: DeviceKey, model: str, gateway: str, at: float
+    ) -> pykka.ActorRef[DeviceActor] | None:
+        if len(self.devices) >= self.max_devices:
+            if not self.capped_warned:
+                self.capped_warned = True
+                log.warning("device limit reached; discovery stopped", limit=self.max_devices)
+            return None
+        self.sink.publish(DeviceDiscovered(device=key, model=model, gateway=gateway, at=at))
+        return self._spawn(DeviceState(key=key, model=model, gateway=gateway,
+                                       offline_after_s=self.spec.offline_after_s))
+
+    def _spawn(self, state: DeviceState) -> pykka.ActorRef[DeviceActor]:
+        up = self.conn.state is lc.State.CONNECTED
+        ref = DeviceActor.start(state, clock=self.clock, sink=self.sink, site_up=up)
+        self.devices[state.key] = ref
+        return ref
+
+    # --- reporting and teardown -------------------------------------------------------------
+
+    def _emit(self) -> None:
+        c, s = self.conn, self.spec
+        self.sink.publish(
+            SiteStatusChanged(
+                site_id=s.site_id, code=s.code, status=c.state.value, is_enabled=s.is_enabled,
+                error_message=c.error_message, retry_count=c.retry_count,
+                next_retry_at=c.next_retry_at, client_id=s.broker.client_id,
+                last_connected_at=c.connected_at,
+                topics=tuple(sorted(f for f, _ in self._wanted_filters())),
+                handler_running=self.actor_ref.is_alive(), at=self.clock.now(),
+            )
+        )
+
+    def _info(self) -> SiteInfo:
+        return SiteInfo(name=self.spec.code, state=self.conn.state.value, processed=self.processed,
+                        started_at=self.started_at, devices=tuple(self.devices.values()))
+
+    def _teardown(self) -> None:
+        for name in list(self.timers):
+            self._cancel(name)
+        self._disconnect_quietly()
+        devices, self.devices = self.devices, {}
+        for ref in devices.values():
+            ref.stop(block=False)
+
+    def _disconnect_quietly(self) -> None:
+        try:
+            goodbye = (self.spec.manager_topic, b"offline") if self.spec.manager_topic else None
+            self.port.disconnect(goodbye)
+        except Exception:
+            log.exception("disconnect during teardown failed")
+

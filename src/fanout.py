@@ -1,0 +1,108 @@
+"""Fan-out of public events to Server-Sent Event clients.
+
+Runs on the asyncio loop only. Each event gets the next id and is encoded to JSON once;
+the last ``buffer_size`` events stay in a ring for clients that reconnect with
+``Last-Event-ID``. Every client has a bounded queue: when a client is so slow that its queue
+fills, it is dropped (its stream ends, and its browser reconnects with ``Last-Event-ID``),
+so a slow client never slows the others or the actors. Drop policy: **drop the client,
+never the event** — a client either gets every event it asked for, or a clean reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+from sitelink.errors import SitelinkError
+
+_encoder = msgspec.json.Encoder()
+
+
+class TooManyClients(SitelinkError):
+    pass
+
+
+class PublicEvent(msgspec.Struct, frozen=True, array_like=True):
+    id: int
+    type: str
+    site_id: int | None
+    data: bytes  # JSON
+
+
+class EventFilter(msgspec.Struct, frozen=True, kw_only=True):
+    site_ids: frozenset[int] = frozenset()
+    types: frozenset[str] = frozenset()
+    readings: bool = False
+
+    def accepts(self, event: PublicEvent) -> bool:
+        if event.type == "reset":
+            return True
+        if event.type == "sensor.reading" and not self.readings:
+            return False
+        if self.types and event.type not in self.types:
+            return False
+        return not (self.site_ids and event.site_id is not None and event.site_id not in self.site_ids)
+
+
+class Subscriber:
+    def __init__(self, event_filter: EventFilter, queue_size: int) -> None:
+        self.filter = event_filter
+        self.queue: asyncio.Queue[PublicEvent] = asyncio.Queue(maxsize=queue_size)
+        self.dropped = asyncio.Event()
+
+
+class Hub:
+    def __init__(
+        self, *, buffer_size: int = 10_000, queue_size: int = 2_000, max_clients: int = 1000
+    ) -> None:
+        self.ring: deque[PublicEvent] = deque(maxlen=buffer_size)
+        self.last_id = 0
+        self.queue_size = queue_size
+        self.max_clients = max_clients
+        self.subscribers: set[Subscriber] = set()
+        self.dropped_clients = 0
+        self.published = 0
+
+    def publish(self, type_: str, site_id: int | None, data: dict[str, Any]) -> PublicEvent:
+        self.last_id += 1
+        event = PublicEvent(self.last_id, type_, site_id, _encoder.encode(data))
+        self.ring.append(event)
+        self.published += 1
+        for sub in list(self.subscribers):
+            if sub.filter.accepts(event):
+                self._offer(sub, event)
+        return event
+
+    def subscribe(self, event_filter: EventFilter, last_event_id: int | None) -> Subscriber:
+        if len(self.subscribers) >= self.max_clients:
+            raise TooManyClients(f"{len(self.subscribers)} event streams are open already")
+        backlog = [] if last_event_id is None else list(self._replay(last_event_id))
+        backlog = [e for e in backlog if event_filter.accepts(e)]
+        sub = Subscriber(event_filter, self.queue_size + len(backlog))
+        for event in backlog:
+            sub.queue.put_nowait(event)
+        self.subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self.subscribers.discard(sub)
+
+    def _replay(self, last_event_id: int) -> Iterable[PublicEvent]:
+        oldest = self.ring[0].id if self.ring else self.last_id + 1
+        if last_event_id > self.last_id or last_event_id < oldest - 1:
+            # Unknown or too old: say so once; the client refetches everything.
+            return [PublicEvent(self.last_id, "reset", None, b'{"reason":"event id not buffered"}')]
+        return (e for e in self.ring if e.id > last_event_id)
+
+    def _offer(self, sub: Subscriber, event: PublicEvent) -> bool:
+        try:
+            sub.queue.put_nowait(event)
+            return True
+        except asyncio.QueueFull:
+            self.subscribers.discard(sub)
+            self.dropped_clients += 1
+            sub.dropped.set()
+            return False
