@@ -182,6 +182,18 @@ def _json_failure(payload: bytes, exc: Exception) -> Rejected:
     return Rejected("not JSON")
 
 
+def _is_invalid_utf8(payload: bytes) -> bool:
+    # The typed decoders skip unknown keys and values without looking at their bytes, so
+    # UTF-8 is checked here, once; isascii() makes that free for plain-ASCII payloads.
+    if payload.isascii():
+        return False
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
 def finite_number(value: object) -> float | None:
     """``value`` as a float if it is a JSON number (not a bool) and finite, else None."""
     if isinstance(value, float):
@@ -236,6 +248,8 @@ _v1_typed = msgspec.json.Decoder(_V1Doc)
 def decode_v1(payload: bytes) -> Reading | Rejected:
     """``{"firmware", "uptime_s", "gateway", "sensors": [{"id", "label", "type", "value",
     "unit"}]}``, every field optional; ``"v"``, if present, must be 1."""
+    if _is_invalid_utf8(payload):
+        return Rejected("invalid UTF-8")
     try:
         doc = _v1_typed.decode(payload)
     except msgspec.ValidationError:
@@ -324,6 +338,8 @@ _v2_typed = msgspec.json.Decoder(_V2Doc)
 @register("v2")
 def decode_v2(payload: bytes) -> Reading | Rejected:
     """``{"v": 2, "fw", "up", "r": {key: [value, unit, type]}}``, every field optional."""
+    if _is_invalid_utf8(payload):
+        return Rejected("invalid UTF-8")
     try:
         doc = _v2_typed.decode(payload)
     except msgspec.ValidationError:
