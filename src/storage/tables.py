@@ -28,6 +28,7 @@ from piccolo.columns import (
     DoublePrecision,
     ForeignKey,
     Integer,
+    Serial,
     Text,
     Timestamptz,
     Varchar,
@@ -39,6 +40,8 @@ from piccolo.table import Table
 
 class Site(Table, tablename="site"):
     """One place with one MQTT broker: desired configuration plus last known status."""
+
+    id = Serial(primary_key=True)
 
     name = Varchar(length=200)
     code = Varchar(length=64, unique=True)
@@ -68,6 +71,8 @@ class Site(Table, tablename="site"):
 class Topic(Table, tablename="topic"):
     """A subscription template of a site, relative to its code (unique per site)."""
 
+    id = Serial(primary_key=True)
+
     site = ForeignKey(references=Site, on_delete=OnDelete.cascade, null=False)
     pattern = Varchar(length=1024)
     device_kind = Varchar(length=16, default="datalogger")
@@ -80,6 +85,8 @@ class Topic(Table, tablename="topic"):
 class ConnectionEvent(Table, tablename="connection_event"):
     """One row of a site's connection history: connected, lost, failed or stopped."""
 
+    id = Serial(primary_key=True)
+
     site = ForeignKey(references=Site, on_delete=OnDelete.cascade, null=False)
     kind = Varchar(length=16)
     reason = Text(default="")
@@ -88,6 +95,8 @@ class ConnectionEvent(Table, tablename="connection_event"):
 
 class ApiToken(Table, tablename="api_token"):
     """An API token, stored only as the SHA-256 hex digest of its 32 random bytes."""
+
+    id = Serial(primary_key=True)
 
     name = Varchar(length=100, unique=True)
     role = Varchar(length=16)
@@ -99,6 +108,8 @@ class ApiToken(Table, tablename="api_token"):
 
 class Device(Table, tablename="device"):
     """A gateway or a datalogger of a site; unique by (site, kind, serial)."""
+
+    id = Serial(primary_key=True)
 
     site = ForeignKey(references=Site, on_delete=OnDelete.cascade, null=False)
     kind = Varchar(length=16)
@@ -117,6 +128,8 @@ class Device(Table, tablename="device"):
 
 class Sensor(Table, tablename="sensor"):
     """One measured quantity of a device; unique by (device, key)."""
+
+    id = Serial(primary_key=True)
 
     device = ForeignKey(references=Device, on_delete=OnDelete.cascade, null=False)
     key = Varchar(length=255)
@@ -139,6 +152,8 @@ class Reading(Table, tablename="reading"):
 class AvailabilityInterval(Table, tablename="availability_interval"):
     """A stretch of time with one availability of a device; open while ``ended_at`` is None."""
 
+    id = Serial(primary_key=True)
+
     device = ForeignKey(references=Device, on_delete=OnDelete.cascade, null=False)
     availability = Varchar(length=16)
     started_at = Timestamptz()
@@ -147,6 +162,8 @@ class AvailabilityInterval(Table, tablename="availability_interval"):
 
 class Command(Table, tablename="command"):
     """A message published to a site on an operator's behalf, with its outcome."""
+
+    id = Serial(primary_key=True)
 
     command_id = Varchar(length=36, unique=True)
     site = ForeignKey(references=Site, on_delete=OnDelete.cascade, null=False)
@@ -164,6 +181,8 @@ class Command(Table, tablename="command"):
 class AuditEntry(Table, tablename="audit_entry"):
     """Who did what: one control action, configuration change or publish."""
 
+    id = Serial(primary_key=True)
+
     at = Timestamptz(default=TimestamptzNow(), index=True)
     actor = Varchar(length=100)
     action = Varchar(length=64)
@@ -174,6 +193,8 @@ class AuditEntry(Table, tablename="audit_entry"):
 
 class MigrationRecord(Table, tablename="sitelink_migrations"):
     """One applied migration of ``sitelink.storage.migrations.MIGRATIONS``."""
+
+    id = Serial(primary_key=True)
 
     name = Varchar(length=100, unique=True)
     applied_at = Timestamptz(default=TimestamptzNow())
