@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import contextlib
 import importlib
 import os
 import shutil
@@ -133,16 +132,13 @@ class Mosquitto(_LocalBroker):
         if self._max_queued_messages is not None:
             lines.append(f"max_queued_messages {self._max_queued_messages}")
         if self._users:
-            lines.append(f"password_file {self._write_password_file()}")
+            passwd = self.dir / "passwd"
+            passwd.touch(mode=0o600)
+            for name, password in self._users.items():
+                command = ["mosquitto_passwd", "-b", str(passwd), name, password]
+                subprocess.run(command, check=True, capture_output=True)
+            lines.append(f"password_file {passwd}")
         self.config_path.write_text("\n".join(lines) + "\n")
-
-    def _write_password_file(self) -> Path:
-        path = self.dir / "passwd"
-        path.touch(mode=0o600)
-        tool = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
-        for name, password in self._users.items():
-            subprocess.run([tool, "-b", str(path), name, password], check=True, capture_output=True)
-        return path
 
     def start(self) -> None:
         """Start and return once our process listens. An OS-chosen port that someone took
@@ -162,13 +158,9 @@ class Mosquitto(_LocalBroker):
         if port_accepts(LOCALHOST, self._port):
             raise BrokerError(f"port {self._port} is already in use on {LOCALHOST}")
         log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        argv = [self._executable, "-c", str(self.config_path)]
         try:
-            process = subprocess.Popen(
-                [self._executable, "-c", str(self.config_path)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         except FileNotFoundError:
             raise BrokerError("mosquitto is not installed (apt-get install mosquitto)") from None
         self._process = process
@@ -178,17 +170,17 @@ class Mosquitto(_LocalBroker):
                 self._process = None
                 raise BrokerError(
                     f"mosquitto exited with {process.returncode} on port {self._port}: "
-                    f"{self.log_tail()}"
+                    f"{self.log()[-2000:]}"
                 )
             # The port alone could be answered by someone else: our process says "running"
             # in its log once its listener is open.
-            if "running" in self._log_since(log_offset) and port_accepts(LOCALHOST, self._port):
+            if "running" in self.log(log_offset) and port_accepts(LOCALHOST, self._port):
                 return
             time.sleep(0.01)  # polling a socket that has no readiness event
         self._end(signal.SIGKILL)
         raise BrokerError(
             f"mosquitto did not listen on port {self._port} within "
-            f"{self._start_timeout_s} s: {self.log_tail()}"
+            f"{self._start_timeout_s} s: {self.log()[-2000:]}"
         )
 
     def stop(self) -> None:
@@ -212,15 +204,12 @@ class Mosquitto(_LocalBroker):
         process.send_signal(sig)
         process.wait()  # mosquitto ends within milliseconds of SIGTERM
 
-    def _log_since(self, offset: int) -> str:
+    def log(self, since_byte: int = 0) -> str:
+        """The broker's log file, from a byte offset on."""
         try:
-            return self.log_path.read_bytes()[offset:].decode(errors="replace")
+            return self.log_path.read_bytes()[since_byte:].decode(errors="replace")
         except FileNotFoundError:
             return ""
-
-    def log_tail(self, chars: int = 2000) -> str:
-        """The end of the broker's log file (for error messages and assertions)."""
-        return self._log_since(0)[-chars:]
 
     def close(self) -> None:
         """Stop the broker and delete its temporary directory."""
@@ -259,7 +248,8 @@ class EmbeddedBroker(_LocalBroker):
                 "or amqtt (pip install amqtt, or pip install 'sitelink[demo]')"
             ) from None
         listener = {"type": "tcp", "bind": f"{LOCALHOST}:{self._port}"}
-        config = {"listeners": {"default": listener}, "auth": {"allow-anonymous": True}}
+        anonymous = {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}
+        config = {"listeners": {"default": listener}, "plugins": anonymous}
         loop = asyncio.new_event_loop()
         self._amqtt_loop = loop
         self._amqtt_thread = threading.Thread(target=loop.run_forever, name="amqtt", daemon=True)
@@ -286,13 +276,23 @@ class EmbeddedBroker(_LocalBroker):
             return
         broker, self._amqtt_broker = self._amqtt_broker, None
         if broker is not None:
-            shutdown = asyncio.run_coroutine_threadsafe(broker.shutdown(), loop)
-            # A broker that fails to shut down cleanly still goes when its loop stops.
-            with contextlib.suppress(Exception):
-                shutdown.result(timeout=10)
+            asyncio.run_coroutine_threadsafe(_shutdown_amqtt(broker), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)
         if self._amqtt_thread is not None:
             self._amqtt_thread.join(timeout=10)
         loop.close()
 
     stop = close
+
+
+async def _shutdown_amqtt(broker: Any) -> None:
+    """Shut amqtt down on its loop. amqtt 0.12's shutdown can hang cleaning up a client that
+    is still connected: then close its listeners ourselves and cancel what is left."""
+    shutdown = asyncio.ensure_future(broker.shutdown())
+    done, _ = await asyncio.wait({shutdown}, timeout=3)
+    if not done:
+        for server in getattr(broker, "_servers", {}).values():
+            server.instance.close()
+        for task in asyncio.all_tasks():
+            if task is not asyncio.current_task():
+                task.cancel()
