@@ -12,7 +12,8 @@ only matches a non-empty level: MQTT's ``+`` also matches an empty level, but an
 string cannot name a device, so such a topic is not routed.
 
 The first level ``manager`` is reserved: ``{code}/manager/{instance_id}/status`` is our own
-availability topic. No template may start with it, and the router ignores it.
+availability topic. No template may start with it, and no template matches a topic under
+it (not even ``{model}/{serial}/status``), so the router ignores it.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ class TopicTemplate:
     def match(self, code: str, topic: str) -> TopicMatch | None:
         """The device named by ``topic`` if it matches this template under ``code``."""
         levels = topic.split("/")
-        if len(levels) != len(self.levels) + 1 or levels[0] != code:
+        if len(levels) != len(self.levels) + 1 or levels[0] != code or levels[1] == MANAGER_LEVEL:
             return None
         for index, literal in self._literals:
             if levels[index] != literal:
