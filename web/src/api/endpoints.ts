@@ -37,7 +37,7 @@ export const api = {
   me: (signal?: AbortSignal) => request<Me>("GET", `${V1}/auth/me`, undefined, signal),
 
   sites: (signal?: AbortSignal) => request<SitesResponse>("GET", `${MQTT}/sites/`, undefined, signal),
-  createSite: (input: SiteInput) => request<SiteStatus>("POST", `${MQTT}/sites/`, input),
+  createSite: (input: Partial<SiteInput>) => request<SiteStatus>("POST", `${MQTT}/sites/`, input),
   siteConfig: (id: number, signal?: AbortSignal) => request<SiteConfig>("GET", `${MQTT}/sites/${id}/`, undefined, signal),
   patchSite: (id: number, patch: Partial<SiteInput>) => request<SiteConfig>("PATCH", `${MQTT}/sites/${id}/`, patch),
   deleteSite: (id: number) => request<void>("DELETE", `${MQTT}/sites/${id}/`),

@@ -1,0 +1,104 @@
+/**
+ * The admin (shield) menu of a site: start, stop, reconnect, and whatever else the page adds.
+ * Its icon spins while a control request is in flight or the site is starting or stopping,
+ * exactly as the replaced UI did. Render it only for admins.
+ */
+
+import { useEffect, useRef, useState } from "react";
+import type { ControlAction } from "../api/endpoints";
+import type { SiteStatus } from "../api/types";
+import { isTransient } from "../format/status";
+import { useSiteControl } from "../hooks/useSiteControl";
+import { ShieldIcon, SpinnerIcon } from "./icons";
+
+export interface MenuItem {
+  label: string;
+  onSelect: () => void;
+  danger?: boolean;
+  testId?: string;
+}
+
+export function AdminMenu({ site, items = [] }: { site: SiteStatus; items?: readonly MenuItem[] }) {
+  const control = useSiteControl();
+  const ref = useRef<HTMLDivElement>(null);
+  // Where the list opens, in viewport coordinates: the menu lives inside scrolling tables,
+  // so it is placed `fixed` rather than clipped by their overflow.
+  const [anchor, setAnchor] = useState<{ top: number; right: number } | null>(null);
+  const open = anchor !== null;
+  const setOpen = (value: boolean) => {
+    if (!value) setAnchor(null);
+    else if (ref.current) {
+      const rect = ref.current.getBoundingClientRect();
+      setAnchor({ top: rect.bottom + 4, right: window.innerWidth - rect.right });
+    }
+  };
+  const busy = control.isPending || isTransient(site.status);
+
+  useEffect(() => {
+    if (!open) return;
+    const close = (event: MouseEvent | KeyboardEvent) => {
+      if (event instanceof KeyboardEvent ? event.key === "Escape" : !ref.current?.contains(event.target as Node)) {
+        setOpen(false);
+      }
+    };
+    const dismiss = () => setAnchor(null);
+    document.addEventListener("mousedown", close);
+    document.addEventListener("keydown", close);
+    window.addEventListener("scroll", dismiss, true);
+    window.addEventListener("resize", dismiss);
+    return () => {
+      document.removeEventListener("mousedown", close);
+      document.removeEventListener("keydown", close);
+      window.removeEventListener("scroll", dismiss, true);
+      window.removeEventListener("resize", dismiss);
+    };
+  }, [open]);
+
+  const act = (action: ControlAction) => {
+    setOpen(false);
+    control.mutate({ siteId: site.site_id, siteCode: site.code, action });
+  };
+
+  const controls: MenuItem[] = [
+    ...(site.is_enabled
+      ? [{ label: "Stop MQTT", onSelect: () => act("stop"), testId: "action-stop" }]
+      : [{ label: "Start MQTT", onSelect: () => act("start"), testId: "action-start" }]),
+    { label: "Reconnect now", onSelect: () => act("reconnect"), testId: "action-reconnect" },
+  ];
+
+  return (
+    <div className="menu" ref={ref}>
+      <button
+        type="button"
+        className="icon-button"
+        aria-label={`Admin actions for ${site.code}`}
+        aria-haspopup="menu"
+        aria-expanded={open}
+        aria-busy={busy}
+        data-testid="admin-menu"
+        onClick={() => setOpen(!open)}
+      >
+        {busy ? <SpinnerIcon /> : <ShieldIcon />}
+      </button>
+      {anchor && (
+        <div className="menu-list" role="menu" style={{ top: anchor.top, right: anchor.right }}>
+          {[...controls, ...items].map((item) => (
+            <button
+              key={item.label}
+              type="button"
+              role="menuitem"
+              className={item.danger ? "danger" : undefined}
+              data-testid={item.testId}
+              onClick={() => {
+                setOpen(false);
+                item.onSelect();
+              }}
+            >
+              {item.label}
+            </button>
+          ))}
+        </div>
+      )}
+    </div>
+  );
+}

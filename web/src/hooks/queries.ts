@@ -1,0 +1,101 @@
+/**
+ * The dashboard's queries, one hook each, all keyed through queryKeys. Freshness comes mostly
+ * from live events (see data/eventPlan.ts); the intervals below only cover what no event
+ * announces (last heartbeat, message counters, sensor readings).
+ */
+
+import { keepPreviousData, useQuery } from "@tanstack/react-query";
+import { api } from "../api/endpoints";
+import { queryKeys } from "../data/queryKeys";
+import { fetchReadingsWindow } from "../data/readings";
+
+/** Counters and last-heartbeat times change with every message and have no event. */
+const COUNTERS_REFRESH_MS = 15_000;
+
+export const useSites = () =>
+  useQuery({
+    queryKey: queryKeys.siteList(),
+    queryFn: ({ signal }) => api.sites(signal),
+    refetchInterval: COUNTERS_REFRESH_MS,
+  });
+
+export const useSiteStatus = (siteId: number) =>
+  useQuery({
+    queryKey: queryKeys.siteStatus(siteId),
+    queryFn: ({ signal }) => api.siteStatus(siteId, signal),
+    refetchInterval: COUNTERS_REFRESH_MS,
+  });
+
+export const useSiteConfig = (siteId: number, enabled = true) =>
+  useQuery({ queryKey: queryKeys.siteConfig(siteId), queryFn: ({ signal }) => api.siteConfig(siteId, signal), enabled });
+
+export const useSiteHistory = (siteId: number) =>
+  useQuery({ queryKey: queryKeys.siteHistory(siteId), queryFn: ({ signal }) => api.siteHistory(siteId, signal) });
+
+export const useSiteCommands = (siteId: number) =>
+  useQuery({ queryKey: queryKeys.siteCommands(siteId), queryFn: ({ signal }) => api.siteCommands(siteId, signal) });
+
+export const useSiteTopics = (siteId: number) =>
+  useQuery({ queryKey: queryKeys.siteTopics(siteId), queryFn: ({ signal }) => api.topics(siteId, signal) });
+
+/** Polls while a discovery window is open, then stops. */
+export const useSiteDiscovery = (siteId: number) =>
+  useQuery({
+    queryKey: queryKeys.siteDiscovery(siteId),
+    queryFn: ({ signal }) => api.discovery(siteId, signal),
+    refetchInterval: (query) => (query.state.data?.running ? 2000 : false),
+  });
+
+/** `siteId` null: the whole fleet. */
+export const useDataloggers = (siteId: number | null) =>
+  useQuery({
+    queryKey: queryKeys.dataloggerList(siteId),
+    queryFn: ({ signal }) => api.dataloggers(siteId, signal),
+    refetchInterval: siteId === null ? false : COUNTERS_REFRESH_MS,
+  });
+
+export const useGateways = (siteId: number | null) =>
+  useQuery({
+    queryKey: queryKeys.gatewayList(siteId),
+    queryFn: ({ signal }) => api.gateways(siteId, signal),
+    refetchInterval: siteId === null ? false : COUNTERS_REFRESH_MS,
+  });
+
+export const useDatalogger = (id: number) =>
+  useQuery({
+    queryKey: queryKeys.datalogger(id),
+    queryFn: ({ signal }) => api.datalogger(id, signal),
+    refetchInterval: COUNTERS_REFRESH_MS,
+  });
+
+/** Sensor values arrive with heartbeats, which are not on our event stream: poll. */
+const SENSOR_REFRESH_MS = 5_000;
+
+export const useSensors = (dataloggerId: number) =>
+  useQuery({
+    queryKey: queryKeys.sensorsOf(dataloggerId),
+    queryFn: ({ signal }) => api.sensorsByDatalogger(dataloggerId, signal),
+    refetchInterval: SENSOR_REFRESH_MS,
+  });
+
+const READINGS_PAGE = 2000;
+const READINGS_MAX_PAGES = 10;
+
+export const useReadings = (sensorId: number, windowS: number) =>
+  useQuery({
+    queryKey: queryKeys.readings(sensorId, windowS),
+    queryFn: ({ signal }) =>
+      fetchReadingsWindow(
+        async (since, limit) => (await api.readings(sensorId, since, limit, signal)).readings,
+        new Date(Date.now() - windowS * 1000).toISOString(),
+        READINGS_PAGE,
+        READINGS_MAX_PAGES,
+      ),
+    refetchInterval: SENSOR_REFRESH_MS,
+    placeholderData: keepPreviousData,
+  });
+
+export const useActors = () =>
+  useQuery({ queryKey: queryKeys.actors(), queryFn: ({ signal }) => api.actors(signal), refetchInterval: 2000 });
+
+export const useAudit = () => useQuery({ queryKey: queryKeys.audit(), queryFn: ({ signal }) => api.audit(signal) });

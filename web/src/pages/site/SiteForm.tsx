@@ -1,0 +1,206 @@
+/**
+ * Create a site, or edit one's config. On edit only changed fields are sent; the password is
+ * write-only: blank keeps the stored one (the form says whether one is stored).
+ */
+
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useState, type FormEvent } from "react";
+import { useNavigate } from "react-router";
+import { api } from "../../api/endpoints";
+import type { MqttProtocol, SiteConfig, SiteInput } from "../../api/types";
+import { ErrorText } from "../../components/ErrorText";
+import { queryKeys } from "../../data/queryKeys";
+import { useToastStore } from "../../live/ToastContext";
+
+interface Draft {
+  name: string;
+  code: string;
+  broker_host: string;
+  broker_port: string;
+  username: string;
+  password: string;
+  client_id_prefix: string;
+  protocol: MqttProtocol;
+  keepalive_s: string;
+  tls: boolean;
+  tls_ca_pem: string;
+  offline_after_s: string;
+  is_enabled: boolean;
+}
+
+type TextKey = { [K in keyof Draft]: Draft[K] extends string ? K : never }[keyof Draft];
+
+const NEW_SITE: Draft = {
+  name: "",
+  code: "",
+  broker_host: "",
+  broker_port: "1883",
+  username: "",
+  password: "",
+  client_id_prefix: "",
+  protocol: "3.1.1",
+  keepalive_s: "60",
+  tls: false,
+  tls_ca_pem: "",
+  offline_after_s: "180",
+  is_enabled: false,
+};
+
+function draftOf(config: SiteConfig): Draft {
+  return {
+    name: config.name,
+    code: config.code,
+    broker_host: config.broker_host,
+    broker_port: String(config.broker_port),
+    username: config.username,
+    password: "",
+    client_id_prefix: config.client_id_prefix,
+    protocol: config.protocol,
+    keepalive_s: String(config.keepalive_s),
+    tls: config.tls,
+    tls_ca_pem: config.tls_ca_pem ?? "",
+    offline_after_s: String(config.offline_after_s),
+    is_enabled: config.is_enabled,
+  };
+}
+
+/** A number field that does not hold a number goes as null (NaN in JSON), and the server names it. */
+function num(text: string): number {
+  const trimmed = text.trim();
+  return trimmed !== "" && Number.isFinite(Number(trimmed)) ? Number(trimmed) : Number.NaN;
+}
+
+function toInput(draft: Draft): SiteInput {
+  return {
+    name: draft.name.trim(),
+    code: draft.code.trim(),
+    broker_host: draft.broker_host.trim(),
+    broker_port: num(draft.broker_port),
+    username: draft.username,
+    client_id_prefix: draft.client_id_prefix.trim(),
+    protocol: draft.protocol,
+    keepalive_s: num(draft.keepalive_s),
+    tls: draft.tls,
+    tls_ca_pem: draft.tls && draft.tls_ca_pem.trim() ? draft.tls_ca_pem : null,
+    offline_after_s: num(draft.offline_after_s),
+    is_enabled: draft.is_enabled,
+    ...(draft.password ? { password: draft.password } : {}),
+  };
+}
+
+/** For a new site: leave out what the server should default (client id prefix, CA). */
+function createBody(input: SiteInput): Partial<SiteInput> {
+  const body: Partial<SiteInput> = { ...input };
+  if (!body.client_id_prefix) delete body.client_id_prefix;
+  if (body.tls_ca_pem === null) delete body.tls_ca_pem;
+  return body;
+}
+
+/** For an edit: only what changed (and the password, if one was typed). */
+export function changedFields(before: SiteConfig, input: SiteInput): Partial<SiteInput> {
+  const patch: Partial<SiteInput> = {};
+  for (const key of Object.keys(input) as (keyof SiteInput)[]) {
+    if (key === "password" || input[key] !== before[key]) Object.assign(patch, { [key]: input[key] });
+  }
+  return patch;
+}
+
+export function SiteForm({ existing, onDone }: { existing?: SiteConfig; onDone: () => void }) {
+  const client = useQueryClient();
+  const toasts = useToastStore();
+  const navigate = useNavigate();
+  const [draft, setDraft] = useState<Draft>(() => (existing ? draftOf(existing) : NEW_SITE));
+  const set = <K extends keyof Draft>(key: K, value: Draft[K]) => setDraft((d) => ({ ...d, [key]: value }));
+
+  const save = useMutation({
+    mutationFn: async (input: SiteInput) => {
+      if (existing) {
+        await api.patchSite(existing.id, changedFields(existing, input));
+        return existing.id;
+      }
+      return (await api.createSite(createBody(input))).site_id;
+    },
+    onSuccess: (siteId) => {
+      void client.invalidateQueries({ queryKey: queryKeys.siteList() });
+      void client.invalidateQueries({ queryKey: queryKeys.site(siteId) });
+      toasts.push({ tone: "success", text: existing ? `${draft.code}: settings saved` : `${draft.code}: site created` });
+      onDone();
+      if (!existing) void navigate(`/sites/${siteId}`);
+    },
+  });
+
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    save.mutate(toInput(draft));
+  };
+
+  const text = (key: TextKey, label: string, props: Record<string, string | boolean> = {}) => (
+    <label>
+      {label}
+      <input
+        name={key}
+        value={draft[key]}
+        onChange={(event) => set(key, event.target.value)}
+        data-testid={`site-form-${key}`}
+        {...props}
+      />
+    </label>
+  );
+
+  return (
+    <form className="form-grid" onSubmit={submit} data-testid="site-form">
+      {text("name", "Name", { required: true })}
+      {text("code", "Code (topic prefix)", { required: true, pattern: "[A-Za-z0-9_\\-]{1,64}" })}
+      {text("broker_host", "Broker host", { required: true })}
+      {text("broker_port", "Broker port", { inputMode: "numeric" })}
+      {text("username", "Username", { autoComplete: "off" })}
+      <label>
+        Password
+        <input
+          type="password"
+          name="password"
+          autoComplete="new-password"
+          value={draft.password}
+          placeholder={existing?.has_password ? "stored — blank keeps it" : "none"}
+          onChange={(event) => set("password", event.target.value)}
+          data-testid="site-form-password"
+        />
+        {existing && <span className="hint">{existing.has_password ? "A password is stored." : "No password stored."}</span>}
+      </label>
+      {text("client_id_prefix", "Client id prefix", { placeholder: "instance id" })}
+      <label>
+        Protocol
+        <select value={draft.protocol} onChange={(event) => set("protocol", event.target.value as MqttProtocol)}>
+          <option value="3.1.1">MQTT 3.1.1</option>
+          <option value="5">MQTT 5</option>
+        </select>
+      </label>
+      {text("keepalive_s", "Keepalive (s)", { inputMode: "numeric" })}
+      {text("offline_after_s", "Device offline after (s)", { inputMode: "numeric" })}
+      <label className="check">
+        <input type="checkbox" checked={draft.tls} onChange={(event) => set("tls", event.target.checked)} /> TLS
+      </label>
+      {!existing && (
+        <label className="check">
+          <input type="checkbox" checked={draft.is_enabled} onChange={(event) => set("is_enabled", event.target.checked)} />{" "}
+          Start right away
+        </label>
+      )}
+      {draft.tls && (
+        <label className="wide">
+          CA certificate (PEM, optional)
+          <textarea rows={4} value={draft.tls_ca_pem} onChange={(event) => set("tls_ca_pem", event.target.value)} />
+        </label>
+      )}
+      <div className="wide form-actions">
+        <ErrorText error={save.error} />
+        <button type="button" className="button ghost" onClick={onDone}>
+          Cancel
+        </button>
+        <button type="submit" className="button primary" disabled={save.isPending} data-testid="site-form-submit">
+          {save.isPending ? "Saving…" : existing ? "Save" : "Create site"}
+        </button>
+      </div>
+    </form>
+  );
+}
