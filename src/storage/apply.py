@@ -1,0 +1,285 @@
+"""Writing one coalesced ``Batch`` in one transaction, and the device/sensor id maps.
+
+Runs on the asyncio event loop, called only by ``StorageWriter`` (which serialises calls).
+The hot statements are raw SQL run with ``executemany`` (one round trip for many rows) and
+readings are appended with ``Database.copy_records`` (COPY on PostgreSQL): piccolo builds
+one Python object per row, several times slower at this volume.
+
+The id maps are a cache. Each flush checks that the device ids it is about to use still
+exist (a device or site may have been deleted through the API or by another process);
+a device that is gone is created again if its site still exists (it spoke, so it is
+rediscovered), and rows of deleted sites are skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sitelink.events import DeviceKey
+from sitelink.storage.batch import Batch, DeviceSeen, utc
+from sitelink.storage.database import Database
+from sitelink.storage.tables import Device, Sensor, Site
+
+IN_CHUNK = 500  # ids per IN (...) list: well under both engines' parameter limits
+
+
+@dataclass(slots=True)
+class IdMaps:
+    """DeviceKey → device id and (device id, sensor key) → sensor id, loaded at start."""
+
+    devices: dict[DeviceKey, int] = field(default_factory=dict)
+    sensors: dict[tuple[int, str], int] = field(default_factory=dict)
+
+    async def load(self) -> None:
+        self.devices.clear()
+        self.sensors.clear()
+        for row in await Device.select(Device.id, Device.site, Device.kind, Device.serial):
+            self.devices[DeviceKey(row["site"], row["kind"], row["serial"])] = row["id"]
+        for row in await Sensor.select(Sensor.id, Sensor.device, Sensor.key):
+            self.sensors[(row["device"], row["key"])] = row["id"]
+
+    def drop_device(self, key: DeviceKey) -> None:
+        device_id = self.devices.pop(key, None)
+        if device_id is not None:
+            for slot in [s for s in self.sensors if s[0] == device_id]:
+                del self.sensors[slot]
+
+
+def _chunks(values: Sequence[int]) -> Iterable[list[int]]:
+    for start in range(0, len(values), IN_CHUNK):
+        yield list(values[start : start + IN_CHUNK])
+
+
+async def existing_sites(site_ids: Iterable[int]) -> set[int]:
+    found: set[int] = set()
+    for chunk in _chunks(sorted(site_ids)):
+        found.update(row["id"] for row in await Site.select(Site.id).where(Site.id.is_in(chunk)))
+    return found
+
+
+async def resolve_devices(
+    ids: IdMaps, wanted: dict[DeviceKey, DeviceSeen], live_sites: set[int]
+) -> dict[DeviceKey, int]:
+    """Ids of the wanted devices, creating the missing ones (bulk) on live sites.
+
+    Keys of deleted sites are left out of the answer. Call inside a transaction.
+    """
+    keys = [key for key in wanted if key.site_id in live_sites]
+    cached = {key: ids.devices[key] for key in keys if key in ids.devices}
+    still_there: set[int] = set()
+    for chunk in _chunks(sorted(cached.values())):
+        rows = await Device.select(Device.id).where(Device.id.is_in(chunk))
+        still_there.update(row["id"] for row in rows)
+    for key, device_id in cached.items():
+        if device_id not in still_there:
+            ids.drop_device(key)
+    missing = [key for key in keys if key not in ids.devices]
+    if missing:
+        await _create_devices(ids, {key: wanted[key] for key in missing})
+    return {key: ids.devices[key] for key in keys if key in ids.devices}
+
+
+async def _create_devices(ids: IdMaps, new: dict[DeviceKey, DeviceSeen]) -> None:
+    rows = [
+        Device(
+            site=key.site_id,
+            kind=key.kind,
+            serial=key.serial,
+            model=seen.model,
+            gateway=seen.gateway,
+            availability="unknown",
+            discovered_at=utc(seen.at),
+        )
+        for key, seen in new.items()
+    ]
+    await Device.insert(*rows).on_conflict(action="DO NOTHING")
+    by_site: dict[int, list[str]] = {}
+    for key in new:
+        by_site.setdefault(key.site_id, []).append(key.serial)
+    for site_id, serials in by_site.items():
+        for start in range(0, len(serials), IN_CHUNK):
+            found = await Device.select(Device.id, Device.kind, Device.serial).where(
+                (Device.site == site_id) & Device.serial.is_in(serials[start : start + IN_CHUNK])
+            )
+            for row in found:
+                ids.devices[DeviceKey(site_id, row["kind"], row["serial"])] = row["id"]
+
+
+async def _resolve_sensors(
+    ids: IdMaps, batch: Batch, device_ids: dict[DeviceKey, int]
+) -> dict[tuple[DeviceKey, str], int]:
+    missing = {
+        (device_ids[key], sensor_key): value
+        for (key, sensor_key), (value, _) in batch.sensors.items()
+        if key in device_ids and (device_ids[key], sensor_key) not in ids.sensors
+    }
+    if missing:
+        await Sensor.insert(
+            *(
+                Sensor(
+                    device=device_id,
+                    key=key,
+                    label=value.label,
+                    sensor_type=value.sensor_type,
+                    unit=value.unit,
+                )
+                for (device_id, key), value in missing.items()
+            )
+        ).on_conflict(action="DO NOTHING")
+        for chunk in _chunks(sorted({device_id for device_id, _ in missing})):
+            rows = await Sensor.select(Sensor.id, Sensor.device, Sensor.key).where(
+                Sensor.device.is_in(chunk)
+            )
+            for row in rows:
+                ids.sensors[(row["device"], row["key"])] = row["id"]
+    return {
+        (key, sensor_key): ids.sensors[(device_ids[key], sensor_key)]
+        for (key, sensor_key) in batch.sensors
+        if key in device_ids and (device_ids[key], sensor_key) in ids.sensors
+    }
+
+
+async def apply_batch(db: Database, ids: IdMaps, batch: Batch) -> int:
+    """Write the batch in one transaction; return the number of readings appended."""
+    async with db.transaction():
+        live_sites = await existing_sites(batch.site_ids())
+        wanted = dict(batch.devices)
+        for key, changes in batch.availability.items():
+            wanted.setdefault(key, DeviceSeen(model="", gateway="", at=changes[0].at))
+        device_ids = await resolve_devices(ids, wanted, live_sites)
+        sensor_ids = await _resolve_sensors(ids, batch, device_ids)
+        await _write_devices(db, batch, device_ids)
+        await _write_sensors(db, batch, sensor_ids)
+        readings = [
+            (sensor_ids[(key, sensor_key)], utc(at), value)
+            for key, sensor_key, at, value in batch.readings
+            if (key, sensor_key) in sensor_ids
+        ]
+        await db.copy_records("reading", ("sensor", "at", "value"), readings)
+        await _write_availability(db, batch, device_ids)
+        await _write_sites(db, batch, live_sites)
+        await _write_commands(db, batch)
+    return len(readings)
+
+
+async def _write_devices(db: Database, batch: Batch, device_ids: dict[DeviceKey, int]) -> None:
+    await db.executemany(
+        "UPDATE device SET last_seen_at = {}, firmware = COALESCE({}, firmware), "
+        "uptime_s = COALESCE({}, uptime_s), "
+        "model = CASE WHEN {} = '' THEN model ELSE {} END, "
+        "gateway = CASE WHEN {} = '' THEN gateway ELSE {} END WHERE id = {}",
+        [
+            (
+                utc(seen.at),
+                seen.firmware,
+                seen.uptime_s,
+                seen.model,
+                seen.model,
+                seen.gateway,
+                seen.gateway,
+                device_ids[key],
+            )
+            for key, seen in batch.devices.items()
+            if seen.heard and key in device_ids
+        ],
+    )
+
+
+async def _write_sensors(
+    db: Database, batch: Batch, sensor_ids: dict[tuple[DeviceKey, str], int]
+) -> None:
+    await db.executemany(
+        "UPDATE sensor SET current_value = {}, updated_at = {}, "
+        "label = CASE WHEN {} = '' THEN label ELSE {} END, "
+        "sensor_type = CASE WHEN {} = '' THEN sensor_type ELSE {} END, "
+        "unit = CASE WHEN {} = '' THEN unit ELSE {} END WHERE id = {}",
+        [
+            (
+                value.value,
+                utc(at),
+                value.label,
+                value.label,
+                value.sensor_type,
+                value.sensor_type,
+                value.unit,
+                value.unit,
+                sensor_ids[slot],
+            )
+            for slot, (value, at) in batch.sensors.items()
+            if slot in sensor_ids
+        ],
+    )
+
+
+async def _write_availability(db: Database, batch: Batch, device_ids: dict[DeviceKey, int]) -> None:
+    closes: list[tuple[datetime, int]] = []
+    opens: list[tuple[int, str, datetime, datetime | None]] = []
+    latest: list[tuple[str, int]] = []
+    for key, changes in batch.availability.items():
+        device_id = device_ids.get(key)
+        if device_id is None:
+            continue
+        closes.append((utc(changes[0].at), device_id))
+        for change, following in zip(changes, [*changes[1:], None], strict=True):
+            ended = utc(following.at) if following is not None else None
+            opens.append((device_id, change.availability, utc(change.at), ended))
+        latest.append((changes[-1].availability, device_id))
+    await db.executemany(
+        "UPDATE availability_interval SET ended_at = {} WHERE device = {} AND ended_at IS NULL",
+        closes,
+    )
+    await db.copy_records(
+        "availability_interval", ("device", "availability", "started_at", "ended_at"), opens
+    )
+    await db.executemany("UPDATE device SET availability = {} WHERE id = {}", latest)
+
+
+async def _write_sites(db: Database, batch: Batch, live_sites: set[int]) -> None:
+    await db.executemany(
+        "UPDATE site SET status = {}, error_message = {}, "
+        "last_connected_at = COALESCE({}, last_connected_at) WHERE id = {}",
+        [
+            (
+                status.status,
+                status.error_message,
+                utc(status.last_connected_at) if status.last_connected_at is not None else None,
+                site_id,
+            )
+            for site_id, status in batch.site_status.items()
+        ],
+    )
+    await db.executemany(
+        "UPDATE site SET messages_received = messages_received + {}, "
+        "last_heartbeat_at = COALESCE({}, last_heartbeat_at) WHERE id = {}",
+        [
+            (
+                traffic.received,
+                utc(traffic.last_message_at) if traffic.last_message_at is not None else None,
+                site_id,
+            )
+            for site_id, traffic in batch.traffic.items()
+        ],
+    )
+    events = [e for e in batch.connection_events if e.site_id in live_sites]
+    await db.copy_records(
+        "connection_event",
+        ("site", "kind", "reason", "at"),
+        [(e.site_id, e.kind, e.reason, utc(e.at)) for e in events],
+    )
+    errors: dict[int, int] = {}
+    for e in events:
+        if e.kind in ("lost", "failed"):
+            errors[e.site_id] = errors.get(e.site_id, 0) + 1
+    await db.executemany(
+        "UPDATE site SET connection_errors = connection_errors + {} WHERE id = {}",
+        [(count, site_id) for site_id, count in errors.items()],
+    )
+
+
+async def _write_commands(db: Database, batch: Batch) -> None:
+    await db.executemany(
+        "UPDATE command SET outcome = {}, error = {}, completed_at = {} WHERE command_id = {}",
+        [(o.outcome, o.error, utc(o.at), o.command_id) for o in batch.command_outcomes.values()],
+    )

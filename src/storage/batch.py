@@ -1,0 +1,129 @@
+"""Coalescing: a burst of events becomes the few rows a flush must write. Pure, no I/O.
+
+Per flush the writer keeps, for each device, only the latest heartbeat (device row) and
+the latest value of each sensor (current values), but every sensor value as a reading.
+Availability changes, connection events and command outcomes are kept in order; site
+status keeps the latest per site; traffic counters are summed per site.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sitelink.events import (
+    CommandOutcome,
+    ConnectionEventOccurred,
+    DeviceAvailabilityChanged,
+    DeviceDiscovered,
+    DeviceHeartbeat,
+    DeviceKey,
+    Event,
+    SensorValue,
+    SiteStatusChanged,
+    SiteTraffic,
+)
+
+
+def utc(at: float) -> datetime:
+    """Unix seconds (as in events) to an aware UTC datetime (as in the tables)."""
+    return datetime.fromtimestamp(at, UTC)
+
+
+@dataclass(slots=True)
+class DeviceSeen:
+    """The latest facts about a device in this batch (for its row, or to create it)."""
+
+    model: str
+    gateway: str
+    at: float
+    firmware: str | None = None
+    uptime_s: int | None = None
+    heard: bool = False  # a heartbeat (not only a discovery) was in the batch
+
+
+@dataclass(slots=True)
+class Traffic:
+    received: int = 0
+    last_message_at: float | None = None
+
+
+@dataclass(slots=True)
+class Batch:
+    devices: dict[DeviceKey, DeviceSeen] = field(default_factory=dict)
+    sensors: dict[tuple[DeviceKey, str], tuple[SensorValue, float]] = field(default_factory=dict)
+    readings: list[tuple[DeviceKey, str, float, float]] = field(default_factory=list)
+    availability: dict[DeviceKey, list[DeviceAvailabilityChanged]] = field(default_factory=dict)
+    site_status: dict[int, SiteStatusChanged] = field(default_factory=dict)
+    traffic: dict[int, Traffic] = field(default_factory=dict)
+    connection_events: list[ConnectionEventOccurred] = field(default_factory=list)
+    command_outcomes: dict[str, CommandOutcome] = field(default_factory=dict)
+
+    def site_ids(self) -> set[int]:
+        """Every site the batch writes to (rows of deleted sites are skipped)."""
+        ids = {key.site_id for key in self.devices}
+        ids.update(key.site_id for key in self.availability)
+        ids.update(self.site_status)
+        ids.update(self.traffic)
+        ids.update(e.site_id for e in self.connection_events)
+        return ids
+
+    def device_keys(self) -> set[DeviceKey]:
+        return set(self.devices) | set(self.availability)
+
+
+def coalesce(events: Iterable[Event]) -> Batch:
+    """Fold events, in arrival order, into one ``Batch``."""
+    batch = Batch()
+    for event in events:
+        match event:
+            case DeviceHeartbeat():
+                _add_heartbeat(batch, event)
+            case DeviceDiscovered():
+                if event.device not in batch.devices:
+                    batch.devices[event.device] = DeviceSeen(event.model, event.gateway, event.at)
+            case DeviceAvailabilityChanged():
+                batch.availability.setdefault(event.device, []).append(event)
+            case SiteStatusChanged():
+                batch.site_status[event.site_id] = event
+            case SiteTraffic():
+                traffic = batch.traffic.setdefault(event.site_id, Traffic())
+                traffic.received += event.received
+                if event.last_message_at is not None:
+                    traffic.last_message_at = max(
+                        traffic.last_message_at or event.last_message_at, event.last_message_at
+                    )
+            case ConnectionEventOccurred():
+                batch.connection_events.append(event)
+            case CommandOutcome():
+                batch.command_outcomes[event.command_id] = event
+            case _:
+                pass  # events without a durable trace (e.g. discovery windows)
+    return batch
+
+
+def _add_heartbeat(batch: Batch, event: DeviceHeartbeat) -> None:
+    seen = batch.devices.get(event.device)
+    if seen is None or not seen.heard or event.at >= seen.at:
+        # Fields a heartbeat leaves out keep what an earlier event of the batch said.
+        batch.devices[event.device] = DeviceSeen(
+            model=event.model or (seen.model if seen else ""),
+            gateway=event.gateway or (seen.gateway if seen else ""),
+            at=event.at,
+            firmware=event.firmware
+            if event.firmware is not None
+            else (seen.firmware if seen else None),
+            uptime_s=event.uptime_s
+            if event.uptime_s is not None
+            else (seen.uptime_s if seen else None),
+            heard=True,
+        )
+    for sensor in event.sensors:
+        slot = (event.device, sensor.key)
+        current = batch.sensors.get(slot)
+        if current is None or event.at >= current[1]:
+            batch.sensors[slot] = (sensor, event.at)
+        if sensor.value is not None and math.isfinite(sensor.value):
+            batch.readings.append((event.device, sensor.key, event.at, sensor.value))
