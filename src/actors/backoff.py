@@ -27,8 +27,8 @@ def retry_delay(n: int, policy: RetryPolicy, u: float) -> float:
     Never overflows: the exponent is capped before it is computed.
     """
     capped = policy.max_s
-    # 2**n beyond max/base is all the same once capped; 1100 keeps floats finite.
-    if n < 1100 and policy.base_s * 2.0 ** min(n, 1100) < policy.max_s:
+    # 2**n beyond max/base is all the same once capped; 2.0**1024 raises OverflowError.
+    if n < 1024 and policy.base_s * 2.0**n < policy.max_s:
         capped = policy.base_s * 2.0**n
     factor = 1.0 + policy.jitter * (2.0 * u - 1.0)
     return max(0.0, capped * factor)
