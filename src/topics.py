@@ -23,7 +23,7 @@ import operator
 import re
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import msgspec
 from sitelink.errors import ValidationError
@@ -57,7 +57,11 @@ _LONGEST_PREFIX = 65  # a 64-character site code and its "/"
 _FORBIDDEN = ("+", "#", "\x00", "{", "}")
 
 
-class TopicMatch(NamedTuple):
+# Route and TopicMatch are msgspec Structs rather than NamedTuples: they are built once per
+# message, and a Struct is built about four times faster (~110 ns against ~450 ns).
+
+
+class TopicMatch(msgspec.Struct, frozen=True, gc=False):
     """The device named by a topic; ``None`` where the template has no such placeholder."""
 
     serial: str
@@ -115,16 +119,17 @@ class TopicTemplate:
         for index, literal in self._literals:
             if levels[index] != literal:
                 return None
-        return self._extract(levels)
+        found = self._device(levels)
+        return None if found is None else TopicMatch(*found)
 
-    def _extract(self, levels: list[str]) -> TopicMatch | None:
-        # Literal levels are already known to match.
+    def _device(self, levels: list[str]) -> tuple[str, str | None, str | None] | None:
+        # (serial, model, gateway) of a topic whose literal levels are known to match.
         serial = levels[self._serial_at]
         model = levels[self._model_at] if self._model_at > 0 else None
         gateway = levels[self._gateway_at] if self._gateway_at > 0 else None
         if not serial or model == "" or gateway == "":
             return None
-        return TopicMatch(serial, model, gateway)
+        return serial, model, gateway
 
 
 def _parse_pattern(pattern: object) -> tuple[str, ...]:
@@ -239,7 +244,7 @@ DEFAULT_SUBSCRIPTIONS: tuple[Subscription, ...] = (
 """What a new site subscribes to (API.md); ``id=0`` until storage gives them ids."""
 
 
-class Route(NamedTuple):
+class Route(msgspec.Struct, frozen=True, gc=False):
     """Where an incoming message goes: its subscription and the device its topic names."""
 
     subscription: Subscription
@@ -287,18 +292,21 @@ class TopicRouter:
         shapes = self._by_count.get(len(levels))
         if shapes is None or levels[0] != self.code or levels[1] == MANAGER_LEVEL:
             return None
-        best: Route | None = None
         best_priority = len(self.subscriptions)
+        best: tuple[Subscription, tuple[str, str | None, str | None]] | None = None
         for key_of, table in shapes:
             for priority, sub, template in table.get(key_of(levels), ()):
                 if priority >= best_priority:
                     break
-                found = template._extract(levels)
+                found = template._device(levels)
                 if found is not None:
-                    best = Route(sub, *found)
+                    best = sub, found
                     best_priority = priority
                     break
-        return best
+        if best is None:
+            return None
+        sub, (serial, model, gateway) = best
+        return Route(sub, serial, model, gateway)
 
 
 def _key_of(positions: tuple[int, ...]) -> _KeyOf:

@@ -273,7 +273,7 @@ def brute_force(code: str, subscriptions: list[Subscription], topic: str) -> Rou
         if sub.is_active:
             found = sub.template.match(code, topic)
             if found is not None:
-                return Route(sub, *found)
+                return Route(sub, found.serial, found.model, found.gateway)
     return None
 
 
