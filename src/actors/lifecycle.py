@@ -268,10 +268,11 @@ def _fail(
     conn: Conn, reason: str, kind: str, now: float, policy: RetryPolicy, u: float
 ) -> tuple[Conn, list[Effect]]:
     delay = retry_delay(conn.retry_count, policy, u)
-    if len(conn.takeovers) >= TAKEOVER_LIMIT:
+    recent = [t for t in conn.takeovers if now - t < TAKEOVER_WINDOW_S]
+    if len(recent) >= TAKEOVER_LIMIT:
         reason = (
             f"Client id conflict: another client with the same client id took over this "
-            f"connection {len(conn.takeovers)} times within a minute ({reason})"
+            f"connection {len(recent)} times within a minute ({reason})"
         )
     failed = msgspec.structs.replace(
         conn,
