@@ -52,7 +52,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from sitelink.errors import ConfigError
@@ -77,6 +77,7 @@ Presence = Literal["online", "offline"]
 Decoder = Callable[[bytes], "Reading | Rejected"]
 
 _MAX_UPTIME_S = 2**63 - 1  # fits a BIGINT column
+_Doc = TypeVar("_Doc")
 _STATUS_MAX_BYTES = 4096
 
 
@@ -206,12 +207,25 @@ def finite_number(value: object) -> float | None:
     return None
 
 
-def _uptime(value: object) -> int | Rejected | None:
-    if value is None:
-        return None
-    if type(value) is int and 0 <= value <= _MAX_UPTIME_S:
-        return value
-    return Rejected("uptime_s: expected a non-negative integer")
+def _uptime(value: object, field: str) -> int | Rejected | None:
+    if value is None or (type(value) is int and 0 <= value <= _MAX_UPTIME_S):
+        return value  # type: ignore[return-value]  # narrowed by the test above
+    return Rejected(f"{field}: expected a non-negative integer")
+
+
+def _typed_or_tolerant(
+    payload: bytes, typed: msgspec.json.Decoder[_Doc], tolerant: Callable[[Any], Reading | Rejected]
+) -> _Doc | Reading | Rejected:
+    """``payload`` decoded into ``typed``'s struct; if it does not fit, ``tolerant``'s answer."""
+    if _is_invalid_utf8(payload):
+        return Rejected("invalid UTF-8")
+    try:
+        return typed.decode(payload)
+    except msgspec.ValidationError:
+        document = parse_json(payload)
+        return document if isinstance(document, Rejected) else tolerant(document)
+    except Exception as exc:
+        return _json_failure(payload, exc)
 
 
 def _unique(sensors: Iterable[SensorValue]) -> tuple[SensorValue, ...]:
@@ -248,26 +262,21 @@ _v1_typed = msgspec.json.Decoder(_V1Doc)
 def decode_v1(payload: bytes) -> Reading | Rejected:
     """``{"firmware", "uptime_s", "gateway", "sensors": [{"id", "label", "type", "value",
     "unit"}]}``, every field optional; ``"v"``, if present, must be 1."""
-    if _is_invalid_utf8(payload):
-        return Rejected("invalid UTF-8")
-    try:
-        doc = _v1_typed.decode(payload)
-    except msgspec.ValidationError:
-        untyped = parse_json(payload)
-        return untyped if isinstance(untyped, Rejected) else v1_from_document(untyped)
-    except Exception as exc:
-        return _json_failure(payload, exc)
+    doc = _typed_or_tolerant(payload, _v1_typed, v1_from_document)
+    if not isinstance(doc, _V1Doc):
+        return doc
     # Typed floats are always finite: msgspec refuses 1e400 there ("Number out of range"),
-    # which sends such a payload down the tolerant path, and JSON has no NaN.
-    sensors = doc.sensors or ()
+    # which sends such a payload down the tolerant path; and JSON has no NaN. Keyed by id,
+    # a repeated id keeps its first position and its last value, as in the tolerant path.
+    by_key = {
+        s.id: SensorValue(key=s.id, value=s.value, label=s.label, sensor_type=s.type, unit=s.unit)
+        for s in doc.sensors or ()
+    }
     return Reading(
         firmware=doc.firmware,
         uptime_s=doc.uptime_s,
         gateway=doc.gateway,
-        sensors=_unique(
-            SensorValue(key=s.id, value=s.value, label=s.label, sensor_type=s.type, unit=s.unit)
-            for s in sensors
-        ),
+        sensors=tuple(by_key.values()),
     )
 
 
@@ -283,7 +292,7 @@ def v1_from_document(doc: Any) -> Reading | Rejected:
     gateway = doc.get("gateway")
     if gateway is not None and type(gateway) is not str:
         return Rejected("gateway: expected a string")
-    uptime_s = _uptime(doc.get("uptime_s"))
+    uptime_s = _uptime(doc.get("uptime_s"), "uptime_s")
     if isinstance(uptime_s, Rejected):
         return uptime_s
     entries = doc.get("sensors")
@@ -338,15 +347,9 @@ _v2_typed = msgspec.json.Decoder(_V2Doc)
 @register("v2")
 def decode_v2(payload: bytes) -> Reading | Rejected:
     """``{"v": 2, "fw", "up", "r": {key: [value, unit, type]}}``, every field optional."""
-    if _is_invalid_utf8(payload):
-        return Rejected("invalid UTF-8")
-    try:
-        doc = _v2_typed.decode(payload)
-    except msgspec.ValidationError:
-        untyped = parse_json(payload)
-        return untyped if isinstance(untyped, Rejected) else v2_from_document(untyped)
-    except Exception as exc:
-        return _json_failure(payload, exc)
+    doc = _typed_or_tolerant(payload, _v2_typed, v2_from_document)
+    if not isinstance(doc, _V2Doc):
+        return doc
     readings = doc.r or {}
     return Reading(
         firmware=doc.fw,
@@ -367,9 +370,9 @@ def v2_from_document(doc: Any) -> Reading | Rejected:
     firmware = doc.get("fw")
     if firmware is not None and type(firmware) is not str:
         return Rejected("fw: expected a string")
-    uptime_s = _uptime(doc.get("up"))
+    uptime_s = _uptime(doc.get("up"), "up")
     if isinstance(uptime_s, Rejected):
-        return Rejected("up: expected a non-negative integer")
+        return uptime_s
     entries = doc.get("r")
     if entries is None:
         entries = {}

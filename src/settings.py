@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import msgspec
-
 from sitelink.errors import ConfigError
 
 

@@ -101,20 +101,34 @@ class DeviceActor(pykka.ThreadingActor):
         self.key = state.key
         self.model = state.model
         self.gateway = state.gateway
-        self.availability: Availability = state.availability
+        # A device loaded from storage is not known to be anything until heard from in
+        # this process; what storage says is recorded as its previous availability.
+        self.stored: Availability = state.availability
+        self.availability: Availability = "unknown" if site_up else "unreachable"
         self.last_seen_at = state.last_seen_at
         self.offline_after_s = state.offline_after_s
         self.clock = clock
         self.sink = sink
         self.site_up = site_up
-        self.before_down: Availability = state.availability
+        self.before_down: Availability = "unknown"
         self.grace_from: float | None = None  # the link came back at this time
         self.timer: Timer | None = None
         self.timer_seq = 0
         self.processed = 0
         self.started_at = clock.now()
-        if not site_up:
-            self.availability = "unreachable"
+        self.inbox: Any = self.actor_ref  # tests replace it to deliver synchronously
+
+    def on_start(self) -> None:
+        if self.stored != self.availability:
+            self.sink.publish(
+                DeviceAvailabilityChanged(
+                    device=self.key,
+                    availability=self.availability,
+                    previous=self.stored,
+                    reason="not heard from since sitelink started",
+                    at=self.clock.now(),
+                )
+            )
 
     @property
     def name(self) -> str:
@@ -213,7 +227,7 @@ class DeviceActor(pykka.ThreadingActor):
         self._cancel_timer()
         self.timer_seq += 1
         delay = max(0.0, due_at - self.clock.now())
-        self.timer = self.clock.schedule(delay, self.actor_ref, OfflineCheck(self.timer_seq))
+        self.timer = self.clock.schedule(delay, self.inbox, OfflineCheck(self.timer_seq))
 
     def _cancel_timer(self) -> None:
         if self.timer is not None:

@@ -41,10 +41,20 @@ class IdMaps:
             self.sensors[(row["device"], row["key"])] = row["id"]
 
     def drop_device(self, key: DeviceKey) -> None:
+        """Forget a device that is gone, with the sensors cached under its id."""
         device_id = self.devices.pop(key, None)
         if device_id is not None:
-            for slot in [s for s in self.sensors if s[0] == device_id]:
-                del self.sensors[slot]
+            self._drop_sensors_of(device_id)
+
+    def add_new_device(self, key: DeviceKey, device_id: int) -> None:
+        """Remember a device just created. Sensors cached under its id belonged to a
+        deleted device whose id SQLite gave out again: they are forgotten."""
+        self.devices[key] = device_id
+        self._drop_sensors_of(device_id)
+
+    def _drop_sensors_of(self, device_id: int) -> None:
+        for slot in [s for s in self.sensors if s[0] == device_id]:
+            del self.sensors[slot]
 
 
 def _chunks(values: Sequence[int]) -> Iterable[list[int]]:
@@ -68,12 +78,17 @@ async def resolve_devices(
     """
     keys = [key for key in wanted if key.site_id in live_sites]
     cached = {key: ids.devices[key] for key in keys if key in ids.devices}
-    still_there: set[int] = set()
-    for chunk in _chunks(sorted(cached.values())):
-        rows = await Device.select(Device.id).where(Device.id.is_in(chunk))
-        still_there.update(row["id"] for row in rows)
+    # Compare identities, not just ids: SQLite reuses the id of a deleted last row.
+    actual: dict[int, DeviceKey] = {}
+    for chunk in _chunks(sorted(set(cached.values()))):
+        rows = await Device.select(Device.id, Device.site, Device.kind, Device.serial).where(
+            Device.id.is_in(chunk)
+        )
+        actual.update(
+            {row["id"]: DeviceKey(row["site"], row["kind"], row["serial"]) for row in rows}
+        )
     for key, device_id in cached.items():
-        if device_id not in still_there:
+        if actual.get(device_id) != key:
             ids.drop_device(key)
     missing = [key for key in keys if key not in ids.devices]
     if missing:
@@ -104,7 +119,9 @@ async def _create_devices(ids: IdMaps, new: dict[DeviceKey, DeviceSeen]) -> None
                 (Device.site == site_id) & Device.serial.is_in(serials[start : start + IN_CHUNK])
             )
             for row in found:
-                ids.devices[DeviceKey(site_id, row["kind"], row["serial"])] = row["id"]
+                key = DeviceKey(site_id, row["kind"], row["serial"])
+                if key in new:
+                    ids.add_new_device(key, row["id"])
 
 
 async def _resolve_sensors(

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import msgspec
 from sitelink.events import (
     CommandOutcome,
     ConnectionEventOccurred,
@@ -87,6 +88,12 @@ def coalesce(events: Iterable[Event]) -> Batch:
             case DeviceAvailabilityChanged():
                 batch.availability.setdefault(event.device, []).append(event)
             case SiteStatusChanged():
+                previous = batch.site_status.get(event.site_id)
+                if event.last_connected_at is None and previous is not None:
+                    # Keep the connect time an earlier status of the batch carried.
+                    event = msgspec.structs.replace(
+                        event, last_connected_at=previous.last_connected_at
+                    )
                 batch.site_status[event.site_id] = event
             case SiteTraffic():
                 traffic = batch.traffic.setdefault(event.site_id, Traffic())

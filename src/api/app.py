@@ -1,0 +1,113 @@
+"""The Litestar application: routes, auth, errors, the dashboard, and the runtime's life.
+
+``create_app`` builds the Runtime (not started) and returns the app; the lifespan starts
+the runtime on uvicorn's loop and stops it on shutdown, in reverse order of start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mimetypes
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar, Response, Router, get
+from litestar.di import Provide
+from litestar.exceptions import NotFoundException
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.static_files import create_static_files_router
+from sitelink.actors.clock import BaseClock
+from sitelink.api import devices, metrics, sites, system, topics
+from sitelink.api.auth import PUBLIC, PUBLIC_OPT, SCHEMA_PATHS, TokenAuthentication, require_role
+from sitelink.api.errors import HANDLERS
+from sitelink.api.events import events
+from sitelink.runtime import PortFactory, Runtime
+from sitelink.settings import Settings
+
+_NO_DASHBOARD = """<!doctype html><meta charset="utf-8"><title>sitelink</title>
+<body style="font-family:system-ui;max-width:40em;margin:3em auto;line-height:1.5">
+<h1>sitelink is running</h1>
+<p>The dashboard has not been built. Build it with <code>make web</code> (it needs Node.js
+and npm), or point <code>SITELINK_WEB_DIR</code> at a built dashboard, then reload.</p>
+<p>The API is live: <a href="/api/v1/mqtt/health/">health</a>,
+<a href="/schema/swagger">API schema</a>.</p></body>"""
+
+
+def web_dir(settings: Settings) -> Path | None:
+    """SITELINK_WEB_DIR, else the dashboard shipped in the package, else web/dist."""
+    candidates = [Path(settings.web_dir)] if settings.web_dir else []
+    package = Path(__file__).resolve().parent.parent
+    candidates += [package / "web", package.parent / "web" / "dist"]
+    for candidate in candidates:
+        if (candidate / "index.html").is_file():
+            return candidate
+    return None
+
+
+def create_app(settings: Settings, *, clock: BaseClock | None = None,
+               port_factory: PortFactory | None = None) -> Litestar:
+    runtime = Runtime(settings, clock=clock, port_factory=port_factory)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    route_handlers: list[Any] = [
+        sites.SiteController, topics.TopicController, devices.DataloggerController,
+        devices.GatewayController, devices.SensorController, events, system.health,
+        system.login, system.logout, system.me, system.actors, system.audit, metrics.metrics,
+    ]
+    dist = web_dir(settings)
+    if dist is not None:
+        route_handlers.append(_spa(dist))
+    else:
+        route_handlers.append(_no_dashboard)
+
+    app = Litestar(
+        route_handlers=route_handlers,
+        dependencies={"runtime": Provide(lambda: runtime, sync_to_thread=False)},
+        middleware=[DefineMiddleware(TokenAuthentication, exclude=SCHEMA_PATHS,
+                                     exclude_from_auth_key=PUBLIC_OPT)],
+        guards=[require_role],
+        exception_handlers=HANDLERS,
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(title="sitelink", version="1", path="/schema"),
+        debug=False,
+        logging_config=None,  # logging is configured once, in sitelink.logs
+    )
+    app.state.runtime = runtime
+    app.state.shutting_down = runtime.shutting_down
+    return app
+
+
+@get("/", include_in_schema=False, opt=PUBLIC)
+async def _no_dashboard() -> Response[str]:
+    return Response(_NO_DASHBOARD, media_type="text/html")
+
+
+def _spa(dist: Path) -> Any:
+    """The built dashboard, with deep links (``/sites/3``) answered by index.html."""
+    index = (dist / "index.html").read_bytes()
+    assets = create_static_files_router(path="/assets", directories=[dist / "assets"],
+                                        include_in_schema=False, opt=PUBLIC)
+
+    @get(["/", "/{path:path}"], include_in_schema=False, opt=PUBLIC)
+    async def spa(path: str = "") -> Response[bytes]:
+        if path.startswith(("api/", "/api/")):
+            raise NotFoundException(f"no such endpoint: /{path.lstrip('/')}")
+        candidate = (dist / path).resolve() if path else None
+        if candidate is not None and candidate.is_file() and dist.resolve() in candidate.parents:
+            return Response(candidate.read_bytes(), media_type=_media_type(candidate))
+        return Response(index, media_type="text/html")
+
+    return Router(path="/", route_handlers=[assets, spa])
+
+
+def _media_type(path: Path) -> str:
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"

@@ -1,0 +1,147 @@
+"""Dataloggers, gateways and sensors: read from storage, which the writer keeps current
+within one flush; changes to a device are also told to its actor at once.
+
+Handlers run on the event loop.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, delete, get, patch
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_204_NO_CONTENT
+from sitelink.actors.site_messages import ForgetDevice, SetDeviceOfflineAfter
+from sitelink.api.audit import record
+from sitelink.api.schemas import DataloggerUpdate
+from sitelink.errors import ValidationError
+from sitelink.events import DeviceKey
+from sitelink.runtime import Runtime
+from sitelink.storage import devices as device_store
+from sitelink.storage import sensors as sensor_store
+from sitelink.storage.devices import DevicePatch, DeviceRecord
+from sitelink.storage.sensors import SensorRecord
+from sitelink.times import iso, parse_iso
+
+ADMIN = {"role": "admin"}
+
+
+def _t(value: datetime | None) -> str | None:
+    return iso(value.timestamp()) if value is not None else None
+
+
+def device_json(d: DeviceRecord) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": d.id, "site_id": d.site_id, "serial_number": d.serial, "label": d.label,
+        "availability": d.availability, "is_online": d.availability == "online",
+        "firmware_version": d.firmware, "uptime_percentage": round(d.uptime_percentage, 2),
+        "offline_after_s": d.offline_after_s, "last_seen_at": _t(d.last_seen_at),
+        "discovered_at": _t(d.discovered_at),
+    }
+    if d.kind == "datalogger":
+        body.update(model=d.model, gateway=d.gateway, sensors_count=d.sensors_count)
+    return body
+
+
+def sensor_json(s: SensorRecord, online: bool) -> dict[str, Any]:
+    return {"id": s.id, "datalogger_id": s.device_id, "key": s.key, "label": s.label,
+            "sensor_type": s.sensor_type, "is_online": online, "current_value": s.current_value,
+            "unit_of_measure": s.unit, "updated_at": _t(s.updated_at)}
+
+
+class DataloggerController(Controller):
+    path = "/api/v1/mqtt/dataloggers"
+    tags = ["devices"]
+
+    @get("/")
+    async def list_dataloggers(
+        self, runtime: Runtime, site_id: int | None = Parameter(default=None),
+        online_only: bool = Parameter(default=False),
+    ) -> dict[str, Any]:
+        rows = await device_store.list_devices(runtime.db, "datalogger", site_id=site_id,
+                                               online_only=online_only)
+        return {"dataloggers": [device_json(d) for d in rows]}
+
+    @get("/{device_id:int}/")
+    async def get_datalogger(self, runtime: Runtime, device_id: int) -> dict[str, Any]:
+        """One datalogger with its sensors and availability history (newest first)."""
+        detail = await device_store.get_device(runtime.db, device_id, kind="datalogger")
+        online = detail.device.availability == "online"
+        return {
+            **device_json(detail.device),
+            "sensors": [sensor_json(s, online) for s in detail.sensors],
+            "availability_history": [
+                {"availability": i.availability, "started_at": _t(i.started_at),
+                 "ended_at": _t(i.ended_at)} for i in detail.history],
+        }
+
+    @patch("/{device_id:int}/", opt=ADMIN)
+    async def update_datalogger(self, request: Request[Any, Any, Any], runtime: Runtime,
+                                device_id: int, data: DataloggerUpdate) -> dict[str, Any]:
+        """Change ``label`` or ``offline_after_s`` (null: back to the site's default)."""
+        changes = {k: v for k, v in msgspec.structs.asdict(data).items()
+                   if v is not msgspec.UNSET}
+        updated = await device_store.update_device(runtime.db, device_id, DevicePatch(**changes),
+                                                   kind="datalogger")
+        key = DeviceKey(updated.site_id, "datalogger", updated.serial)
+        if "offline_after_s" in changes:
+            runtime.tell_site(updated.site_id,
+                              SetDeviceOfflineAfter(key, float(updated.offline_after_s)))
+        await record(request, "datalogger.update", target=updated.serial,
+                     detail={"datalogger_id": device_id, "fields": sorted(changes)})
+        return device_json(updated)
+
+    @delete("/{device_id:int}/", opt=ADMIN, status_code=HTTP_204_NO_CONTENT)
+    async def delete_datalogger(self, request: Request[Any, Any, Any], runtime: Runtime,
+                                device_id: int) -> None:
+        """Forget a device; it is rediscovered if it speaks again."""
+        key = await device_store.delete_device(runtime.db, device_id, kind="datalogger")
+        runtime.forget_device(key)
+        runtime.tell_site(key.site_id, ForgetDevice(key))
+        await record(request, "datalogger.delete", target=key.serial,
+                     detail={"datalogger_id": device_id, "site_id": key.site_id})
+
+
+class GatewayController(Controller):
+    path = "/api/v1/mqtt/gateways"
+    tags = ["devices"]
+
+    @get("/")
+    async def list_gateways(self, runtime: Runtime,
+                            site_id: int | None = Parameter(default=None)) -> dict[str, Any]:
+        rows = await device_store.list_devices(runtime.db, "gateway", site_id=site_id)
+        return {"gateways": [device_json(d) for d in rows]}
+
+
+class SensorController(Controller):
+    path = "/api/v1/mqtt/sensors"
+    tags = ["devices"]
+
+    @get("/by_datalogger")
+    async def by_datalogger(self, runtime: Runtime, datalogger_id: int) -> dict[str, Any]:
+        detail = await device_store.get_device(runtime.db, datalogger_id, kind="datalogger",
+                                               history_limit=0)
+        online = detail.device.availability == "online"
+        return {"sensors": [sensor_json(s, online) for s in detail.sensors]}
+
+    @get("/{sensor_id:int}/readings")
+    async def readings(
+        self, runtime: Runtime, sensor_id: int,
+        since: str | None = Parameter(default=None), until: str | None = Parameter(default=None),
+        limit: int = Parameter(default=1000, ge=1, le=10_000),
+    ) -> dict[str, Any]:
+        """Readings oldest first; ``since``/``until`` are ISO 8601 times."""
+        rows = await sensor_store.readings(runtime.db, sensor_id, since=_when("since", since),
+                                           until=_when("until", until), limit=limit)
+        return {"readings": [{"at": _t(r.at), "value": r.value} for r in rows]}
+
+
+def _when(field: str, text: str | None) -> datetime | None:
+    if text is None or text == "":
+        return None
+    try:
+        return parse_iso(text)
+    except ValueError:
+        raise ValidationError(field, f"expected an ISO 8601 time, got {text!r}") from None

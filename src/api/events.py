@@ -1,0 +1,87 @@
+"""``GET /api/v1/events``: the live event stream (Server-Sent Events).
+
+Each stream is a bounded subscriber of the hub. It ends when the client goes away, when
+the client is too slow (the hub drops it; the browser reconnects with Last-Event-ID), or
+when the server shuts down (uvicorn would otherwise wait for open streams forever).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from litestar import get
+from litestar.params import Parameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+from sitelink.errors import ValidationError
+from sitelink.fanout import EventFilter, Hub, Subscriber
+from sitelink.runtime import Runtime
+
+KEEPALIVE_S = 15.0
+TYPES = frozenset({"site.status", "site.changed", "device.discovered", "device.online",
+                   "device.offline", "sensor.reading", "command.published"})
+
+
+@get("/api/v1/events", tags=["events"])
+async def events(
+    runtime: Runtime,
+    site_id: Annotated[list[int] | None, Parameter(query="site_id")] = None,
+    types: Annotated[str | None, Parameter(query="types")] = None,
+    readings: Annotated[int, Parameter(query="readings", ge=0, le=1)] = 0,
+    last_event_id: Annotated[str | None, Parameter(header="Last-Event-ID")] = None,
+) -> ServerSentEvent:
+    """Live events. Filters: ``site_id`` (repeatable), ``types`` (comma-separated);
+    ``readings=1`` adds ``sensor.reading``. Resume with the ``Last-Event-ID`` header."""
+    wanted = frozenset(t.strip() for t in (types or "").split(",") if t.strip())
+    unknown = sorted(wanted - TYPES)
+    if unknown:
+        raise ValidationError("types", f"unknown event type(s): {', '.join(unknown)}")
+    resume: int | None = None
+    if last_event_id:
+        try:
+            resume = int(last_event_id)
+        except ValueError:
+            raise ValidationError("Last-Event-ID", "expected an integer") from None
+    event_filter = EventFilter(site_ids=frozenset(site_id or ()), types=wanted,
+                               readings=bool(readings) or "sensor.reading" in wanted)
+    subscriber = runtime.hub.subscribe(event_filter, resume)
+    return ServerSentEvent(_stream(runtime.hub, subscriber, runtime.shutting_down))
+
+
+async def _stream(hub: Hub, sub: Subscriber, shutting_down: asyncio.Event
+                  ) -> AsyncIterator[ServerSentEventMessage]:
+    ending = asyncio.ensure_future(_first(sub.dropped, shutting_down))
+    try:
+        yield ServerSentEventMessage(comment="connected", retry=2000)
+        while not ending.done():
+            getter = asyncio.ensure_future(sub.queue.get())
+            done, _ = await asyncio.wait({getter, ending}, timeout=KEEPALIVE_S,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await getter
+                if not done:
+                    yield ServerSentEventMessage(comment="keep-alive")
+                continue
+            event = getter.result()
+            yield ServerSentEventMessage(id=str(event.id), event=event.type,
+                                         data=event.data.decode())
+            while not sub.queue.empty():  # drain what is already here without waiting
+                event = sub.queue.get_nowait()
+                yield ServerSentEventMessage(id=str(event.id), event=event.type,
+                                             data=event.data.decode())
+    finally:
+        hub.unsubscribe(sub)
+        ending.cancel()
+
+
+async def _first(*flags: asyncio.Event) -> Any:
+    waits = [asyncio.ensure_future(f.wait()) for f in flags]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()

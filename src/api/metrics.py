@@ -1,0 +1,105 @@
+"""``GET /metrics``: Prometheus text, read from live state at scrape time.
+
+Nothing is counted twice: a collector reads the read model, the hub, the writer and the
+actor registry when Prometheus asks, so actors never touch a metrics library.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pykka
+from litestar import Response, get
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sitelink.api.auth import PUBLIC
+from sitelink.runtime import Runtime
+
+STATUSES = ("connecting", "connected", "disconnected", "error", "disabled")
+AVAILABILITIES = ("online", "offline", "unreachable", "unknown")
+
+
+class RuntimeCollector(Collector):
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[Metric]:
+        rt = self.runtime
+        views = list(rt.read_model.sites.values())
+        by_status = Counter(v.status for v in views)
+        g = GaugeMetricFamily("sitelink_connections", "Site connections by status",
+                              labels=["status"])
+        for status in STATUSES:
+            g.add_metric([status], by_status.get(status, 0))
+        yield g
+        attempts = CounterMetricFamily("sitelink_connect_attempts", "Connect attempts",
+                                       labels=["site"])
+        failures = CounterMetricFamily("sitelink_connect_failures",
+                                       "Failed or lost connections", labels=["site"])
+        received = CounterMetricFamily("sitelink_messages_received", "MQTT messages received",
+                                       labels=["site"])
+        rejected = CounterMetricFamily("sitelink_messages_rejected",
+                                       "Payloads that did not decode or were too large",
+                                       labels=["site"])
+        for v in views:
+            code = v.record.code
+            attempts.add_metric([code], v.connect_attempts)
+            failures.add_metric([code], v.connection_errors)
+            received.add_metric([code], v.messages_received)
+            rejected.add_metric([code], v.messages_rejected)
+        yield from (attempts, failures, received, rejected)
+        devices = GaugeMetricFamily("sitelink_devices", "Devices by availability",
+                                    labels=["availability"])
+        counts = Counter(rt.read_model.device_availability.values())
+        for availability in AVAILABILITIES:
+            devices.add_metric([availability], counts.get(availability, 0))
+        yield devices
+        mailboxes = [ref.actor_inbox.qsize() for ref in pykka.ActorRegistry.get_all()]
+        yield GaugeMetricFamily("sitelink_actors", "Live actors", value=len(mailboxes))
+        yield GaugeMetricFamily("sitelink_actor_mailbox_max", "Deepest actor mailbox",
+                                value=max(mailboxes, default=0))
+        yield GaugeMetricFamily("sitelink_actor_mailbox_total", "Messages waiting in mailboxes",
+                                value=sum(mailboxes))
+        yield GaugeMetricFamily("sitelink_sse_clients", "Open event streams",
+                                value=len(rt.hub.subscribers))
+        yield CounterMetricFamily("sitelink_sse_dropped_clients",
+                                  "Event streams dropped for being too slow",
+                                  value=rt.hub.dropped_clients)
+        yield CounterMetricFamily("sitelink_events_published", "Public events published",
+                                  value=rt.hub.published)
+        if rt.writer is not None:
+            yield GaugeMetricFamily("sitelink_storage_flush_seconds",
+                                    "Duration of the last storage flush",
+                                    value=rt.writer.last_flush_s)
+            yield GaugeMetricFamily("sitelink_storage_lag_events",
+                                    "Events waiting to be written", value=rt.writer.lag)
+            yield CounterMetricFamily("sitelink_storage_dropped_events",
+                                      "Events dropped by the storage writer",
+                                      value=rt.writer.dropped)
+        if rt.bridge is not None:
+            yield CounterMetricFamily("sitelink_bridge_crossings",
+                                      "Thread-to-loop hand-offs (each carries a batch)",
+                                      value=rt.bridge.crossings)
+            yield CounterMetricFamily("sitelink_bridge_events", "Events carried by the bridge",
+                                      value=rt.bridge.events)
+
+
+_registries: dict[int, CollectorRegistry] = {}
+
+
+def _registry(runtime: Runtime) -> CollectorRegistry:
+    registry = _registries.get(id(runtime))
+    if registry is None:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(RuntimeCollector(runtime))
+        _registries[id(runtime)] = registry
+    return registry
+
+
+@get("/metrics", tags=["system"], opt=PUBLIC)
+async def metrics(runtime: Runtime) -> Response[Any]:
+    body = generate_latest(_registry(runtime))
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,40 @@
+"""Serving: uvicorn, with a shutdown that does not wait for open event streams.
+
+uvicorn waits for open connections before it runs the lifespan shutdown, and an SSE stream
+never ends by itself. ``Server.handle_exit`` therefore also sets the runtime's
+``shutting_down`` event, which every stream watches; streams end, uvicorn proceeds, and the
+lifespan stops the actors within MQTT_SHUTDOWN_TIMEOUT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from sitelink.api.app import create_app
+from sitelink.settings import Settings
+
+
+class Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, shutting_down: list[asyncio.Event]) -> None:
+        super().__init__(config)
+        self._shutting_down = shutting_down
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        for event in self._shutting_down:
+            loop = asyncio.get_event_loop_policy().get_event_loop()
+            loop.call_soon_threadsafe(event.set)
+        super().handle_exit(sig, frame)
+
+
+def build_server(settings: Settings, host: str, port: int, **app_options: Any) -> Server:
+    app = create_app(settings, **app_options)
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
+                            lifespan="on", timeout_graceful_shutdown=settings.shutdown_timeout_s)
+    return Server(config, [app.state.shutting_down])
+
+
+def serve(settings: Settings, host: str, port: int, **app_options: Any) -> None:
+    build_server(settings, host, port, **app_options).run()

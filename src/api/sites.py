@@ -1,0 +1,158 @@
+"""Sites: configuration, control (start, stop, reconnect) and live status.
+
+Every handler runs on the event loop. Writes go to storage first (the durable desired
+state), then the runtime tells the site's actor at once: no polling cycle in between.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from sitelink.api.audit import record
+from sitelink.api.schemas import SiteCreate, SiteUpdate
+from sitelink.errors import LifecycleError, NotFound
+from sitelink.runtime import Runtime
+from sitelink.storage import history as history_store
+from sitelink.storage import sites as site_store
+from sitelink.storage.sites import NewSite, SitePatch, SiteRecord
+from sitelink.times import iso
+
+ADMIN = {"role": "admin"}
+SiteId = int
+
+
+def site_config(record: SiteRecord) -> dict[str, Any]:
+    """The site's configuration as the API shows it: never the password."""
+    return {
+        "id": record.id, "name": record.name, "code": record.code,
+        "broker_host": record.broker_host, "broker_port": record.broker_port,
+        "username": record.username, "has_password": record.has_password,
+        "client_id_prefix": record.client_id_prefix, "protocol": record.protocol,
+        "keepalive_s": record.keepalive_s, "tls": record.tls,
+        "tls_ca_pem": record.tls_ca_pem, "offline_after_s": record.offline_after_s,
+        "is_enabled": record.is_enabled,
+        "created_at": iso(record.created_at.timestamp()),
+        "updated_at": iso(record.updated_at.timestamp()),
+    }
+
+
+def status_of(runtime: Runtime, site_id: int) -> dict[str, Any]:
+    status = runtime.read_model.status_object(site_id)
+    if status is None:
+        raise NotFound(f"no site with id {site_id}")
+    return status
+
+
+class SiteController(Controller):
+    path = "/api/v1/mqtt/sites"
+    tags = ["sites"]
+
+    @get("/")
+    async def list_sites(self, runtime: Runtime) -> dict[str, Any]:
+        """Every site's live status object."""
+        return {"sites": runtime.read_model.status_objects()}
+
+    @post("/", opt=ADMIN, status_code=HTTP_201_CREATED)
+    async def create_site(self, request: Request[Any, Any, Any], runtime: Runtime,
+                          data: SiteCreate) -> dict[str, Any]:
+        """Create a site (with the three default subscriptions); 409 if the code is taken."""
+        fields = msgspec.structs.asdict(data)
+        if fields["keepalive_s"] is None:
+            fields["keepalive_s"] = runtime.settings.keep_alive_s
+        record = await site_store.create_site(runtime.db, NewSite(**fields))
+        await runtime.site_changed(record.id, "created")
+        await record_change(request, runtime, "site.create", record, data)
+        return status_of(runtime, record.id)
+
+    @get("/{site_id:int}/")
+    async def get_site(self, runtime: Runtime, site_id: SiteId) -> dict[str, Any]:
+        return site_config(await site_store.get_site(runtime.db, site_id))
+
+    @patch("/{site_id:int}/", opt=ADMIN)
+    async def update_site(self, request: Request[Any, Any, Any], runtime: Runtime,
+                          site_id: SiteId, data: SiteUpdate) -> dict[str, Any]:
+        """Change the configuration; a live connection reconnects if broker settings changed."""
+        patch_ = SitePatch(**{k: v for k, v in msgspec.structs.asdict(data).items()
+                              if v is not msgspec.UNSET})
+        record = await site_store.update_site(runtime.db, site_id, patch_)
+        await runtime.site_changed(site_id, "updated")
+        await record_change(request, runtime, "site.update", record, data)
+        return site_config(record)
+
+    @delete("/{site_id:int}/", opt=ADMIN, status_code=HTTP_204_NO_CONTENT)
+    async def delete_site(self, request: Request[Any, Any, Any], runtime: Runtime,
+                          site_id: SiteId) -> None:
+        """Stop the site and delete it with its devices."""
+        record = await site_store.get_site(runtime.db, site_id)
+        await site_store.delete_site(runtime.db, site_id)
+        runtime.site_removed(site_id)
+        await record(request, "site.delete", target=record.code, detail={"site_id": site_id})
+
+    @post("/{site_id:int}/start/", opt=ADMIN, status_code=200)
+    async def start(self, request: Request[Any, Any, Any], runtime: Runtime,
+                    site_id: SiteId) -> dict[str, Any]:
+        """Enable the site and connect now."""
+        return await _set_enabled(request, runtime, site_id, True)
+
+    @post("/{site_id:int}/stop/", opt=ADMIN, status_code=200)
+    async def stop(self, request: Request[Any, Any, Any], runtime: Runtime,
+                   site_id: SiteId) -> dict[str, Any]:
+        """Disable the site and disconnect now."""
+        return await _set_enabled(request, runtime, site_id, False)
+
+    @post("/{site_id:int}/reconnect/", opt=ADMIN, status_code=200)
+    async def reconnect(self, request: Request[Any, Any, Any], runtime: Runtime,
+                        site_id: SiteId) -> dict[str, Any]:
+        """Drop and reconnect now, skipping any backoff wait. 409 if the site is not enabled."""
+        record = await site_store.get_site(runtime.db, site_id)
+        if not record.is_enabled:
+            raise LifecycleError("disconnected", "Reconnect: the site is not enabled; start it")
+        runtime.reconnect(site_id)
+        await record(request, "site.reconnect", target=record.code, detail={"site_id": site_id})
+        return {"success": True, "message": f"Site {site_id} reconnecting now."}
+
+    @get("/{site_id:int}/status/")
+    async def status(self, runtime: Runtime, site_id: SiteId) -> dict[str, Any]:
+        return status_of(runtime, site_id)
+
+    @get("/{site_id:int}/history/")
+    async def history(self, runtime: Runtime, site_id: SiteId,
+                      limit: int = Parameter(default=100, ge=1, le=1000)) -> dict[str, Any]:
+        """Connection events, newest first, and the last 24 h: connects, drops, uptime %."""
+        await site_store.get_site(runtime.db, site_id)
+        events = await history_store.list_connection_events(runtime.db, site_id, limit=limit)
+        stats = await history_store.connection_stats(runtime.db, site_id)
+        return {
+            "site_id": site_id,
+            "events": [{"kind": e.kind, "reason": e.reason, "at": iso(e.at.timestamp())}
+                       for e in events],
+            "last_24h": {"connects": stats.connects, "drops": stats.drops,
+                         "failures": stats.failures,
+                         "uptime_percentage": round(stats.uptime_percentage, 2),
+                         "window_start": iso(stats.window_start.timestamp()),
+                         "window_end": iso(stats.window_end.timestamp())},
+        }
+
+
+async def _set_enabled(request: Request[Any, Any, Any], runtime: Runtime, site_id: int,
+                       enabled: bool) -> dict[str, Any]:
+    record_ = await site_store.update_site(runtime.db, site_id, SitePatch(is_enabled=enabled))
+    await runtime.site_changed(site_id, "updated")
+    action = "site.start" if enabled else "site.stop"
+    await record(request, action, target=record_.code, detail={"site_id": site_id})
+    if enabled:
+        message = f"Site {site_id} enabled. Connecting to {record_.broker_host}:{record_.broker_port} now."
+    else:
+        message = f"Site {site_id} disabled. Disconnecting now."
+    return {"success": True, "message": message}
+
+
+async def record_change(request: Request[Any, Any, Any], runtime: Runtime, action: str,
+                        site: SiteRecord, data: msgspec.Struct) -> None:
+    changed = sorted(k for k, v in msgspec.structs.asdict(data).items()
+                     if v is not msgspec.UNSET)
+    await record(request, action, target=site.code, detail={"site_id": site.id, "fields": changed})

@@ -1,0 +1,149 @@
+"""Health, login, the actor tree and the audit log.
+
+All handlers run on the event loop; the actor tree is asked from a worker thread with a
+timeout, so a busy actor can slow that one answer but never the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Literal
+
+from litestar import Request, Response, delete, get, post
+from litestar.datastructures import Cookie
+from litestar.exceptions import NotAuthorizedException
+from litestar.params import Parameter
+from sitelink.api.audit import record
+from sitelink.api.auth import COOKIE, PUBLIC, identify
+from sitelink.api.schemas import SessionRequest
+from sitelink.runtime import Runtime
+from sitelink.storage import audit as audit_store
+from sitelink.storage.tokens import Identity
+from sitelink.times import iso
+
+ADMIN = {"role": "admin"}
+
+
+@get("/api/v1/mqtt/health/", tags=["system"], opt=PUBLIC)
+async def health(runtime: Runtime) -> Response[dict[str, Any]]:
+    """healthy: everything enabled is connected; degraded: some is not; unhealthy: 503."""
+    views = list(runtime.read_model.sites.values())
+    enabled = [v for v in views if v.record.is_enabled]
+    healthy = sum(1 for v in enabled if v.status == "connected")
+    storage_ok = runtime.db is not None and await runtime.db.ping()
+    running = runtime.supervisor is not None and runtime.supervisor.is_alive()
+    if not (running and storage_ok):
+        status, code = "unhealthy", 503
+    elif healthy < len(enabled):
+        status, code = "degraded", 200
+    else:
+        status, code = "healthy", 200
+    body = {
+        "status": status,
+        "service": {"running": running, "instance_id": runtime.settings.instance_id},
+        "connections": {"total": len(views), "enabled": len(enabled), "healthy": healthy,
+                        "unhealthy": len(enabled) - healthy},
+        "storage": {"ok": storage_ok, "engine": runtime.settings.engine},
+    }
+    return Response(body, status_code=code)
+
+
+@post("/api/v1/auth/session", tags=["auth"], status_code=200, opt=PUBLIC)
+async def login(request: Request[Any, Any, Any], data: SessionRequest) -> Response[dict[str, Any]]:
+    """Exchange a token for an HttpOnly, SameSite=Strict session cookie."""
+    identity = await identify(request, data.token)
+    if identity is None:
+        raise NotAuthorizedException("invalid or revoked token")
+    cookie = Cookie(key=COOKIE, value=data.token, httponly=True, samesite="strict",
+                    secure=request.url.scheme == "https", path="/", max_age=7 * 86_400)
+    return Response({"name": identity.name, "role": identity.role}, cookies=[cookie])
+
+
+@delete("/api/v1/auth/session", tags=["auth"], status_code=200, opt=PUBLIC)
+async def logout() -> Response[dict[str, Any]]:
+    return Response({"success": True},
+                    cookies=[Cookie(key=COOKIE, value="", max_age=0, path="/", httponly=True,
+                                    samesite="strict")])
+
+
+@get("/api/v1/auth/me", tags=["auth"])
+async def me(request: Request[Identity, Any, Any]) -> dict[str, Any]:
+    return {"name": request.user.name, "role": request.user.role}
+
+
+@get("/api/v1/actors", tags=["system"], opt=ADMIN)
+async def actors(runtime: Runtime,
+                 kind: Literal["root", "site", "device"] | None = Parameter(default=None)
+                 ) -> dict[str, Any]:
+    """The live actor tree: supervisor → sites → devices. ``?kind=`` flattens to one kind."""
+    tree = await asyncio.to_thread(_tree, runtime)
+    if kind is not None:
+        tree = [n for n in _flatten(tree) if n["kind"] == kind]
+        for node in tree:
+            node.pop("children", None)
+    return {"instance_id": runtime.settings.instance_id, "actors": tree}
+
+
+def _tree(runtime: Runtime) -> list[dict[str, Any]]:
+    """Asks every actor at once and waits for all answers (worker thread, ≤ 2 s overall)."""
+    from sitelink.actors.device import Inspect as InspectDevice
+    from sitelink.actors.site_messages import Inspect as InspectSite
+    from sitelink.actors.supervisor import Describe
+
+    assert runtime.supervisor is not None
+    deadline = time.monotonic() + 2.0
+    sup = runtime.supervisor
+    info = sup.ask(Describe(), timeout=2.0)
+    site_futures = {sid: ref.ask(InspectSite(), block=False) for sid, ref in info.children.items()}
+    root = _node("root", "supervisor", "running", sup, info.processed,
+                 sum(info.restarts.values()), info.started_at)
+    for site_id, future in site_futures.items():
+        ref = info.children[site_id]
+        try:
+            site = future.get(timeout=max(0.01, deadline - time.monotonic()))
+        except Exception:
+            root["children"].append(_node("site", str(site_id), "unresponsive", ref, 0,
+                                          info.restarts.get(site_id, 0), None))
+            continue
+        node = _node("site", site.name, site.state, ref, site.processed,
+                     info.restarts.get(site_id, 0), site.started_at)
+        device_futures = [(d, d.ask(InspectDevice(), block=False)) for d in site.devices]
+        for device_ref, dfuture in device_futures:
+            try:
+                dev = dfuture.get(timeout=max(0.01, deadline - time.monotonic()))
+            except Exception:
+                continue
+            node["children"].append(_node("device", dev.name, dev.state, device_ref,
+                                          dev.processed, 0, dev.started_at))
+        root["children"].append(node)
+    return [root]
+
+
+def _node(kind: str, name: str, state: str, ref: Any, processed: int, restarts: int,
+          started_at: float | None) -> dict[str, Any]:
+    return {"urn": ref.actor_urn, "kind": kind, "name": name, "state": state,
+            "mailbox": ref.actor_inbox.qsize(), "processed": processed, "restarts": restarts,
+            "started_at": iso(started_at), "children": []}
+
+
+def _flatten(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for node in nodes:
+        out.append(node)
+        out.extend(_flatten(node["children"]))
+    return out
+
+
+@get("/api/v1/audit", tags=["system"], opt=ADMIN)
+async def audit(runtime: Runtime,
+                limit: int = Parameter(default=100, ge=1, le=1000),
+                offset: int = Parameter(default=0, ge=0)) -> dict[str, Any]:
+    """Who did what, newest first."""
+    entries = await audit_store.list_audit(runtime.db, limit=limit, offset=offset)
+    return {"entries": [
+        {"id": e.id, "at": iso(e.at.timestamp()), "actor": e.actor, "action": e.action,
+         "target": e.target, "detail": e.detail, "result": e.result} for e in entries]}
+
+
+__all__ = ["actors", "audit", "health", "login", "logout", "me", "record"]

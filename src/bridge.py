@@ -1,0 +1,117 @@
+"""The bridge: the one crossing from actor threads to the asyncio loop.
+
+``publish(event)`` is called by actors on their own threads. Events are appended to a
+list under a lock; the first event of a batch schedules one ``call_soon_threadsafe``, so
+under load one hand-off carries many events. On the loop, one consumer task takes batches
+in order and
+
+1. resolves database ids for newly discovered devices (the public events carry them),
+2. applies every event to the read model, which says what to announce,
+3. announces that to the SSE hub,
+4. hands the batch to the storage writer (which coalesces and writes in the background).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from typing import Protocol
+
+import structlog
+from sitelink.events import DeviceDiscovered, DeviceKey, Event
+from sitelink.fanout import Hub
+from sitelink.readmodel import ReadModel
+
+log = structlog.get_logger(__name__)
+
+
+class Writer(Protocol):
+    """What the bridge needs of the storage writer (runs on the loop)."""
+
+    def submit(self, events: Sequence[Event]) -> None: ...
+    async def ensure_devices(
+        self, discovered: Sequence[DeviceDiscovered]
+    ) -> dict[DeviceKey, int]: ...
+
+
+class Bridge:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        read_model: ReadModel,
+        hub: Hub,
+        writer: Writer | None,
+    ) -> None:
+        self.loop = loop
+        self.read_model = read_model
+        self.hub = hub
+        self.writer = writer
+        self._pending: list[Event] = []
+        self._lock = threading.Lock()
+        self._queue: asyncio.Queue[list[Event]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.crossings = 0
+        self.events = 0
+
+    # --- any thread -----------------------------------------------------------------------------
+
+    def publish(self, event: Event) -> None:
+        with self._lock:
+            self._pending.append(event)
+            first = len(self._pending) == 1
+        if first:
+            try:
+                self.loop.call_soon_threadsafe(self._take)
+            except RuntimeError:  # the loop is closed: we are shutting down
+                pass
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = self.loop.create_task(self._consume(), name="bridge")
+
+    async def stop(self) -> None:
+        """Carry what is still pending, then stop the consumer."""
+        self._take()
+        await self._queue.join()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def drain(self) -> None:
+        """Wait until every event published so far has been handled (tests, shutdown)."""
+        await asyncio.sleep(0)
+        self._take()
+        await self._queue.join()
+
+    def _take(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+        if batch:
+            self.crossings += 1
+            self.events += len(batch)
+            self._queue.put_nowait(batch)
+
+    async def _consume(self) -> None:
+        while True:
+            batch = await self._queue.get()
+            try:
+                await self._handle(batch)
+            except Exception:
+                log.exception("bridge failed to handle a batch", size=len(batch))
+            finally:
+                self._queue.task_done()
+
+    async def _handle(self, batch: list[Event]) -> None:
+        discovered = [e for e in batch if isinstance(e, DeviceDiscovered)]
+        if discovered and self.writer is not None:
+            await self.writer.ensure_devices(discovered)
+        for event in batch:
+            for type_, site_id, data in self.read_model.apply(event):
+                self.hub.publish(type_, site_id, data)
+        if self.writer is not None:
+            self.writer.submit(batch)

@@ -1,0 +1,205 @@
+"""The ``sitelink`` command: serve, demo, simulate, migrate, status, sites, token.
+
+Commands that only touch storage (``migrate``, ``status``, ``sites``, ``token``) open the
+database named by DATABASE_URL, do their work and close it; a running server picks their
+changes up at its next reconcile (SITELINK_RECONCILE_S).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from sitelink import __version__
+from sitelink.errors import SitelinkError
+from sitelink.logs import configure_logging
+from sitelink.settings import Settings, load_settings
+from sitelink.simulate import register as register_simulate
+from sitelink.storage import sites as site_store
+from sitelink.storage import tokens as token_store
+from sitelink.storage.database import Database, open_database
+from sitelink.storage.migrations import migrate
+from sitelink.storage.sites import NewSite, SitePatch, SiteRecord
+
+T = TypeVar("T")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_format)
+        result: int = args.handler(args, settings)
+        return result
+    except SitelinkError as exc:
+        print(f"sitelink: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sitelink", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"sitelink {__version__}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the server (API, event stream, dashboard)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(handler=_serve)
+
+    demo = sub.add_parser("demo", help="embedded broker, simulated fleet and the dashboard")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--sites", type=int, default=3)
+    demo.add_argument("--dataloggers", type=int, default=8)
+    demo.add_argument("--interval", type=float, default=5.0)
+    demo.set_defaults(handler=_demo)
+
+    register_simulate(sub)
+    simulate = sub.choices["simulate"]
+    handler = simulate.get_default("handler")
+    simulate.set_defaults(handler=lambda args, settings: handler(args))
+
+    sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(
+        handler=lambda args, s: _run(s, _migrate))
+    sub.add_parser("status", help="a table of sites and their status").set_defaults(
+        handler=lambda args, s: _run(s, _status))
+
+    sites = sub.add_parser("sites", help="add, list, enable, disable or remove sites")
+    sites_sub = sites.add_subparsers(title="sites commands", metavar="ACTION", required=True)
+    add = sites_sub.add_parser("add", help="add a site")
+    add.add_argument("code")
+    add.add_argument("--name")
+    add.add_argument("--broker", required=True, metavar="HOST[:PORT]")
+    add.add_argument("--username", default="")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the broker password from standard input (never from argv)")
+    add.add_argument("--protocol", choices=["3.1.1", "5"], default="3.1.1")
+    add.add_argument("--enable", action="store_true")
+    add.set_defaults(handler=lambda args, s: _run(s, _sites_add, args))
+    sites_sub.add_parser("list", help="list sites").set_defaults(
+        handler=lambda args, s: _run(s, _status))
+    for action in ("enable", "disable", "remove"):
+        p = sites_sub.add_parser(action, help=f"{action} a site (by code or id)")
+        p.add_argument("site")
+        p.set_defaults(handler=lambda args, s, a=action: _run(s, _sites_change, args, a))
+
+    token = sub.add_parser("token", help="create, list or revoke API tokens")
+    token_sub = token.add_subparsers(title="token commands", metavar="ACTION", required=True)
+    create = token_sub.add_parser("create", help="create a token (printed once)")
+    create.add_argument("name")
+    create.add_argument("--role", choices=["admin", "viewer"], default="viewer")
+    create.set_defaults(handler=lambda args, s: _run(s, _token_create, args))
+    token_sub.add_parser("list", help="list tokens").set_defaults(
+        handler=lambda args, s: _run(s, _token_list))
+    revoke = token_sub.add_parser("revoke", help="revoke a token")
+    revoke.add_argument("name")
+    revoke.set_defaults(handler=lambda args, s: _run(s, _token_revoke, args))
+    return parser
+
+
+# --- serve and demo ----------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from sitelink.api.server import serve
+
+    serve(settings, args.host, args.port)
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from sitelink.demo import run_demo
+
+    return run_demo(settings, host=args.host, port=args.port, sites=args.sites,
+                    dataloggers=args.dataloggers, interval_s=args.interval)
+
+
+# --- storage commands -----------------------------------------------------------------------------
+
+
+def _run(settings: Settings, work: Callable[..., Awaitable[T]], *args: Any) -> int:
+    async def go() -> T:
+        db = await open_database(settings)
+        try:
+            await migrate(db)
+            return await work(db, *args)
+        finally:
+            await db.close()
+
+    asyncio.run(go())
+    return 0
+
+
+async def _migrate(db: Database) -> None:
+    print("database is up to date")
+
+
+async def _status(db: Database) -> None:
+    rows = await site_store.list_sites(db)
+    if not rows:
+        print("no sites")
+        return
+    table = [("ID", "CODE", "NAME", "BROKER", "ENABLED", "STATUS", "ERROR")]
+    for r in rows:
+        table.append((str(r.id), r.code, r.name, f"{r.broker_host}:{r.broker_port}",
+                      "yes" if r.is_enabled else "no", r.status or "disconnected",
+                      r.error_message[:60]))
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+async def _find(db: Database, site: str) -> SiteRecord:
+    for record in await site_store.list_sites(db):
+        if record.code == site or str(record.id) == site:
+            return record
+    raise SitelinkError(f"no site with code or id {site!r}")
+
+
+async def _sites_add(db: Database, args: argparse.Namespace) -> None:
+    host, _, port = args.broker.rpartition(":") if ":" in args.broker else (args.broker, "", "")
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+    record = await site_store.create_site(db, NewSite(
+        name=args.name or args.code, code=args.code, broker_host=host or args.broker,
+        broker_port=int(port) if port else 1883, username=args.username, password=password,
+        protocol=args.protocol, is_enabled=args.enable))
+    print(f"site {record.code} added with id {record.id}")
+
+
+async def _sites_change(db: Database, args: argparse.Namespace, action: str) -> None:
+    record = await _find(db, args.site)
+    if action == "remove":
+        await site_store.delete_site(db, record.id)
+    else:
+        await site_store.update_site(db, record.id, SitePatch(is_enabled=action == "enable"))
+    print(f"site {record.code}: {action}d")
+
+
+async def _token_create(db: Database, args: argparse.Namespace) -> None:
+    token = await token_store.create_token(db, args.name, args.role)
+    print(f"token {args.name!r} ({args.role}) created; it is shown only this once:")
+    print(token)
+
+
+async def _token_list(db: Database) -> None:
+    for t in await token_store.list_tokens(db):
+        state = "revoked" if t.revoked else "active"
+        print(f"{t.name}\t{t.role}\t{state}\tcreated {t.created_at:%Y-%m-%d %H:%M}")
+
+
+async def _token_revoke(db: Database, args: argparse.Namespace) -> None:
+    await token_store.revoke_token(db, args.name)
+    print(f"token {args.name!r} revoked")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,233 @@
+"""The read model: what status endpoints answer from, without asking any actor.
+
+Runs on the asyncio loop only. It starts from storage (the last known state of every
+site) and is kept current by the actors' events, which the bridge applies in order.
+``apply`` returns the public events (type, site id, data) that the change deserves, so
+the read model is also the one place that decides what the SSE stream says.
+
+Devices' full state lives in storage (the writer keeps it within a flush); for the
+stream, the read model asks ``device_id_of`` (the writer's id cache) for a device's
+database id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from sitelink.desired import client_id
+from sitelink.events import (
+    CommandOutcome,
+    ConnectionEventOccurred,
+    DeviceAvailabilityChanged,
+    DeviceDiscovered,
+    DeviceHeartbeat,
+    DeviceKey,
+    DiscoveryFinished,
+    Event,
+    SiteStatusChanged,
+    SiteTraffic,
+)
+from sitelink.storage.sites import SiteRecord
+from sitelink.times import iso, seconds
+
+Announcement = tuple[str, int | None, dict[str, Any]]
+
+
+class SiteView(msgspec.Struct, kw_only=True):
+    record: SiteRecord
+    status: str
+    error_message: str = ""
+    retry_count: int = 0
+    next_retry_at: float | None = None
+    client_id: str
+    last_connected_at: float | None = None
+    last_heartbeat_at: float | None = None
+    connection_errors: int = 0
+    messages_received: int = 0
+    messages_rejected: int = 0
+    connect_attempts: int = 0
+    topics: tuple[str, ...] = ()
+    handler_running: bool = False
+
+
+class DiscoveryView(msgspec.Struct, kw_only=True):
+    state: str  # "running" or "finished"
+    started_at: float
+    ends_at: float
+    topics: tuple[dict[str, Any], ...] = ()
+
+
+class ReadModel:
+    def __init__(
+        self, instance_id: str, device_id_of: Callable[[DeviceKey], int | None]
+    ) -> None:
+        self.instance_id = instance_id
+        self.device_id_of = device_id_of
+        self.sites: dict[int, SiteView] = {}
+        self.device_availability: dict[DeviceKey, str] = {}
+        self.discoveries: dict[int, DiscoveryView] = {}
+
+    # --- loading and API-side changes -------------------------------------------------------------
+
+    def load(self, records: list[SiteRecord]) -> None:
+        for record in records:
+            self.sites[record.id] = self._view(record)
+
+    def _view(self, record: SiteRecord) -> SiteView:
+        return SiteView(
+            record=record,
+            # What we knew at the last stop is history; a fresh process starts disconnected
+            # and the actor says otherwise within milliseconds.
+            status="disconnected",
+            error_message="",
+            client_id=client_id(record.client_id_prefix, self.instance_id, record.code),
+            last_connected_at=seconds(record.last_connected_at),
+            last_heartbeat_at=seconds(record.last_heartbeat_at),
+            connection_errors=record.connection_errors,
+            messages_received=record.messages_received,
+        )
+
+    def upsert_site(self, record: SiteRecord, change: str) -> Announcement:
+        view = self.sites.get(record.id)
+        if view is None:
+            self.sites[record.id] = self._view(record)
+        else:
+            view.record = record
+            view.client_id = client_id(record.client_id_prefix, self.instance_id, record.code)
+        return ("site.changed", record.id, {"site_id": record.id, "change": change,
+                                            "code": record.code, "name": record.name})
+
+    def remove_site(self, site_id: int) -> Announcement:
+        view = self.sites.pop(site_id, None)
+        self.discoveries.pop(site_id, None)
+        for key in [k for k in self.device_availability if k.site_id == site_id]:
+            del self.device_availability[key]
+        code = view.record.code if view else ""
+        return ("site.changed", site_id, {"site_id": site_id, "change": "deleted", "code": code})
+
+    def forget_device(self, key: DeviceKey) -> None:
+        self.device_availability.pop(key, None)
+
+    def discovery_started(self, site_id: int, now: float, seconds_: float) -> None:
+        self.discoveries[site_id] = DiscoveryView(state="running", started_at=now,
+                                                  ends_at=now + seconds_)
+
+    # --- actor events -----------------------------------------------------------------------------
+
+    def apply(self, event: Event) -> list[Announcement]:
+        match event:
+            case SiteStatusChanged():
+                return self._status(event)
+            case SiteTraffic(site_id=site_id, received=received, rejected=rejected,
+                             last_message_at=last):
+                view = self.sites.get(site_id)
+                if view is not None:
+                    view.messages_received += received
+                    view.messages_rejected += rejected
+                    if last is not None:
+                        view.last_heartbeat_at = last
+                return []
+            case ConnectionEventOccurred(site_id=site_id, kind=kind):
+                view = self.sites.get(site_id)
+                if view is not None and kind in ("failed", "lost"):
+                    view.connection_errors += 1
+                return []
+            case DeviceDiscovered(device=key, model=model, gateway=gateway, at=at):
+                self.device_availability[key] = "unknown"
+                return [self._device("device.discovered", key, "unknown", "discovered", at,
+                                     model=model, gateway=gateway)]
+            case DeviceAvailabilityChanged(device=key, availability=availability, reason=reason,
+                                           at=at):
+                self.device_availability[key] = availability
+                if availability in ("online", "offline"):
+                    return [self._device(f"device.{availability}", key, availability, reason, at)]
+                return []
+            case DeviceHeartbeat():
+                return self._readings(event)
+            case CommandOutcome(command_id=command_id, site_id=site_id, outcome=outcome,
+                                error=error, at=at):
+                return [("command.published", site_id, {"command_id": command_id,
+                         "site_id": site_id, "outcome": outcome, "error": error, "at": iso(at)})]
+            case DiscoveryFinished(site_id=site_id, topics=topics, started_at=started, at=at):
+                self.discoveries[site_id] = DiscoveryView(
+                    state="finished", started_at=started, ends_at=at,
+                    topics=tuple(
+                        {"topic": t.topic, "count": t.count,
+                         "last_payload_size": t.last_payload_size,
+                         "last_seen_at": iso(t.last_seen_at), "guessed_kind": t.guessed_kind,
+                         "guessed_payload_version": t.guessed_payload_version}
+                        for t in topics
+                    ),
+                )
+                return []
+        return []
+
+    def _status(self, e: SiteStatusChanged) -> list[Announcement]:
+        view = self.sites.get(e.site_id)
+        if view is None:
+            return []
+        changed = (view.status, view.error_message, view.retry_count, view.next_retry_at) != (
+            e.status, e.error_message, e.retry_count, e.next_retry_at)
+        if e.status == "connecting" and view.status != "connecting":
+            view.connect_attempts += 1
+        view.status = e.status
+        view.error_message = e.error_message
+        view.retry_count = e.retry_count
+        view.next_retry_at = e.next_retry_at
+        view.client_id = e.client_id or view.client_id
+        if e.last_connected_at is not None:
+            view.last_connected_at = e.last_connected_at
+        view.topics = e.topics
+        view.handler_running = e.handler_running
+        if not changed:
+            return []
+        return [("site.status", e.site_id, {
+            "site_id": e.site_id, "status": e.status, "is_enabled": view.record.is_enabled,
+            "error_message": e.error_message, "retry_count": e.retry_count,
+            "next_retry_at": iso(e.next_retry_at), "at": iso(e.at)})]
+
+    def _device(self, type_: str, key: DeviceKey, availability: str, reason: str, at: float,
+                **extra: str) -> Announcement:
+        id_field = "gateway_id" if key.kind == "gateway" else "datalogger_id"
+        data: dict[str, Any] = {id_field: self.device_id_of(key), "site_id": key.site_id,
+                                "serial_number": key.serial, "availability": availability,
+                                "reason": reason, "at": iso(at), **extra}
+        return (type_, key.site_id, data)
+
+    def _readings(self, e: DeviceHeartbeat) -> list[Announcement]:
+        if not e.sensors or e.device.kind != "datalogger":
+            return []
+        device_id = self.device_id_of(e.device)
+        return [("sensor.reading", e.device.site_id, {
+            "datalogger_id": device_id, "site_id": e.device.site_id,
+            "serial_number": e.device.serial, "key": s.key, "value": s.value, "unit": s.unit,
+            "at": iso(e.at)}) for s in e.sensors]
+
+    # --- answers ----------------------------------------------------------------------------------
+
+    def status_object(self, site_id: int) -> dict[str, Any] | None:
+        view = self.sites.get(site_id)
+        return None if view is None else _status_object(view)
+
+    def status_objects(self) -> list[dict[str, Any]]:
+        return [_status_object(v) for _, v in sorted(self.sites.items())]
+
+
+def _status_object(v: SiteView) -> dict[str, Any]:
+    r = v.record
+    return {
+        "connection_id": r.id, "site_id": r.id, "site_name": r.name, "code": r.code,
+        "is_enabled": r.is_enabled, "status": v.status,
+        "broker_host": r.broker_host, "broker_port": r.broker_port, "protocol": r.protocol,
+        "client_id": v.client_id,
+        "last_connected_at": iso(v.last_connected_at),
+        "last_heartbeat_at": iso(v.last_heartbeat_at),
+        "connection_errors": v.connection_errors, "error_message": v.error_message,
+        "handler_running": v.handler_running and r.is_enabled,
+        "handler_connected": v.status == "connected",
+        "retry_count": v.retry_count, "next_retry_at": iso(v.next_retry_at),
+        "messages_received": v.messages_received, "messages_rejected": v.messages_rejected,
+        "subscribed_topics": len(v.topics), "topics_list": list(v.topics),
+    }
