@@ -209,7 +209,7 @@ def finite_number(value: object) -> float | None:
 
 def _uptime(value: object, field: str) -> int | Rejected | None:
     if value is None or (type(value) is int and 0 <= value <= _MAX_UPTIME_S):
-        return value  # type: ignore[return-value]  # narrowed by the test above
+        return value
     return Rejected(f"{field}: expected a non-negative integer")
 
 
