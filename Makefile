@@ -1,0 +1,48 @@
+# sitelink — `make demo` runs everything on embedded defaults; `make test` runs every test.
+# Each target installs what it needs (a .venv, the dashboard's npm packages) by itself.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install web demo serve test test-python test-web lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,demo]'
+	touch $(STAMP)
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+
+web: web/node_modules/.package-lock.json
+	cd web && npm run build
+
+demo: install web
+	$(BIN)/sitelink demo
+
+serve: install web
+	$(BIN)/sitelink serve
+
+test: install web
+	$(MAKE) test-python test-web
+
+test-python: install
+	$(BIN)/pytest
+
+test-web: web/node_modules/.package-lock.json
+	cd web && npm test
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy src
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) web/node_modules web/dist .pytest_cache .hypothesis
