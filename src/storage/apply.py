@@ -27,10 +27,10 @@ IN_CHUNK = 500  # ids per IN (...) list: well under both engines' parameter limi
 
 @dataclass(slots=True)
 class IdMaps:
-    """DeviceKey → device id and (device id, sensor key) → sensor id, loaded at start."""
+    """DeviceKey → device id and device id → sensor key → sensor id, loaded at start."""
 
     devices: dict[DeviceKey, int] = field(default_factory=dict)
-    sensors: dict[tuple[int, str], int] = field(default_factory=dict)
+    sensors: dict[int, dict[str, int]] = field(default_factory=dict)
 
     async def load(self) -> None:
         self.devices.clear()
@@ -38,23 +38,22 @@ class IdMaps:
         for row in await Device.select(Device.id, Device.site, Device.kind, Device.serial):
             self.devices[DeviceKey(row["site"], row["kind"], row["serial"])] = row["id"]
         for row in await Sensor.select(Sensor.id, Sensor.device, Sensor.key):
-            self.sensors[(row["device"], row["key"])] = row["id"]
+            self.sensors.setdefault(row["device"], {})[row["key"]] = row["id"]
+
+    def sensor_id(self, device_id: int, key: str) -> int | None:
+        return self.sensors.get(device_id, {}).get(key)
 
     def drop_device(self, key: DeviceKey) -> None:
         """Forget a device that is gone, with the sensors cached under its id."""
         device_id = self.devices.pop(key, None)
         if device_id is not None:
-            self._drop_sensors_of(device_id)
+            self.sensors.pop(device_id, None)
 
     def add_new_device(self, key: DeviceKey, device_id: int) -> None:
         """Remember a device just created. Sensors cached under its id belonged to a
         deleted device whose id SQLite gave out again: they are forgotten."""
         self.devices[key] = device_id
-        self._drop_sensors_of(device_id)
-
-    def _drop_sensors_of(self, device_id: int) -> None:
-        for slot in [s for s in self.sensors if s[0] == device_id]:
-            del self.sensors[slot]
+        self.sensors.pop(device_id, None)
 
 
 def _chunks(values: Sequence[int]) -> Iterable[list[int]]:
@@ -130,7 +129,7 @@ async def _resolve_sensors(
     missing = {
         (device_ids[key], sensor_key): value
         for (key, sensor_key), (value, _) in batch.sensors.items()
-        if key in device_ids and (device_ids[key], sensor_key) not in ids.sensors
+        if key in device_ids and ids.sensor_id(device_ids[key], sensor_key) is None
     }
     if missing:
         await Sensor.insert(
@@ -150,12 +149,14 @@ async def _resolve_sensors(
                 Sensor.device.is_in(chunk)
             )
             for row in rows:
-                ids.sensors[(row["device"], row["key"])] = row["id"]
-    return {
-        (key, sensor_key): ids.sensors[(device_ids[key], sensor_key)]
-        for (key, sensor_key) in batch.sensors
-        if key in device_ids and (device_ids[key], sensor_key) in ids.sensors
-    }
+                ids.sensors.setdefault(row["device"], {})[row["key"]] = row["id"]
+    found: dict[tuple[DeviceKey, str], int] = {}
+    for key, sensor_key in batch.sensors:
+        if key in device_ids:
+            sensor_id = ids.sensor_id(device_ids[key], sensor_key)
+            if sensor_id is not None:
+                found[(key, sensor_key)] = sensor_id
+    return found
 
 
 async def apply_batch(db: Database, ids: IdMaps, batch: Batch) -> int:

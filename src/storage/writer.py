@@ -105,7 +105,7 @@ class StorageWriter:
 
     def sensor_id(self, device_id: int, key: str) -> int | None:
         """The cached database id of a sensor, if known."""
-        return self._ids.sensors.get((device_id, key))
+        return self._ids.sensor_id(device_id, key)
 
     async def ensure_devices(self, discovered: Sequence[DeviceDiscovered]) -> dict[DeviceKey, int]:
         """Database ids of the discovered devices, creating missing rows now (one bulk insert).

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sitelink.events import (
+    CommandOutcome,
+    ConnectionEventOccurred,
+    DeviceAvailabilityChanged,
     DeviceDiscovered,
     DeviceHeartbeat,
     DeviceKey,
     SensorValue,
+    SiteStatusChanged,
+    SiteTraffic,
 )
-from sitelink.storage.database import Database
-from sitelink.storage.devices import get_device, list_devices
+from sitelink.settings import Settings
+from sitelink.storage.commands import get_command, insert_command
+from sitelink.storage.database import Database, open_database
+from sitelink.storage.devices import get_device, list_devices, load_devices
+from sitelink.storage.history import list_connection_events
 from sitelink.storage.sensors import readings, sensors_of_device
-from sitelink.storage.sites import NewSite, create_site
+from sitelink.storage.sites import NewSite, create_site, get_site
 from sitelink.storage.tables import Device, Reading
 from sitelink.storage.writer import StorageWriter
 
@@ -105,3 +115,179 @@ async def test_ensure_devices_creates_rows_at_once(
     detail = await get_device(db, ids[found[1].device])
     assert detail.device.discovered_at == datetime.fromtimestamp(T0, UTC)
     assert detail.device.availability == "unknown" and detail.device.model == "m"
+
+
+def availability(
+    key: DeviceKey, now: float, hours_ago: float, to: str, previous: str
+) -> DeviceAvailabilityChanged:
+    return DeviceAvailabilityChanged(
+        device=key,
+        availability=to,
+        previous=previous,
+        reason="test",
+        at=now - hours_ago * 3600,  # type: ignore[arg-type]
+    )
+
+
+async def test_availability_intervals_and_uptime(
+    db: Database, writer: StorageWriter, site_id: int
+) -> None:
+    """Each change closes the open interval and opens one; uptime is the online share of 24 h."""
+    now = time.time()
+    old = DeviceKey(site_id, "datalogger", "OLD")
+    new = DeviceKey(site_id, "datalogger", "NEW")
+    ids = await writer.ensure_devices(
+        [
+            DeviceDiscovered(device=old, model="m", gateway="", at=now - 48 * 3600),
+            DeviceDiscovered(device=new, model="m", gateway="", at=now - 2 * 3600),
+        ]
+    )
+    # Two flushes, so that closing an interval opened by an earlier flush is covered.
+    writer.submit([availability(old, now, 30, "online", "unknown")])
+    await writer.flush()
+    writer.submit(
+        [
+            availability(old, now, 4, "offline", "online"),
+            availability(old, now, 1, "online", "offline"),
+            availability(new, now, 2, "online", "unknown"),
+            availability(new, now, 1, "unreachable", "online"),
+        ]
+    )
+    await writer.flush()
+    detail = await get_device(db, ids[old])
+    assert detail.device.availability == "online"
+    assert [(i.availability, i.ended_at is None) for i in detail.history] == [
+        ("online", True),
+        ("offline", False),
+        ("online", False),
+    ]
+    assert detail.history[1].ended_at == detail.history[0].started_at
+    # OLD: online 24h-4h = 20h, then 1h of the last hour: 21 of 24 h.
+    assert detail.device.uptime_percentage == pytest.approx(87.5, abs=0.01)
+    # NEW: discovered 2 h ago, online for the first of them.
+    fresh = (await get_device(db, ids[new])).device
+    assert fresh.availability == "unreachable"
+    assert fresh.uptime_percentage == pytest.approx(50.0, abs=0.01)
+    online = await list_devices(db, "datalogger", online_only=True)
+    assert [d.serial for d in online] == ["OLD"]
+
+
+async def test_site_status_traffic_events_and_commands(
+    db: Database, writer: StorageWriter, site_id: int
+) -> None:
+    """Status fields take the latest event, traffic adds up, events and outcomes are kept."""
+    await insert_command(
+        db,
+        command_id="c-1",
+        site_id=site_id,
+        topic="s1/x/input",
+        qos=1,
+        retain=False,
+        payload_size=5,
+        sender="ops",
+    )
+
+    def status(status: str, at: float, error: str = "") -> SiteStatusChanged:
+        return SiteStatusChanged(
+            site_id=site_id,
+            code="s1",
+            status=status,
+            is_enabled=True,
+            error_message=error,  # type: ignore[arg-type]
+            retry_count=0,
+            next_retry_at=None,
+            client_id="sitelink-s1",
+            last_connected_at=T0 + 1 if status == "connected" else None,
+            topics=(),
+            handler_running=True,
+            at=at,
+        )
+
+    writer.submit(
+        [
+            status("connecting", T0),
+            status("connected", T0 + 1),
+            ConnectionEventOccurred(site_id=site_id, kind="connected", reason="", at=T0 + 1),
+            SiteTraffic(site_id=site_id, received=10, rejected=1, last_message_at=T0 + 2),
+            SiteTraffic(site_id=site_id, received=5, rejected=0, last_message_at=T0 + 3),
+            ConnectionEventOccurred(
+                site_id=site_id, kind="lost", reason="Connection lost", at=T0 + 4
+            ),
+            status("error", T0 + 4, "Connection lost"),
+            CommandOutcome(command_id="c-1", site_id=site_id, outcome="acked", error="", at=T0 + 5),
+        ]
+    )
+    await writer.flush()
+    site = await get_site(db, site_id)
+    assert (site.status, site.error_message) == ("error", "Connection lost")
+    assert site.last_connected_at == datetime.fromtimestamp(T0 + 1, UTC)
+    assert site.last_heartbeat_at == datetime.fromtimestamp(T0 + 3, UTC)
+    assert (site.messages_received, site.connection_errors) == (15, 1)
+    events = await list_connection_events(db, site_id)
+    assert [(e.kind, e.reason) for e in events] == [("lost", "Connection lost"), ("connected", "")]
+    command = await get_command(db, "c-1")
+    assert command.outcome == "acked"
+    assert command.completed_at == datetime.fromtimestamp(T0 + 5, UTC)
+
+
+async def test_restart_loses_nothing(db: Database, db_settings: Settings, site_id: int) -> None:
+    """After close and reopen, devices, sensors, last values, readings and intervals are there."""
+    writer = StorageWriter(db, flush_interval_s=3600, retention_days=None)
+    await writer.start()
+    key = DeviceKey(site_id, "datalogger", "SN1")
+    writer.submit([heartbeat(site_id, "SN1", T0 + i, float(i)) for i in range(5)])
+    writer.submit([availability(key, T0 + 5, 0, "online", "unknown")])
+    await writer.close()  # close flushes what is pending
+    await db.close()
+
+    reopened = await open_database(db_settings)
+    try:
+        [device] = await load_devices(reopened)
+        assert device.key == key and device.availability == "online"
+        assert device.last_seen_at == T0 + 4 and device.firmware == "V.5.53.0"
+        assert {s.key: s.current_value for s in device.sensors} == {"t_ext": 4.0, "rh": 2.0}
+        assert len((await get_device(reopened, device.id)).history) == 1
+        assert await Reading.count() == 10
+        again = StorageWriter(reopened, flush_interval_s=3600, retention_days=None)
+        await again.start()
+        assert again.device_id(key) == device.id
+        sensor_ids = {s.key: s.id for s in device.sensors}
+        assert again.sensor_id(device.id, "t_ext") == sensor_ids["t_ext"]
+        again.submit([heartbeat(site_id, "SN1", T0 + 10, 10.0)])
+        await again.close()
+        assert await Device.count() == 1 and await Reading.count() == 12
+    finally:
+        await reopened.close()
+
+
+async def test_prune_readings(db: Database, writer: StorageWriter, site_id: int) -> None:
+    """Readings older than the cut-off go, newer ones stay."""
+    now = time.time()
+    writer.submit([heartbeat(site_id, "SN1", now - 86400 * d, float(d)) for d in range(40)])
+    await writer.flush()
+    assert await Reading.count() == 80
+    deleted = await writer.prune_readings(
+        datetime.now(UTC) - timedelta(days=30) + timedelta(hours=1)
+    )
+    assert deleted == 20  # days 30..39, two sensors each
+    assert await Reading.count() == 60
+
+
+async def test_background_task_flushes_and_prunes(db: Database, site_id: int) -> None:
+    """Started with a retention, the task flushes by itself, then prunes old readings."""
+    now = time.time()
+    writer = StorageWriter(db, flush_interval_s=0.01, retention_days=30)
+    await writer.start()
+    try:
+        writer.submit([heartbeat(site_id, "SN1", now - 86400 * 31, 1.0)])
+        writer.submit([heartbeat(site_id, "SN1", now, 2.0)])
+        values: list[float] = []
+        for _ in range(500):  # the task runs on real time: poll, at most 5 s
+            await asyncio.sleep(0.01)
+            rows = await Reading.select(Reading.value).order_by(Reading.value)
+            values = [r["value"] for r in rows]
+            if writer.lag == 0 and values == [1.0, 2.0]:
+                break
+    finally:
+        await writer.close()
+    assert values == [1.0, 2.0]  # rh = t_ext / 2 of the new heartbeat; the old ones pruned
