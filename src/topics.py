@@ -32,7 +32,9 @@ from sitelink.payloads import DECODERS
 
 __all__ = [
     "DEFAULT_SUBSCRIPTIONS",
+    "MANAGER_LEVEL",
     "MAX_TOPIC_BYTES",
+    "PLACEHOLDERS",
     "MessageKind",
     "Route",
     "Subscription",
@@ -54,7 +56,6 @@ PLACEHOLDERS = ("serial", "model", "gateway")
 
 _CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _LONGEST_PREFIX = 65  # a 64-character site code and its "/"
-_FORBIDDEN = ("+", "#", "\x00", "{", "}")
 
 
 # Route and TopicMatch are msgspec Structs rather than NamedTuples: they are built once per
