@@ -139,9 +139,10 @@ class SiteActor(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
         self.processed += 1
         match message:
-            case MessagesReady(attempt=attempt):
-                if attempt == self.attempt:
-                    self._ingest()
+            case MessagesReady():
+                # Drained whatever attempt it names: the port tells only when its buffer was
+                # empty, so dropping a late one would leave the buffer full and the site deaf.
+                self._ingest()
             case PortConnected(attempt=a) if a == self.attempt:
                 self.link_up = True
                 self._feed(lc.Connected())
