@@ -1,0 +1,548 @@
+"""SiteActor, unstarted and driven synchronously, with a FakeClock and a hand-written port.
+
+The actor is built without ``start()``: its timer inbox is a ``SyncInbox`` and the test calls
+``on_start``/``on_receive`` itself, so every step is deterministic and no test sleeps for a
+timer. The DeviceActors it spawns on discovery are real pykka threads (stopped after each test).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+import pykka
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sitelink.actors import lifecycle as lc
+from sitelink.actors.backoff import ConnectRateLimiter, RetryPolicy
+from sitelink.actors.clock import FakeClock
+from sitelink.actors.mqtt_port import (
+    MessagesReady,
+    PortConnected,
+    PortConnectFailed,
+    PortDisconnected,
+    PortPublished,
+    PortSubscribed,
+)
+from sitelink.actors.site import SiteActor
+from sitelink.actors.site_messages import Configure, Publish, PublishResult, SiteSpec
+from sitelink.events import (
+    CommandOutcome,
+    ConnectionEventOccurred,
+    DeviceDiscovered,
+    SiteStatusChanged,
+    SiteTraffic,
+)
+from sitelink.topics import DEFAULT_SUBSCRIPTIONS, Subscription
+
+from actor_fakes import MANAGER_TOPIC, FakePort, FixedRandom, SyncInbox, WaitingSink, make_spec
+
+POLICY = RetryPolicy(base_s=1.0, max_s=8.0, jitter=0.2, reset_s=20.0, connect_timeout_s=10.0)
+EPS = 2.0**-8  # exact in binary, so fake times add up without rounding
+RATE = 1024.0  # connects per second of the default limiter: slots 2**-10 s apart
+SLOT = 1.0 / RATE
+HEARTBEAT_FILTER = "site_001/datalogger/+/+/heartbeat"
+
+
+BUILT: list[Site] = []
+
+
+class Site:
+    """One unstarted SiteActor and the fakes around it; the test plays broker and clock."""
+
+    def __init__(
+        self,
+        spec: SiteSpec | None = None,
+        *,
+        clock: FakeClock | None = None,
+        limiter: ConnectRateLimiter | None = None,
+        policy: RetryPolicy = POLICY,
+        max_devices: int = 10_000,
+        max_payload: int = 262_144,
+    ) -> None:
+        self.clock = clock or FakeClock()
+        self.sink = WaitingSink()
+        self.actor = SiteActor(
+            spec or make_spec(manager_topic=MANAGER_TOPIC),
+            clock=self.clock,
+            sink=self.sink,
+            policy=policy,
+            limiter=limiter or ConnectRateLimiter(RATE),
+            max_devices=max_devices,
+            max_payload=max_payload,
+            port_factory=FakePort,
+            rng=FixedRandom(0.5),
+        )
+        self.inbox = SyncInbox(self.actor)
+        self.actor.inbox = self.inbox
+        BUILT.append(self)
+        port = self.actor.port
+        assert isinstance(port, FakePort)
+        self.port = port
+
+    def start(self) -> Site:
+        self.actor.on_start()
+        return self
+
+    def tell(self, message: Any) -> Any:
+        return self.actor.on_receive(message)
+
+    @property
+    def state(self) -> str:
+        return self.actor.conn.state.value
+
+    @property
+    def status(self) -> SiteStatusChanged:
+        statuses: list[SiteStatusChanged] = self.sink.of(SiteStatusChanged)
+        return statuses[-1]
+
+    def connack(self) -> None:
+        self.tell(PortConnected(self.port.attempt))
+
+    def suback(self, refused: str = "") -> None:
+        self.tell(PortSubscribed(self.port.attempt, self.port.subscribes[-1].request, refused))
+
+    def come_up(self) -> None:
+        self.connack()
+        self.suback()
+        assert self.state == "connected"
+
+    def fail(self, reason: str = "Network error: boom") -> None:
+        self.tell(PortConnectFailed(self.port.attempt, reason))
+
+    def lose(self, reason: str = "Connection lost", *, takeover: bool = False) -> None:
+        self.tell(PortDisconnected(self.port.attempt, reason, takeover, False))
+
+    def receive(self, topic: bytes | str, payload: bytes, *, retain: bool = False) -> None:
+        """One message from the broker, handed over the way PahoPort hands it over."""
+        if self.port.deliver(topic, payload, retain=retain):
+            self.tell(MessagesReady(self.port.attempt))
+
+    def traffic(self) -> tuple[int, int]:
+        batches: list[SiteTraffic] = self.sink.of(SiteTraffic)
+        return sum(b.received for b in batches), sum(b.rejected for b in batches)
+
+
+@pytest.fixture(autouse=True)
+def no_timer_errors_and_no_actors_left() -> Iterator[None]:
+    """Timer deliveries raised nowhere (the fake clock would swallow it); device actors end."""
+    BUILT.clear()
+    yield
+    pykka.ActorRegistry.stop_all()
+    assert [e for site in BUILT for e in site.inbox.errors] == []
+
+
+def test_start_connects_with_the_spec_and_arms_the_connack_timeout() -> None:
+    """An enabled site connects on start, says connecting, and has one CONNACK timeout armed."""
+    site = Site().start()
+    assert site.state == "connecting"
+    assert [c.client_id for c, _, _ in site.port.connects] == ["sitelink-test-site_001"]
+    assert site.status.status == "connecting"
+    assert lc.CONNECT_TIMEOUT in site.actor.timers
+
+
+def test_disabled_site_does_not_connect_on_start() -> None:
+    """A site whose spec is disabled stays disconnected and never calls connect."""
+    site = Site(make_spec(is_enabled=False)).start()
+    assert site.state == "disconnected" and site.port.connects == []
+
+
+def test_connack_then_suback_is_connected_with_our_availability_published() -> None:
+    """After CONNACK the active filters are subscribed; after SUBACK the site is connected and
+    publishes a retained ``online`` on its manager topic."""
+    site = Site().start()
+    site.connack()
+    assert site.state == "connecting"
+    (sub,) = site.port.subscribes
+    assert sorted(f for f, _ in sub.filters) == sorted(
+        s.mqtt_filter("site_001") for s in DEFAULT_SUBSCRIPTIONS
+    )
+    site.suback()
+    assert site.state == "connected"
+    assert site.port.published[-1].topic == MANAGER_TOPIC
+    assert (site.port.published[-1].payload, site.port.published[-1].retain) == (b"online", True)
+    assert site.status.status == "connected" and site.status.error_message == ""
+    kinds = [e.kind for e in site.sink.of(ConnectionEventOccurred)]
+    assert kinds == ["connected"]
+
+
+def test_retries_come_at_base_then_doubling_up_to_max() -> None:
+    """Each failure schedules the next attempt exactly base·2ⁿ later (capped at max), no sooner."""
+    site = Site().start()
+    t0 = site.clock.now()
+    expected = [1.0, 2.0, 4.0, 8.0, 8.0]
+    for n, delay in enumerate(expected):
+        site.fail("Network error: boom")
+        failed_at = site.clock.now()
+        assert site.state == "error"
+        assert site.status.next_retry_at == failed_at + delay
+        assert site.status.retry_count == n + 1
+        attempts = len(site.port.connects)
+        site.clock.advance(delay - EPS)
+        assert len(site.port.connects) == attempts, f"retry {n} came early"
+        site.clock.advance(EPS)
+        assert len(site.port.connects) == attempts + 1
+        assert site.port.connect_times[-1] == failed_at + delay
+        assert site.state == "connecting"
+    assert site.clock.now() == t0 + sum(expected)
+
+
+def test_connack_timeout_fails_the_attempt() -> None:
+    """No CONNACK within connect_timeout_s: error 'Timed out waiting for CONNACK', port dropped."""
+    site = Site().start()
+    site.clock.advance(POLICY.connect_timeout_s - EPS)
+    assert site.state == "connecting"
+    site.clock.advance(EPS)
+    assert site.state == "error"
+    assert site.status.error_message == "Timed out waiting for CONNACK"
+    assert len(site.port.disconnects) == 1
+    assert site.status.next_retry_at == site.clock.now() + POLICY.base_s
+
+
+def test_suback_timeout_fails_the_attempt() -> None:
+    """A CONNACK without SUBACK within the same timeout fails as 'Timed out waiting for SUBACK'."""
+    site = Site().start()
+    site.connack()
+    site.clock.advance(POLICY.connect_timeout_s)
+    assert site.status.error_message == "Timed out waiting for SUBACK"
+
+
+def test_a_connected_link_is_not_timed_out() -> None:
+    """Once connected, the CONNACK timeout never fires."""
+    site = Site().start()
+    site.come_up()
+    site.clock.advance(POLICY.connect_timeout_s * 3)
+    assert site.state == "connected"
+
+
+def test_retry_count_resets_only_after_reset_s_connected() -> None:
+    """The backoff keeps growing while the link drops before reset_s, and resets after it."""
+    site = Site().start()
+    site.fail()
+    site.clock.advance(1.0)
+    site.fail()
+    site.clock.advance(2.0)
+    site.come_up()
+    assert site.status.retry_count == 2
+    site.clock.advance(POLICY.reset_s - EPS)
+    assert site.actor.conn.retry_count == 2
+    site.lose()  # a flapping link: the next delay keeps doubling
+    assert site.status.next_retry_at == site.clock.now() + 4.0
+    site.clock.advance(4.0)
+    site.come_up()
+    site.clock.advance(POLICY.reset_s)
+    assert site.actor.conn.retry_count == 0
+    assert site.status.retry_count == 0
+    site.lose()
+    assert site.status.next_retry_at == site.clock.now() + POLICY.base_s
+
+
+def test_shared_rate_limiter_spaces_connects_of_many_sites() -> None:
+    """Sites sharing a 2/s limiter connect 0.5 s of fake time apart, each with its own
+    CONNACK timeout counted from its real connect, not from its request."""
+    clock, limiter = FakeClock(), ConnectRateLimiter(2.0)
+    sites = [
+        Site(make_spec(site_id=i, code=f"site_{i:03}"), clock=clock, limiter=limiter)
+        for i in range(1, 5)
+    ]
+    t0 = clock.now()
+    for site in sites:
+        site.start()
+    assert [len(s.port.connects) for s in sites] == [1, 0, 0, 0]
+    assert all(s.state == "connecting" for s in sites)
+    clock.advance(1.5)
+    times = [s.port.connect_times[0] - t0 for s in sites]
+    assert times == [0.0, 0.5, 1.0, 1.5]
+    clock.advance(POLICY.connect_timeout_s - 1.5)
+    assert [s.state for s in sites] == ["error", "connecting", "connecting", "connecting"]
+
+
+def test_stop_while_waiting_for_a_connect_slot_never_connects() -> None:
+    """A site stopped while queued behind the rate cap ends disconnected without connecting."""
+    clock, limiter = FakeClock(), ConnectRateLimiter(2.0)
+    first = Site(clock=clock, limiter=limiter).start()
+    second = Site(make_spec(site_id=2, code="site_002"), clock=clock, limiter=limiter).start()
+    second.tell(lc.Stop())
+    clock.advance(1.0)
+    assert len(first.port.connects) == 1 and second.port.connects == []
+    assert second.state == "disconnected"
+
+
+def test_three_takeovers_report_a_client_id_conflict() -> None:
+    """A connection taken over three times within a minute errors naming the client id."""
+    site = Site().start()
+    messages = []
+    for delay in (1.0, 2.0, 4.0):
+        site.come_up()
+        site.lose("Connection lost: session taken over by another client", takeover=True)
+        messages.append(site.status.error_message)
+        site.clock.advance(delay)
+    assert "client id" not in messages[0].lower() and "client id" not in messages[1].lower()
+    assert messages[2].startswith("Client id conflict")
+    assert "3 times within a minute" in messages[2]
+
+
+def test_refused_suback_is_an_error_naming_the_filter() -> None:
+    """A SUBACK refusing a filter fails the attempt with the filter in the message."""
+    site = Site().start()
+    site.connack()
+    site.suback(refused=f"{HEARTBEAT_FILTER} (not authorized)")
+    assert site.state == "error"
+    assert site.status.error_message == f"Subscription refused: {HEARTBEAT_FILTER} (not authorized)"
+
+
+def with_topics(spec: SiteSpec, *subscriptions: Subscription) -> SiteSpec:
+    return msgspec.structs.replace(spec, subscriptions=subscriptions)
+
+
+def test_topics_added_and_removed_live_without_reconnecting() -> None:
+    """Changing the topic list of a connected site unsubscribes the removed filter and
+    subscribes only the new one, on the same connection."""
+    spec = make_spec()
+    site = Site(spec).start()
+    site.come_up()
+    extra = Subscription(id=9, pattern="logger/{serial}/heartbeat", qos=0)
+    kept = DEFAULT_SUBSCRIPTIONS[:2]
+    site.tell(Configure(with_topics(spec, *kept, extra)))
+    assert site.port.unsubscribes == [("site_001/datalogger/+/+/status",)]
+    assert site.port.subscribes[-1].filters == (("site_001/logger/+/heartbeat", 0),)
+    site.suback()
+    assert site.state == "connected"
+    assert len(site.port.connects) == 1 and site.port.disconnects == []
+    assert "site_001/logger/+/heartbeat" in site.status.topics
+    assert "site_001/datalogger/+/+/status" not in site.status.topics
+
+
+def test_a_live_subscription_refused_is_an_error() -> None:
+    """A topic added live that the broker refuses takes the connected site to error."""
+    spec = make_spec()
+    site = Site(spec).start()
+    site.come_up()
+    extra = Subscription(id=9, pattern="logger/{serial}/heartbeat")
+    site.tell(Configure(with_topics(spec, *DEFAULT_SUBSCRIPTIONS, extra)))
+    site.suback(refused="site_001/logger/+/heartbeat (not authorized)")
+    assert site.state == "error"
+    assert "site_001/logger/+/heartbeat" in site.status.error_message
+
+
+def test_changed_broker_settings_reconnect() -> None:
+    """A Configure that changes broker settings drops the link and connects with the new ones."""
+    spec = make_spec()
+    site = Site(spec).start()
+    site.come_up()
+    site.tell(Configure(make_spec(password="new")))
+    assert len(site.port.disconnects) == 1
+    site.clock.advance(SLOT)  # the new attempt waits its turn under the rate cap
+    assert site.port.connects[-1][0].password == "new"
+    assert site.state == "connecting"
+
+
+def test_stale_port_events_of_an_older_attempt_are_ignored() -> None:
+    """CONNACK, SUBACK, failures and drops that an earlier attempt reports late change nothing."""
+    site = Site().start()
+    site.fail()
+    site.clock.advance(1.0)
+    assert site.port.attempt == 2
+    before = site.actor.conn
+    site.tell(PortConnected(1))
+    site.tell(PortSubscribed(1, 1, ""))
+    site.tell(PortConnectFailed(1, "late"))
+    site.tell(PortDisconnected(1, "late", True, False))
+    assert site.actor.conn == before
+    site.come_up()
+    site.tell(PortDisconnected(1, "late", False, False))
+    assert site.state == "connected"
+
+
+def test_messages_of_an_older_attempt_are_still_drained() -> None:
+    """A MessagesReady that arrives after a reconnect still empties the port's buffer, so the
+    site never goes deaf (the port tells again only when its buffer was empty)."""
+    site = Site().start()
+    site.come_up()
+    heartbeat = b'{"firmware": "V.1"}'
+    assert site.port.deliver("site_001/datalogger/m/S1/heartbeat", heartbeat)
+    site.tell(lc.Reconnect())  # attempt 2 starts while MessagesReady(1) is still in flight
+    site.clock.advance(SLOT)
+    assert site.port.attempt == 2
+    site.tell(MessagesReady(1))
+    assert site.port.buffer == []
+    site.come_up()
+    site.receive("site_001/datalogger/m/S2/heartbeat", heartbeat)
+    assert site.traffic() == (2, 0)
+
+
+def publish(site: Site, qos: int, results: list[PublishResult]) -> None:
+    site.tell(Publish(command_id=f"c{qos}", topic="site_001/gateway/1/datalogger/m/1/input",
+                      payload=b"start", qos=qos, retain=False, reply=results.append))
+
+
+def test_publish_outcomes_sent_acked_and_failed() -> None:
+    """QoS 0 is 'sent' and QoS 1 'acked' on the port's confirmation; a broker error is 'failed'."""
+    site = Site().start()
+    site.come_up()
+    results: list[PublishResult] = []
+    publish(site, 0, results)
+    publish(site, 1, results)
+    publish(site, 2, results)
+    assert results == []
+    zero, one, two = site.port.published[-3:]
+    site.tell(PortPublished(site.port.attempt, zero.mid, ""))
+    site.tell(PortPublished(site.port.attempt, one.mid, ""))
+    site.tell(PortPublished(site.port.attempt, two.mid, "Quota exceeded"))
+    assert [(r.command_id, r.outcome) for r in results] == [
+        ("c0", "sent"), ("c1", "acked"), ("c2", "failed")
+    ]
+    assert [e.outcome for e in site.sink.of(CommandOutcome)] == ["sent", "acked", "failed"]
+
+
+def test_publish_when_not_connected_fails_at_once() -> None:
+    """A publish to a site that is not connected is answered failed, not connected, untouched port."""
+    site = Site().start()
+    results: list[PublishResult] = []
+    publish(site, 1, results)
+    assert [(r.outcome, r.connected) for r in results] == [("failed", False)]
+    assert site.port.published == []
+
+
+def test_publish_pending_when_the_link_drops_fails() -> None:
+    """A QoS 1 publish still waiting for its acknowledgement fails when the connection is lost."""
+    site = Site().start()
+    site.come_up()
+    results: list[PublishResult] = []
+    publish(site, 1, results)
+    site.lose()
+    assert [(r.outcome, r.error) for r in results] == [("failed", "Connection lost")]
+
+
+def test_publish_refused_by_the_client_fails() -> None:
+    """A publish the client refuses to queue is answered failed at once."""
+    site = Site().start()
+    site.come_up()
+    site.port.refuse_publish = True
+    results: list[PublishResult] = []
+    publish(site, 1, results)
+    assert [r.outcome for r in results] == ["failed"]
+
+
+def test_stop_says_goodbye_and_ends_disconnected() -> None:
+    """Stop while connected publishes our ``offline`` on disconnect, passes through disabled,
+    and is disconnected when the port reports the link gone."""
+    site = Site().start()
+    site.come_up()
+    site.tell(lc.Stop())
+    assert site.state == "disabled"
+    assert site.port.disconnects == [(MANAGER_TOPIC, b"offline")]
+    site.lose("Connection lost")
+    assert site.state == "disconnected"
+    assert site.status.status == "disconnected"
+    assert site.actor.timers.keys() <= {"stop_fallback"}
+
+
+def test_stop_without_word_from_the_port_still_ends_disconnected() -> None:
+    """If the port never reports the disconnect, the site is disconnected after the timeout."""
+    site = Site().start()
+    site.come_up()
+    site.tell(lc.Stop())
+    site.clock.advance(POLICY.connect_timeout_s - EPS)
+    assert site.state == "disabled"
+    site.clock.advance(EPS)
+    assert site.state == "disconnected"
+
+
+def test_reconnect_in_error_skips_the_backoff() -> None:
+    """Reconnect while waiting for a retry connects at once and cancels the retry."""
+    site = Site().start()
+    site.fail()
+    site.tell(lc.Reconnect())
+    site.clock.advance(SLOT)  # the rate cap's spacing, not the 1 s backoff
+    assert len(site.port.connects) == 2
+    site.clock.advance(1.0)
+    assert len(site.port.connects) == 2
+
+
+def test_reconnect_on_a_stopped_site_is_refused_without_crashing() -> None:
+    """Reconnect on a disconnected site is refused: the actor answers its state and lives on."""
+    site = Site(make_spec(is_enabled=False)).start()
+    assert site.tell(lc.Reconnect()) == lc.State.DISCONNECTED
+    assert site.port.connects == []
+
+
+# --- incoming messages ---------------------------------------------------------------------
+
+
+def test_bad_payloads_are_counted_and_still_discover_the_device() -> None:
+    """Undecodable payloads count as rejected, and the device is still discovered."""
+    site = Site(max_payload=1024).start()
+    site.come_up()
+    site.receive("site_001/datalogger/m/S1/heartbeat", b"not json")
+    site.receive("site_001/datalogger/m/S2/heartbeat", b"\xff\xfe{")
+    site.receive("site_001/datalogger/m/S3/heartbeat", b"{" + b" " * 2000 + b"}")
+    site.receive("site_001/datalogger/m/S4/status", b"maybe")
+    site.receive(b"site_001/datalogger/m/\xff/heartbeat", b"{}")
+    assert site.traffic() == (5, 5)
+    serials = sorted(e.device.serial for e in site.sink.of(DeviceDiscovered))
+    assert serials == ["S1", "S2", "S3", "S4"]
+
+
+def test_good_payloads_are_not_rejected() -> None:
+    """A valid v1 heartbeat and a status word are received, not rejected."""
+    site = Site().start()
+    site.come_up()
+    site.receive("site_001/datalogger/m/S1/heartbeat", b'{"firmware": "V.5.53.0"}')
+    site.receive("site_001/datalogger/m/S1/status", b"online")
+    site.receive("site_001/elsewhere/x", b"ignored")
+    assert site.traffic() == (3, 0)
+
+
+topics = st.one_of(
+    st.binary(max_size=40),
+    st.builds(
+        lambda kind, serial: f"site_001/datalogger/m/{serial}/{kind}".encode(),
+        st.sampled_from(["heartbeat", "status"]),
+        st.sampled_from(["A", "B"]),
+    ),
+    st.builds(
+        lambda junk: b"site_001/gateway/" + junk + b"/heartbeat",
+        st.binary(min_size=1, max_size=6),
+    ),
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(messages=st.lists(st.tuples(topics, st.binary(max_size=600), st.booleans()), max_size=8))
+def test_any_bytes_in_are_counted_never_raised(messages: list[tuple[bytes, bytes, bool]]) -> None:
+    """Any topic and payload bytes are received and counted; bad ones are rejected; the
+    actor never raises and keeps working."""
+    site = Site(max_payload=512).start()
+    site.come_up()
+    for topic, payload, retain in messages:
+        site.receive(topic, payload, retain=retain)
+    received, rejected = site.traffic()
+    assert received == len(messages)
+    assert rejected <= received
+    bad_topics = 0
+    for topic, _, _ in messages:
+        try:
+            topic.decode()
+        except UnicodeDecodeError:
+            bad_topics += 1
+    assert rejected >= bad_topics
+    site.receive("site_001/datalogger/m/OK/heartbeat", b"{}")
+    assert site.traffic() == (received + 1, rejected)
+    assert site.state == "connected"
+    for ref in list(site.actor.devices.values()):
+        ref.stop(block=False)
+
+
+def test_device_cap_stops_discovery() -> None:
+    """With max_devices reached, messages from new devices are not discovered."""
+    site = Site(max_devices=2).start()
+    site.come_up()
+    for serial in ("S1", "S2", "S3", "S4"):
+        site.receive(f"site_001/datalogger/m/{serial}/heartbeat", b"{}")
+    assert sorted(e.device.serial for e in site.sink.of(DeviceDiscovered)) == ["S1", "S2"]
+    assert len(site.actor.devices) == 2
+    site.receive("site_001/datalogger/m/S1/heartbeat", b"{}")  # known devices still heard
+    assert site.traffic() == (5, 0)
