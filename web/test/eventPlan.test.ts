@@ -34,8 +34,22 @@ describe("planEvent", () => {
         },
       },
     ]);
-    expect(plan.invalidate).toEqual([["sites", "list"], ["sites", 1, "status"], ["sites", 1, "history"], ["actors"]]);
+    expect(plan.invalidate).toEqual([
+      ["sites", "list"],
+      ["sites", 1, "status"],
+      ["sites", 1, "history"],
+      ["actors"],
+      ["dataloggers", "list", { siteId: 1 }],
+      ["dataloggers", "list", { siteId: null }],
+      ["gateways", "list", { siteId: 1 }],
+      ["gateways", "list", { siteId: null }],
+    ]);
     expect(plan.invalidateAll).toBe(false);
+  });
+
+  it("site.status leaves device lists alone when the link stays down (error → connecting)", () => {
+    const plan = planEvent(statusEvent({ status: "connecting" }), site(1, { status: "error" }));
+    expect(plan.invalidate).toEqual([["sites", "list"], ["sites", 1, "status"], ["sites", 1, "history"], ["actors"]]);
   });
 
   it("site.status toasts a real change with the site's code and the error", () => {

@@ -24,6 +24,7 @@ export function site(id: number, overrides: Partial<SiteStatus> = {}): SiteStatu
     retry_count: 0,
     next_retry_at: null,
     messages_received: 0,
+    messages_rejected: 0,
     subscribed_topics: 0,
     topics_list: [],
     ...overrides,

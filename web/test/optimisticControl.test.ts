@@ -4,7 +4,10 @@ import { ApiError } from "../src/api/client";
 import type { ControlAction } from "../src/api/endpoints";
 import type { ControlResult, SitesResponse, SiteStatus } from "../src/api/types";
 import type { ToastSpec } from "../src/data/eventPlan";
+import { applyEvent } from "../src/data/applyEvent";
+import { InvalidationBatcher } from "../src/data/invalidationBatcher";
 import { applyOptimistic, optimisticPatch, rollbackOptimistic } from "../src/data/optimisticControl";
+import { pendingControls } from "../src/data/pendingControls";
 import { queryKeys } from "../src/data/queryKeys";
 import { siteControlOptions } from "../src/data/siteControl";
 import { site } from "./fixtures";
@@ -105,5 +108,46 @@ describe("siteControlOptions", () => {
     await expect(result).rejects.toThrow();
     expect(listed(client)?.status).toBe("error");
     expect(toasts[0]?.tone).toBe("error");
+  });
+});
+
+describe("pending controls", () => {
+  it("a refetch answered with the old status does not undo the optimistic badge", async () => {
+    const client = seeded("disconnected", false);
+    await applyOptimistic(client, 1, "start");
+    const stale = { sites: [site(1, { status: "disconnected" }), site(2)] };
+    expect(pendingControls(client).overlayList(stale).sites[0]).toMatchObject({ status: "connecting", is_enabled: true });
+    expect(pendingControls(client).overlaySite(site(1)).status).toBe("connecting");
+    expect(pendingControls(client).overlaySite(site(2)).status).toBe("disconnected");
+  });
+
+  it("the site's next site.status event ends the protection and sets the real status", async () => {
+    const client = seeded("disconnected", false);
+    await applyOptimistic(client, 1, "start");
+    const batcher = new InvalidationBatcher(client, 250, { setTimeout: () => 0, clearTimeout: () => {} });
+    applyEvent(
+      client,
+      batcher,
+      { type: "site.status", site_id: 1, status: "connected", is_enabled: true, error_message: "", retry_count: 0, next_retry_at: null, at: "" },
+      () => {},
+    );
+    expect(pendingControls(client).has(1)).toBe(false);
+    expect(listed(client)?.status).toBe("connected");
+  });
+
+  it("a rollback ends the protection", async () => {
+    const client = seeded("connected", true);
+    const snapshot = await applyOptimistic(client, 1, "stop");
+    rollbackOptimistic(client, snapshot!);
+    expect(pendingControls(client).has(1)).toBe(false);
+  });
+
+  it("without any event, the protection ends a while after the request succeeded", async () => {
+    const client = seeded("connected", true);
+    const observer = new MutationObserver(client, siteControlOptions(client, () => {}, async () => ({ success: true, message: "" })));
+    await observer.mutate({ siteId: 1, siteCode: "site_001", action: "stop" });
+    expect(pendingControls(client).has(1)).toBe(true);
+    vi.advanceTimersByTime(10_000);
+    expect(pendingControls(client).has(1)).toBe(false);
   });
 });

@@ -46,6 +46,7 @@ export interface SiteStatus {
   retry_count: number;
   next_retry_at: string | null;
   messages_received: number;
+  messages_rejected: number;
   subscribed_topics: number;
   topics_list: string[];
 }
@@ -78,6 +79,8 @@ export interface SiteInput {
 export interface SiteConfig extends Omit<SiteInput, "password"> {
   id: number;
   has_password: boolean;
+  created_at: string;
+  updated_at: string;
 }
 
 export type ConnectionEventKind = "connected" | "lost" | "failed" | "stopped";
@@ -88,12 +91,17 @@ export interface ConnectionEvent {
   at: string;
 }
 
-/** GET sites/{id}/history/. */
+export interface HistoryStats {
+  connects: number;
+  drops: number;
+  uptime_percentage: number | null;
+}
+
+/** GET sites/{id}/history/: events newest first, and the last 24 h. */
 export interface SiteHistory {
+  site_id: number;
   events: ConnectionEvent[];
-  connects_24h: number;
-  drops_24h: number;
-  uptime_percentage_24h: number | null;
+  last_24h: HistoryStats;
 }
 
 export type CommandOutcome = "sent" | "acked" | "failed";
@@ -164,9 +172,9 @@ export interface DiscoveredTopic {
   guessed_payload_version: string;
 }
 
-/** GET sites/{id}/discovery/. */
+/** GET sites/{id}/discovery/: the current or last window. */
 export interface Discovery {
-  running: boolean;
+  state: "idle" | "running" | "finished";
   started_at: string | null;
   ends_at: string | null;
   topics: DiscoveredTopic[];

@@ -5,6 +5,7 @@
  */
 
 import { useEffect, useRef, useState } from "react";
+import { createPortal } from "react-dom";
 import type { ControlAction } from "../api/endpoints";
 import type { SiteStatus } from "../api/types";
 import { isTransient } from "../format/status";
@@ -21,8 +22,9 @@ export interface MenuItem {
 export function AdminMenu({ site, items = [] }: { site: SiteStatus; items?: readonly MenuItem[] }) {
   const control = useSiteControl();
   const ref = useRef<HTMLDivElement>(null);
-  // Where the list opens, in viewport coordinates: the menu lives inside scrolling tables,
-  // so it is placed `fixed` rather than clipped by their overflow.
+  const listRef = useRef<HTMLDivElement>(null);
+  // Where the list opens, in viewport coordinates. The menu lives inside virtualised rows
+  // (transformed, in a scrolling box), so the list is portalled to <body> and placed `fixed`.
   const [anchor, setAnchor] = useState<{ top: number; right: number } | null>(null);
   const open = anchor !== null;
   const setOpen = (value: boolean) => {
@@ -37,7 +39,8 @@ export function AdminMenu({ site, items = [] }: { site: SiteStatus; items?: read
   useEffect(() => {
     if (!open) return;
     const close = (event: MouseEvent | KeyboardEvent) => {
-      if (event instanceof KeyboardEvent ? event.key === "Escape" : !ref.current?.contains(event.target as Node)) {
+      const inside = (node: Node) => ref.current?.contains(node) === true || listRef.current?.contains(node) === true;
+      if (event instanceof KeyboardEvent ? event.key === "Escape" : !inside(event.target as Node)) {
         setOpen(false);
       }
     };
@@ -55,16 +58,15 @@ export function AdminMenu({ site, items = [] }: { site: SiteStatus; items?: read
   }, [open]);
 
   const act = (action: ControlAction) => {
-    setOpen(false);
     control.mutate({ siteId: site.site_id, siteCode: site.code, action });
   };
 
-  const controls: MenuItem[] = [
-    ...(site.is_enabled
-      ? [{ label: "Stop MQTT", onSelect: () => act("stop"), testId: "action-stop" }]
-      : [{ label: "Start MQTT", onSelect: () => act("start"), testId: "action-start" }]),
-    { label: "Reconnect now", onSelect: () => act("reconnect"), testId: "action-reconnect" },
-  ];
+  const controls: MenuItem[] = site.is_enabled
+    ? [
+        { label: "Stop MQTT", onSelect: () => act("stop"), testId: "action-stop" },
+        { label: "Reconnect now", onSelect: () => act("reconnect"), testId: "action-reconnect" },
+      ]
+    : [{ label: "Start MQTT", onSelect: () => act("start"), testId: "action-start" }];
 
   return (
     <div className="menu" ref={ref}>
@@ -80,25 +82,27 @@ export function AdminMenu({ site, items = [] }: { site: SiteStatus; items?: read
       >
         {busy ? <SpinnerIcon /> : <ShieldIcon />}
       </button>
-      {anchor && (
-        <div className="menu-list" role="menu" style={{ top: anchor.top, right: anchor.right }}>
-          {[...controls, ...items].map((item) => (
-            <button
-              key={item.label}
-              type="button"
-              role="menuitem"
-              className={item.danger ? "danger" : undefined}
-              data-testid={item.testId}
-              onClick={() => {
-                setOpen(false);
-                item.onSelect();
-              }}
-            >
-              {item.label}
-            </button>
-          ))}
-        </div>
-      )}
+      {anchor &&
+        createPortal(
+          <div className="menu-list" role="menu" ref={listRef} style={{ top: anchor.top, right: anchor.right }}>
+            {[...controls, ...items].map((item) => (
+              <button
+                key={item.label}
+                type="button"
+                role="menuitem"
+                className={item.danger ? "danger" : undefined}
+                data-testid={item.testId}
+                onClick={() => {
+                  setOpen(false);
+                  item.onSelect();
+                }}
+              >
+                {item.label}
+              </button>
+            ))}
+          </div>,
+          document.body,
+        )}
     </div>
   );
 }

@@ -21,6 +21,7 @@ import {
 } from "./cacheEdits";
 import { planEvent, type CacheEdit, type EventPlan, type ToastSpec } from "./eventPlan";
 import type { InvalidationBatcher } from "./invalidationBatcher";
+import { pendingControls } from "./pendingControls";
 import { queryKeys } from "./queryKeys";
 
 export function applyEdit(client: QueryClient, edit: CacheEdit): void {
@@ -68,6 +69,8 @@ export function applyEvent(
 ): EventPlan {
   const previous = "site_id" in event ? cachedSite(client, event.site_id) : undefined;
   const plan = planEvent(event, previous);
+  // The real status has arrived: an optimistic one no longer needs protecting.
+  if (event.type === "site.status") pendingControls(client).clear(event.site_id);
   for (const edit of plan.edits) applyEdit(client, edit);
   if (plan.invalidateAll) batcher.addAll();
   else batcher.add(plan.invalidate);

@@ -57,6 +57,23 @@ function statusToast(event: SiteStatusEvent, previous: SiteStatus | undefined): 
   return { tone, text: `${name}: ${STATUS_LABELS[event.status]}${reason}` };
 }
 
+/**
+ * The site's link came up or went down. Its devices turn `unreachable` (or back) with it, and
+ * the stream announces no device event for that, so their lists must be fetched again.
+ */
+function linkChanged(event: SiteStatusEvent, previous: SiteStatus | undefined): boolean {
+  return previous === undefined || (previous.status === "connected") !== (event.status === "connected");
+}
+
+function deviceListsOf(siteId: number): QueryKey[] {
+  return [
+    queryKeys.dataloggerList(siteId),
+    queryKeys.dataloggerList(null),
+    queryKeys.gatewayList(siteId),
+    queryKeys.gatewayList(null),
+  ];
+}
+
 const nothing = (): EventPlan => ({ edits: [], invalidate: [], invalidateAll: false, toast: null });
 
 /**
@@ -77,18 +94,14 @@ export function planEvent(event: LiveEvent, previous?: SiteStatus): EventPlan {
         queryKeys.siteHistory(event.site_id),
         queryKeys.actors(),
       );
+      if (linkChanged(event, previous)) plan.invalidate.push(...deviceListsOf(event.site_id));
       plan.toast = statusToast(event, previous);
       return plan;
     case "site.changed":
       plan.invalidate.push(queryKeys.siteList(), queryKeys.site(event.site_id), queryKeys.actors());
       if (event.change === "deleted") {
         plan.edits.push({ kind: "site-removed", siteId: event.site_id });
-        plan.invalidate.push(
-          queryKeys.dataloggerList(null),
-          queryKeys.dataloggerList(event.site_id),
-          queryKeys.gatewayList(null),
-          queryKeys.gatewayList(event.site_id),
-        );
+        plan.invalidate.push(...deviceListsOf(event.site_id));
       }
       return plan;
     case "device.discovered":

@@ -4,7 +4,8 @@
  * `site.status` event overwrites it; if the request fails, the badge goes back.
  *
  * Only the fields that were changed are restored on rollback, and only if nothing has changed
- * them since, so a rollback never hides a real event that arrived in between.
+ * them since, so a rollback never hides a real event that arrived in between. Until then the
+ * site is pending (data/pendingControls.ts), so no refetch can undo the optimistic badge.
  */
 
 import type { QueryClient } from "@tanstack/react-query";
@@ -12,6 +13,7 @@ import type { ControlAction } from "../api/endpoints";
 import type { SitesResponse, SiteStatus } from "../api/types";
 import { patchSiteInList, patchSiteStatus, type SiteStatusPatch } from "./cacheEdits";
 import { cachedSite } from "./applyEvent";
+import { pendingControls } from "./pendingControls";
 import { queryKeys } from "./queryKeys";
 
 export type OptimisticPatch = Required<Pick<SiteStatusPatch, "status" | "is_enabled">>;
@@ -52,12 +54,14 @@ export async function applyOptimistic(
   const site = cachedSite(client, siteId);
   if (site === undefined) return null;
   const previous: OptimisticPatch = { status: site.status, is_enabled: site.is_enabled };
+  pendingControls(client).set(siteId, applied);
   writeSite(client, siteId, applied);
   return { siteId, applied, previous };
 }
 
 /** Undoes `snapshot` where the cache still shows what it applied. */
 export function rollbackOptimistic(client: QueryClient, snapshot: OptimisticSnapshot): void {
+  pendingControls(client).clear(snapshot.siteId);
   const stillOptimistic = (site: SiteStatus | undefined): boolean =>
     site !== undefined && site.status === snapshot.applied.status && site.is_enabled === snapshot.applied.is_enabled;
   client.setQueryData<SitesResponse>(queryKeys.siteList(), (list) => {

@@ -8,6 +8,7 @@ import { api, type ControlAction } from "../api/endpoints";
 import type { ControlResult } from "../api/types";
 import type { ToastSpec } from "./eventPlan";
 import { applyOptimistic, rollbackOptimistic, type OptimisticSnapshot } from "./optimisticControl";
+import { pendingControls } from "./pendingControls";
 import { queryKeys } from "./queryKeys";
 
 export interface ControlVariables {
@@ -42,6 +43,7 @@ export function siteControlOptions(
     onSuccess: (_result, { siteId, siteCode, action }) => {
       notify({ tone: "info", text: `${siteCode}: MQTT ${PAST[action]}` });
       setTimeout(() => {
+        pendingControls(client).clear(siteId);
         void client.invalidateQueries({ queryKey: queryKeys.siteStatus(siteId) });
         void client.invalidateQueries({ queryKey: queryKeys.siteList() });
       }, SETTLE_CHECK_MS);

@@ -4,27 +4,33 @@
  * announces (last heartbeat, message counters, sensor readings).
  */
 
-import { keepPreviousData, useQuery } from "@tanstack/react-query";
+import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api } from "../api/endpoints";
+import { pendingControls } from "../data/pendingControls";
 import { queryKeys } from "../data/queryKeys";
 import { fetchReadingsWindow } from "../data/readings";
 
 /** Counters and last-heartbeat times change with every message and have no event. */
 const COUNTERS_REFRESH_MS = 15_000;
 
-export const useSites = () =>
-  useQuery({
+/** Status answers keep the optimistic status of a start/stop until its event arrives. */
+export const useSites = () => {
+  const pending = pendingControls(useQueryClient());
+  return useQuery({
     queryKey: queryKeys.siteList(),
-    queryFn: ({ signal }) => api.sites(signal),
+    queryFn: async ({ signal }) => pending.overlayList(await api.sites(signal)),
     refetchInterval: COUNTERS_REFRESH_MS,
   });
+};
 
-export const useSiteStatus = (siteId: number) =>
-  useQuery({
+export const useSiteStatus = (siteId: number) => {
+  const pending = pendingControls(useQueryClient());
+  return useQuery({
     queryKey: queryKeys.siteStatus(siteId),
-    queryFn: ({ signal }) => api.siteStatus(siteId, signal),
+    queryFn: async ({ signal }) => pending.overlaySite(await api.siteStatus(siteId, signal)),
     refetchInterval: COUNTERS_REFRESH_MS,
   });
+};
 
 export const useSiteConfig = (siteId: number, enabled = true) =>
   useQuery({ queryKey: queryKeys.siteConfig(siteId), queryFn: ({ signal }) => api.siteConfig(siteId, signal), enabled });
@@ -43,7 +49,7 @@ export const useSiteDiscovery = (siteId: number) =>
   useQuery({
     queryKey: queryKeys.siteDiscovery(siteId),
     queryFn: ({ signal }) => api.discovery(siteId, signal),
-    refetchInterval: (query) => (query.state.data?.running ? 2000 : false),
+    refetchInterval: (query) => (query.state.data?.state === "running" ? 2000 : false),
   });
 
 /** `siteId` null: the whole fleet. */

@@ -64,16 +64,16 @@ export function ConnectionCard({ site, nowMs }: { site: SiteStatus; nowMs: numbe
         <div className="stats">
           <div className="stat">
             <span className="stat-value" data-testid="uptime-24h">
-              {formatPercent(h?.uptime_percentage_24h)}
+              {formatPercent(h?.last_24h.uptime_percentage)}
             </span>
             <span className="stat-label">uptime 24 h</span>
           </div>
           <div className="stat">
-            <span className="stat-value">{h?.connects_24h ?? "—"}</span>
+            <span className="stat-value">{h?.last_24h.connects ?? "—"}</span>
             <span className="stat-label">connects 24 h</span>
           </div>
           <div className="stat">
-            <span className="stat-value">{h?.drops_24h ?? "—"}</span>
+            <span className="stat-value">{h?.last_24h.drops ?? "—"}</span>
             <span className="stat-label">drops 24 h</span>
           </div>
         </div>

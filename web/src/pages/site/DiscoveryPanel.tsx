@@ -52,6 +52,7 @@ export function DiscoveryPanel({ siteId }: { siteId: number }) {
     onSuccess: () => client.invalidateQueries({ queryKey: queryKeys.siteDiscovery(siteId) }),
   });
   const d = discovery.data;
+  const running = d?.state === "running";
   const left = secondsUntil(d?.ends_at, now);
   return (
     <div>
@@ -71,14 +72,14 @@ export function DiscoveryPanel({ siteId }: { siteId: number }) {
         <button
           type="button"
           className="button primary"
-          disabled={start.isPending || d?.running === true}
+          disabled={start.isPending || running}
           onClick={() => start.mutate()}
           data-testid="discovery-start"
         >
-          {d?.running ? <SpinnerIcon /> : null} {d?.running ? "Listening…" : "Start discovery"}
+          {running ? <SpinnerIcon /> : null} {running ? "Listening…" : "Start discovery"}
         </button>
-        {d?.running && left !== null && <span className="muted">{formatDuration(left)} left</span>}
-        {!d?.running && d?.started_at && <span className="muted">Last window started {formatDateTime(d.started_at)}</span>}
+        {running && left !== null && <span className="muted">{formatDuration(left)} left</span>}
+        {!running && d?.started_at && <span className="muted">Last window started {formatDateTime(d.started_at)}</span>}
       </div>
       <ErrorText error={start.error ?? discovery.error} />
       {d && (
@@ -89,7 +90,7 @@ export function DiscoveryPanel({ siteId }: { siteId: number }) {
           sort={sort}
           onSort={(key) => setSort(nextSort(sort, key))}
           maxHeight="40vh"
-          empty={d.running ? "Nothing heard yet…" : "No discovery results. Start a window to listen on the site's topics."}
+          empty={running ? "Nothing heard yet…" : "No discovery results. Start a window to listen on the site's topics."}
           testId="discovery-table"
         />
       )}
