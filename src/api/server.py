@@ -9,6 +9,7 @@ lifespan stops the actors within MQTT_SHUTDOWN_TIMEOUT.
 from __future__ import annotations
 
 import asyncio
+import socket
 from types import FrameType
 from typing import Any
 
@@ -27,6 +28,14 @@ class Server(uvicorn.Server):
             loop = asyncio.get_event_loop_policy().get_event_loop()
             loop.call_soon_threadsafe(event.set)
         super().handle_exit(sig, frame)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Runs on the server's loop for every way of stopping, including a programmatic
+        ``should_exit = True`` that never passes through ``handle_exit``: end the streams
+        first, or uvicorn waits for them until its graceful timeout and then cancels them."""
+        for event in self._shutting_down:
+            event.set()
+        await super().shutdown(sockets)
 
 
 def build_server(settings: Settings, host: str, port: int, **app_options: Any) -> Server:
