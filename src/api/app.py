@@ -22,7 +22,7 @@ from sitelink.actors.clock import BaseClock
 from sitelink.api import devices, metrics, sites, system, topics
 from sitelink.api.auth import PUBLIC, PUBLIC_OPT, SCHEMA_PATHS, TokenAuthentication, require_role
 from sitelink.api.errors import HANDLERS
-from sitelink.api.events import events
+from sitelink.api.events import KEEPALIVE_S, events
 from sitelink.runtime import PortFactory, Runtime
 from sitelink.settings import Settings
 
@@ -47,7 +47,10 @@ def web_dir(settings: Settings) -> Path | None:
 
 
 def create_app(settings: Settings, *, clock: BaseClock | None = None,
-               port_factory: PortFactory | None = None) -> Litestar:
+               port_factory: PortFactory | None = None,
+               sse_keepalive_s: float = KEEPALIVE_S) -> Litestar:
+    """The app and its (not yet started) runtime. ``sse_keepalive_s``: how often an idle
+    event stream gets a comment line (API.md: at least every 15 s; tests use less)."""
     runtime = Runtime(settings, clock=clock, port_factory=port_factory)
 
     @contextlib.asynccontextmanager
@@ -83,6 +86,7 @@ def create_app(settings: Settings, *, clock: BaseClock | None = None,
     )
     app.state.runtime = runtime
     app.state.shutting_down = runtime.shutting_down
+    app.state.sse_keepalive_s = sse_keepalive_s
     return app
 
 

@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from litestar import get
+from litestar import Request, get
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from sitelink.errors import ValidationError
@@ -26,6 +26,7 @@ TYPES = frozenset({"site.status", "site.changed", "device.discovered", "device.o
 
 @get("/api/v1/events", tags=["events"])
 async def events(
+    request: Request[Any, Any, Any],
     runtime: Runtime,
     site_id: Annotated[list[int] | None, Parameter(query="site_id")] = None,
     types: Annotated[str | None, Parameter(query="types")] = None,
@@ -47,17 +48,18 @@ async def events(
     event_filter = EventFilter(site_ids=frozenset(site_id or ()), types=wanted,
                                readings=bool(readings) or "sensor.reading" in wanted)
     subscriber = runtime.hub.subscribe(event_filter, resume)
-    return ServerSentEvent(_stream(runtime.hub, subscriber, runtime.shutting_down))
+    keepalive_s = request.app.state.get("sse_keepalive_s", KEEPALIVE_S)
+    return ServerSentEvent(_stream(runtime.hub, subscriber, runtime.shutting_down, keepalive_s))
 
 
-async def _stream(hub: Hub, sub: Subscriber, shutting_down: asyncio.Event
+async def _stream(hub: Hub, sub: Subscriber, shutting_down: asyncio.Event, keepalive_s: float
                   ) -> AsyncIterator[ServerSentEventMessage]:
     ending = asyncio.ensure_future(_first(sub.dropped, shutting_down))
     try:
         yield ServerSentEventMessage(comment="connected", retry=2000)
         while not ending.done():
             getter = asyncio.ensure_future(sub.queue.get())
-            done, _ = await asyncio.wait({getter, ending}, timeout=KEEPALIVE_S,
+            done, _ = await asyncio.wait({getter, ending}, timeout=keepalive_s,
                                          return_when=asyncio.FIRST_COMPLETED)
             if getter not in done:
                 getter.cancel()
