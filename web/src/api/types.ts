@@ -64,8 +64,8 @@ export interface SiteInput {
   broker_host: string;
   broker_port: number;
   username: string;
-  /** Write-only: never returned. Omit to keep the stored one. */
-  password?: string;
+  /** Write-only: never returned. Omit to keep the stored one; null removes it. */
+  password?: string | null;
   client_id_prefix: string;
   protocol: MqttProtocol;
   keepalive_s: number;

@@ -10,7 +10,7 @@ import { useAudit } from "../hooks/queries";
 type AuditColumn = "at" | "actor" | "action" | "target" | "result" | "detail";
 
 const COLUMNS: Column<AuditEntry, AuditColumn>[] = [
-  { key: "at", header: "When", width: "11rem", render: (e) => formatDateTime(e.at) },
+  { key: "at", header: "When", width: "12.5rem", render: (e) => formatDateTime(e.at) },
   { key: "actor", header: "Who", width: "8rem", render: (e) => e.actor },
   { key: "action", header: "Action", width: "minmax(8rem, 1fr)", render: (e) => <span className="mono small">{e.action}</span> },
   { key: "target", header: "Target", width: "minmax(8rem, 1fr)", render: (e) => e.target },

@@ -17,7 +17,7 @@ const OUTCOME_TONES: Record<CommandOutcome, string> = { sent: "blue", acked: "gr
 type CommandColumn = "at" | "topic" | "message" | "qos" | "by" | "outcome";
 
 const COLUMNS: Column<Command, CommandColumn>[] = [
-  { key: "at", header: "Sent", width: "11rem", render: (c) => formatDateTime(c.sent_at) },
+  { key: "at", header: "Sent", width: "12.5rem", render: (c) => formatDateTime(c.sent_at) },
   { key: "topic", header: "Topic", width: "minmax(12rem, 2fr)", render: (c) => <span className="mono small">{c.topic}</span> },
   {
     key: "message",

@@ -19,6 +19,8 @@ interface Draft {
   broker_port: string;
   username: string;
   password: string;
+  /** Edit only: remove the stored password. */
+  clear_password: boolean;
   client_id_prefix: string;
   protocol: MqttProtocol;
   keepalive_s: string;
@@ -37,6 +39,7 @@ const NEW_SITE: Draft = {
   broker_port: "1883",
   username: "",
   password: "",
+  clear_password: false,
   client_id_prefix: "",
   protocol: "3.1.1",
   keepalive_s: "60",
@@ -54,6 +57,7 @@ function draftOf(config: SiteConfig): Draft {
     broker_port: String(config.broker_port),
     username: config.username,
     password: "",
+    clear_password: false,
     client_id_prefix: config.client_id_prefix,
     protocol: config.protocol,
     keepalive_s: String(config.keepalive_s),
@@ -84,7 +88,7 @@ function toInput(draft: Draft): SiteInput {
     tls_ca_pem: draft.tls && draft.tls_ca_pem.trim() ? draft.tls_ca_pem : null,
     offline_after_s: num(draft.offline_after_s),
     is_enabled: draft.is_enabled,
-    ...(draft.password ? { password: draft.password } : {}),
+    ...(draft.password ? { password: draft.password } : draft.clear_password ? { password: null } : {}),
   };
 }
 
@@ -96,7 +100,7 @@ function createBody(input: SiteInput): Partial<SiteInput> {
   return body;
 }
 
-/** For an edit: only what changed (and the password, if one was typed). */
+/** For an edit: only what changed (and the password, if one was typed or is to be removed). */
 export function changedFields(before: SiteConfig, input: SiteInput): Partial<SiteInput> {
   const patch: Partial<SiteInput> = {};
   for (const key of Object.keys(input) as (keyof SiteInput)[]) {
@@ -154,19 +158,32 @@ export function SiteForm({ existing, onDone }: { existing?: SiteConfig; onDone: 
       {text("broker_host", "Broker host", { required: true })}
       {text("broker_port", "Broker port", { inputMode: "numeric" })}
       {text("username", "Username", { autoComplete: "off" })}
-      <label>
-        Password
-        <input
-          type="password"
-          name="password"
-          autoComplete="new-password"
-          value={draft.password}
-          placeholder={existing?.has_password ? "stored — blank keeps it" : "none"}
-          onChange={(event) => set("password", event.target.value)}
-          data-testid="site-form-password"
-        />
-        {existing && <span className="hint">{existing.has_password ? "A password is stored." : "No password stored."}</span>}
-      </label>
+      <div className="field">
+        <label>
+          Password
+          <input
+            type="password"
+            name="password"
+            autoComplete="new-password"
+            value={draft.password}
+            placeholder={existing?.has_password ? "stored — blank keeps it" : "none"}
+            onChange={(event) => set("password", event.target.value)}
+            data-testid="site-form-password"
+          />
+        </label>
+        {existing && !existing.has_password && <span className="hint">No password stored.</span>}
+        {existing?.has_password && (
+          <label className="check hint">
+            <input
+              type="checkbox"
+              checked={draft.clear_password}
+              disabled={draft.password !== ""}
+              onChange={(event) => set("clear_password", event.target.checked)}
+            />
+            A password is stored; remove it
+          </label>
+        )}
+      </div>
       {text("client_id_prefix", "Client id prefix", { placeholder: "instance id" })}
       <label>
         Protocol
