@@ -129,9 +129,8 @@ class Supervisor(pykka.ThreadingActor):
                 self._remove(site_id)
             case Forward(site_id=site_id, message=inner):
                 child = self.children.get(site_id)
-                if child is not None and child.ref is not None:
-                    child.ref.tell(inner)
-                elif isinstance(inner, Publish) and inner.reply is not None:
+                told = child is not None and child.ref is not None and _tell(child.ref, inner)
+                if not told and isinstance(inner, Publish) and inner.reply is not None:
                     inner.reply(PublishResult(command_id=inner.command_id, outcome="failed",
                                               error="site is not running", connected=False))
             case ChildCrashed(site_id=site_id, error=error):
@@ -169,7 +168,7 @@ class Supervisor(pykka.ThreadingActor):
             child.given_up, child.crashes = False, []
             child.ref = self._start(spec, ())
         elif child.ref is not None:
-            child.ref.tell(Configure(spec))
+            _tell(child.ref, Configure(spec))
 
     def _remove(self, site_id: int) -> None:
         child = self.children.pop(site_id, None)
@@ -225,3 +224,13 @@ class Supervisor(pykka.ThreadingActor):
                 handler_running=False, at=self.clock.now(),
             )
         )
+
+
+def _tell(ref: Any, message: Any) -> bool:
+    """Tell a child; False when it has died and its crash report is still on the way (a
+    tell to a dead actor raises, and must not take the supervisor down with it)."""
+    try:
+        ref.tell(message)
+    except pykka.ActorDeadError:
+        return False
+    return True
