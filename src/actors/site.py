@@ -8,6 +8,7 @@ messages from its ``MqttPort``. It never blocks on another actor and does no dat
 from __future__ import annotations
 
 import random
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -122,11 +123,17 @@ class SiteActor(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         structlog.contextvars.bind_contextvars(site=self.spec.code)
-        for state in self.initial_devices:
-            self._spawn(state)
-        self._emit()
-        if self.spec.is_enabled:
-            self._feed(lc.Start())
+        try:
+            for state in self.initial_devices:
+                self._spawn(state)
+            self._emit()
+            if self.spec.is_enabled:
+                self._feed(lc.Start())
+        except Exception:
+            # pykka skips on_failure when on_start raises: report it here, or the
+            # supervisor would keep a dead child and never restart it.
+            self.on_failure(*sys.exc_info())
+            raise
 
     def on_stop(self) -> None:
         self._teardown()
