@@ -8,6 +8,7 @@ where the SiteActor meets paho, and the test plays the broker by feeding the por
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -15,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
+import pykka
 from sitelink.actors.mqtt_port import (
     BrokerConfig,
     InboundMessage,
@@ -92,6 +94,11 @@ class FakePort:
         self.refuse_publish = False
         self._mid = 0
 
+    def _answer(self, message: Any) -> None:
+        # Like PahoPort, forget what its owner can no longer hear: it may have just died.
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.owner.tell(message)
+
     @property
     def attempt(self) -> int:
         return self.connects[-1][1] if self.connects else 0
@@ -106,19 +113,19 @@ class FakePort:
         with self.lock:
             self.connects.append((config, attempt, self.now()))
         if self.auto:
-            self.owner.tell(PortConnected(attempt))
+            self._answer(PortConnected(attempt))
 
     def disconnect(self, goodbye: tuple[str, bytes] | None = None) -> None:
         with self.lock:
             self.disconnects.append(goodbye)
         if self.auto and self.connects:
-            self.owner.tell(PortDisconnected(self.attempt, "Connection lost", False, True))
+            self._answer(PortDisconnected(self.attempt, "Connection lost", False, True))
 
     def subscribe(self, filters: Sequence[tuple[str, int]], request: int) -> None:
         with self.lock:
             self.subscribes.append(Subscribe(tuple(filters), request))
         if self.auto:
-            self.owner.tell(PortSubscribed(self.attempt, request, ""))
+            self._answer(PortSubscribed(self.attempt, request, ""))
 
     def unsubscribe(self, filters: Sequence[str]) -> None:
         with self.lock:
@@ -190,8 +197,9 @@ class WaitingSink:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     seen = [e for e in self.events[since:] if isinstance(e, kind)]
-                    raise AssertionError(f"no matching {kind.__name__} within {timeout_s} s; "
-                                         f"saw {seen[-5:]}")
+                    raise AssertionError(
+                        f"no matching {kind.__name__} within {timeout_s} s; saw {seen[-5:]}"
+                    )
                 self._changed.wait(left)
 
     def wait_status(

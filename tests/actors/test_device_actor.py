@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from actor_fakes import SyncInbox, WaitingSink
 from sitelink.actors.clock import FakeClock
 from sitelink.actors.device import (
     DeviceActor,
@@ -16,8 +17,6 @@ from sitelink.actors.device import (
     SiteUp,
 )
 from sitelink.events import DeviceAvailabilityChanged, DeviceHeartbeat, DeviceKey, SensorValue
-
-from actor_fakes import SyncInbox, WaitingSink
 
 KEY = DeviceKey(1, "datalogger", "MONSTR-001")
 EPS = 2.0**-8  # exact in binary, so fake times add up without rounding
@@ -36,8 +35,14 @@ class Device:
     ) -> None:
         self.clock = FakeClock()
         self.sink = WaitingSink()
-        state = DeviceState(key=KEY, model="monstro", gateway="1", availability=availability,
-                            last_seen_at=last_seen_at, offline_after_s=offline_after_s)
+        state = DeviceState(
+            key=KEY,
+            model="monstro",
+            gateway="1",
+            availability=availability,
+            last_seen_at=last_seen_at,
+            offline_after_s=offline_after_s,
+        )
         self.actor = DeviceActor(state, clock=self.clock, sink=self.sink, site_up=site_up)
         self.inbox = SyncInbox(self.actor)
         self.actor.inbox = self.inbox
@@ -114,8 +119,11 @@ def test_heartbeat_is_published_with_what_it_carried() -> None:
     """Each non-retained heartbeat is published as a DeviceHeartbeat with its sensors."""
     device = Device()
     sensor = SensorValue(key="t_ext", value=22.5, unit="°C")
-    device.tell(HeardBatch((Heard(device.clock.now(), False, "monstro", "1", firmware="V.5",
-                                  sensors=(sensor,)),)))
+    device.tell(
+        HeardBatch(
+            (Heard(device.clock.now(), False, "monstro", "1", firmware="V.5", sensors=(sensor,)),)
+        )
+    )
     (beat,) = device.sink.of(DeviceHeartbeat)
     assert (beat.device, beat.firmware, beat.sensors) == (KEY, "V.5", (sensor,))
 

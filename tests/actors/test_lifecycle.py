@@ -68,9 +68,9 @@ class LifecycleMachine(RuleBasedStateMachine):
         if after.retry_count == before.retry_count + 1:
             assert after.state is State.ERROR and before.state is not State.ERROR
         # the model's takeover bookkeeping, and what the message must say about it
-        if isinstance(event, lc.ConnectionLost) and event.takeover:
-            if before.state is State.CONNECTED:
-                self.takeovers = [t for t in self.takeovers if self.now - t < 60] + [self.now]
+        lost = isinstance(event, lc.ConnectionLost) and before.state is State.CONNECTED
+        if lost and event.takeover:
+            self.takeovers = [t for t in self.takeovers if self.now - t < 60] + [self.now]
         if isinstance(event, lc.Stable) and after.retry_count < before.retry_count:
             self.takeovers = []
         if after.state is State.ERROR and before.state is not State.ERROR:
@@ -218,9 +218,7 @@ class LifecycleMachine(RuleBasedStateMachine):
 
 
 TestLifecycleMachine = LifecycleMachine.TestCase
-TestLifecycleMachine.settings = settings(
-    max_examples=150, stateful_step_count=40, deadline=None
-)
+TestLifecycleMachine.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
 
 
 # --- one example per arrow of the diagram -------------------------------------------------
@@ -408,8 +406,8 @@ def test_old_takeovers_do_not_label_a_later_failure() -> None:
         conn = run(conn, lc.ConnectionLost("Connection lost: session taken over", True), now=t)[0]
         conn = run(conn, lc.RetryDue(), lc.Connected(), lc.Subscribed(), now=t + 1)[0]
         t += 2.0
-    assert run(conn, lc.ConnectionLost("Connection lost", False), now=t)[0].error_message.startswith(
-        "Client id conflict"
-    )
+    assert run(conn, lc.ConnectionLost("Connection lost", False), now=t)[
+        0
+    ].error_message.startswith("Client id conflict")
     later = run(conn, lc.ConnectionLost("Connection lost", False), now=t + 120.0)[0]
     assert later.error_message == "Connection lost"

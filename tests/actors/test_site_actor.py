@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 import pykka
 import pytest
+from actor_fakes import MANAGER_TOPIC, FakePort, FixedRandom, SyncInbox, WaitingSink, make_spec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sitelink.actors import lifecycle as lc
@@ -36,8 +37,6 @@ from sitelink.events import (
     SiteTraffic,
 )
 from sitelink.topics import DEFAULT_SUBSCRIPTIONS, Subscription
-
-from actor_fakes import MANAGER_TOPIC, FakePort, FixedRandom, SyncInbox, WaitingSink, make_spec
 
 POLICY = RetryPolicy(base_s=1.0, max_s=8.0, jitter=0.2, reset_s=20.0, connect_timeout_s=10.0)
 EPS = 2.0**-8  # exact in binary, so fake times add up without rounding
@@ -374,8 +373,16 @@ def test_messages_of_an_older_attempt_are_still_drained() -> None:
 
 
 def publish(site: Site, qos: int, results: list[PublishResult]) -> None:
-    site.tell(Publish(command_id=f"c{qos}", topic="site_001/gateway/1/datalogger/m/1/input",
-                      payload=b"start", qos=qos, retain=False, reply=results.append))
+    site.tell(
+        Publish(
+            command_id=f"c{qos}",
+            topic="site_001/gateway/1/datalogger/m/1/input",
+            payload=b"start",
+            qos=qos,
+            retain=False,
+            reply=results.append,
+        )
+    )
 
 
 def test_publish_outcomes_sent_acked_and_failed() -> None:
@@ -392,13 +399,15 @@ def test_publish_outcomes_sent_acked_and_failed() -> None:
     site.tell(PortPublished(site.port.attempt, one.mid, ""))
     site.tell(PortPublished(site.port.attempt, two.mid, "Quota exceeded"))
     assert [(r.command_id, r.outcome) for r in results] == [
-        ("c0", "sent"), ("c1", "acked"), ("c2", "failed")
+        ("c0", "sent"),
+        ("c1", "acked"),
+        ("c2", "failed"),
     ]
     assert [e.outcome for e in site.sink.of(CommandOutcome)] == ["sent", "acked", "failed"]
 
 
 def test_publish_when_not_connected_fails_at_once() -> None:
-    """A publish to a site that is not connected is answered failed, not connected, untouched port."""
+    """A publish to a site that is not connected is answered failed at once, port untouched."""
     site = Site().start()
     results: list[PublishResult] = []
     publish(site, 1, results)
