@@ -5,7 +5,6 @@ Callers redact before appending: ``detail`` must hold no password, token or payl
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -42,7 +41,7 @@ async def append_audit(
             actor=actor,
             action=action,
             target=target,
-            detail=json.dumps(dict(detail or {}), default=str, sort_keys=True),
+            detail=msgspec.json.encode(dict(detail or {}), enc_hook=str, order="sorted").decode(),
             result=result,
         )
     ).returning(AuditEntry.id)
@@ -66,7 +65,7 @@ async def list_audit(db: Database, *, limit: int = 100, offset: int = 0) -> list
             actor=row["actor"],
             action=row["action"],
             target=row["target"],
-            detail=json.loads(row["detail"]),
+            detail=msgspec.json.decode(row["detail"]),
             result=row["result"],
         )
         for row in rows

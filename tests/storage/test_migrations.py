@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sitelink.settings import Settings
 from sitelink.storage.database import Database, open_database
 from sitelink.storage.migrations import MIGRATIONS, migrate
@@ -41,3 +43,9 @@ async def test_ping_and_engine_name(db: Database, db_settings: Settings) -> None
     """Health: ping answers True on an open database; the engine is named."""
     assert await db.ping() is True
     assert db.engine_name == db_settings.engine
+
+
+async def test_concurrent_migrations_wait_for_each_other(fresh_db: Database) -> None:
+    """Two starts migrating at once: one applies, the other finds nothing to do."""
+    results = await asyncio.gather(migrate(fresh_db), migrate(fresh_db))
+    assert sorted(results) == [[], [m.name for m in MIGRATIONS]]
