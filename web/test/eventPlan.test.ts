@@ -131,19 +131,12 @@ describe("planEvent", () => {
   });
 
   it("command.published invalidates that site's commands and toasts the outcome", () => {
-    const plan = planEvent({
-      type: "command.published",
-      site_id: 3,
-      command_id: "c1",
-      topic: "site_003/gateway/1/datalogger/monstro/15/input",
-      outcome: "failed",
-      error: "no PUBACK within 5 s",
-    });
+    const plan = planEvent(
+      { type: "command.published", site_id: 3, command_id: "c1", outcome: "failed", error: "no PUBACK within 5 s" },
+      site(3),
+    );
     expect(plan.invalidate).toEqual([["sites", 3, "commands"]]);
-    expect(plan.toast).toEqual({
-      tone: "error",
-      text: "Command to site_003/gateway/1/datalogger/monstro/15/input: failed — no PUBACK within 5 s",
-    });
+    expect(plan.toast).toEqual({ tone: "error", text: "site_003: command failed — no PUBACK within 5 s" });
   });
 
   it("reset asks to invalidate everything and nothing else", () => {

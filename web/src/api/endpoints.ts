@@ -90,5 +90,6 @@ export const api = {
     ),
 
   actors: (signal?: AbortSignal) => request<ActorTree>("GET", `${V1}/actors`, undefined, signal),
-  audit: (signal?: AbortSignal) => request<AuditResponse>("GET", `${V1}/audit`, undefined, signal),
+  audit: (limit: number, signal?: AbortSignal) =>
+    request<AuditResponse>("GET", withQuery(`${V1}/audit`, { limit }), undefined, signal),
 };

@@ -53,7 +53,6 @@ export interface CommandPublishedEvent {
   type: "command.published";
   site_id: number;
   command_id: string;
-  topic: string;
   outcome: CommandOutcome | null;
   error: string;
 }
@@ -142,7 +141,6 @@ export function parseEvent(type: string, data: string): LiveEvent | null {
         type,
         site_id: siteId,
         command_id: typeof d.command_id === "number" ? String(d.command_id) : str(d.command_id),
-        topic: str(d.topic),
         outcome: OUTCOMES.includes(outcome) ? (outcome as CommandOutcome) : null,
         error: str(d.error),
       };

@@ -94,7 +94,10 @@ export interface ConnectionEvent {
 export interface HistoryStats {
   connects: number;
   drops: number;
+  failures: number;
   uptime_percentage: number | null;
+  window_start: string;
+  window_end: string;
 }
 
 /** GET sites/{id}/history/: events newest first, and the last 24 h. */
@@ -106,17 +109,19 @@ export interface SiteHistory {
 
 export type CommandOutcome = "sent" | "acked" | "failed";
 
+/** A published command. The payload itself is not kept, only its size. */
 export interface Command {
-  id: string;
+  command_id: string;
   site_id: number;
   topic: string;
-  message: string;
   qos: Qos;
   retain: boolean;
+  payload_size: number;
+  sender: string;
   outcome: CommandOutcome;
   error: string;
-  sent_by: string;
-  sent_at: string;
+  created_at: string;
+  completed_at: string | null;
 }
 
 export interface CommandsResponse {
@@ -136,6 +141,7 @@ export interface PublishResult {
   success: boolean;
   message: string;
   command_id: string;
+  outcome?: CommandOutcome;
 }
 
 export interface ControlResult {
@@ -148,6 +154,7 @@ export type MessageKind = "heartbeat" | "status";
 
 export interface Subscription {
   id: number;
+  site_id: number;
   pattern: string;
   device_kind: DeviceKind;
   message_kind: MessageKind;
@@ -157,7 +164,7 @@ export interface Subscription {
   mqtt_filter: string;
 }
 
-export type SubscriptionInput = Omit<Subscription, "id" | "mqtt_filter">;
+export type SubscriptionInput = Omit<Subscription, "id" | "site_id" | "mqtt_filter">;
 
 export interface TopicsResponse {
   topics: Subscription[];
@@ -201,11 +208,11 @@ export interface DataloggersResponse {
   dataloggers: Datalogger[];
 }
 
+/** One stretch of a device's availability; `ended_at` is null while it lasts. */
 export interface AvailabilityInterval {
   availability: Availability;
-  since: string;
-  until: string | null;
-  reason: string;
+  started_at: string;
+  ended_at: string | null;
 }
 
 export interface DataloggerDetail extends Datalogger {
@@ -284,7 +291,8 @@ export interface AuditEntry {
   action: string;
   target: string;
   result: string;
-  detail: string;
+  /** Ids and names of changed fields; never secrets or payloads. */
+  detail: Record<string, unknown>;
 }
 
 export interface AuditResponse {

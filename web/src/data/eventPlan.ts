@@ -49,10 +49,14 @@ export function siteStatusPatch(event: SiteStatusEvent): SiteStatusPatch {
   };
 }
 
+function siteName(siteId: number, site: SiteStatus | undefined): string {
+  return site?.code ?? `Site ${siteId}`;
+}
+
 function statusToast(event: SiteStatusEvent, previous: SiteStatus | undefined): ToastSpec | null {
   const tone = TOASTED[event.status];
   if (tone === null || previous?.status === event.status) return null;
-  const name = previous?.code ?? `Site ${event.site_id}`;
+  const name = siteName(event.site_id, previous);
   const reason = event.status === "error" && event.error_message ? ` — ${event.error_message}` : "";
   return { tone, text: `${name}: ${STATUS_LABELS[event.status]}${reason}` };
 }
@@ -141,7 +145,7 @@ export function planEvent(event: LiveEvent, previous?: SiteStatus): EventPlan {
       if (event.outcome !== null) {
         const tone: ToastTone = event.outcome === "failed" ? "error" : event.outcome === "acked" ? "success" : "info";
         const error = event.error ? ` — ${event.error}` : "";
-        plan.toast = { tone, text: `Command to ${event.topic || `site ${event.site_id}`}: ${event.outcome}${error}` };
+        plan.toast = { tone, text: `${siteName(event.site_id, previous)}: command ${event.outcome}${error}` };
       }
       return plan;
   }

@@ -104,4 +104,8 @@ export const useReadings = (sensorId: number, windowS: number) =>
 export const useActors = () =>
   useQuery({ queryKey: queryKeys.actors(), queryFn: ({ signal }) => api.actors(signal), refetchInterval: 2000 });
 
-export const useAudit = () => useQuery({ queryKey: queryKeys.audit(), queryFn: ({ signal }) => api.audit(signal) });
+/** The newest entries; the API pages further back with `offset`, which this page does not need. */
+const AUDIT_LIMIT = 1000;
+
+export const useAudit = () =>
+  useQuery({ queryKey: queryKeys.audit(), queryFn: ({ signal }) => api.audit(AUDIT_LIMIT, signal) });

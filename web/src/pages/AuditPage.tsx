@@ -9,6 +9,13 @@ import { useAudit } from "../hooks/queries";
 
 type AuditColumn = "at" | "actor" | "action" | "target" | "result" | "detail";
 
+/** `{"site_id": 1, "fields": ["name"]}` → `site_id=1 fields=name` */
+function detailText(detail: Record<string, unknown>): string {
+  return Object.entries(detail)
+    .map(([key, value]) => `${key}=${Array.isArray(value) ? value.join(",") : typeof value === "object" ? JSON.stringify(value) : String(value)}`)
+    .join(" ");
+}
+
 const COLUMNS: Column<AuditEntry, AuditColumn>[] = [
   { key: "at", header: "When", width: "12.5rem", render: (e) => formatDateTime(e.at) },
   { key: "actor", header: "Who", width: "8rem", render: (e) => e.actor },
@@ -19,11 +26,14 @@ const COLUMNS: Column<AuditEntry, AuditColumn>[] = [
     key: "detail",
     header: "Detail",
     width: "minmax(10rem, 2fr)",
-    render: (e) => (
-      <span className="ellipsis small" title={e.detail}>
-        {e.detail}
-      </span>
-    ),
+    render: (e) => {
+      const text = detailText(e.detail);
+      return (
+        <span className="ellipsis small mono" title={text}>
+          {text}
+        </span>
+      );
+    },
   },
 ];
 
@@ -34,7 +44,7 @@ export function AuditPage() {
   const rows = useMemo(
     () =>
       (audit.data?.entries ?? []).filter(
-        (e) => !needle || [e.actor, e.action, e.target, e.detail].some((field) => field.toLowerCase().includes(needle)),
+        (e) => !needle || [e.actor, e.action, e.target, detailText(e.detail)].some((field) => field.toLowerCase().includes(needle)),
       ),
     [audit.data, needle],
   );

@@ -17,8 +17,8 @@ function spans(intervals: readonly AvailabilityInterval[], nowMs: number): Span[
   return intervals
     .map((interval) => ({
       interval,
-      fromMs: parseTime(interval.since) ?? nowMs,
-      toMs: parseTime(interval.until) ?? nowMs,
+      fromMs: parseTime(interval.started_at) ?? nowMs,
+      toMs: parseTime(interval.ended_at) ?? nowMs,
     }))
     .sort((a, b) => b.fromMs - a.fromMs);
 }
@@ -43,9 +43,12 @@ export function AvailabilityHistory({ intervals, nowMs }: { intervals: readonly 
         {all.slice(0, ROWS).map((s, index) => (
           <li key={index}>
             <AvailabilityBadge availability={s.interval.availability} />{" "}
-            <span title={formatDateTime(s.interval.since)}>{formatDateTime(s.interval.since)}</span>
-            <span className="muted"> · {s.interval.until === null ? "ongoing, " : ""}{formatDuration((s.toMs - s.fromMs) / 1000)}</span>
-            {s.interval.reason && <span className="muted small"> · {s.interval.reason}</span>}
+            <span>{formatDateTime(s.interval.started_at)}</span>
+            <span className="muted">
+              {" · "}
+              {s.interval.ended_at === null ? "ongoing, " : ""}
+              {formatDuration((s.toMs - s.fromMs) / 1000)}
+            </span>
           </li>
         ))}
       </ol>

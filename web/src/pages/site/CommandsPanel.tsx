@@ -14,27 +14,18 @@ import { useToastStore } from "../../live/ToastContext";
 
 const OUTCOME_TONES: Record<CommandOutcome, string> = { sent: "blue", acked: "green", failed: "red" };
 
-type CommandColumn = "at" | "topic" | "message" | "qos" | "by" | "outcome";
+type CommandColumn = "at" | "topic" | "size" | "qos" | "by" | "outcome";
 
 const COLUMNS: Column<Command, CommandColumn>[] = [
-  { key: "at", header: "Sent", width: "12.5rem", render: (c) => formatDateTime(c.sent_at) },
+  { key: "at", header: "Sent", width: "12.5rem", render: (c) => formatDateTime(c.created_at) },
   { key: "topic", header: "Topic", width: "minmax(12rem, 2fr)", render: (c) => <span className="mono small">{c.topic}</span> },
-  {
-    key: "message",
-    header: "Message",
-    width: "minmax(8rem, 1fr)",
-    render: (c) => (
-      <span className="mono small ellipsis" title={c.message}>
-        {c.message}
-      </span>
-    ),
-  },
-  { key: "qos", header: "QoS", width: "3.5rem", render: (c) => `${c.qos}${c.retain ? " R" : ""}` },
-  { key: "by", header: "By", width: "7rem", render: (c) => c.sent_by },
+  { key: "size", header: "Size", width: "5rem", align: "right", render: (c) => `${c.payload_size} B` },
+  { key: "qos", header: "QoS", width: "4rem", render: (c) => `${c.qos}${c.retain ? " R" : ""}` },
+  { key: "by", header: "By", width: "7rem", render: (c) => c.sender },
   {
     key: "outcome",
     header: "Outcome",
-    width: "minmax(6rem, 1fr)",
+    width: "minmax(8rem, 1.5fr)",
     render: (c) => (
       <span title={c.error}>
         <span className={`badge badge-${OUTCOME_TONES[c.outcome] ?? "grey"}`} data-testid="command-outcome">
@@ -118,7 +109,7 @@ export function CommandsPanel({ site }: { site: SiteStatus }) {
         <VirtualTable
           rows={commands.data.commands}
           columns={COLUMNS}
-          rowKey={(c) => c.id}
+          rowKey={(c) => c.command_id}
           maxHeight="40vh"
           empty="No command has been sent to this site."
           testId="commands-table"

@@ -76,6 +76,10 @@ export function ConnectionCard({ site, nowMs }: { site: SiteStatus; nowMs: numbe
             <span className="stat-value">{h?.last_24h.drops ?? "—"}</span>
             <span className="stat-label">drops 24 h</span>
           </div>
+          <div className="stat">
+            <span className="stat-value">{h?.last_24h.failures ?? "—"}</span>
+            <span className="stat-label">failed attempts 24 h</span>
+          </div>
         </div>
       </div>
       <div className="card">
