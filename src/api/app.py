@@ -17,6 +17,7 @@ from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
+from litestar.params import FromPath
 from litestar.static_files import create_static_files_router
 from sitelink.actors.clock import BaseClock
 from sitelink.api import devices, metrics, sites, system, topics
@@ -101,8 +102,12 @@ def _spa(dist: Path) -> Any:
     assets = create_static_files_router(path="/assets", directories=[dist / "assets"],
                                         include_in_schema=False, opt=PUBLIC)
 
-    @get(["/", "/{path:path}"], include_in_schema=False, opt=PUBLIC)
-    async def spa(path: str = "") -> Response[bytes]:
+    @get("/", include_in_schema=False, opt=PUBLIC)
+    async def spa_index() -> Response[bytes]:
+        return Response(index, media_type="text/html")
+
+    @get("/{path:path}", include_in_schema=False, opt=PUBLIC)
+    async def spa(path: FromPath[str]) -> Response[bytes]:
         if path.startswith(("api/", "/api/")):
             raise NotFoundException(f"no such endpoint: /{path.lstrip('/')}")
         candidate = (dist / path).resolve() if path else None
@@ -110,7 +115,7 @@ def _spa(dist: Path) -> Any:
             return Response(candidate.read_bytes(), media_type=_media_type(candidate))
         return Response(index, media_type="text/html")
 
-    return Router(path="/", route_handlers=[assets, spa])
+    return Router(path="/", route_handlers=[assets, spa_index, spa])
 
 
 def _media_type(path: Path) -> str:

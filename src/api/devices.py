@@ -11,7 +11,8 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 from sitelink.actors.site_messages import ForgetDevice, SetDeviceOfflineAfter
 from sitelink.api.audit import record
@@ -57,7 +58,7 @@ class DataloggerController(Controller):
 
     @get("/")
     async def list_dataloggers(
-        self, runtime: Runtime, site_id: int | None = Parameter(default=None),
+        self, runtime: NamedDependency[Runtime], site_id: int | None = Parameter(default=None),
         online_only: bool = Parameter(default=False),
     ) -> dict[str, Any]:
         rows = await device_store.list_devices(runtime.db, "datalogger", site_id=site_id,
@@ -65,7 +66,9 @@ class DataloggerController(Controller):
         return {"dataloggers": [device_json(d) for d in rows]}
 
     @get("/{device_id:int}/")
-    async def get_datalogger(self, runtime: Runtime, device_id: int) -> dict[str, Any]:
+    async def get_datalogger(
+        self, runtime: NamedDependency[Runtime], device_id: FromPath[int],
+    ) -> dict[str, Any]:
         """One datalogger with its sensors and availability history (newest first)."""
         detail = await device_store.get_device(runtime.db, device_id, kind="datalogger")
         online = detail.device.availability == "online"
@@ -78,8 +81,10 @@ class DataloggerController(Controller):
         }
 
     @patch("/{device_id:int}/", opt=ADMIN)
-    async def update_datalogger(self, request: Request[Any, Any, Any], runtime: Runtime,
-                                device_id: int, data: DataloggerUpdate) -> dict[str, Any]:
+    async def update_datalogger(
+        self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
+        device_id: FromPath[int], data: JSONBody[DataloggerUpdate],
+    ) -> dict[str, Any]:
         """Change ``label`` or ``offline_after_s`` (null: back to the site's default)."""
         changes = {k: v for k, v in msgspec.structs.asdict(data).items()
                    if v is not msgspec.UNSET}
@@ -94,8 +99,10 @@ class DataloggerController(Controller):
         return device_json(updated)
 
     @delete("/{device_id:int}/", opt=ADMIN, status_code=HTTP_204_NO_CONTENT)
-    async def delete_datalogger(self, request: Request[Any, Any, Any], runtime: Runtime,
-                                device_id: int) -> None:
+    async def delete_datalogger(
+        self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
+        device_id: FromPath[int],
+    ) -> None:
         """Forget a device; it is rediscovered if it speaks again."""
         key = await device_store.delete_device(runtime.db, device_id, kind="datalogger")
         runtime.forget_device(key)
@@ -109,7 +116,7 @@ class GatewayController(Controller):
     tags = ["devices"]
 
     @get("/")
-    async def list_gateways(self, runtime: Runtime,
+    async def list_gateways(self, runtime: NamedDependency[Runtime],
                             site_id: int | None = Parameter(default=None)) -> dict[str, Any]:
         rows = await device_store.list_devices(runtime.db, "gateway", site_id=site_id)
         return {"gateways": [device_json(d) for d in rows]}
@@ -120,7 +127,9 @@ class SensorController(Controller):
     tags = ["devices"]
 
     @get("/by_datalogger")
-    async def by_datalogger(self, runtime: Runtime, datalogger_id: int) -> dict[str, Any]:
+    async def by_datalogger(
+        self, runtime: NamedDependency[Runtime], datalogger_id: FromQuery[int],
+    ) -> dict[str, Any]:
         detail = await device_store.get_device(runtime.db, datalogger_id, kind="datalogger",
                                                history_limit=0)
         online = detail.device.availability == "online"
@@ -128,7 +137,7 @@ class SensorController(Controller):
 
     @get("/{sensor_id:int}/readings")
     async def readings(
-        self, runtime: Runtime, sensor_id: int,
+        self, runtime: NamedDependency[Runtime], sensor_id: FromPath[int],
         since: str | None = Parameter(default=None), until: str | None = Parameter(default=None),
         limit: int = Parameter(default=1000, ge=1, le=10_000),
     ) -> dict[str, Any]:

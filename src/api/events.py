@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from litestar import Request, get
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from sitelink.errors import ValidationError
 from sitelink.fanout import EventFilter, Hub, Subscriber
@@ -27,11 +28,11 @@ TYPES = frozenset({"site.status", "site.changed", "device.discovered", "device.o
 @get("/api/v1/events", tags=["events"])
 async def events(
     request: Request[Any, Any, Any],
-    runtime: Runtime,
-    site_id: Annotated[list[int] | None, Parameter(query="site_id")] = None,
-    types: Annotated[str | None, Parameter(query="types")] = None,
-    readings: Annotated[int, Parameter(query="readings", ge=0, le=1)] = 0,
-    last_event_id: Annotated[str | None, Parameter(header="Last-Event-ID")] = None,
+    runtime: NamedDependency[Runtime],
+    site_id: Annotated[list[int] | None, QueryParameter()] = None,
+    types: Annotated[str | None, QueryParameter()] = None,
+    readings: Annotated[int, QueryParameter(ge=0, le=1)] = 0,
+    last_event_id: Annotated[str | None, HeaderParameter(name="Last-Event-ID")] = None,
 ) -> ServerSentEvent:
     """Live events. Filters: ``site_id`` (repeatable), ``types`` (comma-separated);
     ``readings=1`` adds ``sensor.reading``. Resume with the ``Last-Event-ID`` header."""

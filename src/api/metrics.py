@@ -12,6 +12,7 @@ from typing import Any
 
 import pykka
 from litestar import Response, get
+from litestar.di import NamedDependency
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -100,6 +101,6 @@ def _registry(runtime: Runtime) -> CollectorRegistry:
 
 
 @get("/metrics", tags=["system"], opt=PUBLIC)
-async def metrics(runtime: Runtime) -> Response[Any]:
+async def metrics(runtime: NamedDependency[Runtime]) -> Response[Any]:
     body = generate_latest(_registry(runtime))
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -10,7 +10,8 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sitelink.api.audit import record
 from sitelink.api.schemas import SiteCreate, SiteUpdate
@@ -22,7 +23,6 @@ from sitelink.storage.sites import NewSite, SitePatch, SiteRecord
 from sitelink.times import iso
 
 ADMIN = {"role": "admin"}
-SiteId = int
 
 
 def site_config(record: SiteRecord) -> dict[str, Any]:
@@ -52,13 +52,13 @@ class SiteController(Controller):
     tags = ["sites"]
 
     @get("/")
-    async def list_sites(self, runtime: Runtime) -> dict[str, Any]:
+    async def list_sites(self, runtime: NamedDependency[Runtime]) -> dict[str, Any]:
         """Every site's live status object."""
         return {"sites": runtime.read_model.status_objects()}
 
     @post("/", opt=ADMIN, status_code=HTTP_201_CREATED)
-    async def create_site(self, request: Request[Any, Any, Any], runtime: Runtime,
-                          data: SiteCreate) -> dict[str, Any]:
+    async def create_site(self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
+                          data: JSONBody[SiteCreate]) -> dict[str, Any]:
         """Create a site (with the three default subscriptions); 409 if the code is taken."""
         fields = msgspec.structs.asdict(data)
         if fields["keepalive_s"] is None:
@@ -69,12 +69,14 @@ class SiteController(Controller):
         return status_of(runtime, record.id)
 
     @get("/{site_id:int}/")
-    async def get_site(self, runtime: Runtime, site_id: SiteId) -> dict[str, Any]:
+    async def get_site(
+        self, runtime: NamedDependency[Runtime], site_id: FromPath[int],
+    ) -> dict[str, Any]:
         return site_config(await site_store.get_site(runtime.db, site_id))
 
     @patch("/{site_id:int}/", opt=ADMIN)
-    async def update_site(self, request: Request[Any, Any, Any], runtime: Runtime,
-                          site_id: SiteId, data: SiteUpdate) -> dict[str, Any]:
+    async def update_site(self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
+                          site_id: FromPath[int], data: JSONBody[SiteUpdate]) -> dict[str, Any]:
         """Change the configuration; a live connection reconnects if broker settings changed."""
         patch_ = SitePatch(**{k: v for k, v in msgspec.structs.asdict(data).items()
                               if v is not msgspec.UNSET})
@@ -84,8 +86,8 @@ class SiteController(Controller):
         return site_config(record)
 
     @delete("/{site_id:int}/", opt=ADMIN, status_code=HTTP_204_NO_CONTENT)
-    async def delete_site(self, request: Request[Any, Any, Any], runtime: Runtime,
-                          site_id: SiteId) -> None:
+    async def delete_site(self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
+                          site_id: FromPath[int]) -> None:
         """Stop the site and delete it with its devices."""
         record = await site_store.get_site(runtime.db, site_id)
         await site_store.delete_site(runtime.db, site_id)
@@ -93,20 +95,20 @@ class SiteController(Controller):
         await record(request, "site.delete", target=record.code, detail={"site_id": site_id})
 
     @post("/{site_id:int}/start/", opt=ADMIN, status_code=200)
-    async def start(self, request: Request[Any, Any, Any], runtime: Runtime,
-                    site_id: SiteId) -> dict[str, Any]:
+    async def start(self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
+                    site_id: FromPath[int]) -> dict[str, Any]:
         """Enable the site and connect now."""
         return await _set_enabled(request, runtime, site_id, True)
 
     @post("/{site_id:int}/stop/", opt=ADMIN, status_code=200)
-    async def stop(self, request: Request[Any, Any, Any], runtime: Runtime,
-                   site_id: SiteId) -> dict[str, Any]:
+    async def stop(self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
+                   site_id: FromPath[int]) -> dict[str, Any]:
         """Disable the site and disconnect now."""
         return await _set_enabled(request, runtime, site_id, False)
 
     @post("/{site_id:int}/reconnect/", opt=ADMIN, status_code=200)
-    async def reconnect(self, request: Request[Any, Any, Any], runtime: Runtime,
-                        site_id: SiteId) -> dict[str, Any]:
+    async def reconnect(self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
+                        site_id: FromPath[int]) -> dict[str, Any]:
         """Drop and reconnect now, skipping any backoff wait. 409 if the site is not enabled."""
         record = await site_store.get_site(runtime.db, site_id)
         if not record.is_enabled:
@@ -116,11 +118,13 @@ class SiteController(Controller):
         return {"success": True, "message": f"Site {site_id} reconnecting now."}
 
     @get("/{site_id:int}/status/")
-    async def status(self, runtime: Runtime, site_id: SiteId) -> dict[str, Any]:
+    async def status(
+        self, runtime: NamedDependency[Runtime], site_id: FromPath[int],
+    ) -> dict[str, Any]:
         return status_of(runtime, site_id)
 
     @get("/{site_id:int}/history/")
-    async def history(self, runtime: Runtime, site_id: SiteId,
+    async def history(self, runtime: NamedDependency[Runtime], site_id: FromPath[int],
                       limit: int = Parameter(default=100, ge=1, le=1000)) -> dict[str, Any]:
         """Connection events, newest first, and the last 24 h: connects, drops, uptime %."""
         await site_store.get_site(runtime.db, site_id)

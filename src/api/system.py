@@ -12,8 +12,9 @@ from typing import Any, Literal
 
 from litestar import Request, Response, delete, get, post
 from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
-from litestar.params import Parameter
+from litestar.params import JSONBody, Parameter
 from sitelink.api.audit import record
 from sitelink.api.auth import COOKIE, PUBLIC, identify
 from sitelink.api.schemas import SessionRequest
@@ -26,7 +27,7 @@ ADMIN = {"role": "admin"}
 
 
 @get("/api/v1/mqtt/health/", tags=["system"], opt=PUBLIC)
-async def health(runtime: Runtime) -> Response[dict[str, Any]]:
+async def health(runtime: NamedDependency[Runtime]) -> Response[dict[str, Any]]:
     """healthy: everything enabled is connected; degraded: some is not; unhealthy: 503."""
     views = list(runtime.read_model.sites.values())
     enabled = [v for v in views if v.record.is_enabled]
@@ -50,7 +51,9 @@ async def health(runtime: Runtime) -> Response[dict[str, Any]]:
 
 
 @post("/api/v1/auth/session", tags=["auth"], status_code=200, opt=PUBLIC)
-async def login(request: Request[Any, Any, Any], data: SessionRequest) -> Response[dict[str, Any]]:
+async def login(
+    request: Request[Any, Any, Any], data: JSONBody[SessionRequest],
+) -> Response[dict[str, Any]]:
     """Exchange a token for an HttpOnly, SameSite=Strict session cookie."""
     identity = await identify(request, data.token)
     if identity is None:
@@ -73,7 +76,7 @@ async def me(request: Request[Identity, Any, Any]) -> dict[str, Any]:
 
 
 @get("/api/v1/actors", tags=["system"], opt=ADMIN)
-async def actors(runtime: Runtime,
+async def actors(runtime: NamedDependency[Runtime],
                  kind: Literal["root", "site", "device"] | None = Parameter(default=None)
                  ) -> dict[str, Any]:
     """The live actor tree: supervisor → sites → devices. ``?kind=`` flattens to one kind."""
@@ -136,7 +139,7 @@ def _flatten(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @get("/api/v1/audit", tags=["system"], opt=ADMIN)
-async def audit(runtime: Runtime,
+async def audit(runtime: NamedDependency[Runtime],
                 limit: int = Parameter(default=100, ge=1, le=1000),
                 offset: int = Parameter(default=0, ge=0)) -> dict[str, Any]:
     """Who did what, newest first."""

@@ -13,7 +13,8 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from sitelink.api.audit import record
 from sitelink.api.schemas import DiscoveryRequest, PublishCommand, TopicCreate, TopicUpdate
@@ -54,14 +55,18 @@ class TopicController(Controller):
     tags = ["topics", "commands"]
 
     @get("/topics/")
-    async def list_topics(self, runtime: Runtime, site_id: int) -> dict[str, Any]:
+    async def list_topics(
+        self, runtime: NamedDependency[Runtime], site_id: FromPath[int],
+    ) -> dict[str, Any]:
         site = await site_store.get_site(runtime.db, site_id)
         topics = await topic_store.list_topics(runtime.db, site_id)
         return {"topics": [topic_json(site.code, t) for t in topics]}
 
     @post("/topics/", opt=ADMIN, status_code=HTTP_201_CREATED)
-    async def add_topic(self, request: Request[Any, Any, Any], runtime: Runtime, site_id: int,
-                        data: TopicCreate) -> dict[str, Any]:
+    async def add_topic(
+        self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
+        site_id: FromPath[int], data: JSONBody[TopicCreate],
+    ) -> dict[str, Any]:
         """Add a subscription; the live connection subscribes at once."""
         _check_topic_fields(data.pattern, data.payload_version)
         site = await site_store.get_site(runtime.db, site_id)
@@ -73,8 +78,10 @@ class TopicController(Controller):
         return topic_json(site.code, topic)
 
     @patch("/topics/{topic_id:int}/", opt=ADMIN)
-    async def update_topic(self, request: Request[Any, Any, Any], runtime: Runtime,
-                           site_id: int, topic_id: int, data: TopicUpdate) -> dict[str, Any]:
+    async def update_topic(
+        self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
+        site_id: FromPath[int], topic_id: FromPath[int], data: JSONBody[TopicUpdate],
+    ) -> dict[str, Any]:
         _check_topic_fields(data.pattern, data.payload_version)
         site = await site_store.get_site(runtime.db, site_id)
         changes = {k: v for k, v in msgspec.structs.asdict(data).items()
@@ -87,8 +94,8 @@ class TopicController(Controller):
         return topic_json(site.code, topic)
 
     @delete("/topics/{topic_id:int}/", opt=ADMIN, status_code=HTTP_204_NO_CONTENT)
-    async def delete_topic(self, request: Request[Any, Any, Any], runtime: Runtime,
-                           site_id: int, topic_id: int) -> None:
+    async def delete_topic(self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
+                           site_id: FromPath[int], topic_id: FromPath[int]) -> None:
         site = await site_store.get_site(runtime.db, site_id)
         await topic_store.delete_topic(runtime.db, site_id, topic_id)
         await runtime.site_changed(site_id, "updated")
@@ -96,9 +103,10 @@ class TopicController(Controller):
                      detail={"site_id": site_id, "topic_id": topic_id})
 
     @post("/discovery/", opt=ADMIN, status_code=HTTP_202_ACCEPTED)
-    async def start_discovery(self, request: Request[Any, Any, Any], runtime: Runtime,
-                              site_id: int, data: DiscoveryRequest | None = None
-                              ) -> dict[str, Any]:
+    async def start_discovery(
+        self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
+        site_id: FromPath[int], data: JSONBody[DiscoveryRequest | None] = None,
+    ) -> dict[str, Any]:
         """Listen on ``{code}/#`` for ``seconds`` and collect the distinct topics seen."""
         seconds = (data or DiscoveryRequest()).seconds
         site = await site_store.get_site(runtime.db, site_id)
@@ -113,7 +121,9 @@ class TopicController(Controller):
                 "ends_at": iso(view.ends_at)}
 
     @get("/discovery/")
-    async def discovery(self, runtime: Runtime, site_id: int) -> dict[str, Any]:
+    async def discovery(
+        self, runtime: NamedDependency[Runtime], site_id: FromPath[int],
+    ) -> dict[str, Any]:
         """The topics seen in the last window, with counts and last payload size."""
         await site_store.get_site(runtime.db, site_id)
         view = runtime.read_model.discoveries.get(site_id)
@@ -124,8 +134,10 @@ class TopicController(Controller):
                 "ends_at": iso(view.ends_at), "topics": list(view.topics)}
 
     @post("/publish/", opt=ADMIN, status_code=200)
-    async def publish(self, request: Request[Any, Any, Any], runtime: Runtime, site_id: int,
-                      data: PublishCommand) -> Response[dict[str, Any]]:
+    async def publish(
+        self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
+        site_id: FromPath[int], data: JSONBody[PublishCommand],
+    ) -> Response[dict[str, Any]]:
         """Publish a command. 409 if the site is not connected; for qos 1 and 2 the answer
         waits for the broker's acknowledgement, 504 if none comes within 5 s."""
         site = await site_store.get_site(runtime.db, site_id)
@@ -160,7 +172,7 @@ class TopicController(Controller):
                          "command_id": command_id, "outcome": result.outcome})
 
     @get("/commands/")
-    async def commands(self, runtime: Runtime, site_id: int,
+    async def commands(self, runtime: NamedDependency[Runtime], site_id: FromPath[int],
                        limit: int = Parameter(default=100, ge=1, le=1000)) -> dict[str, Any]:
         """Published commands, newest first, with their outcome."""
         await site_store.get_site(runtime.db, site_id)
