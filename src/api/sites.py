@@ -89,10 +89,10 @@ class SiteController(Controller):
     async def delete_site(self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
                           site_id: FromPath[int]) -> None:
         """Stop the site and delete it with its devices."""
-        record = await site_store.get_site(runtime.db, site_id)
+        site = await site_store.get_site(runtime.db, site_id)
         await site_store.delete_site(runtime.db, site_id)
         runtime.site_removed(site_id)
-        await record(request, "site.delete", target=record.code, detail={"site_id": site_id})
+        await record(request, "site.delete", target=site.code, detail={"site_id": site_id})
 
     @post("/{site_id:int}/start/", opt=ADMIN, status_code=200)
     async def start(self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
@@ -110,11 +110,11 @@ class SiteController(Controller):
     async def reconnect(self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
                         site_id: FromPath[int]) -> dict[str, Any]:
         """Drop and reconnect now, skipping any backoff wait. 409 if the site is not enabled."""
-        record = await site_store.get_site(runtime.db, site_id)
-        if not record.is_enabled:
+        site = await site_store.get_site(runtime.db, site_id)
+        if not site.is_enabled:
             raise LifecycleError("disconnected", "Reconnect: the site is not enabled; start it")
         runtime.reconnect(site_id)
-        await record(request, "site.reconnect", target=record.code, detail={"site_id": site_id})
+        await record(request, "site.reconnect", target=site.code, detail={"site_id": site_id})
         return {"success": True, "message": f"Site {site_id} reconnecting now."}
 
     @get("/{site_id:int}/status/")
