@@ -132,6 +132,12 @@ def describe_failure(error: BaseException | ReasonCode | int | str) -> str:
     return str(error)
 
 
+def _refused(filters: list[str], codes: list[ReasonCode]) -> str:
+    """The filters a SUBACK refused, with the broker's reason, or empty."""
+    pairs = zip(filters, codes, strict=False)
+    return ", ".join(f"{f} ({str(c).lower()})" for f, c in pairs if c.is_failure)
+
+
 _REFUSALS = {
     132: "unsupported protocol version",
     133: "client identifier not valid",
@@ -169,7 +175,11 @@ class PahoPort:
         self._attempt = 0
         self._buffer: list[InboundMessage] = []
         self._buffer_lock = threading.Lock()
-        self._sub_requests: dict[int, tuple[int, list[str]]] = {}
+        # (attempt, mid) -> (request, filters), and SUBACKs that beat their registration:
+        # on localhost the SUBACK often arrives before ``client.subscribe`` has returned.
+        self._sub_requests: dict[tuple[int, int], tuple[int, list[str]]] = {}
+        self._early_subacks: dict[tuple[int, int], list[ReasonCode]] = {}
+        self._sub_lock = threading.Lock()
 
     # --- calls (owner's thread) -----------------------------------------------------------
 
@@ -230,7 +240,13 @@ class PahoPort:
         if result != mqtt.MQTT_ERR_SUCCESS or mid is None:
             self._owner.tell(PortSubscribed(self._attempt, request, "subscribe not sent"))
             return
-        self._sub_requests[mid] = (request, [f for f, _ in filters])
+        key, names = (self._attempt, mid), [f for f, _ in filters]
+        with self._sub_lock:
+            codes = self._early_subacks.pop(key, None)
+            if codes is None:
+                self._sub_requests[key] = (request, names)
+                return
+        self._owner.tell(PortSubscribed(self._attempt, request, _refused(names, codes)))
 
     def unsubscribe(self, filters: Sequence[str]) -> None:
         if self._client is not None and filters:
@@ -305,9 +321,13 @@ class PahoPort:
     def _on_subscribe(
         self, attempt: int, client: Any, userdata: Any, mid: int, codes: list[ReasonCode], p: Any
     ) -> None:
-        request, filters = self._sub_requests.pop(mid, (0, []))
-        refused = [f"{f} ({str(c).lower()})" for f, c in zip(filters, codes, strict=False) if c.is_failure]
-        self._owner.tell(PortSubscribed(attempt, request, ", ".join(refused)))
+        with self._sub_lock:
+            pending = self._sub_requests.pop((attempt, mid), None)
+            if pending is None:  # subscribe() has not registered it yet; it will answer
+                self._early_subacks[(attempt, mid)] = codes
+                return
+        request, filters = pending
+        self._owner.tell(PortSubscribed(attempt, request, _refused(filters, codes)))
 
     def _on_publish(
         self, attempt: int, client: Any, userdata: Any, mid: int, rc: ReasonCode, props: Any
