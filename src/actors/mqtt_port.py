@@ -187,21 +187,11 @@ class PahoPort:
         self.disconnect()
         self._attempt = attempt
         v5 = config.protocol == "5"
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=config.client_id,
-            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            clean_session=None if v5 else config.clean_session,
-            reconnect_on_failure=False,
-        )
-        client.connect_timeout = config.connect_timeout_s
-        if config.username:
-            client.username_pw_set(config.username, config.password)
-        if config.tls:
-            context = ssl.create_default_context(cadata=config.tls_ca_pem or None)
-            client.tls_set_context(context)
-        if config.will_topic:
-            client.will_set(config.will_topic, b"offline", qos=1, retain=True)
+        try:
+            client = self._new_client(config, v5)
+        except Exception as exc:  # e.g. a CA that is no certificate: a failed attempt, no crash
+            self._owner.tell(PortConnectFailed(attempt, describe_failure(exc)))
+            return
         client.on_connect = self._wrap(self._on_connect, attempt)
         client.on_disconnect = self._wrap(self._on_disconnect, attempt)
         client.on_subscribe = self._wrap(self._on_subscribe, attempt)
@@ -217,6 +207,25 @@ class PahoPort:
             daemon=True,
         )
         thread.start()
+
+    @staticmethod
+    def _new_client(config: BrokerConfig, v5: bool) -> mqtt.Client:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=config.client_id,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else config.clean_session,
+            reconnect_on_failure=False,
+        )
+        client.connect_timeout = config.connect_timeout_s
+        if config.username:
+            client.username_pw_set(config.username, config.password)
+        if config.tls:
+            context = ssl.create_default_context(cadata=config.tls_ca_pem or None)
+            client.tls_set_context(context)
+        if config.will_topic:
+            client.will_set(config.will_topic, b"offline", qos=1, retain=True)
+        return client
 
     def disconnect(self, goodbye: tuple[str, bytes] | None = None) -> None:
         with self._client_lock:
