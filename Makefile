@@ -39,7 +39,7 @@ test-web: web/node_modules/.package-lock.json
 
 lint: install
 	$(BIN)/ruff check src tests bench
-	$(BIN)/mypy src
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python -m bench
