@@ -19,7 +19,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any
+from typing import Any, cast
 
 import pykka
 import structlog
@@ -29,7 +29,15 @@ from sitelink.actors.clock import BaseClock, Clock, Target
 from sitelink.actors.device import DeviceState
 from sitelink.actors.mqtt_port import MqttPort
 from sitelink.actors.site_messages import Discover, Publish, PublishResult, Shutdown, SiteSpec
-from sitelink.actors.supervisor import Apply, Describe, Forward, Remove, Supervisor, Upsert
+from sitelink.actors.supervisor import (
+    Apply,
+    Describe,
+    Forward,
+    Remove,
+    Supervisor,
+    SupervisorInfo,
+    Upsert,
+)
 from sitelink.bridge import Bridge
 from sitelink.desired import site_spec
 from sitelink.events import DeviceKey
@@ -64,11 +72,22 @@ class Runtime:
         self.hub = Hub(max_clients=settings.sse_max_clients)
         self.shutting_down = asyncio.Event()
         self.started_at = time.time()
-        self.db: Database | None = None
+        self._db: Database | None = None
         self.writer: StorageWriter | None = None
         self.bridge: Bridge | None = None
         self.supervisor: pykka.ActorRef[Supervisor] | None = None
         self._reconcile_task: asyncio.Task[None] | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._db is not None
+
+    @property
+    def db(self) -> Database:
+        """The open database (between ``start`` and ``stop``)."""
+        if self._db is None:
+            raise RuntimeError("the runtime is not started")
+        return self._db
 
     def _device_id(self, key: DeviceKey) -> int | None:
         return self.writer.device_id(key) if self.writer is not None else None
@@ -77,7 +96,7 @@ class Runtime:
 
     async def start(self) -> None:
         s = self.settings
-        self.db = await open_database(s)
+        self._db = await open_database(s)
         await migrate(self.db)
         if s.admin_token:
             await ensure_bootstrap(self.db, s.admin_token)
@@ -122,8 +141,8 @@ class Runtime:
             await self.bridge.stop()
         if self.writer is not None:
             await self.writer.close()
-        if self.db is not None:
-            await self.db.close()
+        if self._db is not None:
+            await self._db.close()
         if self._own_clock:
             self.clock.stop()  # type: ignore[attr-defined]
         log.info("sitelink stopped")
@@ -133,7 +152,9 @@ class Runtime:
         assert self.supervisor is not None
         deadline = time.monotonic() + self.settings.shutdown_timeout_s
         try:
-            info = self.supervisor.ask(Describe(), timeout=self.settings.shutdown_timeout_s)
+            info = cast(SupervisorInfo, self.supervisor.ask(
+                Describe(), timeout=self.settings.shutdown_timeout_s
+            ))
             futures = [ref.ask(Shutdown(), block=False) for ref in info.children.values()]
             for future in futures:
                 with contextlib.suppress(Exception):
@@ -154,7 +175,7 @@ class Runtime:
 
     async def reconcile(self) -> None:
         """Converge the live connections to what storage says (changes made elsewhere)."""
-        assert self.db is not None and self.supervisor is not None
+        assert self.supervisor is not None
         configs = await site_store.load_desired_state(self.db)
         for record in await site_store.list_sites(self.db):
             if record.id not in self.read_model.sites:
@@ -167,7 +188,7 @@ class Runtime:
 
     async def site_changed(self, site_id: int, change: str) -> None:
         """Storage has just changed this site: tell its actor at once."""
-        assert self.db is not None and self.supervisor is not None
+        assert self.supervisor is not None
         record = await site_store.get_site(self.db, site_id)
         self.hub.publish(*self.read_model.upsert_site(record, change))
         config = await site_store.get_site_config(self.db, site_id)

@@ -24,7 +24,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import msgspec
 import paho.mqtt.client as mqtt
@@ -199,7 +199,9 @@ class PahoPort:
         client.on_message = self._wrap(self._on_message, attempt)
         with self._client_lock:
             self._client = client
-        clean_start: bool | int = config.clean_session if v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY
+        clean_start: bool | Literal[3] = (
+            config.clean_session if v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY
+        )
         thread = threading.Thread(
             target=self._run,
             args=(client, config, attempt, clean_start),
@@ -277,7 +279,11 @@ class PahoPort:
     # --- paho's thread --------------------------------------------------------------------
 
     def _run(
-        self, client: mqtt.Client, config: BrokerConfig, attempt: int, clean_start: bool | int
+        self,
+        client: mqtt.Client,
+        config: BrokerConfig,
+        attempt: int,
+        clean_start: bool | Literal[3],
     ) -> None:
         try:
             client.connect(
@@ -346,7 +352,7 @@ class PahoPort:
     def _on_message(self, attempt: int, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         # msg.topic decodes UTF-8 and raises on bad bytes; the raw bytes let the site
         # actor count an invalid topic instead of losing the callback.
-        item = InboundMessage(msg._topic, msg.payload, bool(msg.retain), self._now())
+        item = InboundMessage(bytes(msg._topic), bytes(msg.payload), bool(msg.retain), self._now())
         with self._buffer_lock:
             self._buffer.append(item)
             first = len(self._buffer) == 1

@@ -51,6 +51,7 @@ from sitelink.actors.site_messages import (
 )
 from sitelink.errors import LifecycleError
 from sitelink.events import (
+    CommandOutcomeKind,
     CommandOutcome,
     ConnectionEventOccurred,
     DeviceDiscovered,
@@ -351,7 +352,7 @@ class SiteActor(pykka.ThreadingActor):
         command_id, qos, reply = self.pending.pop(mid, ("", 0, None))
         if not command_id:
             return
-        outcome = "failed" if error else ("acked" if qos else "sent")
+        outcome: CommandOutcomeKind = "failed" if error else ("acked" if qos else "sent")
         self.sink.publish(CommandOutcome(command_id=command_id, site_id=self.spec.site_id,
                                          outcome=outcome, error=error, at=self.clock.now()))
         self._reply(reply, PublishResult(command_id=command_id, outcome=outcome, error=error))

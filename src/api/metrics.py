@@ -58,7 +58,7 @@ class RuntimeCollector(Collector):
         for availability in AVAILABILITIES:
             devices.add_metric([availability], counts.get(availability, 0))
         yield devices
-        mailboxes = [ref.actor_inbox.qsize() for ref in pykka.ActorRegistry.get_all()]
+        mailboxes = [ref.actor_inbox.qsize() for ref in pykka.ActorRegistry.get_all()]  # type: ignore[attr-defined]
         yield GaugeMetricFamily("sitelink_actors", "Live actors", value=len(mailboxes))
         yield GaugeMetricFamily("sitelink_actor_mailbox_max", "Deepest actor mailbox",
                                 value=max(mailboxes, default=0))

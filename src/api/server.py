@@ -41,7 +41,7 @@ class Server(uvicorn.Server):
 def build_server(settings: Settings, host: str, port: int, **app_options: Any) -> Server:
     app = create_app(settings, **app_options)
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                            lifespan="on", timeout_graceful_shutdown=settings.shutdown_timeout_s)
+                            lifespan="on", timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout_s)))
     return Server(config, [app.state.shutting_down])
 
 

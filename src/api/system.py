@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from litestar import Request, Response, delete, get, post
 from litestar.datastructures import Cookie
@@ -32,7 +32,7 @@ async def health(runtime: NamedDependency[Runtime]) -> Response[dict[str, Any]]:
     views = list(runtime.read_model.sites.values())
     enabled = [v for v in views if v.record.is_enabled]
     healthy = sum(1 for v in enabled if v.status == "connected")
-    storage_ok = runtime.db is not None and await runtime.db.ping()
+    storage_ok = runtime.started and await runtime.db.ping()
     running = runtime.supervisor is not None and runtime.supervisor.is_alive()
     if not (running and storage_ok):
         status, code = "unhealthy", 503
@@ -92,12 +92,12 @@ def _tree(runtime: Runtime) -> list[dict[str, Any]]:
     """Asks every actor at once and waits for all answers (worker thread, ≤ 2 s overall)."""
     from sitelink.actors.device import Inspect as InspectDevice
     from sitelink.actors.site_messages import Inspect as InspectSite
-    from sitelink.actors.supervisor import Describe
+    from sitelink.actors.supervisor import Describe, SupervisorInfo
 
     assert runtime.supervisor is not None
     deadline = time.monotonic() + 2.0
     sup = runtime.supervisor
-    info = sup.ask(Describe(), timeout=2.0)
+    info = cast(SupervisorInfo, sup.ask(Describe(), timeout=2.0))
     site_futures = {sid: ref.ask(InspectSite(), block=False) for sid, ref in info.children.items()}
     root = _node("root", "supervisor", "running", sup, info.processed,
                  sum(info.restarts.values()), info.started_at)
