@@ -17,12 +17,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from piccolo.table import Table
 from sitelink.events import DeviceKey
 from sitelink.storage.batch import Batch, DeviceSeen, utc
 from sitelink.storage.database import Database
 from sitelink.storage.tables import Device, Sensor, Site
 
 IN_CHUNK = 500  # ids per IN (...) list: well under both engines' parameter limits
+INSERT_CHUNK = 1000  # rows per piccolo INSERT: PostgreSQL allows 32,767 parameters
 
 
 @dataclass(slots=True)
@@ -95,6 +97,12 @@ async def resolve_devices(
     return {key: ids.devices[key] for key in keys if key in ids.devices}
 
 
+async def _insert_ignoring_duplicates(table: type[Table], rows: Sequence[Table]) -> None:
+    """Insert in chunks; rows that hit a unique constraint (made meanwhile) are skipped."""
+    for start in range(0, len(rows), INSERT_CHUNK):
+        await table.insert(*rows[start : start + INSERT_CHUNK]).on_conflict(action="DO NOTHING")
+
+
 async def _create_devices(ids: IdMaps, new: dict[DeviceKey, DeviceSeen]) -> None:
     rows = [
         Device(
@@ -108,7 +116,7 @@ async def _create_devices(ids: IdMaps, new: dict[DeviceKey, DeviceSeen]) -> None
         )
         for key, seen in new.items()
     ]
-    await Device.insert(*rows).on_conflict(action="DO NOTHING")
+    await _insert_ignoring_duplicates(Device, rows)
     by_site: dict[int, list[str]] = {}
     for key in new:
         by_site.setdefault(key.site_id, []).append(key.serial)
@@ -132,8 +140,9 @@ async def _resolve_sensors(
         if key in device_ids and ids.sensor_id(device_ids[key], sensor_key) is None
     }
     if missing:
-        await Sensor.insert(
-            *(
+        await _insert_ignoring_duplicates(
+            Sensor,
+            [
                 Sensor(
                     device=device_id,
                     key=key,
@@ -142,8 +151,8 @@ async def _resolve_sensors(
                     unit=value.unit,
                 )
                 for (device_id, key), value in missing.items()
-            )
-        ).on_conflict(action="DO NOTHING")
+            ],
+        )
         for chunk in _chunks(sorted({device_id for device_id, _ in missing})):
             rows = await Sensor.select(Sensor.id, Sensor.device, Sensor.key).where(
                 Sensor.device.is_in(chunk)

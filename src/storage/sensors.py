@@ -70,6 +70,8 @@ async def readings(
     the latest ones. ``NotFound`` if the sensor does not exist."""
     if not await Sensor.exists().where(Sensor.id == sensor_id):
         raise NotFound(f"sensor {sensor_id} does not exist")
+    if limit <= 0:
+        return []
     query = Reading.select(Reading.at, Reading.value).where(Reading.sensor == sensor_id)
     if since is not None:
         query = query.where(Reading.at >= since)
@@ -79,7 +81,7 @@ async def readings(
     rows = (
         await query.order_by(Reading.at, ascending=not newest_first)
         .order_by(Reading.id, ascending=not newest_first)
-        .limit(max(0, min(limit, MAX_READINGS)))
+        .limit(min(limit, MAX_READINGS))
     )
     if newest_first:
         rows.reverse()

@@ -134,22 +134,28 @@ class StorageWriter:
             started = time.perf_counter()
             try:
                 readings = await apply_batch(self._db, self._ids, coalesce(events))
-            except Exception:
-                await self._failed(events)
+            except Exception as exc:
+                await self._failed(events, exc)
                 return
             self._failures = 0
             self.flushes += 1
             self.readings_written += readings
             self.last_flush_s = time.perf_counter() - started
 
-    async def _failed(self, events: list[Event]) -> None:
+    async def _failed(self, events: list[Event], exc: Exception) -> None:
+        # No traceback with locals: they would hold the whole batch (and render slowly).
+        error = f"{type(exc).__name__}: {exc}"[:500]
         self._failures += 1
         if self._failures >= self._max_attempts:
-            log.exception("storage_flush_dropped", events=len(events), attempts=self._failures)
+            log.error(
+                "storage_flush_dropped", events=len(events), attempts=self._failures, error=error
+            )
             self.dropped += len(events)
             self._failures = 0
         else:
-            log.exception("storage_flush_failed", events=len(events), attempt=self._failures)
+            log.warning(
+                "storage_flush_failed", events=len(events), attempt=self._failures, error=error
+            )
             self._retry = events
         # The caches may be what is wrong (rows deleted behind our back): reload them.
         with contextlib.suppress(Exception):
@@ -209,8 +215,8 @@ class StorageWriter:
         self._next_prune_at = time.monotonic() + self._prune_every_s
         try:
             deleted = await self.prune_readings(datetime.now(UTC) - self._retention)
-        except Exception:
-            log.exception("storage_prune_failed")
+        except Exception as exc:
+            log.error("storage_prune_failed", error=f"{type(exc).__name__}: {exc}"[:500])
             return
         if deleted:
             log.info("storage_readings_pruned", deleted=deleted)
