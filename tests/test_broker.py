@@ -6,10 +6,10 @@ import importlib.util
 from collections.abc import Callable
 
 import pytest
-from sitelink.broker import BrokerError, EmbeddedBroker, Mosquitto, port_accepts
-from sitelink.errors import ConfigError
 
 from conftest import Subscriber
+from sitelink.broker import BrokerError, EmbeddedBroker, Mosquitto, port_accepts
+from sitelink.errors import ConfigError
 
 MakeSubscriber = Callable[..., Subscriber]
 

@@ -13,6 +13,8 @@ from typing import Literal
 import msgspec
 import paho.mqtt.client as mqtt
 import pytest
+
+from conftest import Subscriber
 from sitelink.broker import Mosquitto, free_port
 from sitelink.errors import ValidationError
 from sitelink.payloads import Reading, decode
@@ -24,8 +26,6 @@ from sitelink.simulate import (
     handle_simulate,
     register,
 )
-
-from conftest import Subscriber
 
 MakeSubscriber = Callable[..., Subscriber]
 HEARTBEATS = ("+/datalogger/+/+/heartbeat", "+/gateway/+/heartbeat")
@@ -347,3 +347,21 @@ def test_command_line_rejects_a_bad_broker(capsys: pytest.CaptureFixture[str]) -
     args = parse("--broker", "localhost:notaport")
     assert handle_simulate(args) == 2
     assert "broker" in capsys.readouterr().err
+
+
+def test_reconnects_after_a_broker_restart_and_resends_statuses(
+    mosquitto: Mosquitto, subscriber: MakeSubscriber, simulators: Callable[..., Simulator]
+) -> None:
+    """After the broker restarts (retained statuses gone), the fleet reconnects by itself,
+    says `online` again and goes on with its heartbeats."""
+    simulator = simulators(mosquitto, sites=2, dataloggers=2, gateways=1, interval_s=0.05)
+    mosquitto.kill()
+    mosquitto.restart()
+    sub = subscriber(mosquitto, STATUSES, *HEARTBEATS)
+    dataloggers = {d.status_topic for d in simulator.devices if d.kind == "datalogger"}
+
+    def back() -> bool:
+        online = {m.topic for m in sub.messages if m.payload == b"online"}
+        return online == dataloggers and sub.count(is_heartbeat) >= len(simulator.devices)
+
+    assert sub.wait_for(back, 15)
