@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 import pykka
+
 from sitelink.actors.mqtt_port import (
     BrokerConfig,
     InboundMessage,

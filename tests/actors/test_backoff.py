@@ -7,6 +7,7 @@ import math
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+
 from sitelink.actors.backoff import ConnectRateLimiter, RetryPolicy, retry_delay
 
 

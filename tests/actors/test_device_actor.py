@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from actor_fakes import SyncInbox, WaitingSink
+
 from sitelink.actors.clock import FakeClock
 from sitelink.actors.device import (
     DeviceActor,

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
 from sitelink.actors import lifecycle as lc
 from sitelink.actors.backoff import RetryPolicy
 from sitelink.actors.lifecycle import Conn, State, transition

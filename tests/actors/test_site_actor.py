@@ -16,6 +16,7 @@ import pytest
 from actor_fakes import MANAGER_TOPIC, FakePort, FixedRandom, SyncInbox, WaitingSink, make_spec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from sitelink.actors import lifecycle as lc
 from sitelink.actors.backoff import ConnectRateLimiter, RetryPolicy
 from sitelink.actors.clock import FakeClock
@@ -32,6 +33,7 @@ from sitelink.actors.site_messages import Configure, Publish, PublishResult, Sit
 from sitelink.events import (
     CommandOutcome,
     ConnectionEventOccurred,
+    DeviceAvailabilityChanged,
     DeviceDiscovered,
     SiteStatusChanged,
     SiteTraffic,
@@ -555,3 +557,26 @@ def test_device_cap_stops_discovery() -> None:
     assert len(site.actor.devices) == 2
     site.receive("site_001/datalogger/m/S1/heartbeat", b"{}")  # known devices still heard
     assert site.traffic() == (5, 0)
+
+
+def test_devices_are_unreachable_while_the_link_is_down() -> None:
+    """When the link drops, the site's devices become unreachable (not offline), and when it
+    is back they return to online with a fresh grace period."""
+    site = Site().start()
+    site.come_up()
+    site.receive("site_001/datalogger/m/S1/heartbeat", b"{}")
+    online = site.sink.wait_for(
+        lambda e: e.availability == "online", kind=DeviceAvailabilityChanged
+    )
+    assert online.device.serial == "S1"
+    mark = site.sink.mark()
+    site.lose()
+    site.sink.wait_for(
+        lambda e: e.availability == "unreachable", kind=DeviceAvailabilityChanged, since=mark
+    )
+    site.clock.advance(POLICY.base_s)
+    site.come_up()
+    back = site.sink.wait_for(
+        lambda e: e.availability == "online", kind=DeviceAvailabilityChanged, since=mark
+    )
+    assert back.reason == "site connection is back"

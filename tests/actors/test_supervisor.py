@@ -18,6 +18,7 @@ import msgspec
 import pykka
 import pytest
 from actor_fakes import FakePort, WaitingSink, make_spec
+
 from sitelink.actors.backoff import ConnectRateLimiter, RetryPolicy
 from sitelink.actors.clock import FakeClock, Target
 from sitelink.actors.mqtt_port import MqttPort
