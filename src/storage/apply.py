@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from piccolo.table import Table
+
 from sitelink.events import DeviceKey
 from sitelink.storage.batch import Batch, DeviceSeen, utc
 from sitelink.storage.database import Database

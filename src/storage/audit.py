@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+
 from sitelink.storage.database import Database
 from sitelink.storage.tables import AuditEntry
 

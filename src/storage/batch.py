@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import msgspec
+
 from sitelink.events import (
     CommandOutcome,
     ConnectionEventOccurred,

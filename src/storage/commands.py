@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+
 from sitelink.errors import NotFound
 from sitelink.events import CommandOutcomeKind
 from sitelink.storage.database import Database, conflict_on_duplicate

@@ -31,6 +31,7 @@ import asyncpg  # type: ignore[import-untyped]
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.querystring import QueryString
+
 from sitelink.errors import Conflict, StorageError
 from sitelink.settings import Settings
 from sitelink.storage.secrets import PasswordCipher, load_cipher

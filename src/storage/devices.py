@@ -3,26 +3,25 @@
 Every function runs on the asyncio event loop. Rows are written by ``StorageWriter``;
 here only the operator's fields (``label``, ``offline_after_s``) change, and devices are
 deleted. Stored availability trails the live one (in the actors) by at most one flush.
-
-``uptime_percentage`` is the share of the last 24 h, or of the time since discovery if
-that is shorter, that the device's availability intervals say ``online``; two decimals.
+``uptime_percentage``: see ``sitelink.storage.availability``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+
 from sitelink.errors import NotFound
 from sitelink.events import DeviceKey, DeviceKind
 from sitelink.storage.apply import IN_CHUNK
+from sitelink.storage.availability import uptime_percentages
 from sitelink.storage.database import Database
 from sitelink.storage.sensors import SensorRecord, sensor_record
 from sitelink.storage.tables import AvailabilityInterval, Device, Sensor, Site
 
-UPTIME_WINDOW = timedelta(hours=24)
 UNSET = msgspec.UNSET
 UnsetType = msgspec.UnsetType
 
@@ -247,32 +246,3 @@ async def _records(rows: Sequence[dict[str, Any]]) -> list[DeviceRecord]:
         )
         for row in rows
     ]
-
-
-async def uptime_percentages(
-    discovered_at: dict[int, datetime], *, now: datetime
-) -> dict[int, float]:
-    """Online share of the last 24 h (or since discovery), per device id, two decimals."""
-    window_start = now - UPTIME_WINDOW
-    online_s: dict[int, float] = dict.fromkeys(discovered_at, 0.0)
-    ids = sorted(discovered_at)
-    for start in range(0, len(ids), IN_CHUNK):
-        rows = await AvailabilityInterval.select().where(
-            AvailabilityInterval.device.is_in(ids[start : start + IN_CHUNK])
-            & (AvailabilityInterval.availability == "online")
-            & (
-                AvailabilityInterval.ended_at.is_null()
-                | (AvailabilityInterval.ended_at > window_start)
-            )
-        )
-        for row in rows:
-            device = row["device"]
-            begin = max(row["started_at"], window_start, discovered_at[device])
-            end = min(row["ended_at"] or now, now)
-            if end > begin:
-                online_s[device] += (end - begin).total_seconds()
-    result: dict[int, float] = {}
-    for device, seconds in online_s.items():
-        span = (now - max(window_start, discovered_at[device])).total_seconds()
-        result[device] = round(min(100.0, 100.0 * seconds / span), 2) if span > 0 else 0.0
-    return result

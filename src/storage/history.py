@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
+
 from sitelink.errors import NotFound
 from sitelink.events import ConnectionEventKind
 from sitelink.storage.database import Database

@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
+
 from sitelink.errors import ConfigError, StorageError
 from sitelink.settings import Settings
 

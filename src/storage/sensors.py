@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+
 from sitelink.errors import NotFound
 from sitelink.storage.database import Database
 from sitelink.storage.tables import Device, Reading, Sensor

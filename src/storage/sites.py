@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 import structlog
+
 from sitelink.errors import NotFound, StorageError
 from sitelink.storage.database import Database, conflict_on_duplicate
 from sitelink.storage.subscriptions import TopicRecord, insert_default_topics, topics_of_sites

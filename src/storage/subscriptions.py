@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 import msgspec
+
 from sitelink.errors import NotFound
 from sitelink.storage.database import Database, conflict_on_duplicate
 from sitelink.storage.tables import Site, Topic

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import msgspec
+
 from sitelink.errors import NotFound
 from sitelink.storage.database import Database, conflict_on_duplicate
 from sitelink.storage.tables import ApiToken

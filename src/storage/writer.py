@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import structlog
+
 from sitelink.events import DeviceDiscovered, DeviceHeartbeat, DeviceKey, Event
 from sitelink.storage.apply import IdMaps, apply_batch, existing_sites, resolve_devices
 from sitelink.storage.batch import DeviceSeen, coalesce

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+
 from sitelink.settings import Settings
 from sitelink.storage.database import Database, open_database
 from sitelink.storage.migrations import migrate

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from sitelink.errors import Conflict, NotFound
 from sitelink.storage.audit import append_audit, list_audit
 from sitelink.storage.commands import insert_command, list_commands, set_outcome

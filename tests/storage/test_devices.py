@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
+
 from sitelink.errors import NotFound
 from sitelink.events import DeviceHeartbeat, DeviceKey, SensorValue
 from sitelink.storage.database import Database

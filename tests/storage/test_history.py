@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from sitelink.errors import NotFound
 from sitelink.storage.database import Database
 from sitelink.storage.history import connection_stats, list_connection_events

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from sitelink.errors import Conflict, NotFound
 from sitelink.storage.database import Database
 from sitelink.storage.sites import (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+
 from sitelink.errors import Conflict, NotFound
 from sitelink.storage.database import Database
 from sitelink.storage.tables import ApiToken

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from sitelink.events import (
     CommandOutcome,
     ConnectionEventOccurred,
@@ -20,6 +21,7 @@ from sitelink.events import (
     SiteTraffic,
 )
 from sitelink.settings import Settings
+from sitelink.storage.availability import mark_all_unknown
 from sitelink.storage.commands import get_command, insert_command
 from sitelink.storage.database import Database, open_database
 from sitelink.storage.devices import get_device, list_devices, load_devices
@@ -291,3 +293,46 @@ async def test_background_task_flushes_and_prunes(db: Database, site_id: int) ->
     finally:
         await writer.close()
     assert values == [1.0, 2.0]  # rh = t_ext / 2 of the new heartbeat; the old ones pruned
+
+
+async def test_first_flush_of_a_large_fleet(
+    db: Database, writer: StorageWriter, site_id: int
+) -> None:
+    """2,000 new devices with 5 sensors each in one flush: more rows than one INSERT may
+    carry parameters for on PostgreSQL (32,767), so inserts are chunked."""
+    writer.submit(
+        [
+            DeviceHeartbeat(
+                device=DeviceKey(site_id, "datalogger", f"D{n}"),
+                model="m",
+                gateway="g",
+                firmware=None,
+                uptime_s=None,
+                sensors=tuple(SensorValue(key=f"s{k}", value=float(k)) for k in range(5)),
+                at=T0,
+            )
+            for n in range(2000)
+        ]
+    )
+    await writer.flush()
+    assert writer.lag == 0 and writer.dropped == 0
+    assert await Device.count() == 2000 and await Reading.count() == 10_000
+
+
+async def test_mark_all_unknown_at_start(db: Database, writer: StorageWriter, site_id: int) -> None:
+    """At start-up the previous run's availability is closed and every device is unknown."""
+    key = DeviceKey(site_id, "datalogger", "SN1")
+    now = time.time()
+    writer.submit([heartbeat(site_id, "SN1", now - 7200, 1.0)])
+    writer.submit([availability(key, now, 2, "online", "unknown")])
+    await writer.flush()
+    restart = datetime.fromtimestamp(now - 3600, UTC)
+    assert await mark_all_unknown(db, restart) == 1
+    assert await mark_all_unknown(db, restart) == 0
+    detail = await get_device(db, writer.device_id(key) or 0)
+    assert detail.device.availability == "unknown"
+    assert [(i.availability, i.ended_at) for i in detail.history] == [
+        ("unknown", None),
+        ("online", restart),
+    ]
+    assert detail.device.uptime_percentage == pytest.approx(50.0, abs=0.01)  # 1 of 2 h
