@@ -1,0 +1,1 @@
+"""The HTTP API against its contract (API.md), through a real server."""

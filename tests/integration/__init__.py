@@ -1,0 +1,1 @@
+"""End-to-end tests: the real server, a real Mosquitto, SQLite and PostgreSQL, real clients."""
