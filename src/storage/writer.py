@@ -48,7 +48,7 @@ class StorageWriter:
         *,
         flush_interval_s: float = 0.25,
         max_pending: int = 200_000,
-        eager_flush_at: int = 20_000,
+        eager_flush_at: int = 10_000,
         max_attempts: int = 5,
         retention_days: int | None = 30,
         prune_every_s: float = 3600.0,
