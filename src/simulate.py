@@ -306,8 +306,12 @@ class Simulator:
             except OSError as exc:
                 site.answered, site.failure = True, f"broker unreachable ({exc})"
                 break
-        while not all(site.answered for site in self._sites) and time.monotonic() < deadline:
-            self._pump(0.1)
+
+        def answered() -> bool:
+            sites = self._sites
+            return all(s.answered for s in sites) or any(s.failure is not None for s in sites)
+
+        self._pump_until(answered, deadline - time.monotonic())
         for site in self._sites:
             if not site.answered or site.failure is not None:
                 self._disconnect(say_offline=False)
@@ -513,12 +517,12 @@ _ARGUMENTS: tuple[tuple[str, str, type, object, str | None, str], ...] = (
     ("--gateways", "gateways", int, 1, "G", "gateways per site"),
     ("--interval", "interval_s", float, 5.0, "S", "seconds between two heartbeats of a device"),
     ("--flaky", "flaky", float, 0.0, "P", "chance that a device goes silent at each heartbeat"),
-    ("--payload-version", "payload_version", str, "v1", None, "v1, v2 or mixed"),
-    ("--qos", "qos", int, 0, None, "QoS of heartbeats (statuses use 1)"),
+    ("--payload-version", "payload_version", str, "v1", "v1|v2|mixed", "mixed: v1 and v2"),
+    ("--qos", "qos", int, 0, "0|1|2", "QoS of heartbeats (statuses use 1)"),
     ("--duration", "duration_s", float, None, "S", "stop after S seconds"),
     ("--max-messages", "max_messages", int, None, "N", "stop after N heartbeats"),
     ("--seed", "seed", int, None, None, "seed of the random values, for repeatable runs"),
-    ("--code-prefix", "code_prefix", str, "site_", None, "site codes are PREFIX001, ..."),
+    ("--code-prefix", "code_prefix", str, "site_", "PREFIX", "site codes: PREFIX001, ..."),
 )
 
 
@@ -529,7 +533,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="publish a simulated fleet of dataloggers to an MQTT broker",
         description="Publish the heartbeats and statuses of simulated sites (see API.md).",
     )
-    parser.add_argument("--broker", default="127.0.0.1:1883", metavar="HOST:PORT")
+    parser.add_argument("--broker", default="127.0.0.1:1883", metavar="HOST:PORT", help="broker")
     for flag, dest, kind, default, metavar, help_text in _ARGUMENTS:
         parser.add_argument(flag, dest=dest, type=kind, default=default, metavar=metavar,
                             help=help_text)  # fmt: skip

@@ -6,6 +6,7 @@ import argparse
 import io
 import re
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Literal
@@ -288,12 +289,23 @@ def test_max_messages_ends_a_run(mosquitto: Mosquitto) -> None:
     assert stats.heartbeats == 50
 
 
-def test_unreachable_broker_fails_clearly() -> None:
-    """With nothing listening, start() raises SimulatorError naming the broker."""
+def test_unreachable_broker_fails_clearly_and_at_once() -> None:
+    """With nothing listening, start() raises SimulatorError naming the broker, without
+    waiting out the connect timeout."""
     port = free_port()
-    simulator = Simulator(SimulateOptions(port=port, progress=False))
-    with pytest.raises(SimulatorError, match=f"127.0.0.1:{port}"):
+    simulator = Simulator(SimulateOptions(port=port, sites=3, progress=False))
+    started = time.monotonic()
+    with pytest.raises(SimulatorError, match=f"127.0.0.1:{port}.*unreachable"):
         simulator.start()
+    assert time.monotonic() - started < 5
+
+
+def test_refused_credentials_fail_clearly() -> None:
+    """A broker that wants a password refuses the simulator: the error gives the reason."""
+    with Mosquitto(users={"alice": "s3cret"}) as broker:
+        simulator = Simulator(SimulateOptions(host=broker.host, port=broker.port, progress=False))
+        with pytest.raises(SimulatorError, match="Not authorized"):
+            simulator.start()
 
 
 @pytest.mark.parametrize(
