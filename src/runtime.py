@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from datetime import UTC, datetime
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, cast
@@ -45,6 +46,7 @@ from sitelink.fanout import Hub
 from sitelink.readmodel import ReadModel
 from sitelink.settings import Settings
 from sitelink.storage import devices as device_store
+from sitelink.storage.availability import mark_all_unknown
 from sitelink.storage import sites as site_store
 from sitelink.storage.database import Database, open_database
 from sitelink.storage.migrations import migrate
@@ -101,6 +103,9 @@ class Runtime:
         if s.admin_token:
             await ensure_bootstrap(self.db, s.admin_token)
         loop = asyncio.get_running_loop()
+        # Nothing is known about any device until it is heard from in this process; this
+        # also closes the previous run's open availability intervals.
+        await mark_all_unknown(self.db, datetime.now(UTC))
         self.writer = StorageWriter(self.db, retention_days=s.readings_retention_days)
         await self.writer.start()
         self.bridge = Bridge(loop, self.read_model, self.hub, self.writer)

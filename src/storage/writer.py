@@ -104,6 +104,10 @@ class StorageWriter:
         """The cached database id of a device, if known."""
         return self._ids.devices.get(key)
 
+    def forget_device(self, key: DeviceKey) -> None:
+        """The device was deleted: drop its cached ids, so it is created anew if it speaks."""
+        self._ids.drop_device(key)
+
     def sensor_id(self, device_id: int, key: str) -> int | None:
         """The cached database id of a sensor, if known."""
         return self._ids.sensor_id(device_id, key)
