@@ -6,6 +6,7 @@ otherwise. Actors bind their site code with ``bind_contextvars`` on their own th
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import sys
 
@@ -27,7 +28,7 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
         # Tracebacks without local variables: a frame inside paho may hold a broker password.
         renderer = structlog.dev.ConsoleRenderer(
             exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False)
-            if structlog.dev.rich is not None
+            if importlib.util.find_spec("rich") is not None
             else structlog.dev.plain_traceback
         )
     structlog.configure(
