@@ -27,13 +27,11 @@ export function AdminMenu({ site, items = [] }: { site: SiteStatus; items?: read
   // (transformed, in a scrolling box), so the list is portalled to <body> and placed `fixed`.
   const [anchor, setAnchor] = useState<{ top: number; right: number } | null>(null);
   const open = anchor !== null;
-  const setOpen = (value: boolean) => {
-    if (!value) setAnchor(null);
-    else if (ref.current) {
-      const rect = ref.current.getBoundingClientRect();
-      setAnchor({ top: rect.bottom + 4, right: window.innerWidth - rect.right });
-    }
+  const place = () => {
+    const rect = ref.current?.getBoundingClientRect();
+    if (rect) setAnchor({ top: rect.bottom + 4, right: window.innerWidth - rect.right });
   };
+  const setOpen = (value: boolean) => (value ? place() : setAnchor(null));
   const busy = control.isPending || isTransient(site.status);
 
   useEffect(() => {
@@ -44,16 +42,16 @@ export function AdminMenu({ site, items = [] }: { site: SiteStatus; items?: read
         setOpen(false);
       }
     };
-    const dismiss = () => setAnchor(null);
+    // The list follows its button when anything scrolls or the window resizes.
     document.addEventListener("mousedown", close);
     document.addEventListener("keydown", close);
-    window.addEventListener("scroll", dismiss, true);
-    window.addEventListener("resize", dismiss);
+    window.addEventListener("scroll", place, true);
+    window.addEventListener("resize", place);
     return () => {
       document.removeEventListener("mousedown", close);
       document.removeEventListener("keydown", close);
-      window.removeEventListener("scroll", dismiss, true);
-      window.removeEventListener("resize", dismiss);
+      window.removeEventListener("scroll", place, true);
+      window.removeEventListener("resize", place);
     };
   }, [open]);
 

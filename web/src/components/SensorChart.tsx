@@ -31,9 +31,10 @@ function options(width: number, height: number, label: string, unit: string): uP
         stroke: "#64748b",
         grid: { stroke: "#eef2f7" },
         ticks: { stroke: "#e2e8f0" },
-        size: 64,
         space: 24,
         values: (_u, splits) => splits.map((v) => `${v}${unit ? ` ${unit}` : ""}`),
+        // Wide enough for the longest tick label ("1018.25 hPa"); uPlot's default cuts it.
+        size: (_u, values) => Math.max(40, Math.max(0, ...(values ?? []).map((v) => v.length)) * 7 + 18),
       },
     ],
     series: [{}, { label, stroke: STROKE, fill: FILL, width: 1.5, spanGaps: false, points: { show: false } }],

@@ -50,3 +50,17 @@ export function formatDateTime(iso: string | null | undefined): string {
 export function formatPercent(value: number | null | undefined): string {
   return value === null || value === undefined ? "—" : `${value.toFixed(value >= 99.995 ? 0 : 2)}%`;
 }
+
+/** Month, day and time to the second, for table cells: "Nov 27, 02:03:37". */
+export function formatShortDateTime(iso: string | null | undefined): string {
+  const at = parseTime(iso);
+  if (at === null) return "—";
+  return new Date(at).toLocaleString(undefined, {
+    month: "short",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+    hour12: false,
+  });
+}

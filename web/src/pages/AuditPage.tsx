@@ -4,7 +4,7 @@ import { useMemo, useState } from "react";
 import type { AuditEntry } from "../api/types";
 import { Loading } from "../components/ErrorText";
 import { VirtualTable, type Column } from "../components/VirtualTable";
-import { formatDateTime } from "../format/time";
+import { formatShortDateTime } from "../format/time";
 import { useAudit } from "../hooks/queries";
 
 type AuditColumn = "at" | "actor" | "action" | "target" | "result" | "detail";
@@ -17,8 +17,8 @@ function detailText(detail: Record<string, unknown>): string {
 }
 
 const COLUMNS: Column<AuditEntry, AuditColumn>[] = [
-  { key: "at", header: "When", width: "12.5rem", render: (e) => formatDateTime(e.at) },
-  { key: "actor", header: "Who", width: "8rem", render: (e) => e.actor },
+  { key: "at", header: "When", width: "9.5rem", render: (e) => formatShortDateTime(e.at) },
+  { key: "actor", header: "Who", width: "9rem", render: (e) => e.actor },
   { key: "action", header: "Action", width: "minmax(8rem, 1fr)", render: (e) => <span className="mono small">{e.action}</span> },
   { key: "target", header: "Target", width: "minmax(8rem, 1fr)", render: (e) => e.target },
   { key: "result", header: "Result", width: "6rem", render: (e) => e.result },

@@ -8,7 +8,7 @@ import { useIsAdmin } from "../../auth/useAuth";
 import { ErrorText, Loading } from "../../components/ErrorText";
 import { VirtualTable, type Column } from "../../components/VirtualTable";
 import { queryKeys } from "../../data/queryKeys";
-import { formatDateTime } from "../../format/time";
+import { formatShortDateTime } from "../../format/time";
 import { useSiteCommands } from "../../hooks/queries";
 import { useToastStore } from "../../live/ToastContext";
 
@@ -17,11 +17,11 @@ const OUTCOME_TONES: Record<CommandOutcome, string> = { sent: "blue", acked: "gr
 type CommandColumn = "at" | "topic" | "size" | "qos" | "by" | "outcome";
 
 const COLUMNS: Column<Command, CommandColumn>[] = [
-  { key: "at", header: "Sent", width: "12.5rem", render: (c) => formatDateTime(c.created_at) },
+  { key: "at", header: "Sent", width: "9.5rem", render: (c) => formatShortDateTime(c.created_at) },
   { key: "topic", header: "Topic", width: "minmax(12rem, 2fr)", render: (c) => <span className="mono small">{c.topic}</span> },
   { key: "size", header: "Size", width: "5rem", align: "right", render: (c) => `${c.payload_size} B` },
   { key: "qos", header: "QoS", width: "4rem", render: (c) => `${c.qos}${c.retain ? " R" : ""}` },
-  { key: "by", header: "By", width: "7rem", render: (c) => c.sender },
+  { key: "by", header: "By", width: "9rem", render: (c) => c.sender },
   {
     key: "outcome",
     header: "Outcome",

@@ -9,7 +9,7 @@ import { SpinnerIcon } from "../../components/icons";
 import { VirtualTable, type Column } from "../../components/VirtualTable";
 import { queryKeys } from "../../data/queryKeys";
 import { nextSort, sortRows, type SortState } from "../../data/sorting";
-import { formatDateTime, formatDuration, secondsUntil } from "../../format/time";
+import { formatDateTime, formatDuration, formatShortDateTime, secondsUntil } from "../../format/time";
 import { useSiteDiscovery } from "../../hooks/queries";
 import { useNow } from "../../hooks/useNow";
 
@@ -38,7 +38,7 @@ const COLUMNS: Column<DiscoveredTopic, DiscoveryColumn>[] = [
   { key: "size", header: "Last size", width: "6rem", sortable: true, align: "right", render: (t) => `${t.last_payload_size} B` },
   { key: "kind", header: "Looks like", width: "minmax(7rem, 1fr)", sortable: true, render: (t) => t.guessed_kind || "—" },
   { key: "version", header: "Payload", width: "5rem", sortable: true, render: (t) => t.guessed_payload_version || "—" },
-  { key: "seen", header: "Last seen", width: "12.5rem", sortable: true, render: (t) => formatDateTime(t.last_seen_at) },
+  { key: "seen", header: "Last seen", width: "9.5rem", sortable: true, render: (t) => formatShortDateTime(t.last_seen_at) },
 ];
 
 export function DiscoveryPanel({ siteId }: { siteId: number }) {
