@@ -264,7 +264,8 @@ def _device_states(
                 gateway=d.gateway,
                 availability=d.availability,  # type: ignore[arg-type]
                 last_seen_at=d.last_seen_at,
-                offline_after_s=float(d.offline_after_s or default[site_id]),
+                offline_after_s=default[site_id],
+                override_s=None if d.offline_after_s is None else float(d.offline_after_s),
             )
         )
     return {site_id: tuple(states) for site_id, states in grouped.items()}

@@ -61,6 +61,14 @@ class SiteUp(msgspec.Struct, frozen=True):
 
 
 class SetOfflineAfter(msgspec.Struct, frozen=True):
+    """This device's own timeout; None goes back to the site's default."""
+
+    seconds: float | None
+
+
+class SiteOfflineAfter(msgspec.Struct, frozen=True):
+    """The site's default timeout changed (it applies unless the device has its own)."""
+
     seconds: float
 
 
@@ -79,7 +87,9 @@ class DeviceInfo(msgspec.Struct, frozen=True, kw_only=True):
     started_at: float
 
 
-DeviceMessage = HeardBatch | SiteDown | SiteUp | SetOfflineAfter | OfflineCheck | Inspect
+DeviceMessage = (
+    HeardBatch | SiteDown | SiteUp | SetOfflineAfter | SiteOfflineAfter | OfflineCheck | Inspect
+)
 
 
 class DeviceState(msgspec.Struct, kw_only=True):
@@ -90,7 +100,8 @@ class DeviceState(msgspec.Struct, kw_only=True):
     gateway: str = ""
     availability: Availability = "unknown"
     last_seen_at: float | None = None
-    offline_after_s: float = 180.0
+    offline_after_s: float = 180.0  # the site's default
+    override_s: float | None = None  # the device's own, when set
 
 
 class DeviceActor(pykka.ThreadingActor):
@@ -106,7 +117,8 @@ class DeviceActor(pykka.ThreadingActor):
         self.stored: Availability = state.availability
         self.availability: Availability = "unknown" if site_up else "unreachable"
         self.last_seen_at = state.last_seen_at
-        self.offline_after_s = state.offline_after_s
+        self.site_offline_after_s = state.offline_after_s
+        self.override_s = state.override_s
         self.clock = clock
         self.sink = sink
         self.site_up = site_up
@@ -154,9 +166,11 @@ class DeviceActor(pykka.ThreadingActor):
                 if self.availability == "online":
                     self._arm(at + self.offline_after_s)
             case SetOfflineAfter(seconds=seconds):
-                self.offline_after_s = seconds
-                if self.availability == "online":
-                    self._arm(self._deadline())
+                self.override_s = seconds
+                self._timeout_changed()
+            case SiteOfflineAfter(seconds=seconds):
+                self.site_offline_after_s = seconds
+                self._timeout_changed()
             case OfflineCheck(seq=seq):
                 if seq == self.timer_seq:
                     self._check_offline()
@@ -205,6 +219,14 @@ class DeviceActor(pykka.ThreadingActor):
             reason = "status topic said online" if item.status else "heard from"
             self._set("online", reason, item.at)
         if self.timer is None:
+            self._arm(self._deadline())
+
+    @property
+    def offline_after_s(self) -> float:
+        return self.override_s if self.override_s is not None else self.site_offline_after_s
+
+    def _timeout_changed(self) -> None:
+        if self.availability == "online":
             self._arm(self._deadline())
 
     def _deadline(self) -> float:

@@ -24,6 +24,7 @@ from sitelink.actors.device import (
     HeardBatch,
     SetOfflineAfter,
     SiteDown,
+    SiteOfflineAfter,
     SiteUp,
 )
 from sitelink.actors.ingest import DiscoveryWindow, Ingest
@@ -183,7 +184,7 @@ class SiteActor(pykka.ThreadingActor):
             case SetDeviceOfflineAfter(device=key, seconds=seconds):
                 ref = self.devices.get(key)
                 if ref is not None:
-                    ref.tell(SetOfflineAfter(seconds or self.spec.offline_after_s))
+                    ref.tell(SetOfflineAfter(seconds))
             case ForgetDevice(device=key):
                 ref = self.devices.pop(key, None)
                 if ref is not None:
@@ -315,6 +316,9 @@ class SiteActor(pykka.ThreadingActor):
     def _configure(self, spec: SiteSpec) -> None:
         old, self.spec = self.spec, spec
         self.ingest.set_subscriptions(spec.subscriptions)
+        if spec.offline_after_s != old.offline_after_s:
+            for ref in self.devices.values():
+                ref.tell(SiteOfflineAfter(spec.offline_after_s))
         if spec.is_enabled and not old.is_enabled:
             self._feed(lc.Start())
         elif not spec.is_enabled and old.is_enabled:

@@ -92,8 +92,9 @@ class DataloggerController(Controller):
                                                    kind="datalogger")
         key = DeviceKey(updated.site_id, "datalogger", updated.serial)
         if "offline_after_s" in changes:
+            own = changes["offline_after_s"]
             runtime.tell_site(updated.site_id,
-                              SetDeviceOfflineAfter(key, float(updated.offline_after_s)))
+                              SetDeviceOfflineAfter(key, None if own is None else float(own)))
         await record(request, "datalogger.update", target=updated.serial,
                      detail={"datalogger_id": device_id, "fields": sorted(changes)})
         return device_json(updated)
