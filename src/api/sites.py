@@ -15,7 +15,7 @@ from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sitelink.api.audit import record
 from sitelink.api.schemas import SiteCreate, SiteUpdate
-from sitelink.errors import LifecycleError, NotFound
+from sitelink.errors import NotConnected, NotFound
 from sitelink.runtime import Runtime
 from sitelink.storage import history as history_store
 from sitelink.storage import sites as site_store
@@ -112,7 +112,7 @@ class SiteController(Controller):
         """Drop and reconnect now, skipping any backoff wait. 409 if the site is not enabled."""
         site = await site_store.get_site(runtime.db, site_id)
         if not site.is_enabled:
-            raise LifecycleError("disconnected", "Reconnect: the site is not enabled; start it")
+            raise NotConnected(f"site {site.code} is not enabled: start it first")
         runtime.reconnect(site_id)
         await record(request, "site.reconnect", target=site.code, detail={"site_id": site_id})
         return {"success": True, "message": f"Site {site_id} reconnecting now."}

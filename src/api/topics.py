@@ -18,7 +18,7 @@ from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from sitelink.api.audit import record
 from sitelink.api.schemas import DiscoveryRequest, PublishCommand, TopicCreate, TopicUpdate
-from sitelink.errors import LifecycleError, NotConnected, ValidationError
+from sitelink.errors import NotConnected, ValidationError
 from sitelink.payloads import DECODERS
 from sitelink.runtime import Runtime
 from sitelink.storage import commands as command_store
@@ -111,7 +111,7 @@ class TopicController(Controller):
         seconds = (data or DiscoveryRequest()).seconds
         site = await site_store.get_site(runtime.db, site_id)
         if not site.is_enabled:
-            raise LifecycleError("disconnected", "Discover: the site is not enabled; start it")
+            raise NotConnected(f"site {site.code} is not enabled: start it first")
         runtime.discover(site_id, seconds)
         await record(request, "site.discovery", target=site.code,
                      detail={"site_id": site_id, "seconds": seconds})
