@@ -13,7 +13,6 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
-
 from sitelink.api.audit import record
 from sitelink.api.schemas import SiteCreate, SiteUpdate
 from sitelink.errors import NotConnected, NotFound
