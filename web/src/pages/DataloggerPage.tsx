@@ -107,7 +107,8 @@ export function DataloggerPage() {
     );
   }
   // The sensors endpoint is polled for fresh values; the detail's list fills in until it answers.
-  const sensorList = sensors.data?.sensors ?? d.sensors;
+  // Sorted by key, so that cards keep their places whatever order the server lists them in.
+  const sensorList = [...(sensors.data?.sensors ?? d.sensors)].sort((a, b) => a.key.localeCompare(b.key));
 
   return (
     <section>

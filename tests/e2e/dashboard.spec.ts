@@ -1,0 +1,145 @@
+/**
+ * The dashboard, live, against a real sitelink and a real Mosquitto: log in, create a site,
+ * start it and watch the badge turn green without reloading, publish a heartbeat and watch
+ * the datalogger appear with its sensors, kill the broker and watch "MQTT error", bring it
+ * back and watch the site reconnect. Each page is photographed into test-output/e2e/.
+ */
+
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { expect, test, type Page } from "@playwright/test";
+import { Broker, freePort, scratchDir, Sitelink } from "./harness";
+import { OUTPUT } from "./playwright.config";
+
+const SCREENSHOTS = path.join(OUTPUT, "screenshots");
+const ADMIN_TOKEN = "e2e-admin-token-0123456789abcdef";
+const CODE = "e2e_site";
+const SERIAL = "E2E-001";
+
+test.describe.configure({ mode: "serial" });
+
+let broker: Broker;
+let server: Sitelink;
+
+test.beforeAll(async () => {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  const dir = scratchDir();
+  broker = new Broker(await freePort(), dir);
+  await broker.start();
+  server = new Sitelink(await freePort(), ADMIN_TOKEN, dir);
+  await server.start();
+});
+
+test.afterAll(async () => {
+  await server?.stop();
+  await broker?.kill();
+});
+
+test.afterEach(async ({}, testInfo) => {
+  if (testInfo.status !== testInfo.expectedStatus) await testInfo.attach("sitelink log", { body: server.log() });
+});
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+function heartbeat(temperature: number): string {
+  return JSON.stringify({
+    firmware: "V.5.53.0",
+    uptime_s: 86400,
+    gateway: "1",
+    sensors: [
+      { id: "t_ext", label: "Temperatura Esterna", type: "temperature", value: temperature, unit: "°C" },
+      { id: "rh", label: "Umidità", type: "humidity", value: 55.5, unit: "%" },
+    ],
+  });
+}
+
+test("a live fleet in the browser, from login to a broker outage and back", async ({ page }) => {
+  const badge = page.getByTestId("site-status-badge").first();
+
+  await test.step("log in with a token; the token is not kept by the page", async () => {
+    await page.goto(server.url);
+    await shot(page, "01-login");
+    await page.getByTestId("login-token").fill(ADMIN_TOKEN);
+    await page.getByTestId("login-submit").click();
+    await expect(page.getByTestId("whoami")).toContainText("admin");
+    await expect(page.getByTestId("live-indicator")).toHaveAttribute("data-state", "live");
+    expect(await page.evaluate(() => JSON.stringify(localStorage) + JSON.stringify(sessionStorage))).not.toContain(
+      ADMIN_TOKEN,
+    );
+  });
+
+  await test.step("create a site; it starts disconnected", async () => {
+    await page.getByTestId("new-site").click();
+    await page.getByTestId("site-form-name").fill("End to end");
+    await page.getByTestId("site-form-code").fill(CODE);
+    await page.getByTestId("site-form-broker_host").fill("127.0.0.1");
+    await page.getByTestId("site-form-broker_port").fill(String(broker.port));
+    await page.getByTestId("site-form-submit").click();
+    await expect(page).toHaveURL(/\/sites\/\d+$/);
+    await expect(badge).toHaveAttribute("data-status", "disconnected");
+    await expect(badge).toHaveText("MQTT disconnected");
+  });
+
+  await test.step("start it from the shield menu; the badge turns green without a reload", async () => {
+    const navigations: string[] = [];
+    page.on("framenavigated", (frame) => navigations.push(frame.url()));
+    await page.getByTestId("admin-menu").click();
+    await page.getByTestId("action-start").click();
+    await expect(badge).toHaveAttribute("data-status", "connected");
+    await expect(badge).toHaveText("MQTT connected");
+    expect(navigations).toEqual([]);
+  });
+
+  await test.step("a heartbeat makes the datalogger appear with its sensors", async () => {
+    broker.publish(`${CODE}/datalogger/monstro/${SERIAL}/heartbeat`, heartbeat(21.5));
+    const row = page.getByTestId("datalogger-row").filter({ hasText: SERIAL });
+    await expect(row).toBeVisible();
+    await expect(row.getByTestId("availability-badge")).toHaveAttribute("data-availability", "online");
+    await shot(page, "03-site");
+    for (const value of [22.0, 22.5, 23.1]) {
+      broker.publish(`${CODE}/datalogger/monstro/${SERIAL}/heartbeat`, heartbeat(value));
+    }
+    await row.getByTestId("datalogger-link").click();
+    await expect(page.getByTestId("sensor-card")).toHaveCount(2);
+    const temperature = page.getByTestId("sensor-card").filter({ hasText: "Temperatura Esterna" });
+    await expect(temperature.getByTestId("sensor-value")).toHaveText("23.10");
+    await expect(temperature).toContainText("°C");
+    await expect(temperature.getByTestId("sensor-chart")).toBeVisible();
+    await shot(page, "04-datalogger");
+  });
+
+  await test.step("the fleet shows the site connected with its device", async () => {
+    await page.getByRole("link", { name: "Fleet", exact: true }).first().click();
+    const row = page.getByTestId("site-row").filter({ hasText: CODE });
+    await expect(row.getByTestId("site-status-badge")).toHaveAttribute("data-status", "connected");
+    await expect(row.getByTestId("device-counts")).toContainText("1 online");
+    await shot(page, "02-fleet");
+  });
+
+  await test.step("killing the broker turns the badge to MQTT error, without a reload", async () => {
+    await page.getByTestId("site-link").filter({ hasText: CODE }).click();
+    await expect(badge).toHaveAttribute("data-status", "connected");
+    await broker.kill();
+    await expect(badge).toHaveAttribute("data-status", "error");
+    await expect(badge).toHaveText("MQTT error");
+    await expect(page.getByTestId("site-error")).toBeVisible();
+    await expect(page.getByTestId("toast").filter({ hasText: `${CODE}: MQTT error` })).toBeVisible();
+    await shot(page, "05-site-error");
+  });
+
+  await test.step("bringing the broker back reconnects the site by itself", async () => {
+    await broker.start();
+    await expect(badge).toHaveAttribute("data-status", "connected", { timeout: 30_000 });
+  });
+
+  await test.step("the actor tree and the audit log show what happened", async () => {
+    await page.getByRole("link", { name: "Actors" }).click();
+    await expect(page.getByTestId("actor-tree")).toContainText(CODE);
+    await shot(page, "06-actors");
+    await page.getByRole("link", { name: "Audit" }).click();
+    await expect(page.getByTestId("audit-table")).toContainText("site.start");
+    await shot(page, "07-audit");
+  });
+});
