@@ -87,9 +87,13 @@ class ConnectFailed(msgspec.Struct, frozen=True):
 
 
 class ConnectionLost(msgspec.Struct, frozen=True):
+    """The link dropped. ``takeover``: the broker said another client took our session
+    over (MQTT 5 reason 142); ``client_id`` names ours, for the conflict message."""
+
     reason: str
     takeover: bool = False
     u: float = 0.5
+    client_id: str = ""
 
 
 class ConnectTimedOut(msgspec.Struct, frozen=True):
@@ -235,10 +239,15 @@ def transition(
             if s is State.CONNECTING:
                 return _fail(conn, reason, "failed", now, policy, u)
             if s is State.CONNECTED:
-                if takeover:
+                # Not every broker says "session taken over" (mosquitto 2.0 closes the socket,
+                # and MQTT 3.1.1 has no way to say it). The signature of two clients fighting
+                # over one client id is the same either way: a link that connects fine and
+                # drops again before it was stable. Three of those within a minute → conflict.
+                early = conn.connected_at is not None and now - conn.connected_at < policy.reset_s
+                if takeover or early:
                     recent = tuple(t for t in conn.takeovers if now - t < TAKEOVER_WINDOW_S)
                     conn = msgspec.structs.replace(conn, takeovers=(*recent, now))
-                return _fail(conn, reason, "lost", now, policy, u)
+                return _fail(conn, reason, "lost", now, policy, u, event.client_id, takeover)
             if s is State.DISABLED:
                 return _stopped(conn)
             return conn, []
@@ -265,14 +274,23 @@ def _attempt(conn: Conn) -> tuple[Conn, list[Effect]]:
 
 
 def _fail(
-    conn: Conn, reason: str, kind: str, now: float, policy: RetryPolicy, u: float
+    conn: Conn,
+    reason: str,
+    kind: str,
+    now: float,
+    policy: RetryPolicy,
+    u: float,
+    client_id: str = "",
+    confirmed: bool = False,
 ) -> tuple[Conn, list[Effect]]:
     delay = retry_delay(conn.retry_count, policy, u)
     recent = [t for t in conn.takeovers if now - t < TAKEOVER_WINDOW_S]
     if len(recent) >= TAKEOVER_LIMIT:
+        whose = f"client id {client_id!r}" if client_id else "the same client id"
+        how = "took over" if confirmed else "probably took over"
         reason = (
-            f"Client id conflict: another client with the same client id took over this "
-            f"connection {len(recent)} times within a minute ({reason})"
+            f"Client id conflict: another client with {whose} {how} this connection "
+            f"{len(recent)} times within a minute ({reason})"
         )
     failed = msgspec.structs.replace(
         conn,

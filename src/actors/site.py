@@ -162,7 +162,8 @@ class SiteActor(pykka.ThreadingActor):
             ):
                 self.link_up = False
                 self._fail_pending("Connection lost")
-                self._feed(lc.ConnectionLost(reason, takeover, self.rng.random()))
+                self._feed(lc.ConnectionLost(reason, takeover, self.rng.random(),
+                                             self.spec.broker.client_id))
             case PortSubscribed(attempt=a, request=request, refused=refused) if a == self.attempt:
                 self._subscribed(request, refused)
             case PortPublished(attempt=a, mid=mid, error=error) if a == self.attempt:
