@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from conftest import Subscriber
+from mqtt_support import Subscriber
 from sitelink.broker import BrokerError, EmbeddedBroker, Mosquitto, port_accepts
 from sitelink.errors import ConfigError
 

@@ -15,7 +15,7 @@ import msgspec
 import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import Subscriber
+from mqtt_support import Subscriber
 from sitelink.broker import Mosquitto, free_port
 from sitelink.errors import ValidationError
 from sitelink.payloads import Reading, decode
