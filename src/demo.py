@@ -3,6 +3,10 @@
 Starts an embedded MQTT broker (Mosquitto when installed, else amqtt) on a free loopback
 port, makes sure the demo sites exist and point at it, starts a simulated fleet, and
 serves the API and dashboard. Ctrl-C stops the server, then the fleet, then the broker.
+
+The demo keeps its data apart from ``sitelink serve``: when DATABASE_URL is left at its
+default, it uses ``./sitelink-demo.db`` instead of ``./sitelink.db``, because the demo points
+its sites at a broker on a port that exists only while the demo runs.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from sitelink.storage import sites as site_store
 from sitelink.storage.database import open_database
 from sitelink.storage.migrations import migrate
 from sitelink.storage.sites import NewSite, SitePatch
+
+
+DEMO_DATABASE_URL = "sqlite:///./sitelink-demo.db"
 
 
 async def _prepare_sites(settings: Settings, host: str, port: int, count: int) -> None:
@@ -43,20 +50,28 @@ def run_demo(settings: Settings, *, host: str, port: int, sites: int, datalogger
     from sitelink.api.server import build_server
 
     token = settings.admin_token or secrets.token_urlsafe(24)
-    settings = msgspec.structs.replace(settings, admin_token=token)
+    database_url = settings.database_url
+    if database_url == Settings().database_url:
+        database_url = DEMO_DATABASE_URL
+    settings = msgspec.structs.replace(settings, admin_token=token, database_url=database_url)
     broker = EmbeddedBroker()
     broker.start()
     try:
-        asyncio.run(_prepare_sites(settings, "127.0.0.1", broker.port, sites))
+        # A runner with a loop factory never sets the main thread's current event loop;
+        # asyncio.run would leave it "set to None", and the server's signal handler, which
+        # looks that loop up on Ctrl-C, would then fail instead of stopping the server.
+        with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
+            runner.run(_prepare_sites(settings, "127.0.0.1", broker.port, sites))
         simulator = Simulator(SimulateOptions(
             host="127.0.0.1", port=broker.port, sites=sites, dataloggers=dataloggers,
-            gateways=1, interval_s=interval_s, payload_version="mixed", flaky=0.02,
+            gateways=1, interval_s=interval_s, payload_version="v1", flaky=0.02,
             progress=False))
         simulator.start()
         try:
             server = build_server(settings, host, port)
             print(f"sitelink demo: broker ({broker.kind}) on 127.0.0.1:{broker.port}, "
-                  f"{sites} sites × {dataloggers} dataloggers", flush=True)
+                  f"{sites} sites × {dataloggers} dataloggers, database {database_url}",
+                  flush=True)
             print(f"dashboard: http://{host}:{port}/", flush=True)
             print(f"admin token: {token}", flush=True)
             server.run()
