@@ -7,7 +7,8 @@ too: a typo such as ``passwrod`` must not be silently ignored.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
@@ -29,6 +30,21 @@ Pattern = Annotated[str, Meta(min_length=1, max_length=1024)]
 Version = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
 
 
+def _without_secrets(struct: msgspec.Struct) -> Iterator[tuple[str, Any]]:
+    """Fields for ``repr`` and rich's pretty printer (tracebacks that show locals): a
+    password is shown only as set or not."""
+    for name in struct.__struct_fields__:
+        value = getattr(struct, name)
+        if value is UNSET:
+            continue
+        yield (name, "***" if name == "password" and value else value)
+
+
+def _repr(struct: msgspec.Struct) -> str:
+    fields = ", ".join(f"{name}={value!r}" for name, value in _without_secrets(struct))
+    return f"{type(struct).__name__}({fields})"
+
+
 class SiteCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: Name
     code: Code
@@ -43,6 +59,12 @@ class SiteCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     tls_ca_pem: Pem | None = None
     offline_after_s: OfflineAfter = 180
     is_enabled: bool = False
+
+    def __repr__(self) -> str:
+        return _repr(self)
+
+    def __rich_repr__(self) -> Iterator[tuple[str, Any]]:
+        return _without_secrets(self)
 
 
 class SiteUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -59,6 +81,12 @@ class SiteUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     tls_ca_pem: Pem | UnsetType | None = UNSET
     offline_after_s: OfflineAfter | UnsetType = UNSET
     is_enabled: bool | UnsetType = UNSET
+
+    def __repr__(self) -> str:
+        return _repr(self)
+
+    def __rich_repr__(self) -> Iterator[tuple[str, Any]]:
+        return _without_secrets(self)
 
 
 class TopicCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
