@@ -41,7 +41,10 @@ def validation_error(request: Request[Any, Any, Any], exc: ValidationException) 
     parts = []
     for item in extra:
         if isinstance(item, dict):
-            parts.append(_field_message(str(item.get("message", "")), item.get("key")))
+            message, key = str(item.get("message", "")), item.get("key")
+            if key == "data" and message == "'data'":  # Litestar's KeyError: no body at all
+                message = "a JSON body is required"
+            parts.append(_field_message(message, key))
     detail = "; ".join(p for p in parts if p) or _field_message(str(exc.detail), None)
     return Response({"detail": detail}, status_code=400)
 
