@@ -16,8 +16,10 @@ import heapq
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
+import msgspec
 import structlog
 
 log = structlog.get_logger(__name__)
@@ -159,3 +161,55 @@ class FakeClock(BaseClock):
 
     def stop(self) -> None:
         """Nothing to stop; present so both clocks are interchangeable."""
+
+
+class Fired(msgspec.Struct, frozen=True):
+    """A named timer of an actor came due. Stale when ``seq`` is no longer the armed one."""
+
+    timer: str
+    seq: int
+    event: Any
+
+
+class Timers:
+    """The named timers of one actor, on a shared clock.
+
+    Arming a name again replaces its timer. A ``Fired`` message that was already in the
+    mailbox when its timer was cancelled or replaced is recognised as stale by ``take``, so
+    an actor never acts on a timer it no longer wants. Used on the owning actor's thread.
+    """
+
+    def __init__(self, clock: BaseClock, inbox: Callable[[], Target]) -> None:
+        self._clock = clock
+        self._inbox = inbox  # read at each arming: tests swap an actor's inbox after init
+        self._armed: dict[str, tuple[Timer, int]] = {}
+        self._seq = 0
+
+    def arm(self, name: str, delay_s: float, event: Any = None) -> None:
+        self.cancel(name)
+        self._seq += 1
+        timer = self._clock.schedule(delay_s, self._inbox(), Fired(name, self._seq, event))
+        self._armed[name] = (timer, self._seq)
+
+    def cancel(self, name: str) -> None:
+        armed = self._armed.pop(name, None)
+        if armed is not None:
+            armed[0].cancel()
+
+    def cancel_all(self) -> None:
+        for name in list(self._armed):
+            self.cancel(name)
+
+    def take(self, fired: Fired) -> bool:
+        """True (and disarmed) when ``fired`` is the live timer of its name."""
+        armed = self._armed.get(fired.timer)
+        if armed is None or armed[1] != fired.seq:
+            return False
+        del self._armed[fired.timer]
+        return True
+
+    def names(self) -> set[str]:
+        return set(self._armed)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._armed

@@ -19,7 +19,8 @@ from typing import Any
 import msgspec
 import pykka
 import structlog
-from sitelink.actors.clock import BaseClock, Timer
+
+from sitelink.actors.clock import BaseClock, Fired, Timers
 from sitelink.events import (
     Availability,
     DeviceAvailabilityChanged,
@@ -30,6 +31,8 @@ from sitelink.events import (
 )
 
 log = structlog.get_logger(__name__)
+
+OFFLINE_CHECK = "offline_check"
 
 # --- messages -----------------------------------------------------------------------------
 
@@ -72,10 +75,6 @@ class SiteOfflineAfter(msgspec.Struct, frozen=True):
     seconds: float
 
 
-class OfflineCheck(msgspec.Struct, frozen=True):
-    seq: int
-
-
 class Inspect(msgspec.Struct, frozen=True):
     pass
 
@@ -88,7 +87,7 @@ class DeviceInfo(msgspec.Struct, frozen=True, kw_only=True):
 
 
 DeviceMessage = (
-    HeardBatch | SiteDown | SiteUp | SetOfflineAfter | SiteOfflineAfter | OfflineCheck | Inspect
+    HeardBatch | SiteDown | SiteUp | SetOfflineAfter | SiteOfflineAfter | Fired | Inspect
 )
 
 
@@ -124,8 +123,7 @@ class DeviceActor(pykka.ThreadingActor):
         self.site_up = site_up
         self.before_down: Availability = "unknown"
         self.grace_from: float | None = None  # the link came back at this time
-        self.timer: Timer | None = None
-        self.timer_seq = 0
+        self.timers = Timers(clock, lambda: self.inbox)
         self.processed = 0
         self.started_at = clock.now()
         self.inbox: Any = self.actor_ref  # tests replace it to deliver synchronously
@@ -171,8 +169,8 @@ class DeviceActor(pykka.ThreadingActor):
             case SiteOfflineAfter(seconds=seconds):
                 self.site_offline_after_s = seconds
                 self._timeout_changed()
-            case OfflineCheck(seq=seq):
-                if seq == self.timer_seq:
+            case Fired():
+                if self.timers.take(message):
                     self._check_offline()
             case Inspect():
                 return DeviceInfo(
@@ -218,7 +216,7 @@ class DeviceActor(pykka.ThreadingActor):
         if self.availability != "online":
             reason = "status topic said online" if item.status else "heard from"
             self._set("online", reason, item.at)
-        if self.timer is None:
+        if OFFLINE_CHECK not in self.timers:
             self._arm(self._deadline())
 
     @property
@@ -235,7 +233,6 @@ class DeviceActor(pykka.ThreadingActor):
         return start + self.offline_after_s
 
     def _check_offline(self) -> None:
-        self.timer = None
         if self.availability != "online" or not self.site_up:
             return
         now = self.clock.now()
@@ -246,16 +243,10 @@ class DeviceActor(pykka.ThreadingActor):
             self._arm(deadline)
 
     def _arm(self, due_at: float) -> None:
-        self._cancel_timer()
-        self.timer_seq += 1
-        delay = max(0.0, due_at - self.clock.now())
-        self.timer = self.clock.schedule(delay, self.inbox, OfflineCheck(self.timer_seq))
+        self.timers.arm(OFFLINE_CHECK, max(0.0, due_at - self.clock.now()))
 
     def _cancel_timer(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        self.timer_seq += 1
+        self.timers.cancel(OFFLINE_CHECK)
 
     def _set(self, availability: Availability, reason: str, at: float) -> None:
         if availability == self.availability:

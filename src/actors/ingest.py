@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import msgspec
 import structlog
+
 from sitelink.actors.device import Heard
 from sitelink.actors.mqtt_port import InboundMessage
 from sitelink.events import DeviceKey, DiscoveredTopic

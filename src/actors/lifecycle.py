@@ -25,6 +25,7 @@ from __future__ import annotations
 import enum
 
 import msgspec
+
 from sitelink.actors.backoff import RetryPolicy, retry_delay
 from sitelink.errors import LifecycleError
 

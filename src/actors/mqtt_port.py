@@ -20,6 +20,7 @@ Rules learned the hard way (see LIBRARY-NOTES.md):
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import threading
@@ -158,10 +159,8 @@ class _Forgiving:
         self._owner = owner
 
     def tell(self, message: Any) -> None:
-        try:
+        with contextlib.suppress(pykka.ActorDeadError):
             self._owner.tell(message)
-        except pykka.ActorDeadError:
-            pass
 
 
 class PahoPort:

@@ -12,16 +12,15 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import msgspec
 import pykka
 import structlog
+
 from sitelink.actors import lifecycle as lc
 from sitelink.actors.backoff import ConnectRateLimiter, RetryPolicy
-from sitelink.actors.clock import BaseClock, Target, Timer
+from sitelink.actors.clock import BaseClock, Fired, Target, Timers
+from sitelink.actors.commands import PendingCommands
 from sitelink.actors.device import (
-    DeviceActor,
     DeviceState,
-    HeardBatch,
     SetOfflineAfter,
     SiteDown,
     SiteOfflineAfter,
@@ -38,13 +37,13 @@ from sitelink.actors.mqtt_port import (
     PortPublished,
     PortSubscribed,
 )
+from sitelink.actors.roster import DeviceRoster
 from sitelink.actors.site_messages import (
     Configure,
     Discover,
     ForgetDevice,
     Inspect,
     Publish,
-    PublishResult,
     SetDeviceOfflineAfter,
     Shutdown,
     SiteInfo,
@@ -52,11 +51,7 @@ from sitelink.actors.site_messages import (
 )
 from sitelink.errors import LifecycleError
 from sitelink.events import (
-    CommandOutcomeKind,
-    CommandOutcome,
     ConnectionEventOccurred,
-    DeviceDiscovered,
-    DeviceKey,
     DiscoveryFinished,
     EventSink,
     SiteStatusChanged,
@@ -69,13 +64,6 @@ DISCOVERY = "discovery"
 CONNECT_SLOT = "connect_slot"
 STOP_FALLBACK = "stop_fallback"
 
-
-class Fired(msgspec.Struct, frozen=True):
-    """A timer of this actor came due. Stale when its ``seq`` is no longer the armed one."""
-
-    timer: str
-    seq: int
-    event: Any
 
 
 class SiteActor(pykka.ThreadingActor):
@@ -111,13 +99,11 @@ class SiteActor(pykka.ThreadingActor):
         self.link_up = False  # CONNACK seen on the current attempt
         self.sub_request = 0
         self.subscribed: set[str] = set()
-        self.timers: dict[str, tuple[Timer, int]] = {}
-        self.timer_seq = 0
+        self.timers = Timers(clock, lambda: self.inbox)
         self.ingest = Ingest(spec.site_id, spec.code, spec.subscriptions, max_payload)
         self.initial_devices = devices
-        self.devices: dict[DeviceKey, pykka.ActorRef[DeviceActor]] = {}
-        self.capped_warned = False
-        self.pending: dict[int, tuple[str, int, Callable[[PublishResult], None] | None]] = {}
+        self.devices = DeviceRoster(clock=clock, sink=sink, max_devices=max_devices)
+        self.pending = PendingCommands(spec.site_id, sink, clock.now)
         self.processed = 0
         self.started_at = clock.now()
 
@@ -127,7 +113,7 @@ class SiteActor(pykka.ThreadingActor):
         structlog.contextvars.bind_contextvars(site=self.spec.code)
         try:
             for state in self.initial_devices:
-                self._spawn(state)
+                self.devices.spawn(state, site_up=False)
             self._emit()
             if self.spec.is_enabled:
                 self._feed(lc.Start())
@@ -161,15 +147,15 @@ class SiteActor(pykka.ThreadingActor):
                 a == self.attempt
             ):
                 self.link_up = False
-                self._fail_pending("Connection lost")
+                self.pending.fail_all("Connection lost")
                 self._feed(lc.ConnectionLost(reason, takeover, self.rng.random(),
                                              self.spec.broker.client_id))
             case PortSubscribed(attempt=a, request=request, refused=refused) if a == self.attempt:
                 self._subscribed(request, refused)
             case PortPublished(attempt=a, mid=mid, error=error) if a == self.attempt:
-                self._published(mid, error)
-            case Fired(timer=name, seq=seq, event=event):
-                self._fired(name, seq, event)
+                self.pending.answered(mid, error)
+            case Fired():
+                self._fired(message)
             case lc.Start() | lc.Stop() | lc.Reconnect():
                 try:
                     return self._feed(message)
@@ -183,13 +169,9 @@ class SiteActor(pykka.ThreadingActor):
             case Discover(seconds=seconds):
                 self._discover(seconds)
             case SetDeviceOfflineAfter(device=key, seconds=seconds):
-                ref = self.devices.get(key)
-                if ref is not None:
-                    ref.tell(SetOfflineAfter(seconds))
+                self.devices.tell(key, SetOfflineAfter(seconds))
             case ForgetDevice(device=key):
-                ref = self.devices.pop(key, None)
-                if ref is not None:
-                    ref.stop(block=False)
+                self.devices.forget(key)
             case Inspect():
                 return self._info()
             case Shutdown():
@@ -206,9 +188,8 @@ class SiteActor(pykka.ThreadingActor):
             self._perform(effect)
         is_up = self.conn.state is lc.State.CONNECTED
         if was_up != is_up:
-            notice = SiteUp(self.clock.now()) if is_up else SiteDown(self.clock.now())
-            for ref in self.devices.values():
-                ref.tell(notice)
+            now = self.clock.now()
+            self.devices.tell_all(SiteUp(now) if is_up else SiteDown(now))
         return self.conn.state
 
     def _perform(self, effect: lc.Effect) -> None:
@@ -216,7 +197,7 @@ class SiteActor(pykka.ThreadingActor):
             case lc.Connect():
                 wait = self.limiter.reserve(self.clock.monotonic())
                 if wait > 0:
-                    self._schedule(CONNECT_SLOT, wait, None)
+                    self.timers.arm(CONNECT_SLOT, wait, None)
                 else:
                     self._begin_attempt()
             case lc.Disconnect():
@@ -224,11 +205,11 @@ class SiteActor(pykka.ThreadingActor):
             case lc.Subscribe():
                 self._subscribe_all()
             case lc.Schedule(timer=name, delay_s=delay, event=event):
-                self._schedule(name, delay, event)
+                self.timers.arm(name, delay, event)
             case lc.Cancel(timer=name):
-                self._cancel(name)
+                self.timers.cancel(name)
                 if name == lc.CONNECT_TIMEOUT:
-                    self._cancel(CONNECT_SLOT)
+                    self.timers.cancel(CONNECT_SLOT)
             case lc.Emit():
                 self._emit()
             case lc.Record(kind=kind, reason=reason):
@@ -244,19 +225,19 @@ class SiteActor(pykka.ThreadingActor):
         self.subscribed.clear()
         self.port.connect(self.spec.broker, self.attempt)
         timeout = lc.ConnectTimedOut(self.rng.random())
-        self._schedule(lc.CONNECT_TIMEOUT, self.policy.connect_timeout_s, timeout)
+        self.timers.arm(lc.CONNECT_TIMEOUT, self.policy.connect_timeout_s, timeout)
 
     def _disconnect(self) -> None:
         goodbye = (self.spec.manager_topic, b"offline") if self.spec.manager_topic else None
         had_link = self.link_up
         self.port.disconnect(goodbye)
         self.link_up = False
-        self._fail_pending("Connection closed")
+        self.pending.fail_all("Connection closed")
         if self.conn.state is lc.State.DISABLED:
             if had_link:  # paho will say when the broker has us gone; don't wait forever
-                self._schedule(STOP_FALLBACK, self.policy.connect_timeout_s, lc.Stopped())
+                self.timers.arm(STOP_FALLBACK, self.policy.connect_timeout_s, lc.Stopped())
             else:
-                self._schedule(STOP_FALLBACK, 0, lc.Stopped())
+                self.timers.arm(STOP_FALLBACK, 0, lc.Stopped())
 
     def _subscribe_all(self) -> None:
         self.sub_request += 1
@@ -281,29 +262,16 @@ class SiteActor(pykka.ThreadingActor):
             self._feed(lc.Subscribed())
 
     def _wanted_filters(self) -> list[tuple[str, int]]:
-        wanted = {s.mqtt_filter(self.spec.code): s.qos for s in self.spec.subscriptions if s.is_active}
+        code = self.spec.code
+        wanted = {s.mqtt_filter(code): s.qos for s in self.spec.subscriptions if s.is_active}
         if self.ingest.discovery is not None:
             wanted[f"{self.spec.code}/#"] = 0
         return sorted(wanted.items())
 
-    # --- timers ------------------------------------------------------------------------------
-
-    def _schedule(self, name: str, delay: float, event: Any) -> None:
-        self._cancel(name)
-        self.timer_seq += 1
-        timer = self.clock.schedule(delay, self.inbox, Fired(name, self.timer_seq, event))
-        self.timers[name] = (timer, self.timer_seq)
-
-    def _cancel(self, name: str) -> None:
-        armed = self.timers.pop(name, None)
-        if armed is not None:
-            armed[0].cancel()
-
-    def _fired(self, name: str, seq: int, event: Any) -> None:
-        armed = self.timers.get(name)
-        if armed is None or armed[1] != seq:
+    def _fired(self, fired: Fired) -> None:
+        if not self.timers.take(fired):
             return  # cancelled while the message was in flight
-        del self.timers[name]
+        name, event = fired.timer, fired.event
         if name == CONNECT_SLOT:
             if self.conn.state is lc.State.CONNECTING:
                 self._begin_attempt()
@@ -318,8 +286,7 @@ class SiteActor(pykka.ThreadingActor):
         old, self.spec = self.spec, spec
         self.ingest.set_subscriptions(spec.subscriptions)
         if spec.offline_after_s != old.offline_after_s:
-            for ref in self.devices.values():
-                ref.tell(SiteOfflineAfter(spec.offline_after_s))
+            self.devices.tell_all(SiteOfflineAfter(spec.offline_after_s))
         if spec.is_enabled and not old.is_enabled:
             self._feed(lc.Start())
         elif not spec.is_enabled and old.is_enabled:
@@ -343,43 +310,17 @@ class SiteActor(pykka.ThreadingActor):
 
     def _publish(self, p: Publish) -> None:
         if self.conn.state is not lc.State.CONNECTED:
-            self._reply(p.reply, PublishResult(command_id=p.command_id, outcome="failed",
-                                               error="not connected", connected=False))
+            self.pending.refuse(p, "not connected", connected=False)
             return
         mid = self.port.publish(p.topic, p.payload, p.qos, p.retain)
         if mid < 0:
-            self._reply(p.reply, PublishResult(command_id=p.command_id, outcome="failed",
-                                               error="publish refused by the client"))
+            self.pending.refuse(p, "publish refused by the client")
             return
-        self.pending[mid] = (p.command_id, p.qos, p.reply)
-
-    def _published(self, mid: int, error: str) -> None:
-        command_id, qos, reply = self.pending.pop(mid, ("", 0, None))
-        if not command_id:
-            return
-        outcome: CommandOutcomeKind = "failed" if error else ("acked" if qos else "sent")
-        self.sink.publish(CommandOutcome(command_id=command_id, site_id=self.spec.site_id,
-                                         outcome=outcome, error=error, at=self.clock.now()))
-        self._reply(reply, PublishResult(command_id=command_id, outcome=outcome, error=error))
-
-    def _fail_pending(self, error: str) -> None:
-        pending, self.pending = self.pending, {}
-        for command_id, _, reply in pending.values():
-            self.sink.publish(CommandOutcome(command_id=command_id, site_id=self.spec.site_id,
-                                             outcome="failed", error=error, at=self.clock.now()))
-            self._reply(reply, PublishResult(command_id=command_id, outcome="failed", error=error))
-
-    @staticmethod
-    def _reply(reply: Callable[[PublishResult], None] | None, result: PublishResult) -> None:
-        if reply is not None:
-            try:
-                reply(result)
-            except Exception:
-                log.exception("publish reply failed")
+        self.pending.sent(p, mid)
 
     def _discover(self, seconds: float) -> None:
         self.ingest.discovery = DiscoveryWindow(self.spec.code, self.clock.now())
-        self._schedule(DISCOVERY, seconds, None)
+        self.timers.arm(DISCOVERY, seconds, None)
         if self.conn.state is lc.State.CONNECTED:
             self._resubscribe_live()
 
@@ -396,35 +337,11 @@ class SiteActor(pykka.ThreadingActor):
 
     def _ingest(self) -> None:
         batch = self.ingest.process(self.port.drain())
-        for key, items in batch.per_device.items():
-            ref = self.devices.get(key)
-            if ref is None:
-                first = items[0]
-                ref = self._discovered(key, first.model, first.gateway, first.at)
-                if ref is None:
-                    continue
-            ref.tell(HeardBatch(tuple(items)))
+        self.devices.deliver(batch.per_device, site_up=self.conn.state is lc.State.CONNECTED,
+                             offline_after_s=self.spec.offline_after_s)
         self.sink.publish(SiteTraffic(site_id=self.spec.site_id, received=batch.received,
                                       rejected=batch.rejected,
                                       last_message_at=batch.last_message_at))
-
-    def _discovered(
-        self, key: DeviceKey, model: str, gateway: str, at: float
-    ) -> pykka.ActorRef[DeviceActor] | None:
-        if len(self.devices) >= self.max_devices:
-            if not self.capped_warned:
-                self.capped_warned = True
-                log.warning("device limit reached; discovery stopped", limit=self.max_devices)
-            return None
-        self.sink.publish(DeviceDiscovered(device=key, model=model, gateway=gateway, at=at))
-        return self._spawn(DeviceState(key=key, model=model, gateway=gateway,
-                                       offline_after_s=self.spec.offline_after_s))
-
-    def _spawn(self, state: DeviceState) -> pykka.ActorRef[DeviceActor]:
-        up = self.conn.state is lc.State.CONNECTED
-        ref = DeviceActor.start(state, clock=self.clock, sink=self.sink, site_up=up)
-        self.devices[state.key] = ref
-        return ref
 
     # --- reporting and teardown -------------------------------------------------------------
 
@@ -446,12 +363,9 @@ class SiteActor(pykka.ThreadingActor):
                         started_at=self.started_at, devices=tuple(self.devices.values()))
 
     def _teardown(self) -> None:
-        for name in list(self.timers):
-            self._cancel(name)
+        self.timers.cancel_all()
         self._disconnect_quietly()
-        devices, self.devices = self.devices, {}
-        for ref in devices.values():
-            ref.stop(block=False)
+        self.devices.stop_all()
 
     def _disconnect_quietly(self) -> None:
         try:

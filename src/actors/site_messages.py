@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
+
 from sitelink.actors.mqtt_port import BrokerConfig
 from sitelink.events import CommandOutcomeKind, DeviceKey
 from sitelink.topics import Subscription

@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 import pykka
 import structlog
+
 from sitelink.actors.backoff import ConnectRateLimiter, RetryPolicy
 from sitelink.actors.clock import BaseClock, Target
 from sitelink.actors.device import DeviceState

@@ -448,7 +448,7 @@ def test_stop_says_goodbye_and_ends_disconnected() -> None:
     site.lose("Connection lost")
     assert site.state == "disconnected"
     assert site.status.status == "disconnected"
-    assert site.actor.timers.keys() <= {"stop_fallback"}
+    assert site.actor.timers.names() <= {"stop_fallback"}
 
 
 def test_stop_without_word_from_the_port_still_ends_disconnected() -> None:
