@@ -100,6 +100,7 @@ class Supervisor(pykka.ThreadingActor):
         max_devices: int,
         port_factory: Callable[[Target, Callable[[], float]], MqttPort] | None = None,
         site_class: type[SiteActor] = SiteActor,
+        rng: random.Random | None = None,
     ) -> None:
         super().__init__()
         self.clock = clock
@@ -110,6 +111,7 @@ class Supervisor(pykka.ThreadingActor):
         self.max_devices = max_devices
         self.port_factory = port_factory
         self.site_class = site_class
+        self.rng = rng or random.Random()
         self.inbox: Target = self.actor_ref
         self.children: dict[int, _Child] = {}
         self.processed = 0
@@ -210,7 +212,7 @@ class Supervisor(pykka.ThreadingActor):
                                      f"{CRASH_WINDOW_S:g} s; not restarted. Last error: {error}")
             return
         delay = min(2.0 ** (len(child.crashes) - 1), RESTART_MAX_S)
-        delay *= 1.0 + 0.1 * (2 * random.random() - 1)
+        delay *= 1.0 + 0.1 * (2 * self.rng.random() - 1)
         self._report_down(child, f"Site actor crashed, restarting in {delay:.1f} s: {error}",
                           next_retry_at=now + delay)
         self.clock.schedule(delay, self.inbox, RestartDue(site_id))
