@@ -101,8 +101,8 @@ describe("applyEvent", () => {
       {
         type: "device.offline",
         site_id: 2,
-        datalogger_id: 11,
-        gateway_id: null,
+        kind: "datalogger",
+        id: 11,
         serial_number: "SN-11",
         availability: "offline",
         reason: "",
@@ -122,6 +122,25 @@ describe("applyEvent", () => {
     expect(invalidated(client, queryKeys.dataloggerList(2))).toBe(true);
     expect(invalidated(client, queryKeys.dataloggerList(null))).toBe(true);
     expect(invalidated(client, queryKeys.dataloggerList(1))).toBe(false);
+  });
+
+  it("a device event invalidates its lists again a second later, when storage has the row", () => {
+    const { client, scheduler, batcher, notify } = setup();
+    client.setQueryData<DataloggersResponse>(queryKeys.dataloggerList(2), { dataloggers: [] });
+    applyEvent(
+      client,
+      batcher,
+      { type: "device.discovered", site_id: 2, kind: "datalogger", id: null, serial_number: "NEW", availability: "unknown", reason: "", at: "" },
+      notify,
+    );
+    expect(scheduler.callbacks).toHaveLength(2); // the batch flush, and the settle re-invalidation
+    scheduler.runAll();
+    expect(invalidated(client, queryKeys.dataloggerList(2))).toBe(true);
+    // Refetched meanwhile (here: set afresh), then invalidated once more by the settle pass.
+    client.setQueryData<DataloggersResponse>(queryKeys.dataloggerList(2), { dataloggers: [datalogger(1, 2)] });
+    expect(invalidated(client, queryKeys.dataloggerList(2))).toBe(false);
+    scheduler.runAll();
+    expect(invalidated(client, queryKeys.dataloggerList(2))).toBe(true);
   });
 
   it("reset invalidates every query", () => {

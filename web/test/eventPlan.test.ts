@@ -93,8 +93,8 @@ describe("planEvent", () => {
     const plan = planEvent({
       type: "device.offline",
       site_id: 2,
-      datalogger_id: 11,
-      gateway_id: null,
+      kind: "datalogger",
+      id: 11,
       serial_number: "SN-11",
       availability: "offline",
       reason: "silent for 180 s",
@@ -111,12 +111,47 @@ describe("planEvent", () => {
     expect(plan.toast).toBeNull();
   });
 
+  it("a device event refetches its rows once more after the server's storage has caught up", () => {
+    const plan = planEvent({
+      type: "device.online",
+      site_id: 2,
+      kind: "datalogger",
+      id: 11,
+      serial_number: "SN-11",
+      availability: "online",
+      reason: "",
+      at: "",
+    });
+    expect(plan.settle).toEqual([
+      ["dataloggers", "list", { siteId: 2 }],
+      ["dataloggers", "list", { siteId: null }],
+      ["dataloggers", "detail", 11],
+      ["sensors", "byDatalogger", 11],
+    ]);
+  });
+
+  it("an event for a device that has no id yet still refreshes its site's lists", () => {
+    const plan = planEvent({
+      type: "device.discovered",
+      site_id: 2,
+      kind: "datalogger",
+      id: null,
+      serial_number: "NEW-1",
+      availability: "unknown",
+      reason: "discovered",
+      at: "",
+    });
+    expect(plan.edits).toEqual([]);
+    expect(plan.invalidate).toEqual([["dataloggers", "list", { siteId: 2 }], ["dataloggers", "list", { siteId: null }], ["actors"]]);
+    expect(plan.settle).toEqual([["dataloggers", "list", { siteId: 2 }], ["dataloggers", "list", { siteId: null }]]);
+  });
+
   it("a gateway event invalidates gateway lists only", () => {
     const plan = planEvent({
       type: "device.discovered",
       site_id: 2,
-      datalogger_id: null,
-      gateway_id: 5,
+      kind: "gateway",
+      id: 5,
       serial_number: "1",
       availability: "online",
       reason: "",
@@ -140,6 +175,6 @@ describe("planEvent", () => {
   });
 
   it("reset asks to invalidate everything and nothing else", () => {
-    expect(planEvent({ type: "reset" })).toEqual({ edits: [], invalidate: [], invalidateAll: true, toast: null });
+    expect(planEvent({ type: "reset" })).toEqual({ edits: [], invalidate: [], settle: [], invalidateAll: true, toast: null });
   });
 });

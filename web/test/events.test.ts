@@ -30,10 +30,18 @@ describe("parseEvent", () => {
   it("reads device events for dataloggers and for gateways", () => {
     expect(
       parseEvent("device.offline", JSON.stringify({ site_id: 3, datalogger_id: 9, availability: "offline", reason: "silent" })),
-    ).toMatchObject({ type: "device.offline", site_id: 3, datalogger_id: 9, gateway_id: null, availability: "offline" });
+    ).toMatchObject({ type: "device.offline", site_id: 3, kind: "datalogger", id: 9, availability: "offline" });
     expect(parseEvent("device.online", JSON.stringify({ site_id: 3, gateway_id: 4, availability: "online" }))).toMatchObject({
-      datalogger_id: null,
-      gateway_id: 4,
+      kind: "gateway",
+      id: 4,
+    });
+  });
+
+  it("reads a device event whose id storage has not assigned yet", () => {
+    expect(parseEvent("device.discovered", JSON.stringify({ site_id: 3, datalogger_id: null, serial_number: "X" }))).toMatchObject({
+      kind: "datalogger",
+      id: null,
+      serial_number: "X",
     });
   });
 
@@ -45,7 +53,6 @@ describe("parseEvent", () => {
   it("ignores what it cannot use instead of throwing", () => {
     expect(parseEvent("site.status", "not json")).toBeNull();
     expect(parseEvent("site.status", JSON.stringify({ site_id: 1, status: "sleeping" }))).toBeNull();
-    expect(parseEvent("device.online", JSON.stringify({ site_id: 1 }))).toBeNull();
     expect(parseEvent("sensor.reading", JSON.stringify({ site_id: 1 }))).toBeNull();
     expect(parseEvent("site.changed", "[1,2]")).toBeNull();
   });

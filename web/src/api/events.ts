@@ -6,7 +6,7 @@
  * ignored, so one odd event can never break the dashboard.
  */
 
-import type { Availability, CommandOutcome, ConnectionStatus } from "./types";
+import type { Availability, CommandOutcome, ConnectionStatus, DeviceKind } from "./types";
 
 export const EVENT_TYPES = [
   "site.status",
@@ -41,8 +41,10 @@ export interface SiteChangedEvent {
 export interface DeviceEvent {
   type: "device.discovered" | "device.online" | "device.offline";
   site_id: number;
-  datalogger_id: number | null;
-  gateway_id: number | null;
+  /** Which of `datalogger_id` / `gateway_id` the event carried. */
+  kind: DeviceKind;
+  /** Null for a device so new that storage has not given it an id yet. */
+  id: number | null;
   serial_number: string;
   availability: Availability | null;
   reason: string;
@@ -119,15 +121,14 @@ export function parseEvent(type: string, data: string): LiveEvent | null {
     case "device.discovered":
     case "device.online":
     case "device.offline": {
-      const dataloggerId = int(d.datalogger_id);
-      const gatewayId = int(d.gateway_id);
-      if (siteId === null || (dataloggerId === null && gatewayId === null)) return null;
+      if (siteId === null) return null;
+      const kind: DeviceKind = "gateway_id" in d ? "gateway" : "datalogger";
       const availability = str(d.availability);
       return {
         type,
         site_id: siteId,
-        datalogger_id: dataloggerId,
-        gateway_id: gatewayId,
+        kind,
+        id: int(kind === "gateway" ? d.gateway_id : d.datalogger_id),
         serial_number: str(d.serial_number),
         availability: AVAILABILITY.includes(availability) ? (availability as Availability) : null,
         reason: str(d.reason),

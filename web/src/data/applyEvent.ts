@@ -24,6 +24,9 @@ import type { InvalidationBatcher } from "./invalidationBatcher";
 import { pendingControls } from "./pendingControls";
 import { queryKeys } from "./queryKeys";
 
+/** Longer than a few flushes of the server's storage writer (every 250 ms). */
+export const SETTLE_MS = 1000;
+
 export function applyEdit(client: QueryClient, edit: CacheEdit): void {
   switch (edit.kind) {
     case "site-status":
@@ -74,6 +77,7 @@ export function applyEvent(
   for (const edit of plan.edits) applyEdit(client, edit);
   if (plan.invalidateAll) batcher.addAll();
   else batcher.add(plan.invalidate);
+  batcher.addLater(plan.settle, SETTLE_MS);
   if (plan.toast) notify(plan.toast);
   return plan;
 }

@@ -26,6 +26,12 @@ export interface ToastSpec {
 export interface EventPlan {
   edits: CacheEdit[];
   invalidate: QueryKey[];
+  /**
+   * Invalidated once more a little later. Device rows are read from storage, which the
+   * server's writer updates up to one flush after the event: a refetch made at once can
+   * still miss what the event announced (a new device, its first `online`).
+   */
+  settle: QueryKey[];
   invalidateAll: boolean;
   toast: ToastSpec | null;
 }
@@ -78,7 +84,7 @@ function deviceListsOf(siteId: number): QueryKey[] {
   ];
 }
 
-const nothing = (): EventPlan => ({ edits: [], invalidate: [], invalidateAll: false, toast: null });
+const nothing = (): EventPlan => ({ edits: [], invalidate: [], settle: [], invalidateAll: false, toast: null });
 
 /**
  * @param previous the cached status of the event's site before this event, if any; it names
@@ -110,36 +116,24 @@ export function planEvent(event: LiveEvent, previous?: SiteStatus): EventPlan {
       return plan;
     case "device.discovered":
     case "device.online":
-    case "device.offline":
-      if (event.datalogger_id !== null) {
-        if (event.availability !== null) {
-          plan.edits.push({
-            kind: "datalogger-availability",
-            siteId: event.site_id,
-            id: event.datalogger_id,
-            availability: event.availability,
-          });
-        }
-        plan.invalidate.push(
-          queryKeys.dataloggerList(event.site_id),
-          queryKeys.dataloggerList(null),
-          queryKeys.datalogger(event.datalogger_id),
-          queryKeys.sensorsOf(event.datalogger_id),
-        );
+    case "device.offline": {
+      const datalogger = event.kind === "datalogger";
+      if (event.id !== null && event.availability !== null) {
+        plan.edits.push({
+          kind: datalogger ? "datalogger-availability" : "gateway-availability",
+          siteId: event.site_id,
+          id: event.id,
+          availability: event.availability,
+        });
       }
-      if (event.gateway_id !== null) {
-        if (event.availability !== null) {
-          plan.edits.push({
-            kind: "gateway-availability",
-            siteId: event.site_id,
-            id: event.gateway_id,
-            availability: event.availability,
-          });
-        }
-        plan.invalidate.push(queryKeys.gatewayList(event.site_id), queryKeys.gatewayList(null));
-      }
-      plan.invalidate.push(queryKeys.actors());
+      const keys: QueryKey[] = datalogger
+        ? [queryKeys.dataloggerList(event.site_id), queryKeys.dataloggerList(null)]
+        : [queryKeys.gatewayList(event.site_id), queryKeys.gatewayList(null)];
+      if (datalogger && event.id !== null) keys.push(queryKeys.datalogger(event.id), queryKeys.sensorsOf(event.id));
+      plan.invalidate.push(...keys, queryKeys.actors());
+      plan.settle.push(...keys);
       return plan;
+    }
     case "command.published":
       plan.invalidate.push(queryKeys.siteCommands(event.site_id));
       if (event.outcome !== null) {

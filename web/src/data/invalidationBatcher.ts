@@ -24,6 +24,7 @@ export class InvalidationBatcher {
   private readonly pending = new Map<string, QueryKey>();
   private all = false;
   private timer: unknown = null;
+  private readonly later = new Set<unknown>();
 
   constructor(
     private readonly client: QueryClient,
@@ -34,6 +35,16 @@ export class InvalidationBatcher {
   add(keys: readonly QueryKey[]): void {
     for (const key of keys) this.pending.set(hashKey(key), key);
     this.schedule();
+  }
+
+  /** Adds `keys` after `delayMs`, for answers that lag behind the event. */
+  addLater(keys: readonly QueryKey[], delayMs: number): void {
+    if (keys.length === 0) return;
+    const handle = this.scheduler.setTimeout(() => {
+      this.later.delete(handle);
+      this.add(keys);
+    }, delayMs);
+    this.later.add(handle);
   }
 
   addAll(): void {
@@ -57,6 +68,8 @@ export class InvalidationBatcher {
   }
 
   dispose(): void {
+    this.later.forEach((handle) => this.scheduler.clearTimeout(handle));
+    this.later.clear();
     if (this.timer !== null) this.scheduler.clearTimeout(this.timer);
     this.timer = null;
     this.pending.clear();
