@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import msgspec
+
 from sitelink import payloads
 from sitelink.topics import DEFAULT_SUBSCRIPTIONS, Subscription, TopicMatch, TopicRouter
 
