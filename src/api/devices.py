@@ -12,11 +12,11 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, delete, get, patch
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 from sitelink.actors.site_messages import ForgetDevice, SetDeviceOfflineAfter
 from sitelink.api.audit import record
-from sitelink.api.schemas import DataloggerUpdate
+from sitelink.api.schemas import DataloggerUpdate, OptionalQueryId, PathId, QueryId
 from sitelink.errors import ValidationError
 from sitelink.events import DeviceKey
 from sitelink.runtime import Runtime
@@ -58,7 +58,7 @@ class DataloggerController(Controller):
 
     @get("/")
     async def list_dataloggers(
-        self, runtime: NamedDependency[Runtime], site_id: int | None = Parameter(default=None),
+        self, runtime: NamedDependency[Runtime], site_id: OptionalQueryId = None,
         online_only: bool = Parameter(default=False),
     ) -> dict[str, Any]:
         rows = await device_store.list_devices(runtime.db, "datalogger", site_id=site_id,
@@ -67,7 +67,7 @@ class DataloggerController(Controller):
 
     @get("/{device_id:int}/")
     async def get_datalogger(
-        self, runtime: NamedDependency[Runtime], device_id: FromPath[int],
+        self, runtime: NamedDependency[Runtime], device_id: PathId,
     ) -> dict[str, Any]:
         """One datalogger with its sensors and availability history (newest first)."""
         detail = await device_store.get_device(runtime.db, device_id, kind="datalogger")
@@ -83,7 +83,7 @@ class DataloggerController(Controller):
     @patch("/{device_id:int}/", opt=ADMIN)
     async def update_datalogger(
         self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
-        device_id: FromPath[int], data: JSONBody[DataloggerUpdate],
+        device_id: PathId, data: JSONBody[DataloggerUpdate],
     ) -> dict[str, Any]:
         """Change ``label`` or ``offline_after_s`` (null: back to the site's default)."""
         changes = {k: v for k, v in msgspec.structs.asdict(data).items()
@@ -102,7 +102,7 @@ class DataloggerController(Controller):
     @delete("/{device_id:int}/", opt=ADMIN, status_code=HTTP_204_NO_CONTENT)
     async def delete_datalogger(
         self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
-        device_id: FromPath[int],
+        device_id: PathId,
     ) -> None:
         """Forget a device; it is rediscovered if it speaks again."""
         key = await device_store.delete_device(runtime.db, device_id, kind="datalogger")
@@ -118,7 +118,7 @@ class GatewayController(Controller):
 
     @get("/")
     async def list_gateways(self, runtime: NamedDependency[Runtime],
-                            site_id: int | None = Parameter(default=None)) -> dict[str, Any]:
+                            site_id: OptionalQueryId = None) -> dict[str, Any]:
         rows = await device_store.list_devices(runtime.db, "gateway", site_id=site_id)
         return {"gateways": [device_json(d) for d in rows]}
 
@@ -129,7 +129,7 @@ class SensorController(Controller):
 
     @get("/by_datalogger")
     async def by_datalogger(
-        self, runtime: NamedDependency[Runtime], datalogger_id: FromQuery[int],
+        self, runtime: NamedDependency[Runtime], datalogger_id: QueryId,
     ) -> dict[str, Any]:
         detail = await device_store.get_device(runtime.db, datalogger_id, kind="datalogger",
                                                history_limit=0)
@@ -138,7 +138,7 @@ class SensorController(Controller):
 
     @get("/{sensor_id:int}/readings")
     async def readings(
-        self, runtime: NamedDependency[Runtime], sensor_id: FromPath[int],
+        self, runtime: NamedDependency[Runtime], sensor_id: PathId,
         since: str | None = Parameter(default=None), until: str | None = Parameter(default=None),
         limit: int = Parameter(default=1000, ge=1, le=10_000),
     ) -> dict[str, Any]:

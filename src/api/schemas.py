@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 import msgspec
+from litestar.params import PathParameter, QueryParameter
 from msgspec import UNSET, Meta, UnsetType
 
 Code = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="topic prefix")]
@@ -28,6 +29,13 @@ DeviceKind = Literal["datalogger", "gateway"]
 MessageKind = Literal["heartbeat", "status"]
 Pattern = Annotated[str, Meta(min_length=1, max_length=1024)]
 Version = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
+
+# Row ids are ``serial`` (int4 on PostgreSQL): a number outside this range names no row,
+# and would make the database driver raise (a 500) instead of finding nothing.
+ID_MAX = 2**31 - 1
+PathId = Annotated[int, PathParameter(ge=1, le=ID_MAX)]
+QueryId = Annotated[int, QueryParameter(ge=1, le=ID_MAX)]
+OptionalQueryId = Annotated[int | None, QueryParameter(ge=1, le=ID_MAX)]
 
 
 def _without_secrets(struct: msgspec.Struct) -> Iterator[tuple[str, Any]]:

@@ -11,10 +11,10 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sitelink.api.audit import record
-from sitelink.api.schemas import SiteCreate, SiteUpdate
+from sitelink.api.schemas import PathId, SiteCreate, SiteUpdate
 from sitelink.errors import NotConnected, NotFound
 from sitelink.runtime import Runtime
 from sitelink.storage import history as history_store
@@ -70,13 +70,13 @@ class SiteController(Controller):
 
     @get("/{site_id:int}/")
     async def get_site(
-        self, runtime: NamedDependency[Runtime], site_id: FromPath[int],
+        self, runtime: NamedDependency[Runtime], site_id: PathId,
     ) -> dict[str, Any]:
         return site_config(await site_store.get_site(runtime.db, site_id))
 
     @patch("/{site_id:int}/", opt=ADMIN)
     async def update_site(self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
-                          site_id: FromPath[int], data: JSONBody[SiteUpdate]) -> dict[str, Any]:
+                          site_id: PathId, data: JSONBody[SiteUpdate]) -> dict[str, Any]:
         """Change the configuration; a live connection reconnects if broker settings changed."""
         patch_ = SitePatch(**{k: v for k, v in msgspec.structs.asdict(data).items()
                               if v is not msgspec.UNSET})
@@ -87,7 +87,7 @@ class SiteController(Controller):
 
     @delete("/{site_id:int}/", opt=ADMIN, status_code=HTTP_204_NO_CONTENT)
     async def delete_site(self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
-                          site_id: FromPath[int]) -> None:
+                          site_id: PathId) -> None:
         """Stop the site and delete it with its devices."""
         site = await site_store.get_site(runtime.db, site_id)
         await site_store.delete_site(runtime.db, site_id)
@@ -96,19 +96,19 @@ class SiteController(Controller):
 
     @post("/{site_id:int}/start/", opt=ADMIN, status_code=200)
     async def start(self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
-                    site_id: FromPath[int]) -> dict[str, Any]:
+                    site_id: PathId) -> dict[str, Any]:
         """Enable the site and connect now."""
         return await _set_enabled(request, runtime, site_id, True)
 
     @post("/{site_id:int}/stop/", opt=ADMIN, status_code=200)
     async def stop(self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
-                   site_id: FromPath[int]) -> dict[str, Any]:
+                   site_id: PathId) -> dict[str, Any]:
         """Disable the site and disconnect now."""
         return await _set_enabled(request, runtime, site_id, False)
 
     @post("/{site_id:int}/reconnect/", opt=ADMIN, status_code=200)
     async def reconnect(self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
-                        site_id: FromPath[int]) -> dict[str, Any]:
+                        site_id: PathId) -> dict[str, Any]:
         """Drop and reconnect now, skipping any backoff wait. 409 if the site is not enabled."""
         site = await site_store.get_site(runtime.db, site_id)
         if not site.is_enabled:
@@ -119,12 +119,12 @@ class SiteController(Controller):
 
     @get("/{site_id:int}/status/")
     async def status(
-        self, runtime: NamedDependency[Runtime], site_id: FromPath[int],
+        self, runtime: NamedDependency[Runtime], site_id: PathId,
     ) -> dict[str, Any]:
         return status_of(runtime, site_id)
 
     @get("/{site_id:int}/history/")
-    async def history(self, runtime: NamedDependency[Runtime], site_id: FromPath[int],
+    async def history(self, runtime: NamedDependency[Runtime], site_id: PathId,
                       limit: int = Parameter(default=100, ge=1, le=1000)) -> dict[str, Any]:
         """Connection events, newest first, and the last 24 h: connects, drops, uptime %."""
         await site_store.get_site(runtime.db, site_id)

@@ -14,10 +14,16 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from sitelink.api.audit import record
-from sitelink.api.schemas import DiscoveryRequest, PublishCommand, TopicCreate, TopicUpdate
+from sitelink.api.schemas import (
+    DiscoveryRequest,
+    PathId,
+    PublishCommand,
+    TopicCreate,
+    TopicUpdate,
+)
 from sitelink.errors import NotConnected, ValidationError
 from sitelink.payloads import DECODERS
 from sitelink.runtime import Runtime
@@ -56,7 +62,7 @@ class TopicController(Controller):
 
     @get("/topics/")
     async def list_topics(
-        self, runtime: NamedDependency[Runtime], site_id: FromPath[int],
+        self, runtime: NamedDependency[Runtime], site_id: PathId,
     ) -> dict[str, Any]:
         site = await site_store.get_site(runtime.db, site_id)
         topics = await topic_store.list_topics(runtime.db, site_id)
@@ -65,7 +71,7 @@ class TopicController(Controller):
     @post("/topics/", opt=ADMIN, status_code=HTTP_201_CREATED)
     async def add_topic(
         self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
-        site_id: FromPath[int], data: JSONBody[TopicCreate],
+        site_id: PathId, data: JSONBody[TopicCreate],
     ) -> dict[str, Any]:
         """Add a subscription; the live connection subscribes at once."""
         _check_topic_fields(data.pattern, data.payload_version)
@@ -80,7 +86,7 @@ class TopicController(Controller):
     @patch("/topics/{topic_id:int}/", opt=ADMIN)
     async def update_topic(
         self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
-        site_id: FromPath[int], topic_id: FromPath[int], data: JSONBody[TopicUpdate],
+        site_id: PathId, topic_id: PathId, data: JSONBody[TopicUpdate],
     ) -> dict[str, Any]:
         _check_topic_fields(data.pattern, data.payload_version)
         site = await site_store.get_site(runtime.db, site_id)
@@ -95,7 +101,7 @@ class TopicController(Controller):
 
     @delete("/topics/{topic_id:int}/", opt=ADMIN, status_code=HTTP_204_NO_CONTENT)
     async def delete_topic(self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
-                           site_id: FromPath[int], topic_id: FromPath[int]) -> None:
+                           site_id: PathId, topic_id: PathId) -> None:
         site = await site_store.get_site(runtime.db, site_id)
         await topic_store.delete_topic(runtime.db, site_id, topic_id)
         await runtime.site_changed(site_id, "updated")
@@ -105,7 +111,7 @@ class TopicController(Controller):
     @post("/discovery/", opt=ADMIN, status_code=HTTP_202_ACCEPTED)
     async def start_discovery(
         self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
-        site_id: FromPath[int], data: JSONBody[DiscoveryRequest | None] = None,
+        site_id: PathId, data: JSONBody[DiscoveryRequest | None] = None,
     ) -> dict[str, Any]:
         """Listen on ``{code}/#`` for ``seconds`` and collect the distinct topics seen."""
         seconds = (data or DiscoveryRequest()).seconds
@@ -122,7 +128,7 @@ class TopicController(Controller):
 
     @get("/discovery/")
     async def discovery(
-        self, runtime: NamedDependency[Runtime], site_id: FromPath[int],
+        self, runtime: NamedDependency[Runtime], site_id: PathId,
     ) -> dict[str, Any]:
         """The topics seen in the last window, with counts and last payload size."""
         await site_store.get_site(runtime.db, site_id)
@@ -136,7 +142,7 @@ class TopicController(Controller):
     @post("/publish/", opt=ADMIN, status_code=200)
     async def publish(
         self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
-        site_id: FromPath[int], data: JSONBody[PublishCommand],
+        site_id: PathId, data: JSONBody[PublishCommand],
     ) -> Response[dict[str, Any]]:
         """Publish a command. 409 if the site is not connected; for qos 1 and 2 the answer
         waits for the broker's acknowledgement, 504 if none comes within 5 s."""
@@ -172,7 +178,7 @@ class TopicController(Controller):
                          "command_id": command_id, "outcome": result.outcome})
 
     @get("/commands/")
-    async def commands(self, runtime: NamedDependency[Runtime], site_id: FromPath[int],
+    async def commands(self, runtime: NamedDependency[Runtime], site_id: PathId,
                        limit: int = Parameter(default=100, ge=1, le=1000)) -> dict[str, Any]:
         """Published commands, newest first, with their outcome."""
         await site_store.get_site(runtime.db, site_id)
