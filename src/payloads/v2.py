@@ -1,0 +1,81 @@
+"""The v2 heartbeat decoder, registered as ``"v2"`` when this module is imported."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from sitelink.events import SensorValue
+from sitelink.payloads.parsing import (
+    SensorKey,
+    Uptime,
+    checked_uptime,
+    finite_number,
+    typed_or_tolerant,
+)
+from sitelink.payloads.registry import Reading, Rejected, register
+
+
+class _V2Doc(msgspec.Struct, frozen=True):
+    v: Literal[2] | None = None
+    fw: str | None = None
+    up: Uptime | None = None
+    r: dict[SensorKey, tuple[float | None, str, str]] | None = None
+
+
+_v2_typed = msgspec.json.Decoder(_V2Doc)
+
+
+@register("v2")
+def decode_v2(payload: bytes) -> Reading | Rejected:
+    """``{"v": 2, "fw", "up", "r": {key: [value, unit, type]}}``, every field optional."""
+    doc = typed_or_tolerant(payload, _v2_typed, v2_from_document)
+    if not isinstance(doc, _V2Doc):
+        return doc
+    readings = doc.r or {}
+    return Reading(
+        firmware=doc.fw,
+        uptime_s=doc.up,
+        sensors=tuple(
+            SensorValue(key=key, value=value, unit=unit, sensor_type=sensor_type)
+            for key, (value, unit, sensor_type) in readings.items()
+        ),
+    )
+
+
+def v2_from_document(doc: Any) -> Reading | Rejected:
+    """The tolerant v2 path over an untyped document (also the reference for tests)."""
+    if not isinstance(doc, dict):
+        return Rejected("expected a JSON object")
+    if doc.get("v", 2) not in (2, None) or type(doc.get("v")) is bool:
+        return Rejected("v: expected 2")
+    firmware = doc.get("fw")
+    if firmware is not None and type(firmware) is not str:
+        return Rejected("fw: expected a string")
+    uptime_s = checked_uptime(doc.get("up"), "up")
+    if isinstance(uptime_s, Rejected):
+        return uptime_s
+    entries = doc.get("r")
+    if entries is None:
+        entries = {}
+    elif type(entries) is not dict:
+        return Rejected("r: expected an object")
+    sensors = [s for s in map(_v2_sensor, entries.items()) if s is not None]
+    return Reading(
+        firmware=firmware,
+        uptime_s=uptime_s,
+        sensors=tuple(sensors),
+        skipped_sensors=len(entries) - len(sensors),
+    )
+
+
+def _v2_sensor(item: tuple[str, object]) -> SensorValue | None:
+    key, entry = item
+    if not key or type(entry) is not list or len(entry) != 3:
+        return None
+    raw, unit, sensor_type = entry
+    value = finite_number(raw)
+    if (value is None and raw is not None) or type(unit) is not str or type(sensor_type) is not str:
+        return None
+    return SensorValue(key=key, value=value, unit=unit, sensor_type=sensor_type)
