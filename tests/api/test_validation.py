@@ -395,6 +395,26 @@ def test_unknown_ids_are_404(admin: httpx.Client, target: Target, call: int) -> 
     assert response.json()["detail"]
 
 
+@pytest.mark.parametrize("number", [0, -1, 2**31, 2**63, 10**30])
+@pytest.mark.parametrize(("path", "field"), [
+    ("/api/v1/mqtt/sites/{n}/", "site_id"), ("/api/v1/mqtt/sites/{n}/status/", "site_id"),
+    ("/api/v1/mqtt/sites/1/topics/{n}/", "topic_id"),
+    ("/api/v1/mqtt/dataloggers/{n}/", "device_id"),
+    ("/api/v1/mqtt/sensors/{n}/readings", "sensor_id"),
+    ("/api/v1/mqtt/sensors/by_datalogger?datalogger_id={n}", "datalogger_id"),
+    ("/api/v1/mqtt/dataloggers/?site_id={n}", "site_id"),
+    ("/api/v1/mqtt/gateways/?site_id={n}", "site_id"),
+])
+def test_ids_that_cannot_name_a_row_are_400(admin: httpx.Client, path: str, field: str,
+                                            number: int) -> None:
+    """Ids are positive 32-bit integers; a bigger one must not reach the database driver
+    (which raised OverflowError on SQLite: a 500)."""
+    method = "DELETE" if path.endswith("topics/{n}/") else "GET"
+    response = admin.request(method, path.format(n=number))
+    assert response.status_code == 400, response.text
+    assert field in response.json()["detail"]
+
+
 def test_a_taken_site_code_is_409_on_create_and_on_patch(admin: httpx.Client) -> None:
     first = create_site(admin, "127.0.0.1", 1883)
     again = admin.post("/api/v1/mqtt/sites/",
