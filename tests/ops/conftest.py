@@ -2,11 +2,13 @@
 user runs them — real processes, real ports on 127.0.0.1, real installs in temporary dirs.
 
 Tests marked ``slow`` install packages, clone the repo or run the demo; ``pytest -m "not
-slow"`` leaves them out for a quick run.
+slow"`` leaves them out for a quick run. Inside the quick-start test's own ``make test``
+(SITELINK_QUICKSTART_INNER=1) every test here skips: the outer run has them.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -18,6 +20,12 @@ from .support import Running
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "slow: installs packages, clones the repo or runs the demo (seconds to minutes)")
+
+
+@pytest.fixture(autouse=True)
+def _not_inside_the_quick_start() -> None:
+    if os.environ.get("SITELINK_QUICKSTART_INNER") == "1":
+        pytest.skip("inside the quick-start test's make test; the outer run has tests/ops")
 
 
 @pytest.fixture
