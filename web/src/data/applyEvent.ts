@@ -1,11 +1,16 @@
 /**
- * Carries an EventPlan out on a QueryClient: in-place edits at once (so a badge changes the
- * moment its event arrives), invalidations through the batcher, the toast through `notify`.
+ * Carries EventPlans out on a QueryClient: in-place edits at once (so a badge changes the
+ * moment its event arrives), invalidations through the batcher, toasts through `notify`.
+ *
+ * Events are applied in batches. A broker outage brings a site.status per site and a device
+ * event per device within a second; the edits of a batch are merged first, so each cached
+ * list is copied once per batch rather than once per event.
  */
 
 import type { QueryClient } from "@tanstack/react-query";
 import type { LiveEvent } from "../api/events";
 import type {
+  Availability,
   DataloggerDetail,
   DataloggersResponse,
   GatewaysResponse,
@@ -14,45 +19,102 @@ import type {
 } from "../api/types";
 import {
   patchDeviceAvailability,
-  patchDeviceInList,
-  patchSiteInList,
+  patchDevicesInList,
+  patchSitesInList,
   patchSiteStatus,
-  removeSiteFromList,
+  type SiteStatusPatch,
 } from "./cacheEdits";
-import { planEvent, type CacheEdit, type EventPlan, type ToastSpec } from "./eventPlan";
+import { planEvent, type CacheEdit, type ToastSpec } from "./eventPlan";
 import type { InvalidationBatcher } from "./invalidationBatcher";
 import { pendingControls } from "./pendingControls";
-import { queryKeys } from "./queryKeys";
+import { queryKeys, type ListScope, type QueryKey } from "./queryKeys";
 
 /** Longer than a few flushes of the server's storage writer (every 250 ms). */
 export const SETTLE_MS = 1000;
 
-export function applyEdit(client: QueryClient, edit: CacheEdit): void {
-  switch (edit.kind) {
-    case "site-status":
-      client.setQueryData<SitesResponse>(queryKeys.siteList(), (list) => patchSiteInList(list, edit.siteId, edit.patch));
-      client.setQueryData<SiteStatus>(queryKeys.siteStatus(edit.siteId), (site) => patchSiteStatus(site, edit.patch));
-      return;
-    case "site-removed":
-      client.setQueryData<SitesResponse>(queryKeys.siteList(), (list) => removeSiteFromList(list, edit.siteId));
-      return;
-    case "datalogger-availability":
-      for (const scope of [edit.siteId, null]) {
-        client.setQueryData<DataloggersResponse>(queryKeys.dataloggerList(scope), (list) =>
-          patchDeviceInList(list, "dataloggers", edit.id, edit.availability),
-        );
+/** The edits of a batch of events, merged: the last word on each site and device wins. */
+export interface MergedEdits {
+  sites: Map<number, SiteStatusPatch>;
+  removedSites: Set<number>;
+  dataloggers: Map<number, { siteId: number; availability: Availability }>;
+  gateways: Map<number, { siteId: number; availability: Availability }>;
+}
+
+export function mergeEdits(edits: readonly CacheEdit[]): MergedEdits {
+  const merged: MergedEdits = { sites: new Map(), removedSites: new Set(), dataloggers: new Map(), gateways: new Map() };
+  for (const edit of edits) {
+    switch (edit.kind) {
+      case "site-status":
+        merged.sites.set(edit.siteId, { ...merged.sites.get(edit.siteId), ...edit.patch });
+        break;
+      case "site-removed":
+        merged.removedSites.add(edit.siteId);
+        merged.sites.delete(edit.siteId);
+        break;
+      case "datalogger-availability":
+        merged.dataloggers.set(edit.id, { siteId: edit.siteId, availability: edit.availability });
+        break;
+      case "gateway-availability":
+        merged.gateways.set(edit.id, { siteId: edit.siteId, availability: edit.availability });
+        break;
+    }
+  }
+  return merged;
+}
+
+/** Availability by device id, for the fleet list (`null`) and for each site's list. */
+function byScope(devices: MergedEdits["dataloggers"]): Map<number | null, Map<number, Availability>> {
+  const scopes = new Map<number | null, Map<number, Availability>>([[null, new Map()]]);
+  for (const [id, { siteId, availability }] of devices) {
+    scopes.get(null)?.set(id, availability);
+    let site = scopes.get(siteId);
+    if (site === undefined) {
+      site = new Map();
+      scopes.set(siteId, site);
+    }
+    site.set(id, availability);
+  }
+  return scopes;
+}
+
+/**
+ * Writes merged edits into the cache. It walks the cached queries of each family rather than
+ * the edits, so its cost follows what the dashboard holds (a few lists and details), not the
+ * size of the burst (twenty thousand device events).
+ */
+export function applyMergedEdits(client: QueryClient, merged: MergedEdits): void {
+  const cache = client.getQueryCache();
+  client.setQueryData<SitesResponse>(queryKeys.siteList(), (list) =>
+    patchSitesInList(list, merged.sites, merged.removedSites),
+  );
+  if (merged.sites.size > 0) {
+    for (const { queryKey } of cache.findAll({ queryKey: queryKeys.sites() })) {
+      const [, siteId, part] = queryKey;
+      const patch = typeof siteId === "number" && part === "status" ? merged.sites.get(siteId) : undefined;
+      if (patch) client.setQueryData<SiteStatus>(queryKey, (site) => patchSiteStatus(site, patch));
+    }
+  }
+  if (merged.dataloggers.size > 0) {
+    const scopes = byScope(merged.dataloggers);
+    for (const { queryKey } of cache.findAll({ queryKey: queryKeys.dataloggerLists() })) {
+      const availability = scopes.get((queryKey[2] as ListScope).siteId);
+      if (availability) {
+        client.setQueryData<DataloggersResponse>(queryKey, (list) => patchDevicesInList(list, "dataloggers", availability));
       }
-      client.setQueryData<DataloggerDetail>(queryKeys.datalogger(edit.id), (device) =>
-        patchDeviceAvailability(device, edit.availability),
-      );
-      return;
-    case "gateway-availability":
-      for (const scope of [edit.siteId, null]) {
-        client.setQueryData<GatewaysResponse>(queryKeys.gatewayList(scope), (list) =>
-          patchDeviceInList(list, "gateways", edit.id, edit.availability),
-        );
+    }
+    for (const { queryKey } of cache.findAll({ queryKey: queryKeys.dataloggerDetails() })) {
+      const edit = merged.dataloggers.get(queryKey[2] as number);
+      if (edit) client.setQueryData<DataloggerDetail>(queryKey, (device) => patchDeviceAvailability(device, edit.availability));
+    }
+  }
+  if (merged.gateways.size > 0) {
+    const scopes = byScope(merged.gateways);
+    for (const { queryKey } of cache.findAll({ queryKey: queryKeys.gatewayLists() })) {
+      const availability = scopes.get((queryKey[2] as ListScope).siteId);
+      if (availability) {
+        client.setQueryData<GatewaysResponse>(queryKey, (list) => patchDevicesInList(list, "gateways", availability));
       }
-      return;
+    }
   }
 }
 
@@ -64,20 +126,56 @@ export function cachedSite(client: QueryClient, siteId: number): SiteStatus | un
   );
 }
 
+/** Applies a batch of events, in order, as one set of edits and one set of invalidations. */
+export function applyEvents(
+  client: QueryClient,
+  batcher: InvalidationBatcher,
+  events: readonly LiveEvent[],
+  notify: (toast: ToastSpec) => void,
+): void {
+  // What the cache says of each site before this batch, read once: a getQueryData per event
+  // costs a key hash each, which a burst of twenty thousand events makes noticeable.
+  const known = new Map<number, SiteStatus>(
+    (client.getQueryData<SitesResponse>(queryKeys.siteList())?.sites ?? []).map((site) => [site.site_id, site]),
+  );
+  for (const query of client.getQueryCache().findAll({ queryKey: queryKeys.sites() })) {
+    const [, siteId, part] = query.queryKey;
+    const data = query.state.data as SiteStatus | undefined;
+    if (typeof siteId === "number" && part === "status" && data !== undefined) known.set(siteId, data);
+  }
+  // Updated as the batch is planned, so that a repeat within it is not toasted twice.
+  const previousOf = (siteId: number): SiteStatus | undefined => known.get(siteId);
+
+  const edits: CacheEdit[] = [];
+  const invalidate: QueryKey[] = [];
+  const settle: QueryKey[] = [];
+  let invalidateAll = false;
+  for (const event of events) {
+    const previous = "site_id" in event ? previousOf(event.site_id) : undefined;
+    const plan = planEvent(event, previous);
+    if (event.type === "site.status") {
+      // The real status has arrived: an optimistic one no longer needs protecting.
+      pendingControls(client).clear(event.site_id);
+      if (previous) known.set(event.site_id, { ...previous, status: event.status });
+    }
+    edits.push(...plan.edits);
+    invalidate.push(...plan.invalidate);
+    settle.push(...plan.settle);
+    invalidateAll ||= plan.invalidateAll;
+    if (plan.toast) notify(plan.toast);
+  }
+  applyMergedEdits(client, mergeEdits(edits));
+  if (invalidateAll) batcher.addAll();
+  else batcher.add(invalidate);
+  batcher.addLater(settle, SETTLE_MS);
+}
+
+/** One event on its own: `applyEvents` with a batch of one. */
 export function applyEvent(
   client: QueryClient,
   batcher: InvalidationBatcher,
   event: LiveEvent,
   notify: (toast: ToastSpec) => void,
-): EventPlan {
-  const previous = "site_id" in event ? cachedSite(client, event.site_id) : undefined;
-  const plan = planEvent(event, previous);
-  // The real status has arrived: an optimistic one no longer needs protecting.
-  if (event.type === "site.status") pendingControls(client).clear(event.site_id);
-  for (const edit of plan.edits) applyEdit(client, edit);
-  if (plan.invalidateAll) batcher.addAll();
-  else batcher.add(plan.invalidate);
-  batcher.addLater(plan.settle, SETTLE_MS);
-  if (plan.toast) notify(plan.toast);
-  return plan;
+): void {
+  applyEvents(client, batcher, [event], notify);
 }

@@ -34,9 +34,29 @@ export function patchSiteInList(
   return { ...list, sites };
 }
 
-export function removeSiteFromList(list: SitesResponse | undefined, siteId: number): SitesResponse | undefined {
-  if (list === undefined || !list.sites.some((site) => site.site_id === siteId)) return list;
-  return { ...list, sites: list.sites.filter((site) => site.site_id !== siteId) };
+/**
+ * Applies many status patches and removals to the sites list in one pass (a broker outage
+ * brings a thousand `site.status` events at once; one copy of the list, not a thousand).
+ */
+export function patchSitesInList(
+  list: SitesResponse | undefined,
+  patches: ReadonlyMap<number, SiteStatusPatch>,
+  removed: ReadonlySet<number> = new Set(),
+): SitesResponse | undefined {
+  if (list === undefined || (patches.size === 0 && removed.size === 0)) return list;
+  let changed = false;
+  const sites: SiteStatus[] = [];
+  for (const site of list.sites) {
+    if (removed.has(site.site_id)) {
+      changed = true;
+      continue;
+    }
+    const patch = patches.get(site.site_id);
+    const patched = patch ? (patchSiteStatus(site, patch) ?? site) : site;
+    if (patched !== site) changed = true;
+    sites.push(patched);
+  }
+  return changed ? { ...list, sites } : list;
 }
 
 interface HasAvailability {
@@ -53,21 +73,19 @@ export function patchDeviceAvailability<T extends HasAvailability>(
   return { ...device, availability, is_online: availability === "online" };
 }
 
-/** Sets one device's availability inside a `{ [field]: T[] }` list answer. */
-export function patchDeviceInList<K extends string, T extends HasAvailability>(
+/** Sets the availability of many devices inside a `{ [field]: T[] }` list answer, in one pass. */
+export function patchDevicesInList<K extends string, T extends HasAvailability>(
   list: ({ [key in K]: T[] } & object) | undefined,
   field: K,
-  id: number,
-  availability: Availability,
+  availability: ReadonlyMap<number, Availability>,
 ): ({ [key in K]: T[] } & object) | undefined {
-  if (list === undefined) return list;
-  const devices = list[field];
-  const index = devices.findIndex((device) => device.id === id);
-  const device = devices[index];
-  if (device === undefined) return list;
-  const patched = patchDeviceAvailability(device, availability);
-  if (patched === device || patched === undefined) return list;
-  const copy = devices.slice();
-  copy[index] = patched;
-  return { ...list, [field]: copy };
+  if (list === undefined || availability.size === 0) return list;
+  let changed = false;
+  const devices = list[field].map((device) => {
+    const next = availability.get(device.id);
+    const patched = next === undefined ? device : (patchDeviceAvailability(device, next) ?? device);
+    if (patched !== device) changed = true;
+    return patched;
+  });
+  return changed ? { ...list, [field]: devices } : list;
 }

@@ -1,14 +1,27 @@
 /**
  * Coalesces invalidations. A broker outage can bring a thousand `site.status` events in a
  * second; invalidating the sites list for each would refetch it a thousand times. The batcher
- * collects keys for `delayMs` after the first one and then invalidates each distinct key once.
+ * collects keys for `delayMs` after the first one and then invalidates, in one pass over the
+ * cache, every query that one of the keys names or is a prefix of (TanStack's matching).
+ *
+ * Keys are compared as JSON. That is sound because every key is built by queryKeys.ts, so
+ * equal keys serialise alike; it is also cheap enough for the tens of thousands of keys
+ * that a fleet-wide outage brings (TanStack's own hashKey is several times slower).
  *
  * It never cancels a refetch already in flight (`cancelRefetch: false`): under a steady stream
  * of events, cancelling would mean the list is never fetched to the end.
  */
 
-import { hashKey, type QueryClient } from "@tanstack/react-query";
+import type { QueryClient } from "@tanstack/react-query";
 import type { QueryKey } from "./queryKeys";
+
+/** Whether `key` or one of its prefixes is among `keys` (JSON-serialised). */
+export function namedBy(key: QueryKey, keys: ReadonlySet<string>): boolean {
+  for (let length = 1; length <= key.length; length += 1) {
+    if (keys.has(JSON.stringify(key.slice(0, length)))) return true;
+  }
+  return false;
+}
 
 export interface Scheduler {
   setTimeout(callback: () => void, ms: number): unknown;
@@ -21,7 +34,7 @@ const realScheduler: Scheduler = {
 };
 
 export class InvalidationBatcher {
-  private readonly pending = new Map<string, QueryKey>();
+  private pending = new Set<string>();
   private all = false;
   private timer: unknown = null;
   private readonly later = new Set<unknown>();
@@ -33,7 +46,7 @@ export class InvalidationBatcher {
   ) {}
 
   add(keys: readonly QueryKey[]): void {
-    for (const key of keys) this.pending.set(hashKey(key), key);
+    for (const key of keys) this.pending.add(JSON.stringify(key));
     this.schedule();
   }
 
@@ -56,15 +69,15 @@ export class InvalidationBatcher {
   flush(): void {
     if (this.timer !== null) this.scheduler.clearTimeout(this.timer);
     this.timer = null;
-    const keys = [...this.pending.values()];
+    const keys = this.pending;
     const all = this.all;
-    this.pending.clear();
+    this.pending = new Set();
     this.all = false;
     if (all) {
       void this.client.invalidateQueries(undefined, { cancelRefetch: false });
-      return;
+    } else if (keys.size > 0) {
+      void this.client.invalidateQueries({ predicate: (query) => namedBy(query.queryKey, keys) }, { cancelRefetch: false });
     }
-    for (const queryKey of keys) void this.client.invalidateQueries({ queryKey }, { cancelRefetch: false });
   }
 
   dispose(): void {

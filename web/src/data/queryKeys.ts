@@ -24,6 +24,7 @@ export const queryKeys = {
   dataloggers: () => ["dataloggers"] as const,
   dataloggerLists: () => ["dataloggers", "list"] as const,
   dataloggerList: (siteId: number | null) => ["dataloggers", "list", { siteId } satisfies ListScope] as const,
+  dataloggerDetails: () => ["dataloggers", "detail"] as const,
   datalogger: (id: number) => ["dataloggers", "detail", id] as const,
 
   gateways: () => ["gateways"] as const,

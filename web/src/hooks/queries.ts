@@ -52,12 +52,17 @@ export const useSiteDiscovery = (siteId: number) =>
     refetchInterval: (query) => (query.state.data?.state === "running" ? 2000 : false),
   });
 
-/** `siteId` null: the whole fleet. */
+/**
+ * `siteId` null: the whole fleet, which only feeds the device counts of the fleet page. Its
+ * answers can hold twenty thousand devices; comparing each with the previous one to keep
+ * unchanged rows' identities (structural sharing) would cost more than it saves there.
+ */
 export const useDataloggers = (siteId: number | null) =>
   useQuery({
     queryKey: queryKeys.dataloggerList(siteId),
     queryFn: ({ signal }) => api.dataloggers(siteId, signal),
     refetchInterval: siteId === null ? false : COUNTERS_REFRESH_MS,
+    structuralSharing: siteId !== null,
   });
 
 export const useGateways = (siteId: number | null) =>
@@ -65,6 +70,7 @@ export const useGateways = (siteId: number | null) =>
     queryKey: queryKeys.gatewayList(siteId),
     queryFn: ({ signal }) => api.gateways(siteId, signal),
     refetchInterval: siteId === null ? false : COUNTERS_REFRESH_MS,
+    structuralSharing: siteId !== null,
   });
 
 export const useDatalogger = (id: number) =>

@@ -1,11 +1,13 @@
 /**
  * The app-wide live stream: one EventSource for the whole dashboard, opened while someone is
- * logged in. Every event goes through applyEvent (cache edits, batched invalidation, toasts).
+ * logged in. Events are queued for 50 ms and applied as a batch (cache edits, batched
+ * invalidation, toasts).
  */
 
 import { useQueryClient } from "@tanstack/react-query";
 import { createContext, useContext, useEffect, useState, type ReactNode } from "react";
-import { applyEvent } from "../data/applyEvent";
+import { applyEvents } from "../data/applyEvent";
+import { EventQueue } from "../data/eventQueue";
 import { InvalidationBatcher } from "../data/invalidationBatcher";
 import { LiveConnection, type LiveState } from "../data/liveConnection";
 import { useToastStore } from "./ToastContext";
@@ -21,17 +23,19 @@ export function LiveProvider({ children }: { children: ReactNode }) {
 
   useEffect(() => {
     const batcher = new InvalidationBatcher(client);
+    const queue = new EventQueue((events) => applyEvents(client, batcher, events, (toast) => toasts.push(toast)));
     const connection = new LiveConnection({
       url: EVENTS_URL,
       // Same-origin, so the session cookie goes along; no token in the URL.
       create: (url) => new EventSource(url),
-      onEvent: (event) => applyEvent(client, batcher, event, (toast) => toasts.push(toast)),
+      onEvent: (event) => queue.push(event),
       onState: setState,
       onGap: () => batcher.addAll(),
     });
     connection.start();
     return () => {
       connection.stop();
+      queue.dispose();
       batcher.dispose();
     };
   }, [client, toasts]);
