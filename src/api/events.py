@@ -17,7 +17,7 @@ from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from sitelink.errors import ValidationError
-from sitelink.fanout import EventFilter, Hub, Subscriber
+from sitelink.fanout import EventFilter, Hub, PublicEvent, Subscriber
 from sitelink.runtime import Runtime
 
 KEEPALIVE_S = 15.0
@@ -56,6 +56,7 @@ async def events(
 async def _stream(hub: Hub, sub: Subscriber, shutting_down: asyncio.Event, keepalive_s: float
                   ) -> AsyncIterator[ServerSentEventMessage]:
     ending = asyncio.ensure_future(_first(sub.dropped, shutting_down))
+    getter: asyncio.Future[PublicEvent] | None = None
     try:
         yield ServerSentEventMessage(comment="connected", retry=2000)
         while not ending.done():
@@ -79,6 +80,8 @@ async def _stream(hub: Hub, sub: Subscriber, shutting_down: asyncio.Event, keepa
     finally:
         hub.unsubscribe(sub)
         ending.cancel()
+        if getter is not None:
+            getter.cancel()  # closed while waiting: no task left pending on the loop
 
 
 async def _first(*flags: asyncio.Event) -> Any:
