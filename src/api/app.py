@@ -97,14 +97,18 @@ async def _no_dashboard() -> Response[str]:
 
 
 def _spa(dist: Path) -> Any:
-    """The built dashboard, with deep links (``/sites/3``) answered by index.html."""
-    index = (dist / "index.html").read_bytes()
+    """The built dashboard, with deep links (``/sites/3``) answered by index.html.
+
+    index.html is read per request (it is small), so a rebuilt dashboard is served
+    without restarting the server; the hashed assets never change under a name.
+    """
+    index_file = dist / "index.html"
     assets = create_static_files_router(path="/assets", directories=[dist / "assets"],
                                         include_in_schema=False, opt=PUBLIC)
 
     @get("/", include_in_schema=False, opt=PUBLIC)
     async def spa_index() -> Response[bytes]:
-        return Response(index, media_type="text/html")
+        return Response(index_file.read_bytes(), media_type="text/html")
 
     @get("/{path:path}", include_in_schema=False, opt=PUBLIC)
     async def spa(path: FromPath[str]) -> Response[bytes]:
@@ -113,7 +117,7 @@ def _spa(dist: Path) -> Any:
         candidate = (dist / path).resolve() if path else None
         if candidate is not None and candidate.is_file() and dist.resolve() in candidate.parents:
             return Response(candidate.read_bytes(), media_type=_media_type(candidate))
-        return Response(index, media_type="text/html")
+        return Response(index_file.read_bytes(), media_type="text/html")
 
     return Router(path="/", route_handlers=[assets, spa_index, spa])
 
