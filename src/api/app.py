@@ -19,6 +19,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath
 from litestar.static_files import create_static_files_router
+
 from sitelink.actors.clock import BaseClock
 from sitelink.api import devices, metrics, sites, system, topics
 from sitelink.api.auth import PUBLIC, PUBLIC_OPT, SCHEMA_PATHS, TokenAuthentication, require_role
@@ -106,12 +107,13 @@ def _spa(dist: Path) -> Any:
     assets = create_static_files_router(path="/assets", directories=[dist / "assets"],
                                         include_in_schema=False, opt=PUBLIC)
 
-    @get("/", include_in_schema=False, opt=PUBLIC)
-    async def spa_index() -> Response[bytes]:
+    # Synchronous on purpose: Litestar runs them in its thread pool, off the loop.
+    @get("/", include_in_schema=False, opt=PUBLIC, sync_to_thread=True)
+    def spa_index() -> Response[bytes]:
         return Response(index_file.read_bytes(), media_type="text/html")
 
-    @get("/{path:path}", include_in_schema=False, opt=PUBLIC)
-    async def spa(path: FromPath[str]) -> Response[bytes]:
+    @get("/{path:path}", include_in_schema=False, opt=PUBLIC, sync_to_thread=True)
+    def spa(path: FromPath[str]) -> Response[bytes]:
         if path.startswith(("api/", "/api/")):
             raise NotFoundException(f"no such endpoint: /{path.lstrip('/')}")
         candidate = (dist / path).resolve() if path else None
