@@ -15,14 +15,16 @@ import asyncio
 import secrets
 
 import msgspec
+
 from sitelink.broker import EmbeddedBroker
 from sitelink.settings import Settings
 from sitelink.simulate import SimulateOptions, Simulator
 from sitelink.storage import sites as site_store
+from sitelink.storage import subscriptions as topic_store
 from sitelink.storage.database import open_database
 from sitelink.storage.migrations import migrate
 from sitelink.storage.sites import NewSite, SitePatch
-
+from sitelink.storage.subscriptions import TopicPatch
 
 DEMO_DATABASE_URL = "sqlite:///./sitelink-demo.db"
 
@@ -35,12 +37,19 @@ async def _prepare_sites(settings: Settings, host: str, port: int, count: int) -
         for i in range(1, count + 1):
             code = f"site_{i:03d}"
             if code in existing:
-                await site_store.update_site(db, existing[code].id, SitePatch(
+                site = await site_store.update_site(db, existing[code].id, SitePatch(
                     broker_host=host, broker_port=port, is_enabled=True))
             else:
-                await site_store.create_site(db, NewSite(
+                site = await site_store.create_site(db, NewSite(
                     name=f"Site {i:03d}", code=code, broker_host=host, broker_port=port,
                     is_enabled=True, offline_after_s=30))
+            # The fleet speaks v2 on even-numbered sites (payload_version="by-site"): their
+            # heartbeat subscriptions decode v2, as a real mixed fleet would be set up.
+            version = "v2" if i % 2 == 0 else "v1"
+            for topic in await topic_store.list_topics(db, site.id):
+                if topic.message_kind == "heartbeat" and topic.payload_version != version:
+                    await topic_store.update_topic(db, site.id, topic.id,
+                                                   TopicPatch(payload_version=version))
     finally:
         await db.close()
 
@@ -64,13 +73,13 @@ def run_demo(settings: Settings, *, host: str, port: int, sites: int, datalogger
             runner.run(_prepare_sites(settings, "127.0.0.1", broker.port, sites))
         simulator = Simulator(SimulateOptions(
             host="127.0.0.1", port=broker.port, sites=sites, dataloggers=dataloggers,
-            gateways=1, interval_s=interval_s, payload_version="v1", flaky=0.02,
+            gateways=1, interval_s=interval_s, payload_version="by-site", flaky=0.02,
             progress=False))
         simulator.start()
         try:
             server = build_server(settings, host, port)
             print(f"sitelink demo: broker ({broker.kind}) on 127.0.0.1:{broker.port}, "
-                  f"{sites} sites × {dataloggers} dataloggers, database {database_url}",
+                  f"{sites} sites x {dataloggers} dataloggers, database {database_url}",
                   flush=True)
             print(f"dashboard: http://{host}:{port}/", flush=True)
             print(f"admin token: {token}", flush=True)

@@ -14,6 +14,7 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
+
 from sitelink.api.app import create_app
 from sitelink.settings import Settings
 
@@ -22,11 +23,19 @@ class Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, shutting_down: list[asyncio.Event]) -> None:
         super().__init__(config)
         self._shutting_down = shutting_down
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().startup(sockets)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        for event in self._shutting_down:
-            loop = asyncio.get_event_loop_policy().get_event_loop()
-            loop.call_soon_threadsafe(event.set)
+        """Runs in a signal handler: must never raise, or the signal is lost. The loop is the
+        one captured at startup; looking it up here fails when no loop is current."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            for event in self._shutting_down:
+                loop.call_soon_threadsafe(event.set)
         super().handle_exit(sig, frame)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
@@ -40,8 +49,10 @@ class Server(uvicorn.Server):
 
 def build_server(settings: Settings, host: str, port: int, **app_options: Any) -> Server:
     app = create_app(settings, **app_options)
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                            lifespan="on", timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout_s)))
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout_s)),
+    )
     return Server(config, [app.state.shutting_down])
 
 

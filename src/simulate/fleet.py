@@ -101,9 +101,11 @@ class SimulatedDevice:
 
 
 def site_fleet(
-    code: str, client: mqtt.Client, options: SimulateOptions, rng: random.Random
+    code: str, client: mqtt.Client, options: SimulateOptions, rng: random.Random,
+    site_number: int = 1,
 ) -> Iterator[SimulatedDevice]:
-    """The devices of site ``code``, dataloggers first, all publishing through ``client``.
+    """The devices of site ``code`` (the ``site_number``-th, from 1), dataloggers first, all
+    publishing through ``client``.
 
     Draws firmwares, boot times and starting values from ``rng``, in device order.
     """
@@ -111,6 +113,8 @@ def site_fleet(
     for index in range(options.dataloggers + options.gateways):
         version: Literal["v1", "v2"] = "v1" if options.payload_version != "v2" else "v2"
         if options.payload_version == "mixed" and index % 2:
+            version = "v2"
+        if options.payload_version == "by-site" and site_number % 2 == 0:
             version = "v2"
         firmware = "V.6.0.1" if version == "v2" else rng.choice(("V.5.53.0", "V.5.54.1"))
         booted_at = now - rng.uniform(60, 30 * 86_400)

@@ -12,7 +12,9 @@ from sitelink.errors import ValidationError
 class SimulateOptions(msgspec.Struct, frozen=True, kw_only=True):
     """What to simulate. ``max_messages`` counts heartbeats; ``seed`` makes a run repeatable.
 
-    ``payload_version="mixed"``: even-numbered devices of a site speak v1, odd ones v2.
+    ``payload_version="mixed"``: even-numbered devices of a site speak v1, odd ones v2 (on
+    the same topics: the receiver needs a subscription per version to tell them apart).
+    ``payload_version="by-site"``: every even-numbered site (site_002, …) speaks v2.
     ``flaky``: at each of its heartbeats a device goes silent with this probability.
     """
 
@@ -22,7 +24,7 @@ class SimulateOptions(msgspec.Struct, frozen=True, kw_only=True):
     dataloggers: int = 10
     gateways: int = 1
     interval_s: float = 5.0
-    payload_version: Literal["v1", "v2", "mixed"] = "v1"
+    payload_version: Literal["v1", "v2", "mixed", "by-site"] = "v1"
     flaky: float = 0.0
     qos: int = 0
     seed: int | None = None
@@ -40,7 +42,11 @@ class SimulateOptions(msgspec.Struct, frozen=True, kw_only=True):
             ("interval_s", self.interval_s > 0, "must be positive"),
             ("flaky", 0 <= self.flaky <= 1, "must be between 0 and 1"),
             ("qos", self.qos in (0, 1, 2), "must be 0, 1 or 2"),
-            ("payload_version", self.payload_version in ("v1", "v2", "mixed"), "v1|v2|mixed"),
+            (
+                "payload_version",
+                self.payload_version in ("v1", "v2", "mixed", "by-site"),
+                "v1|v2|mixed|by-site",
+            ),
         ):
             if not ok:
                 raise ValidationError(name, why)

@@ -70,7 +70,10 @@ class Simulator:
         self._rng = random.Random(options.seed)
         codes = [f"{options.code_prefix}{n:03d}" for n in range(1, options.sites + 1)]
         self._sites = [SiteConnection(code) for code in codes]
-        fleets = [list(site_fleet(s.code, s.client, options, self._rng)) for s in self._sites]
+        fleets = [
+            list(site_fleet(s.code, s.client, options, self._rng, number))
+            for number, s in enumerate(self._sites, start=1)
+        ]
         # Interleaved across sites, so that each site's traffic is spread over the interval too.
         self._devices = [device for turn in zip(*fleets, strict=True) for device in turn]
         self._counts = dict.fromkeys(("heartbeats", "statuses", "unsent", "went_silent"), 0)
