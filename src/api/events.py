@@ -58,7 +58,9 @@ async def _stream(hub: Hub, sub: Subscriber, shutting_down: asyncio.Event, keepa
     ending = asyncio.ensure_future(_first(sub.dropped, shutting_down))
     getter: asyncio.Future[PublicEvent] | None = None
     try:
-        yield ServerSentEventMessage(comment="connected", retry=2000)
+        # data=None: Litestar's default data "" would add a "data:" line, and a browser
+        # would dispatch an empty "message" event for every comment.
+        yield ServerSentEventMessage(comment="connected", retry=2000, data=None)
         while not ending.done():
             getter = asyncio.ensure_future(sub.queue.get())
             done, _ = await asyncio.wait({getter, ending}, timeout=keepalive_s,
@@ -68,7 +70,7 @@ async def _stream(hub: Hub, sub: Subscriber, shutting_down: asyncio.Event, keepa
                 with contextlib.suppress(asyncio.CancelledError):
                     await getter
                 if not done:
-                    yield ServerSentEventMessage(comment="keep-alive")
+                    yield ServerSentEventMessage(comment="keep-alive", data=None)
                 continue
             event = getter.result()
             yield ServerSentEventMessage(id=str(event.id), event=event.type,
