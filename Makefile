@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install web demo serve test test-python test-web lint bench clean
+.PHONY: install web demo serve test test-python test-web test-e2e lint bench clean
 
 install: $(STAMP)
 
@@ -32,13 +32,21 @@ serve: install web
 	$(BIN)/sitelink serve
 
 test: install web
-	$(MAKE) test-python test-web
+	$(MAKE) test-python test-web test-e2e
 
 test-python: install
 	$(BIN)/pytest
 
 test-web: web/node_modules/.package-lock.json
 	cd web && npm test
+
+tests/e2e/node_modules/.package-lock.json: tests/e2e/package-lock.json
+	cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error
+
+# The dashboard in Debian's Chromium (never a browser downloaded by a test tool) against a
+# real `sitelink serve` and a real Mosquitto; screenshots land in test-output/e2e/.
+test-e2e: install web tests/e2e/node_modules/.package-lock.json
+	cd tests/e2e && npx playwright test
 
 lint: install
 	$(BIN)/ruff check src tests bench
@@ -48,4 +56,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) web/node_modules web/dist .pytest_cache .hypothesis
+	rm -rf $(VENV) web/node_modules web/dist tests/e2e/node_modules test-output .pytest_cache .hypothesis
