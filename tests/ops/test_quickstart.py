@@ -76,7 +76,9 @@ def test_quick_start_commands_work_in_a_fresh_clone(
     demo.interrupt(group=True)  # Ctrl-C: make and the demo both get SIGINT
     demo.wait(20)
     assert not port_accepts("127.0.0.1", port)
-    assert not re.search(r"\] Error \d", demo.report()), demo.report()
+    # make passes on the demo's own exit status: 0, or 130 after Ctrl-C; anything else
+    # (a failed install or build on the way) is an error.
+    assert set(re.findall(r"\] Error (\d+)", demo.report())) <= {"130"}, demo.report()
     assert (clone / "sitelink-demo.db").is_file()
 
     if os.environ.get(FULL) == "1":
