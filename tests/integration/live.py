@@ -121,8 +121,12 @@ class LiveServer:
     """sitelink's real HTTP server on a thread; ``restart`` keeps the port and the database."""
 
     def __init__(self, settings: Settings, *, port: int | None = None,
-                 sse_keepalive_s: float = SSE_KEEPALIVE_S) -> None:
+                 sse_keepalive_s: float = SSE_KEEPALIVE_S, send_buffer: int | None = None
+                 ) -> None:
         self.settings = settings
+        # A small kernel send buffer (inherited by accepted sockets) makes a client that does
+        # not read fill up after kilobytes instead of megabytes: the slow-client test stays short.
+        self.send_buffer = send_buffer
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.sse_keepalive_s = sse_keepalive_s
@@ -137,7 +141,13 @@ class LiveServer:
         self.server = build_server(self.settings, "127.0.0.1", self.port,
                                    sse_keepalive_s=self.sse_keepalive_s)
         server = self.server
-        self.thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.send_buffer is not None:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)
+        listener.bind(("127.0.0.1", self.port))
+        self.thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]},
+                                       name="uvicorn", daemon=True)
         self.thread.start()
         wait_until(lambda: server.started or not self.thread_alive, timeout_s,
                    message="the server did not start")
@@ -351,11 +361,12 @@ class EventStream:
 
 
 @contextlib.contextmanager
-def running_server(engine: str, tmp: Path, **overrides: Any) -> Iterator[LiveServer]:
+def running_server(engine: str, tmp: Path, *, send_buffer: int | None = None,
+                   **overrides: Any) -> Iterator[LiveServer]:
     """A started server on a fresh database of ``engine``; stopped (and dropped) after."""
     with contextlib.ExitStack() as stack:
         url = database_url(engine, tmp, stack)
-        live = LiveServer(server_settings(url, **overrides))
+        live = LiveServer(server_settings(url, **overrides), send_buffer=send_buffer)
         live.start()
         try:
             yield live
@@ -426,3 +437,30 @@ def v1_heartbeat(*sensors: tuple[str, float], firmware: str = "V.5.53.0") -> dic
 def v2_heartbeat(*sensors: tuple[str, float], firmware: str = "V.6.0.1") -> dict[str, Any]:
     return {"v": 2, "fw": firmware, "up": 100,
             "r": {key: [value, "%", "humidity"] for key, value in sensors}}
+
+
+def metric(client: httpx.Client, name: str, **labels: str) -> float:
+    """One sample of ``GET /metrics`` (Prometheus text), by name and labels; 0 when absent."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = client.get("/metrics").text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
+
+
+def site_status(client: httpx.Client, site_id: int) -> dict[str, Any]:
+    response = client.get(f"/api/v1/mqtt/sites/{site_id}/status/")
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def wait_status(client: httpx.Client, site_id: int, status: str,
+                timeout_s: float = 10.0) -> dict[str, Any]:
+    """Poll the status endpoint until the site is in ``status``; its status object."""
+    return wait_until(lambda: (s := site_status(client, site_id))["status"] == status and s,
+                      timeout_s, message=lambda: f"site {site_id} {status}: "
+                                                 f"{site_status(client, site_id)}")
