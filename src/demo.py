@@ -66,11 +66,7 @@ def run_demo(settings: Settings, *, host: str, port: int, sites: int, datalogger
     broker = EmbeddedBroker()
     broker.start()
     try:
-        # A runner with a loop factory never sets the main thread's current event loop;
-        # asyncio.run would leave it "set to None", and the server's signal handler, which
-        # looks that loop up on Ctrl-C, would then fail instead of stopping the server.
-        with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
-            runner.run(_prepare_sites(settings, "127.0.0.1", broker.port, sites))
+        asyncio.run(_prepare_sites(settings, "127.0.0.1", broker.port, sites))
         simulator = Simulator(SimulateOptions(
             host="127.0.0.1", port=broker.port, sites=sites, dataloggers=dataloggers,
             gateways=1, interval_s=interval_s, payload_version="by-site", flaky=0.02,
