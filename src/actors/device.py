@@ -105,10 +105,17 @@ class DeviceState(msgspec.Struct, kw_only=True):
 
 class DeviceActor(pykka.ThreadingActor):
     def __init__(
-        self, state: DeviceState, *, clock: BaseClock, sink: EventSink, site_up: bool
+        self,
+        state: DeviceState,
+        *,
+        clock: BaseClock,
+        sink: EventSink,
+        site_up: bool,
+        site_code: str = "",
     ) -> None:
         super().__init__()
         self.key = state.key
+        self.site_code = site_code
         self.model = state.model
         self.gateway = state.gateway
         # A device loaded from storage is not known to be anything until heard from in
@@ -129,6 +136,7 @@ class DeviceActor(pykka.ThreadingActor):
         self.inbox: Any = self.actor_ref  # tests replace it to deliver synchronously
 
     def on_start(self) -> None:
+        structlog.contextvars.bind_contextvars(site=self.site_code, device=self.key.serial)
         if self.stored != self.availability:
             self.sink.publish(
                 DeviceAvailabilityChanged(

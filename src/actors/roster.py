@@ -20,8 +20,11 @@ log = structlog.get_logger(__name__)
 
 
 class DeviceRoster:
-    def __init__(self, *, clock: BaseClock, sink: EventSink, max_devices: int) -> None:
+    def __init__(
+        self, *, clock: BaseClock, sink: EventSink, max_devices: int, site_code: str = ""
+    ) -> None:
         self.clock = clock
+        self.site_code = site_code
         self.sink = sink
         self.max_devices = max_devices
         self._refs: dict[DeviceKey, pykka.ActorRef[DeviceActor]] = {}
@@ -37,7 +40,8 @@ class DeviceRoster:
         return self._refs.get(key)
 
     def spawn(self, state: DeviceState, *, site_up: bool) -> pykka.ActorRef[DeviceActor]:
-        ref = DeviceActor.start(state, clock=self.clock, sink=self.sink, site_up=site_up)
+        ref = DeviceActor.start(state, clock=self.clock, sink=self.sink, site_up=site_up,
+                                site_code=self.site_code)
         self._refs[state.key] = ref
         return ref
 

@@ -102,7 +102,8 @@ class SiteActor(pykka.ThreadingActor):
         self.timers = Timers(clock, lambda: self.inbox)
         self.ingest = Ingest(spec.site_id, spec.code, spec.subscriptions, max_payload)
         self.initial_devices = devices
-        self.devices = DeviceRoster(clock=clock, sink=sink, max_devices=max_devices)
+        self.devices = DeviceRoster(clock=clock, sink=sink, max_devices=max_devices,
+                                    site_code=spec.code)
         self.pending = PendingCommands(spec.site_id, sink, clock.now)
         self.processed = 0
         self.started_at = clock.now()
