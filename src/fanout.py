@@ -1,8 +1,9 @@
 """Fan-out of public events to Server-Sent Event clients.
 
-Runs on the asyncio loop only. Each event gets the next id and is encoded to JSON once;
-the last ``buffer_size`` events stay in a ring for clients that reconnect with
-``Last-Event-ID``. Every client has a bounded queue: when a client is so slow that its queue
+Runs on the asyncio loop only. Each event gets the next id and is encoded to JSON once,
+when first needed (a ``sensor.reading`` that no client asked for is never encoded: its data
+comes as a function that builds it); the last ``buffer_size`` events stay in a ring for
+clients that reconnect with ``Last-Event-ID``. Every client has a bounded queue: when a client is so slow that its queue
 fills, it is dropped (its stream ends, and its browser reconnects with ``Last-Event-ID``),
 so a slow client never slows the others or the actors. Drop policy: **drop the client,
 never the event** — a client either gets every event it asked for, or a clean reconnect.
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
@@ -25,11 +26,31 @@ class TooManyClients(SitelinkError):
     pass
 
 
-class PublicEvent(msgspec.Struct, frozen=True, array_like=True):
-    id: int
-    type: str
-    site_id: int | None
-    data: bytes  # JSON
+Data = dict[str, Any] | Callable[[], dict[str, Any]]
+
+
+class PublicEvent:
+    """One public event. ``data`` is its JSON, encoded from ``source`` on first use."""
+
+    __slots__ = ("_data", "_source", "id", "site_id", "type")
+
+    def __init__(self, id: int, type: str, site_id: int | None, data: bytes | None = None,
+                 *, source: Callable[[], dict[str, Any]] | None = None) -> None:
+        self.id = id
+        self.type = type
+        self.site_id = site_id
+        self._data = data
+        self._source = source
+
+    @property
+    def data(self) -> bytes:
+        if self._data is None:
+            source, self._source = self._source, None
+            self._data = _encoder.encode(source() if source is not None else None)
+        return self._data
+
+    def __repr__(self) -> str:
+        return f"PublicEvent(id={self.id}, type={self.type!r}, site_id={self.site_id})"
 
 
 class EventFilter(msgspec.Struct, frozen=True, kw_only=True):
@@ -66,14 +87,20 @@ class Hub:
         self.dropped_clients = 0
         self.published = 0
 
-    def publish(self, type_: str, site_id: int | None, data: dict[str, Any]) -> PublicEvent:
+    def publish(self, type_: str, site_id: int | None, data: Data) -> PublicEvent:
+        """Number, buffer and offer one event. ``data`` is a dict (encoded now) or a function
+        that returns it (called and encoded when a client first needs the event)."""
         self.last_id += 1
-        event = PublicEvent(self.last_id, type_, site_id, _encoder.encode(data))
+        if callable(data):
+            event = PublicEvent(self.last_id, type_, site_id, source=data)
+        else:
+            event = PublicEvent(self.last_id, type_, site_id, _encoder.encode(data))
         self.ring.append(event)
         self.published += 1
-        for sub in list(self.subscribers):
-            if sub.filter.accepts(event):
-                self._offer(sub, event)
+        if self.subscribers:
+            for sub in list(self.subscribers):
+                if sub.filter.accepts(event):
+                    self._offer(sub, event)
         return event
 
     def subscribe(self, event_filter: EventFilter, last_event_id: int | None) -> Subscriber:

@@ -26,13 +26,15 @@ from sitelink.events import (
     DeviceKey,
     DiscoveryFinished,
     Event,
+    SensorValue,
     SiteStatusChanged,
     SiteTraffic,
 )
 from sitelink.storage.sites import SiteRecord
 from sitelink.times import iso, seconds
 
-Announcement = tuple[str, int | None, dict[str, Any]]
+# (type, site id, data): data is a dict, or a function that builds it when a client needs it
+Announcement = tuple[str, int | None, dict[str, Any] | Callable[[], dict[str, Any]]]
 
 
 class SiteView(msgspec.Struct, kw_only=True):
@@ -197,13 +199,13 @@ class ReadModel:
         return (type_, key.site_id, data)
 
     def _readings(self, e: DeviceHeartbeat) -> list[Announcement]:
+        """One ``sensor.reading`` per value. Their data is built only if a client asks for
+        readings: at thousands of heartbeats a second most are never sent."""
         if not e.sensors or e.device.kind != "datalogger":
             return []
         device_id = self.device_id_of(e.device)
-        return [("sensor.reading", e.device.site_id, {
-            "datalogger_id": device_id, "site_id": e.device.site_id,
-            "serial_number": e.device.serial, "key": s.key, "value": s.value, "unit": s.unit,
-            "at": iso(e.at)}) for s in e.sensors]
+        site_id = e.device.site_id
+        return [("sensor.reading", site_id, _ReadingData(e, s, device_id)) for s in e.sensors]
 
     # --- answers ----------------------------------------------------------------------------------
 
@@ -213,6 +215,21 @@ class ReadModel:
 
     def status_objects(self) -> list[dict[str, Any]]:
         return [_status_object(v) for _, v in sorted(self.sites.items())]
+
+
+class _ReadingData(msgspec.Struct, frozen=True, gc=False):
+    """Builds one ``sensor.reading``'s data when a client first needs it. Holds only
+    immutable values (no cycles), so the garbage collector need not track it."""
+
+    event: DeviceHeartbeat
+    sensor: SensorValue
+    device_id: int | None
+
+    def __call__(self) -> dict[str, Any]:
+        e, s = self.event, self.sensor
+        return {"datalogger_id": self.device_id, "site_id": e.device.site_id,
+                "serial_number": e.device.serial, "key": s.key, "value": s.value,
+                "unit": s.unit, "at": iso(e.at)}
 
 
 def _status_object(v: SiteView) -> dict[str, Any]:
