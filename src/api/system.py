@@ -17,7 +17,7 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.params import JSONBody, Parameter
 from sitelink.api.audit import record
 from sitelink.api.auth import COOKIE, PUBLIC, identify
-from sitelink.api.schemas import SessionRequest
+from sitelink.api.schemas import ID_MAX, SessionRequest
 from sitelink.runtime import Runtime
 from sitelink.storage import audit as audit_store
 from sitelink.storage.tokens import Identity
@@ -141,7 +141,7 @@ def _flatten(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @get("/api/v1/audit", tags=["system"], opt=ADMIN)
 async def audit(runtime: NamedDependency[Runtime],
                 limit: int = Parameter(default=100, ge=1, le=1000),
-                offset: int = Parameter(default=0, ge=0)) -> dict[str, Any]:
+                offset: int = Parameter(default=0, ge=0, le=ID_MAX)) -> dict[str, Any]:
     """Who did what, newest first."""
     entries = await audit_store.list_audit(runtime.db, limit=limit, offset=offset)
     return {"entries": [
