@@ -332,6 +332,8 @@ def test_a_lone_surrogate_in_a_message_is_400(admin: httpx.Client, target: Targe
     ("/api/v1/mqtt/sensors/by_datalogger", {"datalogger_id": "x"}, "datalogger_id"),
     ("/api/v1/mqtt/dataloggers/", {"site_id": "x"}, "site_id"),
     ("/api/v1/audit", {"limit": "100000"}, "limit"),
+    ("/api/v1/audit", {"offset": str(2**63)}, "offset"),
+    ("/api/v1/audit", {"offset": "-1"}, "offset"),
     ("/api/v1/actors", {"kind": "cow"}, "kind"),
     ("/api/v1/events", {"types": "site.status,bogus"}, "types"),
     ("/api/v1/events", {"site_id": "x"}, "site_id"),
