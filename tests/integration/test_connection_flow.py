@@ -273,6 +273,18 @@ def test_an_idle_stream_gets_keepalive_comments(live: LiveServer) -> None:
     stream.close()
 
 
+def test_stopping_the_server_ends_open_streams_at_once(live: LiveServer) -> None:
+    """A programmatic stop (``should_exit``) with streams open does not wait for them: the
+    streams end and the server is down well within its graceful timeout."""
+    streams = [live.events(), live.events(params={"readings": 1})]
+    assert all(s.status_code == 200 for s in streams)
+    elapsed = live.stop()
+    assert elapsed < 1.5, f"stop took {elapsed:.2f} s"
+    assert all(s.wait(lambda s=s: s.ended, 2) for s in streams)
+    live.start()
+    assert live.admin().get("/api/v1/mqtt/health/").status_code == 200
+
+
 # --- a client that does not read ---------------------------------------------------------------
 
 

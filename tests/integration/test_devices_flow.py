@@ -174,6 +174,26 @@ def test_readings_are_stored_and_read_back_oldest_first(fleet: Fleet) -> None:
         "datalogger_id": datalogger["id"]}).json()["sensors"][0])["current_value"] == 4.0 and s)
 
 
+def test_a_deleted_datalogger_is_rediscovered_when_it_speaks_again(fleet: Fleet) -> None:
+    """DELETE forgets a device with its sensors; its next heartbeat discovers it anew."""
+    admin = fleet.admin
+    stream = fleet.live.events(params={"site_id": fleet.site_id, "types": "device.discovered"})
+    fleet.v1("GONE", ("t_ext", 1.0))
+    first = wait_until(lambda: (d := _datalogger(admin, "GONE")) and d["sensors_count"] and d,
+                       message="GONE stored")
+    assert admin.delete(f"/api/v1/mqtt/dataloggers/{first['id']}/").status_code == 204
+    assert _datalogger(admin, "GONE") == {}
+    assert admin.get(f"/api/v1/mqtt/dataloggers/{first['id']}/").status_code == 404
+    mark = stream.mark()
+    fleet.v1("GONE", ("t_ext", 2.0))
+    again = stream.wait_for("device.discovered", serial_number="GONE", after=mark)
+    second = wait_until(lambda: (d := _datalogger(admin, "GONE")) and d["sensors_count"] and d,
+                        message="GONE stored again")
+    assert again.json["datalogger_id"] == second["id"]
+    assert _current(admin, second["id"]) == 2.0
+    stream.close()
+
+
 def test_offline_after_the_timeout_and_unreachable_while_the_broker_is_down(
     fleet: Fleet, engine_server: LiveServer,
 ) -> None:
