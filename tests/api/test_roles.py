@@ -284,6 +284,7 @@ def test_cookie_session_login_me_and_logout(server: LiveServer) -> None:
 
 
 def test_login_with_a_bad_token_is_401_and_sets_no_cookie(server: LiveServer) -> None:
+    """A token that is not valid gets no session."""
     response = server.client().post("/api/v1/auth/session", json={"token": "nope"})
     assert response.status_code == 401
     assert "set-cookie" not in response.headers

@@ -33,6 +33,7 @@ schema = schemathesis.openapi.from_dict(DOCUMENT).exclude(path="/api/v1/events")
 
 
 def test_the_live_server_serves_that_schema(server: LiveServer) -> None:
+    """The document tested below is the one the running server serves."""
     assert server.client().get("/schema/openapi.json").json() == DOCUMENT
 
 
@@ -57,6 +58,7 @@ def test_the_schema_describes_every_route(server: LiveServer) -> None:
 @schema.parametrize()
 @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_generated_request_is_a_server_error(case: Any, server: LiveServer) -> None:
+    """Any request schemathesis derives from the schema is answered below 500."""
     response = case.call(base_url=server.base_url,
                          headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10)
     assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text}"

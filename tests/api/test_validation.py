@@ -149,6 +149,7 @@ def test_site_create_with_an_unknown_field_is_400_naming_it(admin: httpx.Client,
 @given(bad=bad_site_field())
 def test_site_patch_with_one_bad_field_is_400_naming_it(admin: httpx.Client, target: Target,
                                                          bad: tuple[str, Any]) -> None:
+    """PATCH with one field out of its domain → 400 whose detail names it."""
     field, value = bad
     if field == "password" and value is None:
         return
@@ -184,6 +185,7 @@ topic_bodies = st.one_of(
 def test_topic_create_and_patch_with_bad_bodies_are_never_a_500(
     admin: httpx.Client, target: Target, body: Any
 ) -> None:
+    """Any body for a subscription, created or patched: a 4xx with a detail, never a 500."""
     topics = f"/api/v1/mqtt/sites/{target.site_id}/topics/"
     created = send(admin, "POST", topics, body)
     assert_client_error(created)
@@ -211,6 +213,7 @@ def publish_bodies(draw: st.DrawFn, code: str) -> Any:
 @given(data=st.data())
 def test_publish_with_bad_bodies_is_never_a_500(admin: httpx.Client, target: Target,
                                                  data: st.DataObject) -> None:
+    """Malformed publish bodies are 400 (or 409 when valid but the site is down), never 500."""
     body = data.draw(publish_bodies(target.code))
     response = send(admin, "POST", f"/api/v1/mqtt/sites/{target.site_id}/publish/", body)
     assert_client_error(response)
@@ -235,6 +238,7 @@ SITE_CASES = [
 @pytest.mark.parametrize(("body", "field"), SITE_CASES)
 def test_site_create_cases_of_api_md(admin: httpx.Client, body: dict[str, Any],
                                      field: str) -> None:
+    """API.md's site field rules, one bad field at a time."""
     response = admin.post("/api/v1/mqtt/sites/", json=body)
     assert response.status_code == 400, response.text
     assert field in response.json()["detail"]
@@ -246,6 +250,7 @@ def test_site_create_cases_of_api_md(admin: httpx.Client, body: dict[str, Any],
 ])
 def test_site_patch_cases_of_api_md(admin: httpx.Client, target: Target, body: dict[str, Any],
                                     field: str) -> None:
+    """The same rules hold for PATCH, which also refuses unknown fields."""
     response = admin.patch(f"/api/v1/mqtt/sites/{target.site_id}/", json=body)
     assert response.status_code == 400, response.text
     assert field in response.json()["detail"]
@@ -262,6 +267,7 @@ def test_site_patch_cases_of_api_md(admin: httpx.Client, target: Target, body: d
 ])
 def test_topic_cases(admin: httpx.Client, target: Target, body: dict[str, Any],
                      field: str) -> None:
+    """Patterns must be MQTT-safe templates with {serial}; enums and qos are checked."""
     response = admin.post(f"/api/v1/mqtt/sites/{target.site_id}/topics/", json=body)
     assert response.status_code == 400, response.text
     assert field in response.json()["detail"]
@@ -303,6 +309,7 @@ def test_publish_cases_of_api_md(admin: httpx.Client, target: Target, case: int)
 ])
 def test_a_missing_body_is_400_saying_so(admin: httpx.Client, target: Target, method: str,
                                          path: str) -> None:
+    """No body where one is required: 400 that says so."""
     response = admin.request(method, path.format(id=target.site_id))
     assert response.status_code == 400
     assert "body is required" in response.json()["detail"]
@@ -310,6 +317,7 @@ def test_a_missing_body_is_400_saying_so(admin: httpx.Client, target: Target, me
 
 def test_a_valid_publish_to_a_site_that_is_not_connected_is_409(admin: httpx.Client,
                                                                 target: Target) -> None:
+    """A valid command to a site without a live connection is 409."""
     response = admin.post(f"/api/v1/mqtt/sites/{target.site_id}/publish/",
                           json={"topic": f"{target.code}/gateway/1/input", "message": "start"})
     assert response.status_code == 409
@@ -340,12 +348,14 @@ def test_a_lone_surrogate_in_a_message_is_400(admin: httpx.Client, target: Targe
 ])
 def test_bad_query_parameters_are_400_naming_them(admin: httpx.Client, path: str,
                                                   params: dict[str, str], field: str) -> None:
+    """Query parameters are validated like bodies: 400 naming the parameter."""
     response = admin.get(path, params=params)
     assert response.status_code == 400, response.text
     assert field in response.json()["detail"]
 
 
 def test_a_bad_last_event_id_is_400(admin: httpx.Client) -> None:
+    """A Last-Event-ID that is not a number is refused, naming the header."""
     response = admin.get("/api/v1/events", headers={"Last-Event-ID": "abc"})
     assert response.status_code == 400
     assert "Last-Event-ID" in response.json()["detail"]
@@ -391,6 +401,7 @@ def _unknown_id_calls(t: Target) -> list[tuple[str, str, Any]]:
 
 @pytest.mark.parametrize("call", range(len(_unknown_id_calls(Target(1, "x", 1)))))
 def test_unknown_ids_are_404(admin: httpx.Client, target: Target, call: int) -> None:
+    """Every route with an id answers 404 for an id that names no row."""
     method, path, body = _unknown_id_calls(target)[call]
     response = admin.request(method, path, json=body)
     assert response.status_code == 404, f"{method} {path}: {response.text}"
@@ -418,6 +429,7 @@ def test_ids_that_cannot_name_a_row_are_400(admin: httpx.Client, path: str, fiel
 
 
 def test_a_taken_site_code_is_409_on_create_and_on_patch(admin: httpx.Client) -> None:
+    """Site codes are unique: taking one on create or patch is 409 and changes nothing."""
     first = create_site(admin, "127.0.0.1", 1883)
     again = admin.post("/api/v1/mqtt/sites/",
                        json={"name": "dup", "code": first["code"], "broker_host": "h"})
@@ -432,6 +444,7 @@ def test_a_taken_site_code_is_409_on_create_and_on_patch(admin: httpx.Client) ->
 
 
 def test_a_duplicate_topic_pattern_is_not_a_500(admin: httpx.Client, target: Target) -> None:
+    """Adding the same subscription twice is answered, not crashed on."""
     topics = f"/api/v1/mqtt/sites/{target.site_id}/topics/"
     body = {"pattern": f"dup/{uuid.uuid4().hex[:6]}/{{serial}}/heartbeat"}
     assert admin.post(topics, json=body).status_code == 201

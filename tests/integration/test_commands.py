@@ -87,6 +87,7 @@ def test_a_qos1_command_reaches_a_real_subscriber_and_is_kept_as_acked(
 def test_qos0_is_sent_and_qos2_is_acked(site: Site, broker: Mosquitto,
                                         subscriber: Callable[..., Any], qos: int,
                                         outcome: str) -> None:
+    """qos 0 completes as sent (no acknowledgement exists), qos 2 as acked."""
     topic = f"{site.code}/gateway/1/datalogger/monstro/{qos}/input"
     device = subscriber(broker, topic)
     answer = site.admin.post(site.url("publish/"),
@@ -102,6 +103,7 @@ def test_qos0_is_sent_and_qos2_is_acked(site: Site, broker: Mosquitto,
 def test_commands_are_listed_newest_first_and_a_retained_one_stays(
     site: Site, broker: Mosquitto, subscriber: Callable[..., Any],
 ) -> None:
+    """commands/ is newest first; retain=true leaves the message retained on the broker."""
     ids = []
     for n in range(3):
         answer = site.admin.post(site.url("publish/"), json={
@@ -116,6 +118,7 @@ def test_commands_are_listed_newest_first_and_a_retained_one_stays(
 
 
 def test_publishing_to_a_site_that_is_not_connected_is_409(site: Site) -> None:
+    """No live connection: 409, and the refusal is in the audit log."""
     idle = create_site(site.admin, "127.0.0.1", 1)
     answer = site.admin.post(f"/api/v1/mqtt/sites/{idle['site_id']}/publish/",
                              json={"topic": f"{idle['code']}/gateway/1/input", "message": "x"})
@@ -310,6 +313,7 @@ def viewer(engine_server: LiveServer) -> httpx.Client:
 
 
 def test_a_viewer_can_read_commands_but_not_publish(site: Site, viewer: httpx.Client) -> None:
+    """Viewers read the command list; publishing needs the admin role."""
     assert viewer.get(site.url("commands/")).status_code == 200
     assert viewer.post(site.url("publish/"), json={
         "topic": f"{site.code}/gateway/1/input", "message": "x"}).status_code == 403
