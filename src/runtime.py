@@ -211,9 +211,10 @@ class Runtime:
         self.supervisor.tell(Forward(site_id, message))
 
     def forget_device(self, key: DeviceKey) -> None:
-        """The device was deleted: it is new again if it speaks (ids, counts). The writer
-        needs no telling: it checks its cached ids against storage before using them."""
+        """The device was deleted: it is new again if it speaks (ids, counts)."""
         self.read_model.forget_device(key)
+        if self.writer is not None:
+            self.writer.forget_device(key)
 
     def reconnect(self, site_id: int) -> None:
         self.tell_site(site_id, lc.Reconnect())
