@@ -13,9 +13,11 @@ rediscovered), and rows of deleted sites are skipped.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from piccolo.table import Table
 
@@ -169,8 +171,29 @@ async def _resolve_sensors(
     return found
 
 
+class Stamps:
+    """Times of one flush as the driver takes them, each converted once (the readings of a
+    heartbeat share its time): an aware UTC datetime for asyncpg; for SQLite the text that
+    piccolo's datetime adapter would store (``str`` of the UTC datetime), so the adapter is
+    not run per row and what is read back is the same."""
+
+    def __init__(self, engine_name: str) -> None:
+        self._text = engine_name == "sqlite"
+        self._done: dict[float, Any] = {}
+
+    def __call__(self, at: float) -> Any:
+        stamp = self._done.get(at)
+        if stamp is None:
+            stamp = utc(at)
+            if self._text:
+                stamp = str(stamp)
+            self._done[at] = stamp
+        return stamp
+
+
 async def apply_batch(db: Database, ids: IdMaps, batch: Batch) -> int:
     """Write the batch in one transaction; return the number of readings appended."""
+    stamp = Stamps(db.engine_name)
     async with db.transaction():
         live_sites = await existing_sites(batch.site_ids())
         wanted = dict(batch.devices)
@@ -178,13 +201,9 @@ async def apply_batch(db: Database, ids: IdMaps, batch: Batch) -> int:
             wanted.setdefault(key, DeviceSeen(model="", gateway="", at=changes[0].at))
         device_ids = await resolve_devices(ids, wanted, live_sites)
         sensor_ids = await _resolve_sensors(ids, batch, device_ids)
-        await _write_devices(db, batch, device_ids)
-        await _write_sensors(db, batch, sensor_ids)
-        readings = [
-            (sensor_ids[(key, sensor_key)], utc(at), value)
-            for key, sensor_key, at, value in batch.readings
-            if (key, sensor_key) in sensor_ids
-        ]
+        await _write_devices(db, batch, device_ids, stamp)
+        await _write_sensors(db, batch, sensor_ids, stamp)
+        readings = _reading_rows(batch, ids, device_ids, stamp)
         await db.copy_records("reading", ("sensor", "at", "value"), readings)
         await _write_availability(db, batch, device_ids)
         await _write_sites(db, batch, live_sites)
@@ -192,7 +211,31 @@ async def apply_batch(db: Database, ids: IdMaps, batch: Batch) -> int:
     return len(readings)
 
 
-async def _write_devices(db: Database, batch: Batch, device_ids: dict[DeviceKey, int]) -> None:
+def _reading_rows(batch: Batch, ids: IdMaps, device_ids: dict[DeviceKey, int], stamp: Stamps
+                  ) -> list[tuple[int, Any, float]]:
+    """One row per finite value of a known sensor (NaN and infinities are not stored)."""
+    rows: list[tuple[int, Any, float]] = []
+    append = rows.append
+    isfinite = math.isfinite
+    sensors_of: dict[DeviceKey, dict[str, int]] = {}
+    for key, at, values in batch.readings:
+        known = sensors_of.get(key)
+        if known is None:
+            device_id = device_ids.get(key)
+            known = sensors_of[key] = ids.sensors.get(device_id, {}) if device_id else {}
+        when = stamp(at)
+        for value in values:
+            number = value.value
+            if number is None or not isfinite(number):
+                continue
+            sensor_id = known.get(value.key)
+            if sensor_id is not None:
+                append((sensor_id, when, number))
+    return rows
+
+
+async def _write_devices(db: Database, batch: Batch, device_ids: dict[DeviceKey, int],
+                         stamp: Stamps) -> None:
     await db.executemany(
         "UPDATE device SET last_seen_at = {}, firmware = COALESCE({}, firmware), "
         "uptime_s = COALESCE({}, uptime_s), "
@@ -200,7 +243,7 @@ async def _write_devices(db: Database, batch: Batch, device_ids: dict[DeviceKey,
         "gateway = CASE WHEN {} = '' THEN gateway ELSE {} END WHERE id = {}",
         [
             (
-                utc(seen.at),
+                stamp(seen.at),
                 seen.firmware,
                 seen.uptime_s,
                 seen.model,
@@ -216,7 +259,7 @@ async def _write_devices(db: Database, batch: Batch, device_ids: dict[DeviceKey,
 
 
 async def _write_sensors(
-    db: Database, batch: Batch, sensor_ids: dict[tuple[DeviceKey, str], int]
+    db: Database, batch: Batch, sensor_ids: dict[tuple[DeviceKey, str], int], stamp: Stamps
 ) -> None:
     await db.executemany(
         "UPDATE sensor SET current_value = {}, updated_at = {}, "
@@ -226,7 +269,7 @@ async def _write_sensors(
         [
             (
                 value.value,
-                utc(at),
+                stamp(at),
                 value.label,
                 value.label,
                 value.sensor_type,

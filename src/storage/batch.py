@@ -8,7 +8,6 @@ status keeps the latest per site; traffic counters are summed per site.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,7 +55,9 @@ class Traffic:
 class Batch:
     devices: dict[DeviceKey, DeviceSeen] = field(default_factory=dict)
     sensors: dict[tuple[DeviceKey, str], tuple[SensorValue, float]] = field(default_factory=dict)
-    readings: list[tuple[DeviceKey, str, float, float]] = field(default_factory=list)
+    # every heartbeat's values, as (device, time, values): one entry per heartbeat, expanded
+    # into reading rows (finite values of known sensors) when the batch is written
+    readings: list[tuple[DeviceKey, float, tuple[SensorValue, ...]]] = field(default_factory=list)
     availability: dict[DeviceKey, list[DeviceAvailabilityChanged]] = field(default_factory=dict)
     site_status: dict[int, SiteStatusChanged] = field(default_factory=dict)
     traffic: dict[int, Traffic] = field(default_factory=dict)
@@ -113,25 +114,36 @@ def coalesce(events: Iterable[Event]) -> Batch:
 
 
 def _add_heartbeat(batch: Batch, event: DeviceHeartbeat) -> None:
-    seen = batch.devices.get(event.device)
-    if seen is None or not seen.heard or event.at >= seen.at:
+    key, at = event.device, event.at
+    seen = batch.devices.get(key)
+    if seen is None or not seen.heard:
         # Fields a heartbeat leaves out keep what an earlier event of the batch said.
-        batch.devices[event.device] = DeviceSeen(
+        batch.devices[key] = DeviceSeen(
             model=event.model or (seen.model if seen else ""),
             gateway=event.gateway or (seen.gateway if seen else ""),
-            at=event.at,
-            firmware=event.firmware
-            if event.firmware is not None
-            else (seen.firmware if seen else None),
-            uptime_s=event.uptime_s
-            if event.uptime_s is not None
-            else (seen.uptime_s if seen else None),
+            at=at,
+            firmware=event.firmware if event.firmware is not None else (
+                seen.firmware if seen else None),
+            uptime_s=event.uptime_s if event.uptime_s is not None else (
+                seen.uptime_s if seen else None),
             heard=True,
         )
+    elif at >= seen.at:  # a later heartbeat of a device already heard in this batch
+        seen.at = at
+        if event.model:
+            seen.model = event.model
+        if event.gateway:
+            seen.gateway = event.gateway
+        if event.firmware is not None:
+            seen.firmware = event.firmware
+        if event.uptime_s is not None:
+            seen.uptime_s = event.uptime_s
+    if not event.sensors:
+        return
+    sensors = batch.sensors
     for sensor in event.sensors:
-        slot = (event.device, sensor.key)
-        current = batch.sensors.get(slot)
-        if current is None or event.at >= current[1]:
-            batch.sensors[slot] = (sensor, event.at)
-        if sensor.value is not None and math.isfinite(sensor.value):
-            batch.readings.append((event.device, sensor.key, event.at, sensor.value))
+        slot = (key, sensor.key)
+        current = sensors.get(slot)
+        if current is None or at >= current[1]:
+            sensors[slot] = (sensor, at)
+    batch.readings.append((key, at, event.sensors))
