@@ -14,11 +14,13 @@ in order and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Sequence
 from typing import Protocol
 
 import structlog
+
 from sitelink.events import DeviceDiscovered, DeviceKey, Event
 from sitelink.fanout import Hub
 from sitelink.readmodel import ReadModel
@@ -61,10 +63,9 @@ class Bridge:
             self._pending.append(event)
             first = len(self._pending) == 1
         if first:
-            try:
+            # RuntimeError: the loop is closed, we are shutting down.
+            with contextlib.suppress(RuntimeError):
                 self.loop.call_soon_threadsafe(self._take)
-            except RuntimeError:  # the loop is closed: we are shutting down
-                pass
 
     # --- the loop -------------------------------------------------------------------------------
 
@@ -77,10 +78,8 @@ class Bridge:
         await self._queue.join()
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
 
     async def drain(self) -> None:
         """Wait until every event published so far has been handled (tests, shutdown)."""

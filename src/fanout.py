@@ -3,10 +3,11 @@
 Runs on the asyncio loop only. Each event gets the next id and is encoded to JSON once,
 when first needed (a ``sensor.reading`` that no client asked for is never encoded: its data
 comes as a function that builds it); the last ``buffer_size`` events stay in a ring for
-clients that reconnect with ``Last-Event-ID``. Every client has a bounded queue: when a client is so slow that its queue
-fills, it is dropped (its stream ends, and its browser reconnects with ``Last-Event-ID``),
-so a slow client never slows the others or the actors. Drop policy: **drop the client,
-never the event** — a client either gets every event it asked for, or a clean reconnect.
+clients that reconnect with ``Last-Event-ID``. Every client has a bounded queue: when a
+client is so slow that its queue fills, it is dropped (its stream ends, and its browser
+reconnects with ``Last-Event-ID``), so a slow client never slows the others or the actors.
+Drop policy: **drop the client, never the event** — a client either gets every event it
+asked for, or a clean reconnect.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
+
 from sitelink.errors import SitelinkError
 
 _encoder = msgspec.json.Encoder()
@@ -65,7 +67,9 @@ class EventFilter(msgspec.Struct, frozen=True, kw_only=True):
             return False
         if self.types and event.type not in self.types:
             return False
-        return not (self.site_ids and event.site_id is not None and event.site_id not in self.site_ids)
+        if not self.site_ids or event.site_id is None:
+            return True
+        return event.site_id in self.site_ids
 
 
 class Subscriber:
@@ -103,9 +107,12 @@ class Hub:
                     self._offer(sub, event)
         return event
 
-    def subscribe(self, event_filter: EventFilter, last_event_id: int | None) -> Subscriber:
+    def check_capacity(self) -> None:
         if len(self.subscribers) >= self.max_clients:
             raise TooManyClients(f"{len(self.subscribers)} event streams are open already")
+
+    def subscribe(self, event_filter: EventFilter, last_event_id: int | None) -> Subscriber:
+        self.check_capacity()
         backlog = [] if last_event_id is None else list(self._replay(last_event_id))
         backlog = [e for e in backlog if event_filter.accepts(e)]
         sub = Subscriber(event_filter, self.queue_size + len(backlog))

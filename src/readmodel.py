@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
+
 from sitelink.desired import client_id
 from sitelink.events import (
     CommandOutcome,

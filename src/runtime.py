@@ -17,13 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from datetime import UTC, datetime
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import pykka
 import structlog
+
 from sitelink.actors import lifecycle as lc
 from sitelink.actors.backoff import ConnectRateLimiter, RetryPolicy
 from sitelink.actors.clock import BaseClock, Clock, Target
@@ -46,8 +47,8 @@ from sitelink.fanout import Hub
 from sitelink.readmodel import ReadModel
 from sitelink.settings import Settings
 from sitelink.storage import devices as device_store
-from sitelink.storage.availability import mark_all_unknown
 from sitelink.storage import sites as site_store
+from sitelink.storage.availability import mark_all_unknown
 from sitelink.storage.database import Database, open_database
 from sitelink.storage.migrations import migrate
 from sitelink.storage.tokens import ensure_bootstrap
@@ -204,7 +205,7 @@ class Runtime:
         self.supervisor.tell(Remove(site_id))
         self.hub.publish(*self.read_model.remove_site(site_id))
 
-    # --- commands to actors -------------------------------------------------------------------------
+    # --- commands to actors ------------------------------------------------------------------
 
     def tell_site(self, site_id: int, message: Any) -> None:
         assert self.supervisor is not None

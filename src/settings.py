@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import msgspec
+
 from sitelink.errors import ConfigError
 
 
@@ -51,7 +52,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def engine(self) -> str:
-        return "postgres" if self.database_url.startswith(("postgres://", "postgresql://")) else "sqlite"
+        postgres = self.database_url.startswith(("postgres://", "postgresql://"))
+        return "postgres" if postgres else "sqlite"
 
 
 # environment variable -> (field, converter)
@@ -118,7 +120,8 @@ def _check(s: Settings) -> None:
         raise ConfigError(f"SITELINK_LOG_FORMAT: expected console or json, got {s.log_format!r}")
     if not s.database_url.startswith(("sqlite:///", "postgres://", "postgresql://")):
         raise ConfigError("DATABASE_URL: expected sqlite:///PATH or postgresql://...")
-    for field in ("retry_base_s", "retry_max_s", "connect_rate", "reconcile_s", "connect_timeout_s"):
+    positive = ("retry_base_s", "retry_max_s", "connect_rate", "reconcile_s", "connect_timeout_s")
+    for field in positive:
         if getattr(s, field) <= 0:
             raise ConfigError(f"{field}: must be positive")
     if not 0 <= s.retry_jitter < 1:

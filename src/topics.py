@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import msgspec
+
 from sitelink.errors import ValidationError
 from sitelink.events import DeviceKind
 from sitelink.payloads import DECODERS

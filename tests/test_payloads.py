@@ -9,6 +9,7 @@ import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from sitelink import payloads
 from sitelink.errors import ConfigError
 from sitelink.events import SensorValue

@@ -10,6 +10,7 @@ import msgspec
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+
 from sitelink.errors import ValidationError
 from sitelink.topics import (
     DEFAULT_SUBSCRIPTIONS,

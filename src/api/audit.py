@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request
+
 from sitelink.storage import audit as audit_store
 
 

@@ -14,6 +14,7 @@ from litestar import Controller, Request, delete, get, patch
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
+
 from sitelink.actors.site_messages import ForgetDevice, SetDeviceOfflineAfter
 from sitelink.api.audit import record
 from sitelink.api.schemas import DataloggerUpdate, OptionalQueryId, PathId, QueryId

@@ -12,6 +12,7 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
 from sitelink.errors import (
     ActorTimeout,
     Conflict,
@@ -26,10 +27,16 @@ from sitelink.fanout import TooManyClients
 log = structlog.get_logger(__name__)
 
 _AT = re.compile(r"\s*-\s*at `\$\.?([^`]*)`")
+_NAMED = re.compile(r"Object (contains unknown|missing required) field `([^`]+)`")
 
 
 def _field_message(message: str, key: str | None) -> str:
-    """msgspec says "Expected `int`, got `str` - at `$.broker_port`"; we say the field first."""
+    """msgspec says "Expected `int`, got `str` - at `$.broker_port`"; we say the field first.
+    For an unknown or missing field msgspec names it inside the text; it goes first too."""
+    named = _NAMED.search(message)
+    if named:
+        problem = "unknown field" if named.group(1) == "contains unknown" else "required"
+        return f"{named.group(2)}: {problem}"
     found = _AT.search(message)
     field = key or (found.group(1) if found else "")
     text = _AT.sub("", message).strip()

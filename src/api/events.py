@@ -16,8 +16,9 @@ from litestar import Request, get
 from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
+
 from sitelink.errors import ValidationError
-from sitelink.fanout import EventFilter, Hub, PublicEvent, Subscriber
+from sitelink.fanout import EventFilter, Hub, PublicEvent
 from sitelink.runtime import Runtime
 
 KEEPALIVE_S = 15.0
@@ -48,13 +49,19 @@ async def events(
             raise ValidationError("Last-Event-ID", "expected an integer") from None
     event_filter = EventFilter(site_ids=frozenset(site_id or ()), types=wanted,
                                readings=bool(readings) or "sensor.reading" in wanted)
-    subscriber = runtime.hub.subscribe(event_filter, resume)
+    runtime.hub.check_capacity()  # 503 now, before the response starts
     keepalive_s = request.app.state.get("sse_keepalive_s", KEEPALIVE_S)
-    return ServerSentEvent(_stream(runtime.hub, subscriber, runtime.shutting_down, keepalive_s))
+    return ServerSentEvent(
+        _stream(runtime.hub, event_filter, resume, runtime.shutting_down, keepalive_s)
+    )
 
 
-async def _stream(hub: Hub, sub: Subscriber, shutting_down: asyncio.Event, keepalive_s: float
+async def _stream(hub: Hub, event_filter: EventFilter, resume: int | None,
+                  shutting_down: asyncio.Event, keepalive_s: float
                   ) -> AsyncIterator[ServerSentEventMessage]:
+    # Subscribed here, not in the handler: a client that is gone before the first byte never
+    # starts this generator, and a subscription made outside it would never be released.
+    sub = hub.subscribe(event_filter, resume)
     ending = asyncio.ensure_future(_first(sub.dropped, shutting_down))
     getter: asyncio.Future[PublicEvent] | None = None
     try:

@@ -16,6 +16,7 @@ from litestar.di import NamedDependency
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
 from sitelink.api.auth import PUBLIC
 from sitelink.runtime import Runtime
 

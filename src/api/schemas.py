@@ -7,7 +7,6 @@ too: a typo such as ``passwrod`` must not be silently ignored.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -38,14 +37,14 @@ QueryId = Annotated[int, QueryParameter(ge=1, le=ID_MAX)]
 OptionalQueryId = Annotated[int | None, QueryParameter(ge=1, le=ID_MAX)]
 
 
-def _without_secrets(struct: msgspec.Struct) -> Iterator[tuple[str, Any]]:
+def _without_secrets(struct: msgspec.Struct) -> list[tuple[str, Any]]:
     """Fields for ``repr`` and rich's pretty printer (tracebacks that show locals): a
     password is shown only as set or not."""
-    for name in struct.__struct_fields__:
-        value = getattr(struct, name)
-        if value is UNSET:
-            continue
-        yield (name, "***" if name == "password" and value else value)
+    return [
+        (name, "***" if name == "password" and value else value)
+        for name in struct.__struct_fields__
+        if (value := getattr(struct, name)) is not UNSET
+    ]
 
 
 def _repr(struct: msgspec.Struct) -> str:
@@ -71,7 +70,7 @@ class SiteCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     def __repr__(self) -> str:
         return _repr(self)
 
-    def __rich_repr__(self) -> Iterator[tuple[str, Any]]:
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
         return _without_secrets(self)
 
 
@@ -93,7 +92,7 @@ class SiteUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     def __repr__(self) -> str:
         return _repr(self)
 
-    def __rich_repr__(self) -> Iterator[tuple[str, Any]]:
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
         return _without_secrets(self)
 
 

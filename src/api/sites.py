@@ -13,6 +13,7 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
 from sitelink.api.audit import record
 from sitelink.api.schemas import PathId, SiteCreate, SiteUpdate
 from sitelink.errors import NotConnected, NotFound
@@ -149,7 +150,8 @@ async def _set_enabled(request: Request[Any, Any, Any], runtime: Runtime, site_i
     action = "site.start" if enabled else "site.stop"
     await record(request, action, target=record_.code, detail={"site_id": site_id})
     if enabled:
-        message = f"Site {site_id} enabled. Connecting to {record_.broker_host}:{record_.broker_port} now."
+        broker = f"{record_.broker_host}:{record_.broker_port}"
+        message = f"Site {site_id} enabled. Connecting to {broker} now."
     else:
         message = f"Site {site_id} disabled. Disconnecting now."
     return {"success": True, "message": message}

@@ -15,6 +15,7 @@ from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
 from litestar.params import JSONBody, Parameter
+
 from sitelink.api.audit import record
 from sitelink.api.auth import COOKIE, PUBLIC, identify
 from sitelink.api.schemas import ID_MAX, SessionRequest

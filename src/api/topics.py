@@ -16,6 +16,7 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
+
 from sitelink.api.audit import record
 from sitelink.api.schemas import (
     DiscoveryRequest,
