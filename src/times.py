@@ -13,6 +13,11 @@ def iso(ts: float | None) -> str | None:
     return text.replace("+00:00", "Z")
 
 
+def iso_time(value: datetime | None) -> str | None:
+    """A stored datetime on the wire: ISO 8601 UTC with ``Z``; None stays None."""
+    return iso(seconds(value))
+
+
 def seconds(value: datetime | None) -> float | None:
     """A stored datetime (aware or naive UTC) as Unix seconds."""
     if value is None:

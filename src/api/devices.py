@@ -25,13 +25,9 @@ from sitelink.storage import devices as device_store
 from sitelink.storage import sensors as sensor_store
 from sitelink.storage.devices import DevicePatch, DeviceRecord
 from sitelink.storage.sensors import SensorRecord
-from sitelink.times import iso, parse_iso
+from sitelink.times import iso_time, parse_iso
 
 ADMIN = {"role": "admin"}
-
-
-def _t(value: datetime | None) -> str | None:
-    return iso(value.timestamp()) if value is not None else None
 
 
 def device_json(d: DeviceRecord) -> dict[str, Any]:
@@ -39,8 +35,8 @@ def device_json(d: DeviceRecord) -> dict[str, Any]:
         "id": d.id, "site_id": d.site_id, "serial_number": d.serial, "label": d.label,
         "availability": d.availability, "is_online": d.availability == "online",
         "firmware_version": d.firmware, "uptime_percentage": round(d.uptime_percentage, 2),
-        "offline_after_s": d.offline_after_s, "last_seen_at": _t(d.last_seen_at),
-        "discovered_at": _t(d.discovered_at),
+        "offline_after_s": d.offline_after_s, "last_seen_at": iso_time(d.last_seen_at),
+        "discovered_at": iso_time(d.discovered_at),
     }
     if d.kind == "datalogger":
         body.update(model=d.model, gateway=d.gateway, sensors_count=d.sensors_count)
@@ -50,7 +46,7 @@ def device_json(d: DeviceRecord) -> dict[str, Any]:
 def sensor_json(s: SensorRecord, online: bool) -> dict[str, Any]:
     return {"id": s.id, "datalogger_id": s.device_id, "key": s.key, "label": s.label,
             "sensor_type": s.sensor_type, "is_online": online, "current_value": s.current_value,
-            "unit_of_measure": s.unit, "updated_at": _t(s.updated_at)}
+            "unit_of_measure": s.unit, "updated_at": iso_time(s.updated_at)}
 
 
 class DataloggerController(Controller):
@@ -77,8 +73,8 @@ class DataloggerController(Controller):
             **device_json(detail.device),
             "sensors": [sensor_json(s, online) for s in detail.sensors],
             "availability_history": [
-                {"availability": i.availability, "started_at": _t(i.started_at),
-                 "ended_at": _t(i.ended_at)} for i in detail.history],
+                {"availability": i.availability, "started_at": iso_time(i.started_at),
+                 "ended_at": iso_time(i.ended_at)} for i in detail.history],
         }
 
     @patch("/{device_id:int}/", opt=ADMIN)
@@ -146,7 +142,7 @@ class SensorController(Controller):
         """Readings oldest first; ``since``/``until`` are ISO 8601 times."""
         rows = await sensor_store.readings(runtime.db, sensor_id, since=_when("since", since),
                                            until=_when("until", until), limit=limit)
-        return {"readings": [{"at": _t(r.at), "value": r.value} for r in rows]}
+        return {"readings": [{"at": iso_time(r.at), "value": r.value} for r in rows]}
 
 
 def _when(field: str, text: str | None) -> datetime | None:

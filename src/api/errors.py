@@ -27,13 +27,13 @@ from sitelink.fanout import TooManyClients
 log = structlog.get_logger(__name__)
 
 _AT = re.compile(r"\s*-\s*at `\$\.?([^`]*)`")
-_NAMED = re.compile(r"Object (contains unknown|missing required) field `([^`]+)`")
+_NAMED = re.compile(r"^Object (contains unknown|missing required) field `(.*)`$", re.S)
 
 
 def _field_message(message: str, key: str | None) -> str:
     """msgspec says "Expected `int`, got `str` - at `$.broker_port`"; we say the field first.
     For an unknown or missing field msgspec names it inside the text; it goes first too."""
-    named = _NAMED.search(message)
+    named = _NAMED.search(_AT.sub("", message).strip())  # a name may hold a backtick
     if named:
         problem = "unknown field" if named.group(1) == "contains unknown" else "required"
         return f"{named.group(2)}: {problem}"

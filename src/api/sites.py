@@ -21,7 +21,7 @@ from sitelink.runtime import Runtime
 from sitelink.storage import history as history_store
 from sitelink.storage import sites as site_store
 from sitelink.storage.sites import NewSite, SitePatch, SiteRecord
-from sitelink.times import iso
+from sitelink.times import iso_time
 
 ADMIN = {"role": "admin"}
 
@@ -36,8 +36,8 @@ def site_config(record: SiteRecord) -> dict[str, Any]:
         "keepalive_s": record.keepalive_s, "tls": record.tls,
         "tls_ca_pem": record.tls_ca_pem, "offline_after_s": record.offline_after_s,
         "is_enabled": record.is_enabled,
-        "created_at": iso(record.created_at.timestamp()),
-        "updated_at": iso(record.updated_at.timestamp()),
+        "created_at": iso_time(record.created_at),
+        "updated_at": iso_time(record.updated_at),
     }
 
 
@@ -133,13 +133,13 @@ class SiteController(Controller):
         stats = await history_store.connection_stats(runtime.db, site_id)
         return {
             "site_id": site_id,
-            "events": [{"kind": e.kind, "reason": e.reason, "at": iso(e.at.timestamp())}
+            "events": [{"kind": e.kind, "reason": e.reason, "at": iso_time(e.at)}
                        for e in events],
             "last_24h": {"connects": stats.connects, "drops": stats.drops,
                          "failures": stats.failures,
                          "uptime_percentage": round(stats.uptime_percentage, 2),
-                         "window_start": iso(stats.window_start.timestamp()),
-                         "window_end": iso(stats.window_end.timestamp())},
+                         "window_start": iso_time(stats.window_start),
+                         "window_end": iso_time(stats.window_end)},
         }
 
 

@@ -22,7 +22,7 @@ from sitelink.api.schemas import ID_MAX, SessionRequest
 from sitelink.runtime import Runtime
 from sitelink.storage import audit as audit_store
 from sitelink.storage.tokens import Identity
-from sitelink.times import iso
+from sitelink.times import iso, iso_time
 
 ADMIN = {"role": "admin"}
 
@@ -146,7 +146,7 @@ async def audit(runtime: NamedDependency[Runtime],
     """Who did what, newest first."""
     entries = await audit_store.list_audit(runtime.db, limit=limit, offset=offset)
     return {"entries": [
-        {"id": e.id, "at": iso(e.at.timestamp()), "actor": e.actor, "action": e.action,
+        {"id": e.id, "at": iso_time(e.at), "actor": e.actor, "action": e.action,
          "target": e.target, "detail": e.detail, "result": e.result} for e in entries]}
 
 

@@ -33,7 +33,7 @@ from sitelink.storage import sites as site_store
 from sitelink.storage import subscriptions as topic_store
 from sitelink.storage.sites import SiteRecord
 from sitelink.storage.subscriptions import NewTopic, TopicPatch, TopicRecord
-from sitelink.times import iso
+from sitelink.times import iso, iso_time
 from sitelink.topics import TopicTemplate, validate_publish_topic
 
 ADMIN = {"role": "admin"}
@@ -187,8 +187,8 @@ class TopicController(Controller):
         return {"commands": [
             {"command_id": c.command_id, "site_id": c.site_id, "topic": c.topic, "qos": c.qos,
              "retain": c.retain, "payload_size": c.payload_size, "sender": c.sender,
-             "outcome": c.outcome, "error": c.error, "created_at": iso(c.created_at.timestamp()),
-             "completed_at": iso(c.completed_at.timestamp()) if c.completed_at else None}
+             "outcome": c.outcome, "error": c.error, "created_at": iso_time(c.created_at),
+             "completed_at": iso_time(c.completed_at)}
             for c in rows]}
 
 
