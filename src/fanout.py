@@ -34,7 +34,7 @@ Data = dict[str, Any] | Callable[[], dict[str, Any]]
 class PublicEvent:
     """One public event. ``data`` is its JSON, encoded from ``source`` on first use."""
 
-    __slots__ = ("_data", "_source", "id", "site_id", "type")
+    __slots__ = ("_data", "_frame", "_source", "id", "site_id", "type")
 
     def __init__(self, id: int, type: str, site_id: int | None, data: bytes | None = None,
                  *, source: Callable[[], dict[str, Any]] | None = None) -> None:
@@ -43,6 +43,7 @@ class PublicEvent:
         self.site_id = site_id
         self._data = data
         self._source = source
+        self._frame: bytes | None = None
 
     @property
     def data(self) -> bytes:
@@ -50,6 +51,16 @@ class PublicEvent:
             source, self._source = self._source, None
             self._data = _encoder.encode(source() if source is not None else None)
         return self._data
+
+    @property
+    def frame(self) -> bytes:
+        """The event as a Server-Sent Events message (``id``, ``event``, ``data`` lines and
+        the blank line), built once however many streams send it. ``data`` is one line:
+        compact JSON has no line breaks."""
+        if self._frame is None:
+            self._frame = b"id: %d\r\nevent: %s\r\ndata: %s\r\n\r\n" % (
+                self.id, self.type.encode(), self.data)
+        return self._frame
 
     def __repr__(self) -> str:
         return f"PublicEvent(id={self.id}, type={self.type!r}, site_id={self.site_id})"

@@ -79,18 +79,28 @@ async def _stream(hub: Hub, event_filter: EventFilter, resume: int | None,
                 if not done:
                     yield ServerSentEventMessage(comment="keep-alive", data=None)
                 continue
-            event = getter.result()
-            yield ServerSentEventMessage(id=str(event.id), event=event.type,
-                                         data=event.data.decode())
-            while not sub.queue.empty():  # drain what is already here without waiting
-                event = sub.queue.get_nowait()
-                yield ServerSentEventMessage(id=str(event.id), event=event.type,
-                                             data=event.data.decode())
+            # Everything already queued goes out as one write; each event's bytes are the
+            # hub's, encoded once for every stream.
+            frames = [getter.result().frame]
+            while not sub.queue.empty():
+                frames.append(sub.queue.get_nowait().frame)
+            yield _Frames(b"".join(frames))
     finally:
         hub.unsubscribe(sub)
         ending.cancel()
         if getter is not None:
             getter.cancel()  # closed while waiting: no task left pending on the loop
+
+
+class _Frames(ServerSentEventMessage):
+    """Events already encoded as SSE messages (``PublicEvent.frame``), sent as they are."""
+
+    def __init__(self, frames: bytes) -> None:
+        super().__init__(data=None)
+        self.frames = frames
+
+    def encode(self) -> bytes:
+        return self.frames
 
 
 async def _first(*flags: asyncio.Event) -> Any:
