@@ -84,10 +84,53 @@ class EventFilter(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Subscriber:
-    def __init__(self, event_filter: EventFilter, queue_size: int) -> None:
+    """One stream's side of the hub: its filter, the events waiting to be sent (at most
+    ``limit``), and the wake-up of the stream that sends them. Loop thread only."""
+
+    def __init__(self, event_filter: EventFilter, limit: int) -> None:
         self.filter = event_filter
-        self.queue: asyncio.Queue[PublicEvent] = asyncio.Queue(maxsize=queue_size)
+        self.limit = limit
+        self.pending: deque[PublicEvent] = deque()
         self.dropped = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def offer(self, event: PublicEvent) -> bool:
+        """Queue ``event``; False (and nothing queued) when the queue is full."""
+        if len(self.pending) >= self.limit:
+            return False
+        self.pending.append(event)
+        self.wake()
+        return True
+
+    def take(self) -> list[PublicEvent]:
+        """Everything queued, oldest first; the queue is empty afterwards."""
+        events = list(self.pending)
+        self.pending.clear()
+        return events
+
+    def wake(self) -> None:
+        """End a ``wait`` now (an event came, or the stream must end)."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self, timeout_s: float) -> None:
+        """Return when an event is queued, ``wake`` is called, or after ``timeout_s``."""
+        if self.pending:
+            return
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(timeout_s, _settle, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+
+def _settle(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class Hub:
@@ -99,6 +142,9 @@ class Hub:
         self.queue_size = queue_size
         self.max_clients = max_clients
         self.subscribers: set[Subscriber] = set()
+        # Subscribers grouped by filter: an event is matched once per distinct filter (a
+        # thousand dashboards ask for the same thing), not once per client.
+        self._groups: dict[EventFilter, dict[Subscriber, None]] = {}
         self.dropped_clients = 0
         self.published = 0
 
@@ -112,10 +158,13 @@ class Hub:
             event = PublicEvent(self.last_id, type_, site_id, _encoder.encode(data))
         self.ring.append(event)
         self.published += 1
-        if self.subscribers:
-            for sub in list(self.subscribers):
-                if sub.filter.accepts(event):
-                    self._offer(sub, event)
+        if self._groups:
+            slow: list[Subscriber] = []
+            for event_filter, group in self._groups.items():
+                if event_filter.accepts(event):
+                    slow.extend(sub for sub in group if not sub.offer(event))
+            for sub in slow:
+                self._drop(sub)
         return event
 
     def check_capacity(self) -> None:
@@ -127,13 +176,18 @@ class Hub:
         backlog = [] if last_event_id is None else list(self._replay(last_event_id))
         backlog = [e for e in backlog if event_filter.accepts(e)]
         sub = Subscriber(event_filter, self.queue_size + len(backlog))
-        for event in backlog:
-            sub.queue.put_nowait(event)
+        sub.pending.extend(backlog)
         self.subscribers.add(sub)
+        self._groups.setdefault(event_filter, {})[sub] = None
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
         self.subscribers.discard(sub)
+        group = self._groups.get(sub.filter)
+        if group is not None:
+            group.pop(sub, None)
+            if not group:
+                del self._groups[sub.filter]
 
     def _replay(self, last_event_id: int) -> Iterable[PublicEvent]:
         oldest = self.ring[0].id if self.ring else self.last_id + 1
@@ -142,12 +196,9 @@ class Hub:
             return [PublicEvent(self.last_id, "reset", None, b'{"reason":"event id not buffered"}')]
         return (e for e in self.ring if e.id > last_event_id)
 
-    def _offer(self, sub: Subscriber, event: PublicEvent) -> bool:
-        try:
-            sub.queue.put_nowait(event)
-            return True
-        except asyncio.QueueFull:
-            self.subscribers.discard(sub)
-            self.dropped_clients += 1
-            sub.dropped.set()
-            return False
+    def _drop(self, sub: Subscriber) -> None:
+        """A client too slow to keep up: its stream ends (its browser reconnects with
+        Last-Event-ID); never the event, never the others."""
+        self.unsubscribe(sub)
+        self.dropped_clients += 1
+        sub.dropped.set()

@@ -8,7 +8,6 @@ when the server shuts down (uvicorn would otherwise wait for open streams foreve
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -18,7 +17,7 @@ from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from sitelink.errors import ValidationError
-from sitelink.fanout import EventFilter, Hub, PublicEvent
+from sitelink.fanout import EventFilter, Hub
 from sitelink.runtime import Runtime
 
 KEEPALIVE_S = 15.0
@@ -63,33 +62,25 @@ async def _stream(hub: Hub, event_filter: EventFilter, resume: int | None,
     # starts this generator, and a subscription made outside it would never be released.
     sub = hub.subscribe(event_filter, resume)
     ending = asyncio.ensure_future(_first(sub.dropped, shutting_down))
-    getter: asyncio.Future[PublicEvent] | None = None
+    ending.add_done_callback(lambda _: sub.wake())
     try:
         # data=None: Litestar's default data "" would add a "data:" line, and a browser
         # would dispatch an empty "message" event for every comment.
         yield ServerSentEventMessage(comment="connected", retry=2000, data=None)
         while not ending.done():
-            getter = asyncio.ensure_future(sub.queue.get())
-            done, _ = await asyncio.wait({getter, ending}, timeout=keepalive_s,
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if getter not in done:
-                getter.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await getter
-                if not done:
+            if not sub.pending:
+                await sub.wait(keepalive_s)
+                if ending.done():
+                    break
+                if not sub.pending:
                     yield ServerSentEventMessage(comment="keep-alive", data=None)
-                continue
+                    continue
             # Everything already queued goes out as one write; each event's bytes are the
             # hub's, encoded once for every stream.
-            frames = [getter.result().frame]
-            while not sub.queue.empty():
-                frames.append(sub.queue.get_nowait().frame)
-            yield _Frames(b"".join(frames))
+            yield _Frames(b"".join([event.frame for event in sub.take()]))
     finally:
         hub.unsubscribe(sub)
         ending.cancel()
-        if getter is not None:
-            getter.cancel()  # closed while waiting: no task left pending on the loop
 
 
 class _Frames(ServerSentEventMessage):
