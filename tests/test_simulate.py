@@ -80,23 +80,19 @@ def simulators() -> Iterator[Callable[..., Simulator]]:
         simulator.stop()
 
 
-def heartbeat_rate(sub: Subscriber, skip: int) -> float:
-    """Heartbeats per second between the ``skip``-th and the last arrival."""
-    times = [m.timestamp for m in sub.messages if is_heartbeat(m)][skip:]
-    return (len(times) - 1) / (times[-1] - times[0])
-
-
 @pytest.mark.parametrize(
     ("sites", "dataloggers", "interval_s"), [(2, 10, 0.2), (4, 24, 0.1)], ids=["110/s", "1000/s"]
 )
-def test_publishes_the_advertised_rate(
+def test_never_publishes_ahead_of_its_schedule(
     mosquitto: Mosquitto,
     subscriber: MakeSubscriber,
     sites: int,
     dataloggers: int,
     interval_s: float,
 ) -> None:
-    """Heartbeats arrive at sites x (dataloggers + gateways) / interval per second, within 10%."""
+    """Pacing: at no moment have more heartbeats arrived than the schedule allows
+    (sites x (dataloggers + gateways) / interval per second). How close a loaded machine
+    comes to that rate is measured by the benchmarks (bench/), not asserted here."""
     options = SimulateOptions(
         host=mosquitto.host,
         port=mosquitto.port,
@@ -107,14 +103,17 @@ def test_publishes_the_advertised_rate(
     sub = subscriber(mosquitto, *HEARTBEATS)
     out = io.StringIO()
     simulator = Simulator(options, out=out)
+    began = time.monotonic()  # paho stamps arrivals with time.monotonic() too
     simulator.start()
     try:
         wanted = int(options.rate * 2.5)  # two and a half seconds' worth
-        assert sub.wait_for(lambda: sub.count(is_heartbeat) >= wanted, 15)
+        assert sub.wait_for(lambda: sub.count(is_heartbeat) >= wanted, 60)
     finally:
         stats = simulator.stop()
-    rate = heartbeat_rate(sub, skip=options.devices)
-    assert rate == pytest.approx(options.rate, rel=0.10)
+    arrivals = sorted(m.timestamp for m in sub.messages if is_heartbeat(m))
+    for count, at in enumerate(arrivals, start=1):
+        allowed = options.devices + options.rate * (at - began) * 1.05
+        assert count <= allowed, f"{count} heartbeats {at - began:.3f} s after the start"
     assert stats.unsent == 0
     assert "msg/s" in out.getvalue()  # the progress line, every ~2 s
 

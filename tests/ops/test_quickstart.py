@@ -2,10 +2,11 @@
 
 The commands are parsed from README.md's "Quick start" block, not written here, so the test
 follows the README. ``make demo`` runs until health answers, then gets Ctrl-C. ``make test``
-runs in full only with SITELINK_QUICKSTART_FULL=1 (.ci/run sets it); otherwise ``make -n
-test`` shows that the target resolves, which keeps a developer's ``make test`` short. The
-inner run gets SITELINK_QUICKSTART_INNER=1, under which every test of tests/ops skips (see
-conftest.py): they ran in the outer run from the same commit, and this one must not recurse.
+runs in full only with SITELINK_QUICKSTART_FULL=1 (CI does not need it: .ci/run is that
+command on a clean clone); otherwise ``make -n test`` shows that the target resolves, which
+keeps a developer's ``make test`` short. The inner run gets SITELINK_QUICKSTART_INNER=1,
+under which every test of tests/ops skips (see conftest.py): they ran in the outer run from
+the same commit, and this one must not recurse.
 """
 
 from __future__ import annotations
