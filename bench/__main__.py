@@ -1,71 +1,99 @@
-"""``make bench`` (``python -m bench``): every benchmark in one run, then bench/RESULTS.md.
+"""``python -m bench`` (``make bench``): every benchmark, then bench/RESULTS.md.
 
-Each benchmark compares against a baseline measured in the same run (these machines are
-noisy) and never fails on speed. A benchmark that breaks is recorded with its error and
-the others go on. ``python -m bench control ingest`` runs only the named ones.
+Runs each benchmark in turn (each also runs alone: ``python -m bench.ingest`` …), prints its
+table as it finishes, and writes bench/RESULTS.md: the machine (CPU count, Python, date,
+load), a summary of every target (met or not), then each benchmark's figures beside the
+baseline measured in the same run. Benchmarks never fail on speed; one that breaks says so
+in its section and the others still run.
+
+``python -m bench --only ingest,fanout`` runs a subset (RESULTS.md is then not rewritten
+unless ``--write``).
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 import time
 from collections.abc import Callable
 
-from bench import control, failure, fanout, ingest, scale, storage
-from bench.common import BENCH_DIR, Section, machine, render_table
+from bench import control, decoders, failure, fanout, ingest, scale, storage
+from bench.common import BENCH_DIR, Row, Section, machine, render_table
 
-# name -> how to run it, in the order of issue 7
-BENCHMARKS: dict[str, Callable[[], Section]] = {
-    "control": control.run,
-    "failure": failure.run,
-    "ingest": ingest.run,
-    "scale": scale.run,
-    "fanout": fanout.run,
-    "storage": storage.run,
-}
-
-
-def main(argv: list[str]) -> int:
-    wanted = argv or list(BENCHMARKS)
-    unknown = [name for name in wanted if name not in BENCHMARKS]
-    if unknown:
-        print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
-        return 2
-    facts = machine()
-    started = time.monotonic()
-    sections: list[Section] = []
-    for name in wanted:
-        print(f"\n=== {name} ...", flush=True)
-        section = BENCHMARKS[name]()
-        section.print()
-        sections.append(section)
-    total_s = time.monotonic() - started
-    results = _results(facts, sections, total_s)
-    (BENCH_DIR / "RESULTS.md").write_text(results)
-    print(f"\nwrote bench/RESULTS.md ({total_s:.0f} s in all)")
-    return 0
+BENCHES: list[tuple[str, Callable[[], Section]]] = [
+    ("decoders", decoders.run),
+    ("control", control.run),
+    ("failure", failure.run),
+    ("ingest", ingest.run),
+    ("fanout", fanout.run),
+    ("storage", storage.run),
+    ("scale", scale.run),
+]
 
 
-def _results(facts: dict[str, str], sections: list[Section], total_s: float) -> str:
+def results_markdown(sections: list[Section], info: dict[str, str], total_s: float) -> str:
     lines = [
         "# sitelink benchmarks",
         "",
-        "Written by `make bench`. Every figure stands beside a baseline measured in the same",
-        "run; ratios matter more than absolute numbers on a shared 2-core machine.",
+        "Written by `make bench` (`python -m bench`). Every figure sits beside a baseline",
+        "measured in the same run on the same machine; these machines are noisy, so compare",
+        "ratios, not absolute numbers across runs. Benchmarks print; they never fail on speed.",
         "",
-        *(f"- {key}: {value}" for key, value in facts.items()),
-        f"- total time: {total_s:.0f} s",
+        "| machine | |",
+        "|---|---|",
+        *[f"| {key} | {value} |" for key, value in info.items()],
+        f"| total run time | {total_s / 60:.1f} min |",
+        "",
+        "## Targets",
         "",
     ]
+    targets: list[Row] = []
     for section in sections:
-        lines += [f"## {section.title}", ""]
+        for row in section.rows:
+            if row.target:
+                targets.append(Row(f"{section.title.split(' ', 1)[0]} {row.metric}", row.value,
+                                   row.baseline, row.ratio, row.target, row.met))
+    lines.append(render_table(targets))
+    for section in sections:
+        lines += ["", f"## {section.title}", "", f"({section.seconds:.0f} s)", ""]
         if section.error:
-            lines += [f"**Error:** {section.error}", ""]
-        lines += [render_table(section.rows), ""]
-        lines += [f"- {note}" for note in section.notes]
-        lines += ["", f"({section.seconds:.0f} s)", ""]
-    return "\n".join(lines)
+            lines += [f"**The benchmark broke:** `{section.error}`", ""]
+        if section.rows:
+            lines.append(section.table())
+        if section.notes:
+            lines.append("")
+            lines += [f"- {note}" for note in section.notes]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="", help="comma-separated: " +
+                        ",".join(name for name, _ in BENCHES))
+    parser.add_argument("--write", action="store_true", help="write RESULTS.md with --only")
+    args = parser.parse_args()
+    wanted = {name for name in args.only.split(",") if name}
+    info = machine()
+    print("sitelink benchmarks: " + ", ".join(f"{k} {v}" for k, v in info.items()), flush=True)
+    started = time.monotonic()
+    sections = []
+    for name, run in BENCHES:
+        if wanted and name not in wanted:
+            continue
+        print(f"\n... {name}", flush=True)
+        section = run()
+        section.print()
+        sections.append(section)
+    total_s = time.monotonic() - started
+    if not wanted or args.write:
+        path = BENCH_DIR / "RESULTS.md"
+        path.write_text(results_markdown(sections, info, total_s))
+        print(f"\nwrote {path}")
+    print(f"\nall benchmarks: {total_s / 60:.1f} min")
+    print("\n## Targets")
+    rows = [Row(f"{s.key}: {r.metric}", r.value, r.baseline, r.ratio, r.target, r.met)
+            for s in sections for r in s.rows if r.target]
+    print(render_table(rows))
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    main()

@@ -15,6 +15,7 @@ import argparse
 import json
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import msgspec
 
@@ -131,6 +132,24 @@ def main() -> None:
         for name, operation, baseline in rows:
             ops, base = compare(operation, baseline, args.seconds)
             print(f"{name:30} {ops:11,.0f} {base:13,.0f} {ops / base:6.2f}")
+
+
+def run(sensors: int = 4, seconds: float = 0.3) -> Any:
+    """The same rows as a ``bench.common.Section`` (for ``python -m bench``)."""
+    from bench.common import rate, ratio, run_section
+
+    def body(section: Any) -> None:
+        samples = sample_payloads(sensors)
+        for version, payload in samples.items():
+            name, operation, baseline = decoder_rows(version, payload)[0]
+            ops, base = compare(operation, baseline, seconds)
+            section.add(f"{name} ({sensors} sensors, {len(payload)} bytes)", rate(ops),
+                        f"json.loads {rate(base)}", ratio(ops, base))
+        name, operation, baseline = router_row(DEFAULT_SUBSCRIPTIONS)
+        ops, base = compare(operation, baseline, seconds)
+        section.add(name, rate(ops), f"in order {rate(base)}", ratio(ops, base))
+
+    return run_section("decoders", "0. Per-message hot path: decoders and router", body)
 
 
 if __name__ == "__main__":

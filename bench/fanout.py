@@ -28,6 +28,7 @@ from bench.common import (
     REPO,
     Section,
     Server,
+    die_with_parent,
     main_for,
     met,
     ms,
@@ -52,7 +53,8 @@ def _burst(port: int, code: str, status: bytes) -> None:
 def _round(server: Server, broker_port: int, code: str, clients: int) -> dict[str, Any]:
     process = subprocess.Popen(
         [PY, "-m", "bench.sse_clients", str(server.port), server.token, str(clients), QUERY],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
+        preexec_fn=die_with_parent)
     assert process.stdin is not None and process.stdout is not None
     line = process.stdout.readline().strip()
     if not line.startswith("ready"):

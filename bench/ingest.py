@@ -40,6 +40,7 @@ from bench.common import (
     REPO,
     Section,
     Server,
+    die_with_parent,
     main_for,
     met,
     proc_cpu_s,
@@ -96,7 +97,8 @@ def run_mosquitto_sub(port: int, load: Load, prefix: str, out: Outcome) -> None:
     argv = ["stdbuf", "-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p", str(port),
             "-t", _topic(prefix),
             "-q", "0", "-C", str(load.count), "-i", "bench-mosquitto-sub", "-d"]
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               preexec_fn=die_with_parent)
     ready, done = threading.Event(), threading.Event()
     counted = [0]
     ended = [0.0]
@@ -135,7 +137,8 @@ def run_mosquitto_sub(port: int, load: Load, prefix: str, out: Outcome) -> None:
 def run_paho(port: int, load: Load, prefix: str, out: Outcome) -> None:
     packets = load.packets(prefix)
     process = subprocess.Popen([PY, "-m", "bench.paho_sub", str(port), _topic(prefix),
-                                str(load.count)], stdout=subprocess.PIPE, text=True, cwd=REPO)
+                                str(load.count)], stdout=subprocess.PIPE, text=True, cwd=REPO,
+                               preexec_fn=die_with_parent)
     assert process.stdout is not None
     if process.stdout.readline().strip() != "ready":
         process.kill()

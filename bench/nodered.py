@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import BENCH_DIR
+from bench.common import BENCH_DIR, die_with_parent
 from sitelink.broker import free_port
 
 INSTALL_DIR = BENCH_DIR / ".node-red"
@@ -135,6 +135,7 @@ class NodeRed:
             [node, str(RED_JS), "--userDir", str(self.userdir), "--settings",
              str(self.userdir / "settings.js"), "flows.json"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=self.userdir,
+            preexec_fn=die_with_parent,
         )
         threading.Thread(target=self._read, daemon=True).start()
         if not self.connected.wait(timeout_s):

@@ -1,0 +1,223 @@
+"""4. Scale: 500 sites x 20 dataloggers (10,000 device actors) in one process, cold start.
+
+One Mosquitto; the fleet is ``sitelink simulate`` in a process of its own (500 clients,
+QoS 0 heartbeats every 30 s, so 333 msg/s), measured separately. The 500 sites are written
+to storage before the server starts (enabled); the server then starts cold and the clock
+runs from its spawn:
+
+- until every site is ``connected`` (``/metrics``: sitelink_connections);
+- until every device is ``online`` (sitelink_devices). A device is online at its first live
+  heartbeat after its site connected (retained statuses are not a sign of life), so this
+  is bounded below by the heartbeat interval;
+- then RSS, threads, and CPU over ``--idle`` seconds of the steady fleet (heartbeats every
+  30 s), for the server, the simulator and the broker, each from /proc.
+
+Baselines, same run: the connect-rate cap (SITELINK_CONNECT_RATE, default 50/s: 500 sites
+cannot all connect in less than 10 s), an empty server's RSS and threads, and the
+simulator's own CPU for the same traffic.
+
+Run alone: ``python -m bench.scale [--sites 500] [--dataloggers 20] [--idle 20]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import (
+    PY,
+    Section,
+    Server,
+    die_with_parent,
+    main_for,
+    met,
+    proc_cpu_s,
+    proc_rss_bytes,
+    proc_threads,
+    run_section,
+    seed_sites,
+    workdir,
+)
+from sitelink.broker import Mosquitto
+
+INTERVAL_S = 30.0
+COLD_START_LIMIT_S = 70.0
+CONNECT_RATE = 50.0
+_CLI = "import sys; from sitelink.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.0f} MiB"
+
+
+def _empty_server(tmp_name: str, tmp: Path) -> tuple[int, int]:
+    """RSS and threads of a started server with no sites (after 2 s)."""
+    server = Server(tmp, name=tmp_name)
+    server.start()
+    try:
+        time.sleep(2)
+        return proc_rss_bytes(server.pid), proc_threads(server.pid)
+    finally:
+        server.stop()
+
+
+def _cold_start(tmp: Path, port: int, sites: int, dataloggers: int, idle_s: float,
+                simulator_pid: int, broker_pid: int, name: str,
+                preload: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Seed storage, start a server cold, wait for the fleet, measure; stop the server."""
+    devices = sites * dataloggers
+    server = Server(tmp, name=name, preload=preload)
+    server.http.timeout = httpx.Timeout(5.0)
+    codes = [f"site_{n:03d}" for n in range(1, sites + 1)]
+    seed_sites(server.database_url, [
+        {"name": code, "code": code, "broker_host": "127.0.0.1", "broker_port": port,
+         "is_enabled": True} for code in codes])
+    got: dict[str, Any] = {"connected_s": None, "online_s": None, "slow_scrapes": 0,
+                           "peak_threads": 0}
+    connected_key = 'sitelink_connections{status="connected"}'
+    online_key = 'sitelink_devices{availability="online"}'
+    try:
+        got["api_s"] = server.start(timeout_s=120)
+        deadline = server.spawned_at + COLD_START_LIMIT_S
+        seen: dict[str, float] = {}
+        while time.monotonic() < deadline and got["online_s"] is None:
+            time.sleep(0.25)
+            try:
+                seen = server.metrics()
+            except httpx.HTTPError:
+                got["slow_scrapes"] += 1  # the event loop did not answer within 5 s
+                continue
+            now = time.monotonic() - server.spawned_at
+            threads = proc_threads(server.pid)
+            got["peak_threads"] = max(got["peak_threads"], threads)
+            if os.environ.get("BENCH_VERBOSE"):
+                print(f"{name} {now:6.1f} s connected {seen.get(connected_key, 0):.0f} "
+                      f"online {seen.get(online_key, 0):.0f} threads {threads}", flush=True)
+            if got["connected_s"] is None and seen.get(connected_key, 0) >= sites:
+                got["connected_s"] = now
+            if seen.get(online_key, 0) >= devices:
+                got["online_s"] = now
+        got["connected"] = int(seen.get(connected_key, 0))
+        got["online"] = int(seen.get(online_key, 0))
+        got["waited_s"] = time.monotonic() - server.spawned_at
+        got["threads"] = proc_threads(server.pid)
+        pids = {"server": server.pid, "simulator": simulator_pid, "broker": broker_pid}
+        cpu0 = {k: proc_cpu_s(p) for k, p in pids.items()}
+        t0 = time.monotonic()
+        time.sleep(idle_s)
+        elapsed = time.monotonic() - t0
+        got["cpu"] = {k: (proc_cpu_s(p) - cpu0[k]) / elapsed for k, p in pids.items()}
+        got["rss"] = proc_rss_bytes(server.pid)
+        try:
+            got["final"] = server.metrics()
+        except httpx.HTTPError:
+            got["final"] = {}
+    finally:
+        got["stop_s"] = server.stop(timeout_s=30)
+    return got
+
+
+def _rows(section: Section, label: str, got: dict[str, Any], sites: int, devices: int,
+          base_rss: int, base_threads: int) -> None:
+    floor = sites / CONNECT_RATE
+    connected = got["connected_s"]
+    section.add(f"{label}: cold start -> all {sites} sites connected",
+                f"{connected:.1f} s" if connected else
+                f"{got['connected']} of {sites} after {got['waited_s']:.0f} s",
+                f"connect-rate cap {floor:.0f} s", "", "< 20 s",
+                met(connected is not None and connected < 20))
+    online = got["online_s"]
+    section.add(f"{label}: cold start -> all {devices:,} devices online",
+                f"{online:.1f} s" if online else
+                f"{got['online']:,} of {devices:,} after {got['waited_s']:.0f} s",
+                f"connected + heartbeat interval {INTERVAL_S:.0f} s")
+    section.add(f"{label}: RSS", _mib(got["rss"]), f"empty server {_mib(base_rss)}", "",
+                "< 1 GiB", met(got["rss"] < 2**30))
+    section.add(f"{label}: threads", f"{got['threads']:,} (peak {got['peak_threads']:,})",
+                f"empty server {base_threads}")
+    cpu = got["cpu"]
+    section.add(f"{label}: CPU with the fleet idle ({devices / INTERVAL_S:.0f} heartbeats/s)",
+                f"{cpu['server'] * 100:.1f} % of a core",
+                f"simulator {cpu['simulator'] * 100:.1f} %, broker {cpu['broker'] * 100:.1f} %",
+                "", "< 10 %", met(cpu["server"] < 0.10))
+    final = got["final"]
+    section.note(f"{label}: API answered {got['api_s']:.1f} s after spawn; shutdown "
+                 f"{got['stop_s']:.1f} s; actors {int(final.get('sitelink_actors', 0)):,}; "
+                 f"storage lag at the end {int(final.get('sitelink_storage_lag_events', 0))} "
+                 f"events; /metrics scrapes unanswered within 5 s: {got['slow_scrapes']}")
+
+
+def _simulator(port: int, sites: int, dataloggers: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [PY, "-c", _CLI, "simulate", "--broker", f"127.0.0.1:{port}",
+         "--sites", str(sites), "--dataloggers", str(dataloggers), "--gateways", "0",
+         "--interval", str(INTERVAL_S), "--qos", "0", "--seed", "1", "--no-progress"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=die_with_parent)
+
+
+def _with_fleet(sites: int, dataloggers: int, idle_s: float, name: str,
+                preload: tuple[str, ...], tmp: Path) -> dict[str, Any]:
+    """A fresh broker and simulator (a simulator that fell behind would catch up with a
+    burst on the next run), then one cold start."""
+    with Mosquitto() as broker:
+        simulator = _simulator(broker.port, sites, dataloggers)
+        try:
+            deadline = time.monotonic() + 60
+            while broker.log().count(" as sim-") < sites and time.monotonic() < deadline:
+                if simulator.poll() is not None:
+                    assert simulator.stderr is not None
+                    raise RuntimeError(f"simulator exited: {simulator.stderr.read()[-500:]!r}")
+                time.sleep(0.2)
+            time.sleep(1.0)  # its retained statuses are out
+            broker_pid = broker._process.pid if broker._process else 0
+            return _cold_start(tmp, broker.port, sites, dataloggers, idle_s, simulator.pid,
+                               broker_pid, name, preload)
+        finally:
+            simulator.send_signal(signal.SIGINT)
+            try:
+                simulator.wait(20)
+            except subprocess.TimeoutExpired:
+                simulator.kill()
+                simulator.wait()
+
+
+def body(section: Section, sites: int = 500, dataloggers: int = 20, idle_s: float = 20.0,
+         proposal: bool = True) -> None:
+    devices = sites * dataloggers
+    with workdir("scale") as tmp_dir:
+        tmp = Path(tmp_dir)
+        base_rss, base_threads = _empty_server("empty", tmp)
+        current = _with_fleet(sites, dataloggers, idle_s, "scale", (), tmp)
+        _rows(section, "sitelink", current, sites, devices, base_rss, base_threads)
+        if proposal:
+            time.sleep(3)
+            hosted = _with_fleet(sites, dataloggers, idle_s / 2, "scale-p1",
+                                 ("bench.proposals.hosted_devices",), tmp)
+            _rows(section, "proposal P1 (devices on their site's thread)", hosted, sites,
+                  devices, base_rss, base_threads)
+    section.note(f"CPU over {idle_s:g} s ({idle_s / 2:g} s for P1) once the fleet was up (or "
+                 f"the cold start gave up at {COLD_START_LIMIT_S:.0f} s); simulator and broker "
+                 "are separate processes (a fresh pair per run), nothing is subtracted.")
+
+
+def run(sites: int = 500, dataloggers: int = 20, idle_s: float = 20.0,
+        proposal: bool = True) -> Section:
+    return run_section("scale", f"4. Scale: {sites} sites x {dataloggers} dataloggers",
+                       lambda s: body(s, sites, dataloggers, idle_s, proposal))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sites", type=int, default=500)
+    parser.add_argument("--dataloggers", type=int, default=20)
+    parser.add_argument("--idle", type=float, default=20.0)
+    parser.add_argument("--no-proposal", action="store_true", help="skip proposal P1")
+    args = parser.parse_args()
+    main_for(lambda: run(args.sites, args.dataloggers, args.idle, not args.no_proposal))
