@@ -70,8 +70,12 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated: " +
                         ",".join(name for name, _ in BENCHES))
     parser.add_argument("--write", action="store_true", help="write RESULTS.md with --only")
+    parser.add_argument("names", nargs="*", help="same as --only (python -m bench ingest)")
     args = parser.parse_args()
-    wanted = {name for name in args.only.split(",") if name}
+    wanted = {name for name in args.only.split(",") if name} | set(args.names)
+    unknown = wanted - {name for name, _ in BENCHES}
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     info = machine()
     print("sitelink benchmarks: " + ", ".join(f"{k} {v}" for k, v in info.items()), flush=True)
     started = time.monotonic()
