@@ -13,8 +13,9 @@ runs from its spawn:
   30 s), for the server, the simulator and the broker, each from /proc.
 
 Baselines, same run: the connect-rate cap (SITELINK_CONNECT_RATE, default 50/s: 500 sites
-cannot all connect in less than 10 s), an empty server's RSS and threads, and the
-simulator's own CPU for the same traffic.
+cannot all connect in less than 10 s), an empty server's RSS and threads, and a bare paho
+fleet (bench/paho_fleet.py: one client and one network thread per site, json.loads only)
+for the same traffic, CPU measured the same way.
 
 Run alone: ``python -m bench.scale [--sites 500] [--dataloggers 20] [--idle 20]``
 """
@@ -33,6 +34,7 @@ import httpx
 
 from bench.common import (
     PY,
+    REPO,
     Section,
     Server,
     die_with_parent,
@@ -41,6 +43,7 @@ from bench.common import (
     proc_cpu_s,
     proc_rss_bytes,
     proc_threads,
+    ratio,
     run_section,
     seed_sites,
     workdir,
@@ -49,6 +52,7 @@ from sitelink.broker import Mosquitto
 
 INTERVAL_S = 30.0
 COLD_START_LIMIT_S = 70.0
+SCRAPE_EVERY_S = 1.0  # /metrics walks every actor and site: not too often
 CONNECT_RATE = 50.0
 _CLI = "import sys; from sitelink.cli import main; sys.exit(main(sys.argv[1:]))"
 
@@ -88,7 +92,7 @@ def _cold_start(tmp: Path, port: int, sites: int, dataloggers: int, idle_s: floa
         deadline = server.spawned_at + COLD_START_LIMIT_S
         seen: dict[str, float] = {}
         while time.monotonic() < deadline and got["online_s"] is None:
-            time.sleep(0.25)
+            time.sleep(SCRAPE_EVERY_S)
             try:
                 seen = server.metrics()
             except httpx.HTTPError:
@@ -125,7 +129,7 @@ def _cold_start(tmp: Path, port: int, sites: int, dataloggers: int, idle_s: floa
 
 
 def _rows(section: Section, label: str, got: dict[str, Any], sites: int, devices: int,
-          base_rss: int, base_threads: int) -> None:
+          base_rss: int, base_threads: int, bare: dict[str, float]) -> None:
     floor = sites / CONNECT_RATE
     connected = got["connected_s"]
     section.add(f"{label}: cold start -> all {sites} sites connected",
@@ -138,15 +142,17 @@ def _rows(section: Section, label: str, got: dict[str, Any], sites: int, devices
                 f"{online:.1f} s" if online else
                 f"{got['online']:,} of {devices:,} after {got['waited_s']:.0f} s",
                 f"connected + heartbeat interval {INTERVAL_S:.0f} s")
-    section.add(f"{label}: RSS", _mib(got["rss"]), f"empty server {_mib(base_rss)}", "",
+    section.add(f"{label}: RSS", _mib(got["rss"]),
+                f"empty server {_mib(base_rss)}; bare paho fleet {_mib(int(bare['rss']))}", "",
                 "< 1 GiB", met(got["rss"] < 2**30))
     section.add(f"{label}: threads", f"{got['threads']:,} (peak {got['peak_threads']:,})",
-                f"empty server {base_threads}")
+                f"empty server {base_threads}; bare paho fleet {int(bare['threads'])}")
     cpu = got["cpu"]
     section.add(f"{label}: CPU with the fleet idle ({devices / INTERVAL_S:.0f} heartbeats/s)",
                 f"{cpu['server'] * 100:.1f} % of a core",
-                f"simulator {cpu['simulator'] * 100:.1f} %, broker {cpu['broker'] * 100:.1f} %",
-                "", "< 10 %", met(cpu["server"] < 0.10))
+                f"bare paho fleet {bare['cpu'] * 100:.1f} %; simulator "
+                f"{cpu['simulator'] * 100:.1f} %", ratio(cpu["server"], bare["cpu"]), "< 10 %",
+                met(cpu["server"] < 0.10))
     final = got["final"]
     section.note(f"{label}: API answered {got['api_s']:.1f} s after spawn; shutdown "
                  f"{got['stop_s']:.1f} s; actors {int(final.get('sitelink_actors', 0)):,}; "
@@ -188,20 +194,49 @@ def _with_fleet(sites: int, dataloggers: int, idle_s: float, name: str,
                 simulator.wait()
 
 
+def _bare_fleet(sites: int, dataloggers: int, idle_s: float) -> dict[str, float]:
+    """CPU, RSS and threads of bare paho clients (one thread each) for the same fleet."""
+    with Mosquitto() as broker:
+        simulator = _simulator(broker.port, sites, dataloggers)
+        fleet = subprocess.Popen([PY, "-m", "bench.paho_fleet", str(broker.port), str(sites)],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                 cwd=REPO, preexec_fn=die_with_parent)
+        try:
+            assert fleet.stdout is not None
+            if fleet.stdout.readline().strip() != "ready":
+                raise RuntimeError("bare paho fleet did not subscribe")
+            time.sleep(3)
+            cpu0, t0 = proc_cpu_s(fleet.pid), time.monotonic()
+            time.sleep(idle_s)
+            cpu = (proc_cpu_s(fleet.pid) - cpu0) / (time.monotonic() - t0)
+            return {"cpu": cpu, "rss": proc_rss_bytes(fleet.pid),
+                    "threads": proc_threads(fleet.pid)}
+        finally:
+            fleet.kill()
+            fleet.wait()
+            simulator.send_signal(signal.SIGINT)
+            try:
+                simulator.wait(20)
+            except subprocess.TimeoutExpired:
+                simulator.kill()
+                simulator.wait()
+
+
 def body(section: Section, sites: int = 500, dataloggers: int = 20, idle_s: float = 20.0,
          proposal: bool = True) -> None:
     devices = sites * dataloggers
     with workdir("scale") as tmp_dir:
         tmp = Path(tmp_dir)
         base_rss, base_threads = _empty_server("empty", tmp)
+        bare = _bare_fleet(sites, dataloggers, idle_s / 2)
         current = _with_fleet(sites, dataloggers, idle_s, "scale", (), tmp)
-        _rows(section, "sitelink", current, sites, devices, base_rss, base_threads)
+        _rows(section, "sitelink", current, sites, devices, base_rss, base_threads, bare)
         if proposal:
             time.sleep(3)
             hosted = _with_fleet(sites, dataloggers, idle_s / 2, "scale-p1",
                                  ("bench.proposals.hosted_devices",), tmp)
             _rows(section, "proposal P1 (devices on their site's thread)", hosted, sites,
-                  devices, base_rss, base_threads)
+                  devices, base_rss, base_threads, bare)
     section.note(f"CPU over {idle_s:g} s ({idle_s / 2:g} s for P1) once the fleet was up (or "
                  f"the cold start gave up at {COLD_START_LIMIT_S:.0f} s); simulator and broker "
                  "are separate processes (a fresh pair per run), nothing is subtracted.")

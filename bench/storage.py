@@ -174,7 +174,7 @@ async def _engine(section: Section, label: str, url: str, key: str, paced_rate: 
         small = StorageWriter(db, retention_days=None, max_pending=20_000, eager_flush_at=5_000)
         await small.start()
         over = saturation / 4 * 3
-        events = heartbeats(site_id, int(over * min(seconds, 5)), now + 1000)
+        events = heartbeats(site_id, min(int(over * 3), 150_000), now + 1000)
         lag = []
         fed = await _feed(small, events, max(1, int(over * tick)), tick, lag)
         await _drain(small, 120, lag)

@@ -1,0 +1,65 @@
+"""The scale benchmark's baseline: bare paho clients, one per site, each with its own network
+thread (``loop_start``, as sitelink's port has one per connection), subscribed to its site's
+topics, json-decoding every message and nothing else.
+
+``python -m bench.paho_fleet PORT SITES``: prints ``ready`` once every client has its SUBACK,
+then runs until stdin closes; ``count`` on stdin prints the messages received so far.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import threading
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+
+def main() -> None:
+    port, sites = int(sys.argv[1]), int(sys.argv[2])
+    lock = threading.Lock()
+    state = {"subscribed": 0, "messages": 0}
+    all_subscribed = threading.Event()
+
+    def on_connect(client: mqtt.Client, userdata: str, *_: object) -> None:
+        client.subscribe([(f"{userdata}/datalogger/+/+/heartbeat", 1),
+                          (f"{userdata}/datalogger/+/+/status", 1),
+                          (f"{userdata}/gateway/+/heartbeat", 1)])
+
+    def on_subscribe(*_: object) -> None:
+        with lock:
+            state["subscribed"] += 1
+            if state["subscribed"] >= sites:
+                all_subscribed.set()
+
+    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        with contextlib.suppress(ValueError):
+            json.loads(msg.payload)
+        with lock:
+            state["messages"] += 1
+
+    clients = []
+    for n in range(1, sites + 1):
+        code = f"site_{n:03d}"
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-fleet-{code}",
+                             userdata=code)
+        client.on_connect = on_connect
+        client.on_subscribe = on_subscribe
+        client.on_message = on_message
+        client.connect("127.0.0.1", port, keepalive=60)
+        client.loop_start()
+        clients.append(client)
+    all_subscribed.wait(120)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        if line.strip() == "count":
+            print(state["messages"], flush=True)
+    for client in clients:
+        client.disconnect()
+        client.loop_stop()
+
+
+if __name__ == "__main__":
+    main()
