@@ -73,8 +73,8 @@ class SitePatch(msgspec.Struct, frozen=True, kw_only=True):
         return f"SitePatch(fields={changed!r})"
 
 
-class SiteRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """A site as the API shows it: configuration (no password) and last known status."""
+class SiteSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The fields a site's configuration and its runnable form share (never the password)."""
 
     id: int
     name: str
@@ -82,7 +82,6 @@ class SiteRecord(msgspec.Struct, frozen=True, kw_only=True):
     broker_host: str
     broker_port: int
     username: str
-    has_password: bool
     client_id_prefix: str
     protocol: str
     keepalive_s: int
@@ -90,6 +89,12 @@ class SiteRecord(msgspec.Struct, frozen=True, kw_only=True):
     tls_ca_pem: str | None
     offline_after_s: int
     is_enabled: bool
+
+
+class SiteRecord(SiteSettings, frozen=True, kw_only=True):
+    """A site as the API shows it: configuration (no password) and last known status."""
+
+    has_password: bool
     created_at: datetime
     updated_at: datetime
     status: str
@@ -100,25 +105,12 @@ class SiteRecord(msgspec.Struct, frozen=True, kw_only=True):
     messages_received: int
 
 
-class SiteConfig(msgspec.Struct, frozen=True, kw_only=True):
+class SiteConfig(SiteSettings, frozen=True, kw_only=True):
     """What the supervisor needs to run one site: broker settings with the plaintext
     password, and the active subscriptions. ``client_id_prefix`` "" means the instance id.
     ``password`` is None when there is none or it cannot be decrypted with the current key."""
 
-    id: int
-    name: str
-    code: str
-    broker_host: str
-    broker_port: int
-    username: str
     password: str | None
-    client_id_prefix: str
-    protocol: str
-    keepalive_s: int
-    tls: bool
-    tls_ca_pem: str | None
-    offline_after_s: int
-    is_enabled: bool
     topics: tuple[TopicRecord, ...]
 
     def __repr__(self) -> str:  # never show the password, not even in a traceback
