@@ -211,10 +211,8 @@ class Server:
         env: dict[str, str] | None = None,
         database_url: str | None = None,
         name: str = "server",
-        preload: tuple[str, ...] = (),
     ) -> None:
         self.workdir = workdir
-        self.preload = preload  # modules imported before the server starts (bench.proposals)
         self.port = free_port()
         self.token = "bench-" + secrets.token_hex(16)
         self.db_path = workdir / f"{name}.db"
@@ -248,8 +246,7 @@ class Server:
     def start(self, timeout_s: float = 60.0) -> float:
         """Spawn and wait until the API answers; returns seconds from spawn to first answer."""
         log = self.log_path.open("ab")
-        code = "".join(f"import {module}; " for module in self.preload) + _SERVE
-        argv = [PY, "-c", code, "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        argv = [PY, "-c", _SERVE, "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         self.spawned_at = time.monotonic()
         self.process = subprocess.Popen(
             argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,

@@ -191,9 +191,8 @@ def run_node_red(red: nodered.NodeRed, port: int, load: Load, prefix: str, out: 
 
 
 class SitelinkContender:
-    def __init__(self, tmp: Path, broker_port: int, prefix: str, name: str = "ingest",
-                 preload: tuple[str, ...] = ()) -> None:
-        self.server = Server(tmp, name=name, preload=preload)
+    def __init__(self, tmp: Path, broker_port: int, prefix: str, name: str = "ingest") -> None:
+        self.server = Server(tmp, name=name)
         self.prefix = prefix
         self.broker_port = broker_port
         self.sent = 0
@@ -264,13 +263,12 @@ def _wait(predicate: Callable[[], bool], timeout_s: float) -> bool:
 # --- the run -------------------------------------------------------------------------------------
 
 
-def body(section: Section, count: int = 40_000, rounds: int = 2, proposal: bool = True
-         ) -> None:
+def body(section: Section, count: int = 40_000, rounds: int = 2) -> None:
     load = Load(count)
     outcomes = {name: Outcome(name) for name in
-                ("sitelink", "bare paho", "Node-RED", "mosquitto_sub", "P1")}
+                ("sitelink", "bare paho", "Node-RED", "mosquitto_sub")}
     prefixes = {"sitelink": "bench_sl", "bare paho": "bench_pa", "Node-RED": "bench_nr",
-                "mosquitto_sub": "bench_mq", "P1": "bench_p1"}
+                "mosquitto_sub": "bench_mq"}
     red_version = ""
     red_error = ""
     try:
@@ -311,16 +309,6 @@ def body(section: Section, count: int = 40_000, rounds: int = 2, proposal: bool 
             if red is not None:
                 red.stop()
             sitelink.stop()
-        if proposal:  # the same load through proposal P1, after the others (own server)
-            hosted = SitelinkContender(tmp, broker.port, prefixes["P1"], name="ingest-p1",
-                                       preload=("bench.proposals.hosted_devices",))
-            try:
-                hosted.start()
-                hosted.run(broker.port, load.packets(prefixes["P1"], DEVICES), None)
-                for _ in range(rounds):
-                    hosted.run(broker.port, load.packets(prefixes["P1"]), outcomes["P1"])
-            finally:
-                hosted.stop()
 
     paho = outcomes["bare paho"].best
     red_rate = outcomes["Node-RED"].best
@@ -336,14 +324,6 @@ def body(section: Section, count: int = 40_000, rounds: int = 2, proposal: bool 
         section.add("sitelink: counted by the site actor (before storage)",
                     rate(max(received_rates)), f"bare paho {rate(paho)}",
                     ratio(max(received_rates), paho))
-    p1 = outcomes["P1"]
-    if p1.rates:
-        section.add("proposal P1 (devices on their site's thread), end to end", rate(p1.best),
-                    f"bare paho {rate(paho)}", ratio(p1.best, paho), "≥ 0.5x bare paho",
-                    met(paho > 0 and p1.best >= 0.5 * paho))
-        if red_rate:
-            section.add("proposal P1 vs Node-RED", rate(p1.best), f"Node-RED {rate(red_rate)}",
-                        ratio(p1.best, red_rate), "≥ Node-RED", met(p1.best >= red_rate))
     for name in ("bare paho", "Node-RED", "mosquitto_sub"):
         o = outcomes[name]
         if name == "Node-RED" and red_error:
@@ -362,15 +342,14 @@ def body(section: Section, count: int = 40_000, rounds: int = 2, proposal: bool 
             section.note(f"PROBLEM: {problem}")
 
 
-def run(count: int = 40_000, rounds: int = 2, proposal: bool = True) -> Section:
+def run(count: int = 40_000, rounds: int = 2) -> Section:
     return run_section("ingest", "3. Ingest: 1,000 devices on one site",
-                       lambda s: body(s, count, rounds, proposal))
+                       lambda s: body(s, count, rounds))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=40_000)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--no-proposal", action="store_true", help="skip proposal P1")
     args = parser.parse_args()
-    main_for(lambda: run(args.count, args.rounds, not args.no_proposal))
+    main_for(lambda: run(args.count, args.rounds))

@@ -74,13 +74,12 @@ def _empty_server(tmp_name: str, tmp: Path) -> tuple[int, int]:
 
 
 def _cold_start(tmp: Path, broker: Mosquitto, sites: int, dataloggers: int, idle_s: float,
-                simulator_pid: int, name: str, preload: tuple[str, ...] = ()
-                ) -> dict[str, Any]:
+                simulator_pid: int, name: str) -> dict[str, Any]:
     """Seed storage, start a server cold, wait for the fleet, measure; stop the server."""
     devices = sites * dataloggers
     port = broker.port
     broker_pid = broker._process.pid if broker._process else 0
-    server = Server(tmp, name=name, preload=preload)
+    server = Server(tmp, name=name)
     server.http.timeout = httpx.Timeout(5.0)
     codes = [f"site_{n:03d}" for n in range(1, sites + 1)]
     seed_sites(server.database_url, [
@@ -174,8 +173,8 @@ def _simulator(port: int, sites: int, dataloggers: int) -> subprocess.Popen[byte
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=die_with_parent)
 
 
-def _with_fleet(sites: int, dataloggers: int, idle_s: float, name: str,
-                preload: tuple[str, ...], tmp: Path) -> dict[str, Any]:
+def _with_fleet(sites: int, dataloggers: int, idle_s: float, name: str, tmp: Path
+                ) -> dict[str, Any]:
     """A fresh broker and simulator (a simulator that fell behind would catch up with a
     burst on the next run), then one cold start."""
     with Mosquitto() as broker:
@@ -188,8 +187,7 @@ def _with_fleet(sites: int, dataloggers: int, idle_s: float, name: str,
                     raise RuntimeError(f"simulator exited: {simulator.stderr.read()[-500:]!r}")
                 time.sleep(0.2)
             time.sleep(1.0)  # its retained statuses are out
-            return _cold_start(tmp, broker, sites, dataloggers, idle_s, simulator.pid, name,
-                               preload)
+            return _cold_start(tmp, broker, sites, dataloggers, idle_s, simulator.pid, name)
         finally:
             simulator.send_signal(signal.SIGINT)
             try:
@@ -227,32 +225,25 @@ def _bare_fleet(sites: int, dataloggers: int, idle_s: float) -> dict[str, float]
                 simulator.wait()
 
 
-def body(section: Section, sites: int = 500, dataloggers: int = 20, idle_s: float = 20.0,
-         proposal: bool = True) -> None:
+def body(section: Section, sites: int = 500, dataloggers: int = 20, idle_s: float = 20.0
+         ) -> None:
     devices = sites * dataloggers
     with workdir("scale") as tmp_dir:
         tmp = Path(tmp_dir)
         base_rss, base_threads = _empty_server("empty", tmp)
         bare = _bare_fleet(sites, dataloggers, idle_s / 2)
-        current = _with_fleet(sites, dataloggers, idle_s, "scale", (), tmp)
+        current = _with_fleet(sites, dataloggers, idle_s, "scale", tmp)
         _rows(section, "sitelink", current, sites, devices, base_rss, base_threads, bare)
-        if proposal:
-            time.sleep(3)
-            hosted = _with_fleet(sites, dataloggers, idle_s / 2, "scale-p1",
-                                 ("bench.proposals.hosted_devices",), tmp)
-            _rows(section, "proposal P1 (devices on their site's thread)", hosted, sites,
-                  devices, base_rss, base_threads, bare)
-    section.note(f"CPU over {idle_s:g} s ({idle_s / 2:g} s for P1) once the fleet was up (or "
-                 f"the cold start gave up at {COLD_START_LIMIT_S:.0f} s: then it is not idle "
-                 "but still catching up); simulator and broker are separate processes (a fresh "
-                 "pair per run), nothing is subtracted. 'connected' is what the API says (the "
-                 "read model, fed by the bridge).")
+    section.note(f"CPU over {idle_s:g} s once the fleet was up (or the cold start gave up at "
+                 f"{COLD_START_LIMIT_S:.0f} s: then it is not idle but still catching up); "
+                 "simulator and broker are separate processes (a fresh pair per run), nothing "
+                 "is subtracted. 'connected' is what the API says (the read model, fed by the "
+                 "bridge).")
 
 
-def run(sites: int = 500, dataloggers: int = 20, idle_s: float = 20.0,
-        proposal: bool = True) -> Section:
+def run(sites: int = 500, dataloggers: int = 20, idle_s: float = 20.0) -> Section:
     return run_section("scale", f"4. Scale: {sites} sites x {dataloggers} dataloggers",
-                       lambda s: body(s, sites, dataloggers, idle_s, proposal))
+                       lambda s: body(s, sites, dataloggers, idle_s))
 
 
 if __name__ == "__main__":
@@ -260,6 +251,5 @@ if __name__ == "__main__":
     parser.add_argument("--sites", type=int, default=500)
     parser.add_argument("--dataloggers", type=int, default=20)
     parser.add_argument("--idle", type=float, default=20.0)
-    parser.add_argument("--no-proposal", action="store_true", help="skip proposal P1")
     args = parser.parse_args()
-    main_for(lambda: run(args.sites, args.dataloggers, args.idle, not args.no_proposal))
+    main_for(lambda: run(args.sites, args.dataloggers, args.idle))

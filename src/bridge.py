@@ -5,7 +5,8 @@ list under a lock; the first event of a batch schedules one ``call_soon_threadsa
 under load one hand-off carries many events. On the loop, one consumer task takes batches
 in order and
 
-1. resolves database ids for newly discovered devices (the public events carry them),
+1. resolves database ids for newly discovered devices (the public events carry them) —
+   with one lookup for all the batches that queued up while it waited,
 2. applies every event to the read model, which says what to announce,
 3. announces that to the SSE hub,
 4. hands the batch to the storage writer (which coalesces and writes in the background).
@@ -97,18 +98,28 @@ class Bridge:
 
     async def _consume(self) -> None:
         while True:
-            batch = await self._queue.get()
+            batches = [await self._queue.get()]
+            while not self._queue.empty():
+                batches.append(self._queue.get_nowait())
             try:
-                await self._handle(batch)
-            except Exception:
-                log.exception("bridge failed to handle a batch", size=len(batch))
-            finally:
-                self._queue.task_done()
+                await self._ensure_devices(batches)
+            except Exception:  # the events still go out, without ids; the writer retries
+                log.exception("looking up discovered devices failed", batches=len(batches))
+            for batch in batches:
+                try:
+                    self._handle(batch)
+                except Exception:
+                    log.exception("bridge failed to handle a batch", size=len(batch))
+                finally:
+                    self._queue.task_done()
+                await asyncio.sleep(0)  # let streams write between batches
 
-    async def _handle(self, batch: list[Event]) -> None:
-        discovered = [e for e in batch if isinstance(e, DeviceDiscovered)]
+    async def _ensure_devices(self, batches: list[list[Event]]) -> None:
+        discovered = [e for b in batches for e in b if isinstance(e, DeviceDiscovered)]
         if discovered and self.writer is not None:
             await self.writer.ensure_devices(discovered)
+
+    def _handle(self, batch: list[Event]) -> None:
         for event in batch:
             for type_, site_id, data in self.read_model.apply(event):
                 self.hub.publish(type_, site_id, data)

@@ -3,16 +3,21 @@
 Runs on the asyncio loop only. Each event gets the next id and is encoded to JSON once,
 when first needed (a ``sensor.reading`` that no client asked for is never encoded: its data
 comes as a function that builds it); the last ``buffer_size`` events stay in a ring for
-clients that reconnect with ``Last-Event-ID``. Every client has a bounded queue: when a
-client is so slow that its queue fills, it is dropped (its stream ends, and its browser
-reconnects with ``Last-Event-ID``), so a slow client never slows the others or the actors.
-Drop policy: **drop the client, never the event** — a client either gets every event it
-asked for, or a clean reconnect.
+clients that reconnect with ``Last-Event-ID``. Every client has a bounded queue, and a slow
+client is dropped (its stream ends, and its browser reconnects with ``Last-Event-ID``), so a
+slow client never slows the others or the actors. Drop policy: **drop the client, never the
+event** — a client either gets every event it asked for, or a clean reconnect.
+
+Slow is measured in time as well as in events: a client more than ``queue_size`` events
+behind is dropped once it has sent nothing for ``stall_s`` (it is stuck), but a client that
+keeps sending may fall further behind during a burst, up to ``buffer_size`` events (the most
+a reconnect could replay anyway) — a burst of readings does not cut off every reader.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -84,19 +89,30 @@ class EventFilter(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Subscriber:
-    """One stream's side of the hub: its filter, the events waiting to be sent (at most
-    ``limit``), and the wake-up of the stream that sends them. Loop thread only."""
+    """One stream's side of the hub: its filter, the events waiting to be sent, and the
+    wake-up of the stream that sends them. Loop thread only.
 
-    def __init__(self, event_filter: EventFilter, limit: int) -> None:
+    Up to ``behind`` events may wait; more only while the stream keeps taking them (it took
+    some within ``stall_s``), and never more than ``limit``."""
+
+    def __init__(self, event_filter: EventFilter, behind: int, limit: int, stall_s: float,
+                 now: Callable[[], float]) -> None:
         self.filter = event_filter
-        self.limit = limit
+        self.behind = behind
+        self.limit = max(limit, behind)
+        self.stall_s = stall_s
+        self._now = now
+        self.took_at = now()
         self.pending: deque[PublicEvent] = deque()
         self.dropped = asyncio.Event()
         self._waiter: asyncio.Future[None] | None = None
 
     def offer(self, event: PublicEvent) -> bool:
-        """Queue ``event``; False (and nothing queued) when the queue is full."""
-        if len(self.pending) >= self.limit:
+        """Queue ``event``; False (and nothing queued) when this client is too slow for it."""
+        waiting = len(self.pending)
+        if waiting >= self.behind and (
+            waiting >= self.limit or self._now() - self.took_at > self.stall_s
+        ):
             return False
         self.pending.append(event)
         self.wake()
@@ -104,6 +120,7 @@ class Subscriber:
 
     def take(self) -> list[PublicEvent]:
         """Everything queued, oldest first; the queue is empty afterwards."""
+        self.took_at = self._now()
         events = list(self.pending)
         self.pending.clear()
         return events
@@ -135,11 +152,15 @@ def _settle(waiter: asyncio.Future[None]) -> None:
 
 class Hub:
     def __init__(
-        self, *, buffer_size: int = 10_000, queue_size: int = 2_000, max_clients: int = 1000
+        self, *, buffer_size: int = 10_000, queue_size: int = 2_000, max_clients: int = 1000,
+        stall_s: float = 2.0, now: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ring: deque[PublicEvent] = deque(maxlen=buffer_size)
         self.last_id = 0
+        self.buffer_size = buffer_size
         self.queue_size = queue_size
+        self.stall_s = stall_s
+        self.now = now
         self.max_clients = max_clients
         self.subscribers: set[Subscriber] = set()
         # Subscribers grouped by filter: an event is matched once per distinct filter (a
@@ -175,7 +196,8 @@ class Hub:
         self.check_capacity()
         backlog = [] if last_event_id is None else list(self._replay(last_event_id))
         backlog = [e for e in backlog if event_filter.accepts(e)]
-        sub = Subscriber(event_filter, self.queue_size + len(backlog))
+        sub = Subscriber(event_filter, self.queue_size + len(backlog),
+                         self.buffer_size + len(backlog), self.stall_s, self.now)
         sub.pending.extend(backlog)
         self.subscribers.add(sub)
         self._groups.setdefault(event_filter, {})[sub] = None

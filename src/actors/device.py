@@ -9,18 +9,22 @@ While the site link is down the device is ``unreachable`` and its timer is pause
 link comes back it returns to what it was and gets a full ``offline_after_s`` of grace
 before it can be declared offline, so a broker outage raises no alarm storm.
 
-Every method here runs on the actor's own thread.
+A device actor is hosted on its site actor's thread rather than having a thread of its own
+(see ``roster``): it owns its state and takes its messages one at a time, in order, through
+``on_receive``, like any actor, but 10,000 devices cost 10,000 small objects, not 10,000
+threads waking each other and queueing for the GIL. Its mailbox is its site's: a timer comes
+back as ``ToDevice`` through the site actor's inbox (``inbox`` below). Every method here runs
+on the site actor's thread.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import msgspec
-import pykka
-import structlog
 
-from sitelink.actors.clock import BaseClock, Fired, Timers
+from sitelink.actors.clock import BaseClock, Fired, Target, Timers
 from sitelink.events import (
     Availability,
     DeviceAvailabilityChanged,
@@ -29,8 +33,6 @@ from sitelink.events import (
     EventSink,
     SensorValue,
 )
-
-log = structlog.get_logger(__name__)
 
 OFFLINE_CHECK = "offline_check"
 
@@ -80,9 +82,11 @@ class Inspect(msgspec.Struct, frozen=True):
 
 
 class DeviceInfo(msgspec.Struct, frozen=True, kw_only=True):
+    urn: str
     name: str
     state: str
     processed: int
+    restarts: int
     started_at: float
 
 
@@ -103,7 +107,7 @@ class DeviceState(msgspec.Struct, kw_only=True):
     override_s: float | None = None  # the device's own, when set
 
 
-class DeviceActor(pykka.ThreadingActor):
+class DeviceActor:
     def __init__(
         self,
         state: DeviceState,
@@ -111,11 +115,11 @@ class DeviceActor(pykka.ThreadingActor):
         clock: BaseClock,
         sink: EventSink,
         site_up: bool,
-        site_code: str = "",
+        inbox: Target | None = None,
+        restarts: int = 0,
     ) -> None:
-        super().__init__()
+        self.urn = uuid.uuid4().urn
         self.key = state.key
-        self.site_code = site_code
         self.model = state.model
         self.gateway = state.gateway
         # A device loaded from storage is not known to be anything until heard from in
@@ -132,18 +136,19 @@ class DeviceActor(pykka.ThreadingActor):
         self.grace_from: float | None = None  # the link came back at this time
         self.timers = Timers(clock, lambda: self.inbox)
         self.processed = 0
+        self.restarts = restarts
         self.started_at = clock.now()
-        self.inbox: Any = self.actor_ref  # tests replace it to deliver synchronously
+        self.inbox: Any = inbox  # where its timers deliver: the site's mailbox, or a test's
 
     def on_start(self) -> None:
-        structlog.contextvars.bind_contextvars(site=self.site_code, device=self.key.serial)
         if self.stored != self.availability:
             self.sink.publish(
                 DeviceAvailabilityChanged(
                     device=self.key,
                     availability=self.availability,
                     previous=self.stored,
-                    reason="not heard from since sitelink started",
+                    reason="restarted after a failure" if self.restarts
+                    else "not heard from since sitelink started",
                     at=self.clock.now(),
                 )
             )
@@ -181,13 +186,19 @@ class DeviceActor(pykka.ThreadingActor):
                 if self.timers.take(message):
                     self._check_offline()
             case Inspect():
-                return DeviceInfo(
-                    name=self.name,
-                    state=self.availability,
-                    processed=self.processed,
-                    started_at=self.started_at,
-                )
+                return self.info()
         return None
+
+    def info(self) -> DeviceInfo:
+        return DeviceInfo(urn=self.urn, name=self.name, state=self.availability,
+                          processed=self.processed, restarts=self.restarts,
+                          started_at=self.started_at)
+
+    def state(self) -> DeviceState:
+        """What a replacement would start from (after this actor failed)."""
+        return DeviceState(key=self.key, model=self.model, gateway=self.gateway,
+                           availability=self.availability, last_seen_at=self.last_seen_at,
+                           offline_after_s=self.site_offline_after_s, override_s=self.override_s)
 
     def on_stop(self) -> None:
         self._cancel_timer()

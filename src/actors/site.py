@@ -48,6 +48,7 @@ from sitelink.actors.site_messages import (
     Shutdown,
     SiteInfo,
     SiteSpec,
+    ToDevice,
 )
 from sitelink.errors import LifecycleError
 from sitelink.events import (
@@ -63,7 +64,6 @@ log = structlog.get_logger(__name__)
 DISCOVERY = "discovery"
 CONNECT_SLOT = "connect_slot"
 STOP_FALLBACK = "stop_fallback"
-
 
 
 class SiteActor(pykka.ThreadingActor):
@@ -103,7 +103,7 @@ class SiteActor(pykka.ThreadingActor):
         self.ingest = Ingest(spec.site_id, spec.code, spec.subscriptions, max_payload)
         self.initial_devices = devices
         self.devices = DeviceRoster(clock=clock, sink=sink, max_devices=max_devices,
-                                    site_code=spec.code)
+                                    site=lambda: self.inbox)
         self.pending = PendingCommands(spec.site_id, sink, clock.now)
         self.processed = 0
         self.started_at = clock.now()
@@ -135,6 +135,8 @@ class SiteActor(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
         self.processed += 1
         match message:
+            case ToDevice(device=key, message=inner):
+                return self.devices.tell(key, inner)
             case MessagesReady():
                 # Drained whatever attempt it names: the port tells only when its buffer was
                 # empty, so dropping a late one would leave the buffer full and the site deaf.
@@ -361,7 +363,7 @@ class SiteActor(pykka.ThreadingActor):
 
     def _info(self) -> SiteInfo:
         return SiteInfo(name=self.spec.code, state=self.conn.state.value, processed=self.processed,
-                        started_at=self.started_at, devices=tuple(self.devices.values()))
+                        started_at=self.started_at, devices=self.devices.infos())
 
     def _teardown(self) -> None:
         self.timers.cancel_all()

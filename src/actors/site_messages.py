@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from sitelink.actors.device import DeviceInfo
 from sitelink.actors.mqtt_port import BrokerConfig
 from sitelink.events import CommandOutcomeKind, DeviceKey
 from sitelink.topics import Subscription
@@ -73,9 +74,16 @@ class Shutdown(msgspec.Struct, frozen=True):
     """Say goodbye to the broker and stop the devices (asked, during shutdown)."""
 
 
+class ToDevice(msgspec.Struct, frozen=True):
+    """A message for one of the site's device actors (they share the site's mailbox)."""
+
+    device: DeviceKey
+    message: Any
+
+
 class SiteInfo(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     state: str
     processed: int
     started_at: float
-    devices: tuple[Any, ...]  # ActorRefs of the device actors
+    devices: tuple[DeviceInfo, ...]

@@ -91,7 +91,6 @@ async def actors(runtime: NamedDependency[Runtime],
 
 def _tree(runtime: Runtime) -> list[dict[str, Any]]:
     """Asks every actor at once and waits for all answers (worker thread, ≤ 2 s overall)."""
-    from sitelink.actors.device import Inspect as InspectDevice
     from sitelink.actors.site_messages import Inspect as InspectSite
     from sitelink.actors.supervisor import Describe, SupervisorInfo
 
@@ -100,35 +99,36 @@ def _tree(runtime: Runtime) -> list[dict[str, Any]]:
     sup = runtime.supervisor
     info = cast(SupervisorInfo, sup.ask(Describe(), timeout=2.0))
     site_futures = {sid: ref.ask(InspectSite(), block=False) for sid, ref in info.children.items()}
-    root = _node("root", "supervisor", "running", sup, info.processed,
+    root = _ref_node("root", "supervisor", "running", sup, info.processed,
                  sum(info.restarts.values()), info.started_at)
     for site_id, future in site_futures.items():
         ref = info.children[site_id]
         try:
             site = future.get(timeout=max(0.01, deadline - time.monotonic()))
         except Exception:
-            root["children"].append(_node("site", str(site_id), "unresponsive", ref, 0,
-                                          info.restarts.get(site_id, 0), None))
+            root["children"].append(_ref_node("site", str(site_id), "unresponsive", ref, 0,
+                                              info.restarts.get(site_id, 0), None))
             continue
-        node = _node("site", site.name, site.state, ref, site.processed,
-                     info.restarts.get(site_id, 0), site.started_at)
-        device_futures = [(d, d.ask(InspectDevice(), block=False)) for d in site.devices]
-        for device_ref, dfuture in device_futures:
-            try:
-                dev = dfuture.get(timeout=max(0.01, deadline - time.monotonic()))
-            except Exception:
-                continue
-            node["children"].append(_node("device", dev.name, dev.state, device_ref,
-                                          dev.processed, 0, dev.started_at))
+        node = _ref_node("site", site.name, site.state, ref, site.processed,
+                         info.restarts.get(site_id, 0), site.started_at)
+        for dev in site.devices:  # hosted on the site's thread: its answer carries theirs
+            node["children"].append(_node("device", dev.name, dev.state, dev.urn, 0,
+                                          dev.processed, dev.restarts, dev.started_at))
         root["children"].append(node)
     return [root]
 
 
-def _node(kind: str, name: str, state: str, ref: Any, processed: int, restarts: int,
-          started_at: float | None) -> dict[str, Any]:
-    return {"urn": ref.actor_urn, "kind": kind, "name": name, "state": state,
-            "mailbox": ref.actor_inbox.qsize(), "processed": processed, "restarts": restarts,
-            "started_at": iso(started_at), "children": []}
+def _node(kind: str, name: str, state: str, urn: str, mailbox: int, processed: int,
+          restarts: int, started_at: float | None) -> dict[str, Any]:
+    return {"urn": urn, "kind": kind, "name": name, "state": state, "mailbox": mailbox,
+            "processed": processed, "restarts": restarts, "started_at": iso(started_at),
+            "children": []}
+
+
+def _ref_node(kind: str, name: str, state: str, ref: Any, processed: int, restarts: int,
+              started_at: float | None) -> dict[str, Any]:
+    return _node(kind, name, state, ref.actor_urn, ref.actor_inbox.qsize(), processed,
+                 restarts, started_at)
 
 
 def _flatten(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -39,8 +39,10 @@ class SyncInbox:
     def __init__(self, actor: Any) -> None:
         self.actor = actor
         self.errors: list[BaseException] = []
+        self.told: list[Any] = []
 
     def tell(self, message: Any) -> None:
+        self.told.append(message)
         try:
             self.actor.on_receive(message)
         except Exception as exc:

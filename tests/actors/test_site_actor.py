@@ -2,7 +2,8 @@
 
 The actor is built without ``start()``: its timer inbox is a ``SyncInbox`` and the test calls
 ``on_start``/``on_receive`` itself, so every step is deterministic and no test sleeps for a
-timer. The DeviceActors it spawns on discovery are real pykka threads (stopped after each test).
+timer. The DeviceActors it spawns on discovery are hosted on it, so they run synchronously
+too, and their timers come back through the site's inbox like the site's own.
 """
 
 from __future__ import annotations
@@ -29,12 +30,21 @@ from sitelink.actors.mqtt_port import (
     PortSubscribed,
 )
 from sitelink.actors.site import SiteActor
-from sitelink.actors.site_messages import Configure, Publish, PublishResult, SiteSpec
+from sitelink.actors.site_messages import (
+    Configure,
+    Inspect,
+    Publish,
+    PublishResult,
+    SiteSpec,
+    ToDevice,
+)
 from sitelink.events import (
     CommandOutcome,
     ConnectionEventOccurred,
     DeviceAvailabilityChanged,
     DeviceDiscovered,
+    DeviceHeartbeat,
+    DeviceKey,
     SiteStatusChanged,
     SiteTraffic,
 )
@@ -62,9 +72,10 @@ class Site:
         policy: RetryPolicy = POLICY,
         max_devices: int = 10_000,
         max_payload: int = 262_144,
+        sink: WaitingSink | None = None,
     ) -> None:
         self.clock = clock or FakeClock()
-        self.sink = WaitingSink()
+        self.sink = sink or WaitingSink()
         self.actor = SiteActor(
             spec or make_spec(manager_topic=MANAGER_TOPIC),
             clock=self.clock,
@@ -543,8 +554,6 @@ def test_any_bytes_in_are_counted_never_raised(messages: list[tuple[bytes, bytes
     site.receive("site_001/datalogger/m/OK/heartbeat", b"{}")
     assert site.traffic() == (received + 1, rejected)
     assert site.state == "connected"
-    for ref in list(site.actor.devices.values()):
-        ref.stop(block=False)
 
 
 def test_device_cap_stops_discovery() -> None:
@@ -557,6 +566,63 @@ def test_device_cap_stops_discovery() -> None:
     assert len(site.actor.devices) == 2
     site.receive("site_001/datalogger/m/S1/heartbeat", b"{}")  # known devices still heard
     assert site.traffic() == (5, 0)
+
+
+def test_a_device_timer_comes_back_through_the_site_mailbox() -> None:
+    """A hosted device's offline check is a message to its site actor: it arrives through the
+    site's inbox at last_seen + offline_after_s and declares the device offline then."""
+    site = Site(make_spec(offline_after_s=60.0)).start()
+    site.come_up()
+    site.receive("site_001/datalogger/m/S1/heartbeat", b"{}")
+    heard_at = site.clock.now()
+    site.clock.advance(60.0 - EPS)
+    assert site.actor.devices.infos()[0].state == "online"
+    site.clock.advance(EPS)
+    offline = site.sink.of(DeviceAvailabilityChanged)[-1]
+    assert (offline.availability, offline.at) == ("offline", heard_at + 60.0)
+    via_site = [m for m in site.inbox.told if isinstance(m, ToDevice)]
+    assert [(m.device.serial, m.message.timer) for m in via_site] == [("S1", "offline_check")]
+
+
+class FailsOnce(WaitingSink):
+    """A sink that raises while the second heartbeat of ``serial`` is being announced, as a
+    bug inside a device actor would."""
+
+    def __init__(self, serial: str) -> None:
+        super().__init__()
+        self.serial = serial
+        self.heartbeats = 0
+
+    def publish(self, event: Any) -> None:
+        if isinstance(event, DeviceHeartbeat) and event.device.serial == self.serial:
+            self.heartbeats += 1
+            if self.heartbeats == 2:
+                raise RuntimeError("boom")
+        super().publish(event)
+
+
+def test_a_failing_device_is_restarted_and_the_site_goes_on() -> None:
+    """A device actor that raises is contained like a crashed actor: the site and the other
+    devices of the same drain carry on, and a fresh actor takes its place (restarts counted)."""
+    site = Site(sink=FailsOnce("BAD")).start()
+    site.come_up()
+    site.receive("site_001/datalogger/m/BAD/heartbeat", b"{}")
+    mark = site.sink.mark()
+    site.port.deliver("site_001/datalogger/m/BAD/heartbeat", b"{}")
+    site.port.deliver("site_001/datalogger/m/OK/heartbeat", b"{}")
+    site.tell(MessagesReady(site.port.attempt))
+    assert site.actor.devices.failures == 1
+    changes = [(e.device.serial, e.availability, e.reason)
+               for e in site.sink.of(DeviceAvailabilityChanged)[-2:]]
+    assert changes == [("BAD", "unknown", "restarted after a failure"),
+                       ("OK", "online", "heard from")]
+    assert site.sink.mark() > mark
+    states = {d.name: (d.state, d.restarts) for d in site.tell(Inspect()).devices}
+    assert states == {"m/BAD": ("unknown", 1), "m/OK": ("online", 0)}
+    site.receive("site_001/datalogger/m/BAD/heartbeat", b"{}")
+    bad = site.actor.devices.get(DeviceKey(1, "datalogger", "BAD"))
+    assert bad is not None and bad.availability == "online"
+    assert site.state == "connected" and site.traffic() == (4, 0)
 
 
 def test_devices_are_unreachable_while_the_link_is_down() -> None:
