@@ -301,6 +301,12 @@ def body(section: Section, count: int = 40_000, rounds: int = 2) -> None:
             total = DEVICES + rounds * count
             readings = sitelink.readings()
             received = sitelink.received()
+            seen = sitelink.server.metrics()
+            crossings = seen.get("sitelink_bridge_crossings_total", 0.0)
+            carried = seen.get("sitelink_bridge_events_total", 0.0)
+            if crossings:
+                section.note(f"sitelink's bridge carried {carried:,.0f} events in "
+                             f"{crossings:,.0f} crossings ({carried / crossings:.1f} per crossing)")
             section.note(f"sitelink accounted for every message: {received} received of {total} "
                          f"sent, {readings} readings stored of {total * SENSORS} expected "
                          f"({'yes' if readings == total * SENSORS and received == total else 'NO'}"

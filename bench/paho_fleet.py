@@ -2,23 +2,50 @@
 thread (``loop_start``, as sitelink's port has one per connection), subscribed to its site's
 topics, json-decoding every message and nothing else.
 
-``python -m bench.paho_fleet PORT SITES``: prints ``ready`` once every client has its SUBACK,
-then runs until stdin closes; ``count`` on stdin prints the messages received so far.
+With ``--one-thread`` the same clients share one network thread instead (a selector over
+their sockets, ``loop_read``/``loop_write``, and ``loop_misc`` once a second): the design of
+proposal P4, measured on bare paho before building it into sitelink.
+
+``python -m bench.paho_fleet PORT SITES [--one-thread]``: prints ``ready`` once every client
+has its SUBACK, then runs until stdin closes; ``count`` on stdin prints the messages received
+so far.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import selectors
 import sys
 import threading
+import time
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 
+def one_network_thread(clients: list[mqtt.Client]) -> None:
+    """Drive every client from this thread: read what is readable, write what waits."""
+    selector = selectors.DefaultSelector()
+    for client in clients:
+        selector.register(client.socket(), selectors.EVENT_READ, client)
+    misc_at = time.monotonic()
+    while True:
+        for key, _ in selector.select(1.0):
+            key.data.loop_read()
+            if key.data.want_write():
+                key.data.loop_write()
+        if time.monotonic() - misc_at >= 1.0:
+            misc_at = time.monotonic()
+            for client in clients:
+                client.loop_misc()
+                if client.want_write():
+                    client.loop_write()
+
+
 def main() -> None:
     port, sites = int(sys.argv[1]), int(sys.argv[2])
+    shared = "--one-thread" in sys.argv[3:]
     lock = threading.Lock()
     state = {"subscribed": 0, "messages": 0}
     all_subscribed = threading.Event()
@@ -49,8 +76,11 @@ def main() -> None:
         client.on_subscribe = on_subscribe
         client.on_message = on_message
         client.connect("127.0.0.1", port, keepalive=60)
-        client.loop_start()
+        if not shared:
+            client.loop_start()
         clients.append(client)
+    if shared:
+        threading.Thread(target=one_network_thread, args=(clients,), daemon=True).start()
     all_subscribed.wait(120)
     print("ready", flush=True)
     for line in sys.stdin:
@@ -58,7 +88,8 @@ def main() -> None:
             print(state["messages"], flush=True)
     for client in clients:
         client.disconnect()
-        client.loop_stop()
+        if not shared:
+            client.loop_stop()
 
 
 if __name__ == "__main__":

@@ -197,32 +197,41 @@ def _with_fleet(sites: int, dataloggers: int, idle_s: float, name: str, tmp: Pat
                 simulator.wait()
 
 
-def _bare_fleet(sites: int, dataloggers: int, idle_s: float) -> dict[str, float]:
-    """CPU, RSS and threads of bare paho clients (one thread each) for the same fleet."""
+def _bare_fleet(sites: int, dataloggers: int, idle_s: float) -> dict[str, dict[str, float]]:
+    """CPU, RSS and threads of bare paho clients for the same fleet: one network thread per
+    client (as sitelink has), then one network thread for all of them (proposal P4)."""
+    found: dict[str, dict[str, float]] = {}
     with Mosquitto() as broker:
         simulator = _simulator(broker.port, sites, dataloggers)
-        fleet = subprocess.Popen([PY, "-m", "bench.paho_fleet", str(broker.port), str(sites)],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                 cwd=REPO, preexec_fn=die_with_parent)
         try:
-            assert fleet.stdout is not None
-            if fleet.stdout.readline().strip() != "ready":
-                raise RuntimeError("bare paho fleet did not subscribe")
-            time.sleep(3)
-            cpu0, t0 = proc_cpu_s(fleet.pid), time.monotonic()
-            time.sleep(idle_s)
-            cpu = (proc_cpu_s(fleet.pid) - cpu0) / (time.monotonic() - t0)
-            return {"cpu": cpu, "rss": proc_rss_bytes(fleet.pid),
-                    "threads": proc_threads(fleet.pid)}
+            for name, extra in (("threads", []), ("one thread", ["--one-thread"])):
+                found[name] = _measure_fleet(broker.port, sites, idle_s, extra)
         finally:
-            fleet.kill()
-            fleet.wait()
             simulator.send_signal(signal.SIGINT)
             try:
                 simulator.wait(20)
             except subprocess.TimeoutExpired:
                 simulator.kill()
                 simulator.wait()
+    return found
+
+
+def _measure_fleet(port: int, sites: int, idle_s: float, extra: list[str]) -> dict[str, float]:
+    fleet = subprocess.Popen([PY, "-m", "bench.paho_fleet", str(port), str(sites), *extra],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             cwd=REPO, preexec_fn=die_with_parent)
+    try:
+        assert fleet.stdout is not None
+        if fleet.stdout.readline().strip() != "ready":
+            raise RuntimeError("bare paho fleet did not subscribe")
+        time.sleep(3)
+        cpu0, t0 = proc_cpu_s(fleet.pid), time.monotonic()
+        time.sleep(idle_s)
+        cpu = (proc_cpu_s(fleet.pid) - cpu0) / (time.monotonic() - t0)
+        return {"cpu": cpu, "rss": proc_rss_bytes(fleet.pid), "threads": proc_threads(fleet.pid)}
+    finally:
+        fleet.kill()
+        fleet.wait()
 
 
 def body(section: Section, sites: int = 500, dataloggers: int = 20, idle_s: float = 20.0
@@ -231,10 +240,17 @@ def body(section: Section, sites: int = 500, dataloggers: int = 20, idle_s: floa
     with workdir("scale") as tmp_dir:
         tmp = Path(tmp_dir)
         base_rss, base_threads = _empty_server("empty", tmp)
-        bare = _bare_fleet(sites, dataloggers, idle_s / 2)
+        fleets = _bare_fleet(sites, dataloggers, idle_s / 2)
         current = _with_fleet(sites, dataloggers, idle_s, "scale", tmp)
-        _rows(section, "sitelink", current, sites, devices, base_rss, base_threads, bare)
-    section.note(f"CPU over {idle_s:g} s once the fleet was up (or the cold start gave up at "
+        _rows(section, "sitelink", current, sites, devices, base_rss, base_threads,
+              fleets["threads"])
+        bare, shared = fleets["threads"], fleets["one thread"]
+        section.add("bare paho fleet, one network thread for all (P4's design): CPU idle",
+                    f"{shared['cpu'] * 100:.1f} % of a core",
+                    f"one thread per client {bare['cpu'] * 100:.1f} %",
+                    ratio(shared["cpu"], bare["cpu"]))
+    section.note(f"CPU over {idle_s:g} s ({idle_s / 2:g} s for each bare fleet) once the fleet "
+                 "was up (or the cold start gave up at "
                  f"{COLD_START_LIMIT_S:.0f} s: then it is not idle but still catching up); "
                  "simulator and broker are separate processes (a fresh pair per run), nothing "
                  "is subtracted. 'connected' is what the API says (the read model, fed by the "

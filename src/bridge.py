@@ -2,8 +2,11 @@
 
 ``publish(event)`` is called by actors on their own threads. Events are appended to a
 list under a lock; the first event of a batch schedules one ``call_soon_threadsafe``, so
-under load one hand-off carries many events. On the loop, one consumer task takes batches
-in order and
+under load one hand-off carries many events. Crossings are also spaced in time: a batch is
+taken at once when the previous one was taken at least ``window_s`` ago (an operator's start
+reaches the stream without delay), otherwise when that window ends — so a steady trickle
+of heartbeats from many sites wakes the loop at most twice per window instead of once per
+message. On the loop, one consumer task takes batches in order and
 
 1. resolves database ids for newly discovered devices (the public events carry them) —
    with one lookup for all the batches that queued up while it waited,
@@ -45,12 +48,17 @@ class Bridge:
         read_model: ReadModel,
         hub: Hub,
         writer: Writer | None,
+        *,
+        window_s: float = 0.02,
     ) -> None:
         self.loop = loop
         self.read_model = read_model
         self.hub = hub
         self.writer = writer
+        self.window_s = window_s
         self._pending: list[Event] = []
+        self._due = False  # a take is scheduled on the loop
+        self._taken_at = float("-inf")  # loop time of the last take
         self._lock = threading.Lock()
         self._queue: asyncio.Queue[list[Event]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -62,11 +70,12 @@ class Bridge:
     def publish(self, event: Event) -> None:
         with self._lock:
             self._pending.append(event)
-            first = len(self._pending) == 1
-        if first:
-            # RuntimeError: the loop is closed, we are shutting down.
-            with contextlib.suppress(RuntimeError):
-                self.loop.call_soon_threadsafe(self._take)
+            if self._due:
+                return
+            self._due = True
+        # RuntimeError: the loop is closed, we are shutting down.
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(self._schedule)
 
     # --- the loop -------------------------------------------------------------------------------
 
@@ -88,9 +97,18 @@ class Bridge:
         self._take()
         await self._queue.join()
 
+    def _schedule(self) -> None:
+        wait = self._taken_at + self.window_s - self.loop.time()
+        if wait > 0:
+            self.loop.call_later(wait, self._take)
+        else:
+            self._take()
+
     def _take(self) -> None:
         with self._lock:
             batch, self._pending = self._pending, []
+            self._due = False
+        self._taken_at = self.loop.time()
         if batch:
             self.crossings += 1
             self.events += len(batch)

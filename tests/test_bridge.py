@@ -1,0 +1,104 @@
+"""The bridge's crossing from actor threads to the loop: batches, in order, spaced in time.
+
+The window is made long (60 s) so that what crosses together does not depend on how fast
+this machine runs: a first event crosses at once, later ones wait for the window's end
+(``drain`` ends it early, as shutdown does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+
+from sitelink.bridge import Bridge
+from sitelink.events import ConnectionEventOccurred, DeviceDiscovered, DeviceKey, Event
+from sitelink.fanout import Hub
+from sitelink.readmodel import ReadModel
+
+
+class RecordingWriter:
+    """The storage writer's side of the bridge, recording what it is handed."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[Event]] = []
+        self.lookups: list[int] = []
+        self.database = asyncio.Event()  # the database answers when this is set
+        self.database.set()
+
+    def submit(self, events: Sequence[Event]) -> None:
+        self.batches.append(list(events))
+
+    async def ensure_devices(self, discovered: Sequence[DeviceDiscovered]) -> dict[DeviceKey, int]:
+        self.lookups.append(len(discovered))
+        await self.database.wait()
+        return {}
+
+
+def event(n: int) -> ConnectionEventOccurred:
+    return ConnectionEventOccurred(site_id=1, kind="connected", reason=f"#{n}", at=float(n))
+
+
+def discovered(n: int) -> DeviceDiscovered:
+    return DeviceDiscovered(device=DeviceKey(1, "datalogger", f"S{n}"), model="m", gateway="1",
+                            at=float(n))
+
+
+def reasons(batch: list[Event]) -> list[str]:
+    return [e.reason for e in batch if isinstance(e, ConnectionEventOccurred)]
+
+
+async def settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+def make_bridge(window_s: float) -> tuple[Bridge, RecordingWriter]:
+    writer = RecordingWriter()
+    bridge = Bridge(asyncio.get_running_loop(), ReadModel("test", lambda _: None), Hub(),
+                    writer, window_s=window_s)
+    bridge.start()
+    return bridge, writer
+
+
+def publish_from_a_thread(bridge: Bridge, events: list[Event]) -> None:
+    thread = threading.Thread(target=lambda: [bridge.publish(e) for e in events])
+    thread.start()
+    thread.join()
+
+
+async def test_a_first_event_crosses_at_once_and_the_rest_of_the_window_waits() -> None:
+    bridge, writer = make_bridge(window_s=60.0)
+    publish_from_a_thread(bridge, [event(1)])
+    await settle()
+    assert [reasons(b) for b in writer.batches] == [["#1"]]
+    publish_from_a_thread(bridge, [event(2), event(3)])
+    await settle()
+    assert bridge.crossings == 1, "inside the window: waits"
+    await bridge.drain()
+    assert [reasons(b) for b in writer.batches] == [["#1"], ["#2", "#3"]]
+    assert (bridge.crossings, bridge.events) == (2, 3)
+    await bridge.stop()
+
+
+async def test_without_a_window_every_quiet_event_crosses_at_once() -> None:
+    bridge, writer = make_bridge(window_s=0.0)
+    for n in range(3):
+        publish_from_a_thread(bridge, [event(n)])
+        await settle()
+        assert len(writer.batches) == n + 1
+    await bridge.stop()
+
+
+async def test_batches_that_queued_up_share_one_device_lookup_and_keep_their_order() -> None:
+    bridge, writer = make_bridge(window_s=0.0)
+    writer.database.clear()  # a slow database: crossings queue up behind the first lookup
+    for n in range(3):
+        publish_from_a_thread(bridge, [discovered(n), event(n)])
+        await settle()
+    assert writer.lookups == [1] and writer.batches == []
+    writer.database.set()
+    await settle()
+    assert writer.lookups == [1, 2], "the two batches that waited: one lookup"
+    assert [reasons(b) for b in writer.batches] == [["#0"], ["#1"], ["#2"]]
+    await bridge.stop()
