@@ -4,11 +4,18 @@ uvicorn waits for open connections before it runs the lifespan shutdown, and an 
 never ends by itself. ``Server.handle_exit`` therefore also sets the runtime's
 ``shutting_down`` event, which every stream watches; streams end, uvicorn proceeds, and the
 lifespan stops the actors within MQTT_SHUTDOWN_TIMEOUT.
+
+``serve`` (the process-level entry point, not the tests' in-process servers) also sets the
+garbage collector up for a long-lived server: collections far less often than CPython's
+default (every 700 net allocations), and everything that exists once started up — modules,
+sites, device actors loaded from storage — moved out of the collector's sight with
+``gc.freeze()``. The ingest benchmark measured ~15 % more messages per second with it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 from types import FrameType
 from typing import Any
@@ -18,16 +25,23 @@ import uvicorn
 from sitelink.api.app import create_app
 from sitelink.settings import Settings
 
+# (young, middle, old): a young collection per 50,000 net allocations, not 700
+GC_THRESHOLDS = (50_000, 20, 100)
+
 
 class Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, shutting_down: list[asyncio.Event]) -> None:
         super().__init__(config)
         self._shutting_down = shutting_down
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.freeze_after_startup = False
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         await super().startup(sockets)
+        if self.freeze_after_startup:
+            gc.collect()
+            gc.freeze()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         """Runs in a signal handler: must never raise, or the signal is lost. The loop is the
@@ -57,4 +71,7 @@ def build_server(settings: Settings, host: str, port: int, **app_options: Any) -
 
 
 def serve(settings: Settings, host: str, port: int, **app_options: Any) -> None:
-    build_server(settings, host, port, **app_options).run()
+    server = build_server(settings, host, port, **app_options)
+    gc.set_threshold(*GC_THRESHOLDS)
+    server.freeze_after_startup = True
+    server.run()
