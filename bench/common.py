@@ -168,24 +168,48 @@ def die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def proc_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process (all its threads) so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (sitelink's storage writer is a child process: what a
+    process costs includes its children)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+    return found
+
+
+def _stat_cpu_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # exited meanwhile
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def proc_rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
+def _status_field(pid: int, name: str) -> int:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(name):
+                return int(line.split()[1])
     return 0
+
+
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads and children) so far."""
+    return sum(_stat_cpu_s(p) for p in process_tree(pid))
+
+
+def proc_rss_bytes(pid: int) -> int:
+    """Resident memory of a process and its children."""
+    return sum(_status_field(p, "VmRSS:") for p in process_tree(pid)) * 1024
 
 
 def proc_threads(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Threads:"):
-            return int(line.split()[1])
-    return 0
+    """Threads of a process and its children."""
+    return sum(_status_field(p, "Threads:") for p in process_tree(pid))
 
 
 def cpu_share(pid: int, seconds: float) -> float:

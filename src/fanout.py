@@ -11,7 +11,8 @@ event** — a client either gets every event it asked for, or a clean reconnect.
 Slow is measured in time as well as in events: a client more than ``queue_size`` events
 behind is dropped once it has sent nothing for ``stall_s`` (it is stuck), but a client that
 keeps sending may fall further behind during a burst, up to ``buffer_size`` events (the most
-a reconnect could replay anyway) — a burst of readings does not cut off every reader.
+a reconnect could replay anyway) — a burst of readings does not cut off every reader. A
+client stuck after the last event of a burst is found by a sweep every ``stall_s / 2``.
 """
 
 from __future__ import annotations
@@ -110,13 +111,15 @@ class Subscriber:
     def offer(self, event: PublicEvent) -> bool:
         """Queue ``event``; False (and nothing queued) when this client is too slow for it."""
         waiting = len(self.pending)
-        if waiting >= self.behind and (
-            waiting >= self.limit or self._now() - self.took_at > self.stall_s
-        ):
+        if waiting >= self.behind and (waiting >= self.limit or self.stalled()):
             return False
         self.pending.append(event)
         self.wake()
         return True
+
+    def stalled(self) -> bool:
+        """Behind, and has taken nothing for ``stall_s``."""
+        return len(self.pending) >= self.behind and self._now() - self.took_at > self.stall_s
 
     def take(self) -> list[PublicEvent]:
         """Everything queued, oldest first; the queue is empty afterwards."""
@@ -168,6 +171,7 @@ class Hub:
         self._groups: dict[EventFilter, dict[Subscriber, None]] = {}
         self.dropped_clients = 0
         self.published = 0
+        self._sweeper: asyncio.TimerHandle | None = None
 
     def publish(self, type_: str, site_id: int | None, data: Data) -> PublicEvent:
         """Number, buffer and offer one event. ``data`` is a dict (encoded now) or a function
@@ -187,6 +191,27 @@ class Hub:
             for sub in slow:
                 self._drop(sub)
         return event
+
+    def drop_stalled(self) -> int:
+        """Drop every client that is stuck (also when no event is coming to notice it)."""
+        stalled = [sub for sub in self.subscribers if sub.stalled()]
+        for sub in stalled:
+            self._drop(sub)
+        return len(stalled)
+
+    def start_sweeping(self) -> None:
+        """``drop_stalled`` every ``stall_s / 2`` on the running loop, until ``stop_sweeping``."""
+        def sweep() -> None:
+            self.drop_stalled()
+            self._sweeper = loop.call_later(self.stall_s / 2, sweep)
+
+        loop = asyncio.get_running_loop()
+        self._sweeper = loop.call_later(self.stall_s / 2, sweep)
+
+    def stop_sweeping(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
 
     def check_capacity(self) -> None:
         if len(self.subscribers) >= self.max_clients:

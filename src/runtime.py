@@ -52,7 +52,7 @@ from sitelink.storage.availability import mark_all_unknown
 from sitelink.storage.database import Database, open_database
 from sitelink.storage.migrations import migrate
 from sitelink.storage.tokens import ensure_bootstrap
-from sitelink.storage.writer import StorageWriter
+from sitelink.storage.writer_process import RemoteWriter
 
 log = structlog.get_logger(__name__)
 
@@ -76,7 +76,7 @@ class Runtime:
         self.shutting_down = asyncio.Event()
         self.started_at = time.time()
         self._db: Database | None = None
-        self.writer: StorageWriter | None = None
+        self.writer: RemoteWriter | None = None
         self.bridge: Bridge | None = None
         self.supervisor: pykka.ActorRef[Supervisor] | None = None
         self._reconcile_task: asyncio.Task[None] | None = None
@@ -107,10 +107,11 @@ class Runtime:
         # Nothing is known about any device until it is heard from in this process; this
         # also closes the previous run's open availability intervals.
         await mark_all_unknown(self.db, datetime.now(UTC))
-        self.writer = StorageWriter(self.db, retention_days=s.readings_retention_days)
+        self.writer = RemoteWriter(s)
         await self.writer.start()
         self.bridge = Bridge(loop, self.read_model, self.hub, self.writer)
         self.bridge.start()
+        self.hub.start_sweeping()
         self.read_model.load(await site_store.list_sites(self.db))
         self.supervisor = Supervisor.start(
             clock=self.clock,
@@ -143,6 +144,7 @@ class Runtime:
                 await self._reconcile_task
         if self.supervisor is not None:
             await asyncio.to_thread(self._stop_actors)
+        self.hub.stop_sweeping()
         if self.bridge is not None:
             await self.bridge.stop()
         if self.writer is not None:

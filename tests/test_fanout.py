@@ -99,3 +99,15 @@ def test_a_resuming_client_may_be_behind_by_its_replay(ticks: Ticks) -> None:
     assert not resumed.dropped.is_set()
     publish(hub, 1)
     assert resumed.dropped.is_set()
+
+
+def test_a_client_stuck_after_the_last_event_is_found_by_the_sweep(ticks: Ticks) -> None:
+    hub = make_hub(ticks)
+    stuck = hub.subscribe(EVERYTHING, None)
+    idle = hub.subscribe(EVERYTHING, None)
+    publish(hub, 10)  # the burst ends here: no later offer would notice
+    idle.take()
+    assert hub.drop_stalled() == 0
+    ticks.t = 2.5
+    assert hub.drop_stalled() == 1
+    assert stuck.dropped.is_set() and not idle.dropped.is_set(), "nothing pending: not stuck"

@@ -1,0 +1,447 @@
+"""The storage writer in a process of its own, so that its SQL work runs beside the actors
+and the event loop instead of taking turns with them for one GIL.
+
+``RemoteWriter`` is what the runtime and the bridge use: the same calls as ``StorageWriter``
+(``submit``, ``ensure_devices``, ``device_id``, ``forget_device``, ``lag``, ``dropped``,
+``last_flush_s``), on the event loop. Underneath, a child process (``python -m
+sitelink.storage.writer_process FD``, handed one end of a socket pair and, as its first
+frame, the settings) runs a real ``StorageWriter`` on a database connection of its own; the
+two talk in length-prefixed msgpack frames:
+
+- submit: the events, encoded once, written without ever blocking the loop (what the
+  socket does not take at once waits in an outbox; past ``max_outbox_bytes`` a batch is
+  dropped and counted, which only happens if the child stopped reading);
+- ensure_devices: a request answered with the device ids (the bridge waits for them, as
+  before, and they are cached here for the read model);
+- the child reports its lag, drops and flush time every ``stats_every_s``;
+- close: the child writes everything pending, says so, and exits. If this process dies,
+  the child reads end-of-file, writes what it has, and exits too. The child ignores SIGINT
+  and SIGTERM: a Ctrl-C or a stop signal to the process group reaches this process, which
+  closes the child in order.
+
+The child is the only writer of observations; the API's own writes (sites, tokens, audit)
+stay in this process, and the two queue on the database's write lock (SQLite: ``BEGIN
+IMMEDIATE`` and a busy timeout; PostgreSQL: row locks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import pickle
+import signal
+import socket
+import struct
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+import structlog
+
+from sitelink.errors import StorageError
+from sitelink.events import AnyEvent, DeviceDiscovered, DeviceKey, Event
+from sitelink.settings import Settings
+from sitelink.storage.apply import IdMaps
+
+log = structlog.get_logger(__name__)
+
+_LENGTH = struct.Struct("<I")
+
+# --- frames --------------------------------------------------------------------------------
+
+
+class Submit(msgspec.Struct, tag=True, array_like=True):
+    events: list[AnyEvent]
+
+
+class Ensure(msgspec.Struct, tag=True, array_like=True):
+    request: int
+    discovered: list[DeviceDiscovered]
+
+
+class Forget(msgspec.Struct, tag=True, array_like=True):
+    device: DeviceKey
+
+
+class Close(msgspec.Struct, tag=True, array_like=True):
+    pass
+
+
+class Ready(msgspec.Struct, tag=True, array_like=True):
+    pass
+
+
+class Ensured(msgspec.Struct, tag=True, array_like=True):
+    request: int
+    ids: list[tuple[DeviceKey, int]]
+    error: str = ""
+
+
+class Stats(msgspec.Struct, tag=True, array_like=True):
+    lag: int
+    dropped: int
+    last_flush_s: float
+
+
+class Closed(msgspec.Struct, tag=True, array_like=True):
+    lag: int
+
+
+ToChild = Submit | Ensure | Forget | Close
+ToParent = Ready | Ensured | Stats | Closed
+
+_encoder = msgspec.msgpack.Encoder()
+
+
+def _frame(message: Any) -> bytes:
+    body = _encoder.encode(message)
+    return _LENGTH.pack(len(body)) + body
+
+
+class _Frames:
+    """Splits a byte stream into frames."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buffer += data
+        frames: list[bytes] = []
+        start = 0
+        while len(self._buffer) - start >= _LENGTH.size:
+            (size,) = _LENGTH.unpack_from(self._buffer, start)
+            end = start + _LENGTH.size + size
+            if len(self._buffer) < end:
+                break
+            frames.append(bytes(self._buffer[start + _LENGTH.size:end]))
+            start = end
+        del self._buffer[:start]
+        return frames
+
+
+# --- this process ------------------------------------------------------------------------------
+
+
+class RemoteWriter:
+    """The storage writer as seen from the event loop; the work happens in a child process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        start_timeout_s: float = 30.0,
+        max_outbox_bytes: int = 64 * 2**20,
+    ) -> None:
+        self._settings = settings
+        self._start_timeout_s = start_timeout_s
+        self._max_outbox_bytes = max_outbox_bytes
+        self._ids = IdMaps()
+        self._decoder = msgspec.msgpack.Decoder(ToParent)
+        self._frames = _Frames()
+        self._outbox = bytearray()
+        self._outbox_events = 0
+        self._sock: socket.socket | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._requests: dict[int, asyncio.Future[Ensured]] = {}
+        self._next_request = 0
+        self._ready: asyncio.Future[None] | None = None
+        self._closed: asyncio.Future[int] | None = None
+        self._child = Stats(lag=0, dropped=0, last_flush_s=0.0)
+        self._dropped_here = 0
+
+    # --- the StorageWriter interface -----------------------------------------------------------
+
+    @property
+    def lag(self) -> int:
+        """Events waiting to be written: in the outbox and in the child."""
+        return self._outbox_events + self._child.lag
+
+    @property
+    def dropped(self) -> int:
+        return self._dropped_here + self._child.dropped
+
+    @property
+    def last_flush_s(self) -> float:
+        return self._child.last_flush_s
+
+    async def start(self) -> None:
+        """Load the device ids, start the child and wait until it is ready."""
+        await self._ids.load()
+        self._loop = loop = asyncio.get_running_loop()
+        mine, theirs = socket.socketpair()
+        with theirs:
+            self._process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "sitelink.storage.writer_process", str(theirs.fileno()),
+                pass_fds=(theirs.fileno(),))
+        mine.sendall(_frame(pickle.dumps(self._settings)))  # before the socket is ours alone
+        mine.setblocking(False)
+        self._sock = mine
+        self._ready = loop.create_future()
+        loop.add_reader(mine.fileno(), self._readable)
+        try:
+            async with asyncio.timeout(self._start_timeout_s):
+                await self._ready
+        except BaseException:
+            self._abandon()
+            raise
+
+    def submit(self, events: Sequence[Event]) -> None:
+        """Hand events to the child. Never blocks, never raises; loop thread only."""
+        if not events:
+            return
+        if self._sock is None or len(self._outbox) > self._max_outbox_bytes:
+            self._dropped_here += len(events)
+            return
+        self._send(_frame(Submit(list(events))), len(events))  # type: ignore[arg-type]
+
+    async def ensure_devices(self, discovered: Sequence[DeviceDiscovered]) -> dict[DeviceKey, int]:
+        """Database ids of the discovered devices, created now by the child if missing."""
+        if not discovered:
+            return {}
+        if self._sock is None or self._loop is None:
+            raise StorageError("the storage writer is not running")
+        self._next_request += 1
+        request = self._next_request
+        answer: asyncio.Future[Ensured] = self._loop.create_future()
+        self._requests[request] = answer
+        self._send(_frame(Ensure(request, list(discovered))), 0)
+        try:
+            ensured = await answer
+        finally:
+            self._requests.pop(request, None)
+        if ensured.error:
+            raise StorageError(ensured.error)
+        ids = dict(ensured.ids)
+        for key, device_id in ids.items():
+            self._ids.add_new_device(key, device_id)
+        return ids
+
+    def device_id(self, key: DeviceKey) -> int | None:
+        return self._ids.devices.get(key)
+
+    def forget_device(self, key: DeviceKey) -> None:
+        self._ids.drop_device(key)
+        if self._sock is not None:
+            self._send(_frame(Forget(key)), 0)
+
+    async def close(self) -> None:
+        """Have the child write everything pending, then let it exit."""
+        if self._sock is None or self._loop is None:
+            return
+        self._closed = self._loop.create_future()
+        self._send(_frame(Close()), 0)
+        try:
+            async with asyncio.timeout(self._settings.shutdown_timeout_s + 30):
+                left = await self._closed
+            if left:
+                log.error("storage_writer_closed_with_pending", events=left)
+        except (TimeoutError, StorageError) as exc:
+            log.error("storage writer process did not close cleanly", error=str(exc))
+        finally:
+            self._abandon()
+            await self._reap()
+
+    # --- the socket ----------------------------------------------------------------------------
+
+    def _send(self, frame: bytes, events: int) -> None:
+        assert self._sock is not None and self._loop is not None
+        if not self._outbox:
+            try:
+                sent = self._sock.send(frame)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                self._gone("the storage writer process is gone")
+                self._dropped_here += events
+                return
+            if sent == len(frame):
+                return
+            frame = frame[sent:]
+            self._loop.add_writer(self._sock.fileno(), self._writable)
+        self._outbox += frame
+        self._outbox_events += events
+
+    def _writable(self) -> None:
+        assert self._sock is not None and self._loop is not None
+        try:
+            sent = self._sock.send(self._outbox)
+        except BlockingIOError:
+            return
+        except OSError:
+            self._gone("the storage writer process is gone")
+            return
+        del self._outbox[:sent]
+        if not self._outbox:
+            self._outbox_events = 0
+            self._loop.remove_writer(self._sock.fileno())
+
+    def _readable(self) -> None:
+        assert self._sock is not None
+        try:
+            data = self._sock.recv(1 << 20)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._gone("the storage writer process exited")
+            return
+        for frame in self._frames.feed(data):
+            self._answer(self._decoder.decode(frame))
+
+    def _answer(self, message: ToParent) -> None:
+        match message:
+            case Ready():
+                if self._ready is not None and not self._ready.done():
+                    self._ready.set_result(None)
+            case Ensured(request=request):
+                answer = self._requests.get(request)
+                if answer is not None and not answer.done():
+                    answer.set_result(message)
+            case Stats():
+                self._child = message
+            case Closed(lag=lag):
+                if self._closed is not None and not self._closed.done():
+                    self._closed.set_result(lag)
+
+    def _gone(self, why: str) -> None:
+        """The child is no longer there: fail whoever waits, count what cannot be sent."""
+        if self._sock is None:
+            return
+        if self._closed is None:
+            log.error("storage writer process lost", reason=why)
+        self._dropped_here += self._outbox_events
+        self._abandon()
+        error = StorageError(why)
+        for future in (self._ready, self._closed, *self._requests.values()):
+            if future is not None and not future.done():
+                future.set_exception(error)
+
+    def _abandon(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        if self._loop is not None:
+            self._loop.remove_reader(sock.fileno())
+            self._loop.remove_writer(sock.fileno())
+        sock.close()
+        self._outbox.clear()
+        self._outbox_events = 0
+
+    async def _reap(self) -> None:
+        if self._process is None:
+            return
+        try:
+            async with asyncio.timeout(5):
+                await self._process.wait()
+        except TimeoutError:
+            self._process.kill()
+            await self._process.wait()
+
+
+# --- the child ---------------------------------------------------------------------------------
+
+
+def main(fd: int) -> None:
+    """The child: ``python -m sitelink.storage.writer_process FD``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sock = socket.socket(fileno=fd)
+    frames = _Frames()
+    first: list[bytes] = []
+    while not first:
+        data = sock.recv(1 << 16)
+        if not data:
+            return
+        first = frames.feed(data)
+    settings = pickle.loads(msgspec.msgpack.decode(first[0]))
+    from sitelink.logs import configure_logging
+
+    configure_logging(settings.log_format)
+    structlog.contextvars.bind_contextvars(process="storage-writer")
+    asyncio.run(_Child(sock, settings, frames).run())
+
+
+class _Child:
+    def __init__(self, sock: socket.socket, settings: Settings, frames: _Frames) -> None:
+        self.sock = sock
+        self.settings = settings
+        self.frames = frames
+        self.decoder = msgspec.msgpack.Decoder(ToChild)
+        self.done = asyncio.Event()
+        self.send_lock = threading.Lock()
+
+    def send(self, message: ToParent) -> None:
+        with self.send_lock, contextlib.suppress(OSError):
+            self.sock.sendall(_frame(message))
+
+    async def run(self) -> None:
+        from sitelink.storage.database import open_database
+        from sitelink.storage.writer import StorageWriter
+
+        db = await open_database(self.settings)
+        self.writer = StorageWriter(db, retention_days=self.settings.readings_retention_days)
+        await self.writer.start()
+        loop = asyncio.get_running_loop()
+        threading.Thread(target=self.read, args=(loop,), name="frames", daemon=True).start()
+        self.send(Ready())
+        stats = loop.create_task(self.report())
+        await self.done.wait()
+        stats.cancel()
+        await self.writer.close()
+        self.send(Closed(self.writer.lag))
+        await db.close()
+
+    def read(self, loop: asyncio.AbstractEventLoop) -> None:
+        """This thread only reads and decodes; the loop does the rest, in order."""
+        frames = self.frames
+        while True:
+            try:
+                data = self.sock.recv(1 << 20)
+            except OSError:
+                data = b""
+            if not data:  # the parent is gone: write what we have and stop
+                loop.call_soon_threadsafe(self.done.set)
+                return
+            messages = [self.decoder.decode(f) for f in frames.feed(data)]
+            if messages:
+                loop.call_soon_threadsafe(self.handle, messages)
+            if any(isinstance(m, Close) for m in messages):
+                return
+
+    def handle(self, messages: list[ToChild]) -> None:
+        for message in messages:
+            match message:
+                case Submit(events=events):
+                    self.writer.submit(events)
+                case Ensure():
+                    asyncio.get_running_loop().create_task(self.ensure(message))
+                case Forget(device=key):
+                    self.writer.forget_device(key)
+                case Close():
+                    self.done.set()
+
+    async def ensure(self, request: Ensure) -> None:
+        try:
+            ids = await self.writer.ensure_devices(request.discovered)
+        except Exception as exc:
+            self.send(Ensured(request.request, [], f"{type(exc).__name__}: {exc}"[:500]))
+            return
+        self.send(Ensured(request.request, list(ids.items())))
+
+    async def report(self) -> None:
+        last: Stats | None = None
+        while True:
+            await asyncio.sleep(0.25)
+            now = Stats(lag=self.writer.lag, dropped=self.writer.dropped,
+                        last_flush_s=self.writer.last_flush_s)
+            if now != last:
+                self.send(now)
+                last = now
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))
