@@ -16,6 +16,10 @@ Rules learned the hard way (see LIBRARY-NOTES.md):
 * Incoming messages are batched: the callback appends to a buffer and tells the owner
   ``MessagesReady`` only when the buffer was empty, so under load one hand-off carries
   many messages.
+* paho reads each packet with three or more ``recv`` calls (command byte, length bytes,
+  body); every one is a system call that lets go of the GIL, and under load getting it back
+  means waiting for whichever thread took it. ``_BufferedClient`` reads the socket in
+  64 KiB chunks and serves paho's small reads from memory.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import msgspec
 import paho.mqtt.client as mqtt
 import pykka
 import structlog
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
 log = structlog.get_logger(__name__)
@@ -163,6 +167,38 @@ class _Forgiving:
             self._owner.tell(message)
 
 
+class _BufferedClient(mqtt.Client):
+    """paho's client, reading its socket in large chunks (see the module's notes).
+
+    Relies on two paho 2.x internals, both exercised by every test that talks to a broker:
+    ``_sock_recv`` (each read paho makes) and ``loop_read`` (called when select() says the
+    socket is readable). Bytes already in memory are invisible to select(), so ``loop_read``
+    goes on while any are buffered.
+    """
+
+    CHUNK = 65_536
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._chunk = b""
+        self._at = 0
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if self._at >= len(self._chunk):
+            data = super()._sock_recv(self.CHUNK)  # raises BlockingIOError when empty
+            if len(data) <= bufsize:  # also b"": the broker closed the connection
+                return data
+            self._chunk, self._at = data, 0
+        start, self._at = self._at, min(self._at + bufsize, len(self._chunk))
+        return self._chunk[start:self._at]
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        rc = super().loop_read(max_packets)
+        while rc == mqtt.MQTT_ERR_SUCCESS and self._at < len(self._chunk) and self._sock:
+            rc = super().loop_read(1)
+        return rc
+
+
 class PahoPort:
     """``MqttPort`` on paho-mqtt 2.x: a fresh client and thread per connect attempt."""
 
@@ -211,7 +247,7 @@ class PahoPort:
 
     @staticmethod
     def _new_client(config: BrokerConfig, v5: bool) -> mqtt.Client:
-        client = mqtt.Client(
+        client = _BufferedClient(
             CallbackAPIVersion.VERSION2,
             client_id=config.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,

@@ -293,3 +293,33 @@ def test_a_bad_tls_ca_is_an_error_not_a_crash(mosquitto: Mosquitto, clock: Clock
     failed = site.wait("error")
     assert failed.error_message.startswith("TLS error")
     assert site.ref.is_alive()
+
+
+def test_a_burst_arrives_whole_and_in_order_across_read_chunks(
+    mosquitto: Mosquitto, clock: Clock, subscriber: MakeSubscriber
+) -> None:
+    """The port reads the socket in 64 KiB chunks: a burst of small heartbeats with one
+    larger than a chunk in the middle comes out whole, every value, in order per device."""
+    site = Running(spec_for(mosquitto, "3.1.1"), clock)
+    site.wait("connected")
+    publisher = subscriber(mosquitto)
+    sent: dict[str, list[float]] = {}
+    for n in range(800):
+        serial = f"S{n % 8}"
+        payload = v1(float(n))
+        if n == 400:  # ~90 KB: more than one chunk, cut at arbitrary places
+            sensors = [{"id": f"k{i:04d}", "value": float(i)} for i in range(2_500)]
+            payload = json.dumps({"firmware": "big", "sensors": sensors}).encode()
+        sent.setdefault(serial, []).append(-1.0 if n == 400 else float(n))
+        publisher.client.publish(f"site_001/datalogger/m/{serial}/heartbeat", payload, qos=1)
+    beats = site.sink.wait_for(lambda _: len(site.sink.of(DeviceHeartbeat)) >= 800,
+                               kind=DeviceHeartbeat, timeout_s=20)
+    assert beats is not None
+    got: dict[str, list[float]] = {}
+    for beat in site.sink.of(DeviceHeartbeat):
+        if beat.firmware == "big":
+            assert [s.value for s in beat.sensors] == [float(i) for i in range(2_500)]
+            got.setdefault(beat.device.serial, []).append(-1.0)
+        else:
+            got.setdefault(beat.device.serial, []).append(beat.sensors[0].value)
+    assert got == sent
