@@ -125,7 +125,7 @@ class StorageWriter:
             return {}
         async with self._lock, self._db.transaction():
             live_sites = await existing_sites({key.site_id for key in wanted})
-            return await resolve_devices(self._ids, wanted, live_sites)
+            return await resolve_devices(self._db, self._ids, wanted, live_sites)
 
     async def flush(self) -> None:
         """Write everything pending now. Logs and keeps the events for a retry on failure."""
