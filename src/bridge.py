@@ -6,7 +6,9 @@ under load one hand-off carries many events. Crossings are also spaced in time: 
 taken at once when the previous one was taken at least ``window_s`` ago (an operator's start
 reaches the stream without delay), otherwise when that window ends — so a steady trickle
 of heartbeats from many sites wakes the loop at most twice per window instead of once per
-message. On the loop, one consumer task takes batches in order and
+message. What an operator waits for (a site's status, its connection history, a command's
+outcome, a discovery's end) never waits for a window: it takes the batch with it at once.
+On the loop, one consumer task takes batches in order and
 
 1. resolves database ids for newly discovered devices (the public events carry them) —
    with one lookup for all the batches that queued up while it waited,
@@ -25,11 +27,23 @@ from typing import Protocol
 
 import structlog
 
-from sitelink.events import DeviceDiscovered, DeviceKey, Event
+from sitelink.events import (
+    CommandOutcome,
+    ConnectionEventOccurred,
+    DeviceDiscovered,
+    DeviceKey,
+    DiscoveryFinished,
+    Event,
+    SiteStatusChanged,
+)
 from sitelink.fanout import Hub
 from sitelink.readmodel import ReadModel
 
 log = structlog.get_logger(__name__)
+
+# Rare, and someone is waiting for them: they cross at once, window or not.
+URGENT: frozenset[type[Event]] = frozenset(
+    {SiteStatusChanged, ConnectionEventOccurred, CommandOutcome, DiscoveryFinished})
 
 
 class Writer(Protocol):
@@ -58,6 +72,7 @@ class Bridge:
         self.window_s = window_s
         self._pending: list[Event] = []
         self._due = False  # a take is scheduled on the loop
+        self._urgent_due = False  # ... and it is an immediate one
         self._taken_at = float("-inf")  # loop time of the last take
         self._lock = threading.Lock()
         self._queue: asyncio.Queue[list[Event]] = asyncio.Queue()
@@ -68,14 +83,16 @@ class Bridge:
     # --- any thread -----------------------------------------------------------------------------
 
     def publish(self, event: Event) -> None:
+        urgent = type(event) in URGENT
         with self._lock:
             self._pending.append(event)
-            if self._due:
+            if self._urgent_due or (self._due and not urgent):
                 return
             self._due = True
+            self._urgent_due = urgent
         # RuntimeError: the loop is closed, we are shutting down.
         with contextlib.suppress(RuntimeError):
-            self.loop.call_soon_threadsafe(self._schedule)
+            self.loop.call_soon_threadsafe(self._take if urgent else self._schedule)
 
     # --- the loop -------------------------------------------------------------------------------
 
@@ -107,7 +124,7 @@ class Bridge:
     def _take(self) -> None:
         with self._lock:
             batch, self._pending = self._pending, []
-            self._due = False
+            self._due = self._urgent_due = False
         self._taken_at = self.loop.time()
         if batch:
             self.crossings += 1

@@ -12,7 +12,13 @@ import threading
 from collections.abc import Sequence
 
 from sitelink.bridge import Bridge
-from sitelink.events import ConnectionEventOccurred, DeviceDiscovered, DeviceKey, Event
+from sitelink.events import (
+    ConnectionEventOccurred,
+    DeviceDiscovered,
+    DeviceKey,
+    Event,
+    SiteTraffic,
+)
 from sitelink.fanout import Hub
 from sitelink.readmodel import ReadModel
 
@@ -35,7 +41,12 @@ class RecordingWriter:
         return {}
 
 
-def event(n: int) -> ConnectionEventOccurred:
+def event(n: int) -> SiteTraffic:
+    """An everyday event: n messages received."""
+    return SiteTraffic(site_id=1, received=n, rejected=0, last_message_at=float(n))
+
+
+def urgent(n: int) -> ConnectionEventOccurred:
     return ConnectionEventOccurred(site_id=1, kind="connected", reason=f"#{n}", at=float(n))
 
 
@@ -45,7 +56,9 @@ def discovered(n: int) -> DeviceDiscovered:
 
 
 def reasons(batch: list[Event]) -> list[str]:
-    return [e.reason for e in batch if isinstance(e, ConnectionEventOccurred)]
+    """Which of ``event`` and ``urgent`` a batch holds, as "#n" and "!n"."""
+    return [f"#{e.received}" if isinstance(e, SiteTraffic) else f"!{e.at:g}"
+            for e in batch if isinstance(e, SiteTraffic | ConnectionEventOccurred)]
 
 
 async def settle() -> None:
@@ -78,6 +91,16 @@ async def test_a_first_event_crosses_at_once_and_the_rest_of_the_window_waits() 
     await bridge.drain()
     assert [reasons(b) for b in writer.batches] == [["#1"], ["#2", "#3"]]
     assert (bridge.crossings, bridge.events) == (2, 3)
+    await bridge.stop()
+
+
+async def test_what_an_operator_waits_for_crosses_at_once_with_what_waited() -> None:
+    bridge, writer = make_bridge(window_s=60.0)
+    publish_from_a_thread(bridge, [event(1)])
+    await settle()
+    publish_from_a_thread(bridge, [event(2), urgent(3), event(4)])
+    await settle()
+    assert [reasons(b) for b in writer.batches] == [["#1"], ["#2", "!3", "#4"]]
     await bridge.stop()
 
 
