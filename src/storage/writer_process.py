@@ -48,6 +48,8 @@ from sitelink.storage.apply import IdMaps
 log = structlog.get_logger(__name__)
 
 _LENGTH = struct.Struct("<I")
+# Twice SQLite's busy timeout: a child that takes longer is stuck, and the bridge goes on.
+ENSURE_TIMEOUT_S = 30.0
 
 # --- frames --------------------------------------------------------------------------------
 
@@ -209,7 +211,10 @@ class RemoteWriter:
         self._requests[request] = answer
         self._send(_frame(Ensure(request, list(discovered))), 0)
         try:
-            ensured = await answer
+            async with asyncio.timeout(ENSURE_TIMEOUT_S):
+                ensured = await answer
+        except TimeoutError:
+            raise StorageError("the storage writer did not answer in time") from None
         finally:
             self._requests.pop(request, None)
         if ensured.error:
