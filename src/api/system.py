@@ -33,7 +33,8 @@ async def health(runtime: NamedDependency[Runtime]) -> Response[dict[str, Any]]:
     views = list(runtime.read_model.sites.values())
     enabled = [v for v in views if v.record.is_enabled]
     healthy = sum(1 for v in enabled if v.status == "connected")
-    storage_ok = runtime.started and await runtime.db.ping()
+    writing = runtime.writer is not None and runtime.writer.running
+    storage_ok = runtime.started and writing and await runtime.db.ping()
     running = runtime.supervisor is not None and runtime.supervisor.is_alive()
     if not (running and storage_ok):
         status, code = "unhealthy", 503

@@ -14,6 +14,8 @@ two talk in length-prefixed msgpack frames:
 - ensure_devices: a request answered with the device ids (the bridge waits for them, as
   before, and they are cached here for the read model);
 - the child reports its lag, drops and flush time every ``stats_every_s``;
+- a child that dies is started again, after 1 s and then twice as long each time it dies
+  before it was ready (at most 30 s); what is submitted meanwhile is dropped and counted;
 - close: the child writes everything pending, says so, and exits. If this process dies,
   the child reads end-of-file, writes what it has, and exits too. The child ignores SIGINT
   and SIGTERM: a Ctrl-C or a stop signal to the process group reaches this process, which
@@ -135,9 +137,16 @@ class RemoteWriter:
         *,
         start_timeout_s: float = 30.0,
         max_outbox_bytes: int = 64 * 2**20,
+        restart_after_s: float = 1.0,
     ) -> None:
         self._settings = settings
         self._start_timeout_s = start_timeout_s
+        self._restart_after_s = restart_after_s
+        self._restart_delay_s = restart_after_s
+        self._restart: asyncio.TimerHandle | None = None
+        self._started_once = False  # a child that never started is the caller's problem
+        self.restarts = 0
+        self.up = asyncio.Event()  # set while a child is ready
         self._max_outbox_bytes = max_outbox_bytes
         self._ids = IdMaps()
         self._decoder = msgspec.msgpack.Decoder(ToParent)
@@ -169,10 +178,21 @@ class RemoteWriter:
     def last_flush_s(self) -> float:
         return self._child.last_flush_s
 
+    @property
+    def running(self) -> bool:
+        """The child is up and answering (False while it is being started again)."""
+        return self.up.is_set()
+
     async def start(self) -> None:
         """Load the device ids, start the child and wait until it is ready."""
         await self._ids.load()
-        self._loop = loop = asyncio.get_running_loop()
+        self._loop = asyncio.get_running_loop()
+        await self._spawn()
+
+    async def _spawn(self) -> None:
+        assert self._loop is not None
+        loop = self._loop
+        self._frames = _Frames()
         mine, theirs = socket.socketpair()
         with theirs:
             self._process = await asyncio.create_subprocess_exec(
@@ -189,12 +209,30 @@ class RemoteWriter:
         except BaseException:
             self._abandon()
             raise
+        self.up.set()
+        self._started_once = True
+        self._restart_delay_s = self._restart_after_s
+
+    async def _respawn(self) -> None:
+        self._restart = None
+        if self._closed is not None:
+            return
+        await self._reap()
+        self._dropped_here += self._child.dropped  # the new child counts from zero
+        self._child = Stats(lag=0, dropped=0, last_flush_s=0.0)
+        self.restarts += 1
+        try:
+            await self._spawn()
+        except Exception as exc:  # _gone has scheduled the next try
+            log.error("storage writer process did not start", error=str(exc))
+        else:
+            log.info("storage writer process started again", restarts=self.restarts)
 
     def submit(self, events: Sequence[Event]) -> None:
         """Hand events to the child. Never blocks, never raises; loop thread only."""
         if not events:
             return
-        if self._sock is None or len(self._outbox) > self._max_outbox_bytes:
+        if not self.running or len(self._outbox) > self._max_outbox_bytes:
             self._dropped_here += len(events)
             return
         self._send(_frame(Submit(list(events))), len(events))  # type: ignore[arg-type]
@@ -203,7 +241,7 @@ class RemoteWriter:
         """Database ids of the discovered devices, created now by the child if missing."""
         if not discovered:
             return {}
-        if self._sock is None or self._loop is None:
+        if not self.running or self._loop is None:
             raise StorageError("the storage writer is not running")
         self._next_request += 1
         request = self._next_request
@@ -229,12 +267,16 @@ class RemoteWriter:
 
     def forget_device(self, key: DeviceKey) -> None:
         self._ids.drop_device(key)
-        if self._sock is not None:
+        if self.running:
             self._send(_frame(Forget(key)), 0)
 
     async def close(self) -> None:
         """Have the child write everything pending, then let it exit."""
+        if self._restart is not None:
+            self._restart.cancel()
+            self._restart = None
         if self._sock is None or self._loop is None:
+            await self._reap()
             return
         self._closed = self._loop.create_future()
         self._send(_frame(Close()), 0)
@@ -316,16 +358,22 @@ class RemoteWriter:
         """The child is no longer there: fail whoever waits, count what cannot be sent."""
         if self._sock is None:
             return
-        if self._closed is None:
-            log.error("storage writer process lost", reason=why)
         self._dropped_here += self._outbox_events
         self._abandon()
         error = StorageError(why)
         for future in (self._ready, self._closed, *self._requests.values()):
             if future is not None and not future.done():
                 future.set_exception(error)
+        if self._closed is None and self._loop is not None and self._started_once:
+            log.error("storage writer process lost; starting it again", reason=why,
+                      after_s=self._restart_delay_s)
+            loop = self._loop
+            self._restart = loop.call_later(self._restart_delay_s,
+                                            lambda: loop.create_task(self._respawn()))
+            self._restart_delay_s = min(2 * self._restart_delay_s, 30.0)
 
     def _abandon(self) -> None:
+        self.up.clear()
         sock, self._sock = self._sock, None
         if sock is None:
             return

@@ -1,7 +1,10 @@
-"""The storage writer in its own process: the same results as in-process, on both engines,
-and a child that dies costs counted events, never a hang or an exception in the caller."""
+"""The storage writer in its own process: the same results as in-process, on both engines;
+a child that dies costs counted events, never a hang, and is started again."""
 
 from __future__ import annotations
+
+import asyncio
+import time
 
 import pytest
 
@@ -14,7 +17,8 @@ from sitelink.storage.sites import NewSite, create_site
 from sitelink.storage.tables import Reading
 from sitelink.storage.writer_process import RemoteWriter
 
-T0 = 1_700_000_000.0
+# Recent: the child prunes readings older than the retention (30 days) as it starts.
+T0 = float(int(time.time()) - 3600)  # whole seconds: stored to the microsecond
 
 
 def discovered(site_id: int, serial: str) -> DeviceDiscovered:
@@ -71,16 +75,23 @@ async def test_forgetting_a_device_forgets_its_id_on_both_sides(
     await writer.close()
 
 
-async def test_a_child_that_dies_costs_counted_events_and_no_hang(
+async def test_a_child_that_dies_costs_counted_events_and_is_started_again(
     db: Database, db_settings: Settings, site_id: int
 ) -> None:
-    writer = RemoteWriter(db_settings)
+    writer = RemoteWriter(db_settings, restart_after_s=0.0)
     await writer.start()
-    assert writer._process is not None
-    writer._process.kill()
-    await writer._process.wait()
-    with pytest.raises(StorageError):
+    first = writer._process
+    assert first is not None
+    first.kill()
+    await first.wait()
+    with pytest.raises(StorageError):  # asked while it is gone: a clean error
         await writer.ensure_devices([discovered(site_id, "A")])
     writer.submit([heartbeat(site_id, "A", n) for n in range(10)])
     assert writer.dropped == 10
+    async with asyncio.timeout(30):  # a new child, when it is ready
+        await writer.up.wait()
+    assert writer.restarts == 1 and writer._process is not first
+    await writer.ensure_devices([discovered(site_id, "A")])
+    writer.submit([heartbeat(site_id, "A", n) for n in range(10, 15)])
     await writer.close()
+    assert writer.dropped == 10 and await Reading.count() == 2 * 5
