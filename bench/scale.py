@@ -179,6 +179,16 @@ def _simulator(port: int, sites: int, dataloggers: int) -> subprocess.Popen[byte
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=die_with_parent)
 
 
+def _stop(simulator: subprocess.Popen[bytes]) -> None:
+    """Ctrl-C (it disconnects cleanly), or kill it after 20 s."""
+    simulator.send_signal(signal.SIGINT)
+    try:
+        simulator.wait(20)
+    except subprocess.TimeoutExpired:
+        simulator.kill()
+        simulator.wait()
+
+
 def _with_fleet(sites: int, dataloggers: int, idle_s: float, name: str, tmp: Path
                 ) -> dict[str, Any]:
     """A fresh broker and simulator (a simulator that fell behind would catch up with a
@@ -195,12 +205,7 @@ def _with_fleet(sites: int, dataloggers: int, idle_s: float, name: str, tmp: Pat
             time.sleep(1.0)  # its retained statuses are out
             return _cold_start(tmp, broker, sites, dataloggers, idle_s, simulator.pid, name)
         finally:
-            simulator.send_signal(signal.SIGINT)
-            try:
-                simulator.wait(20)
-            except subprocess.TimeoutExpired:
-                simulator.kill()
-                simulator.wait()
+            _stop(simulator)
 
 
 def _bare_fleet(sites: int, dataloggers: int, idle_s: float) -> dict[str, dict[str, float]]:
@@ -213,12 +218,7 @@ def _bare_fleet(sites: int, dataloggers: int, idle_s: float) -> dict[str, dict[s
             for name, extra in (("threads", []), ("one thread", ["--one-thread"])):
                 found[name] = _measure_fleet(broker.port, sites, idle_s, extra)
         finally:
-            simulator.send_signal(signal.SIGINT)
-            try:
-                simulator.wait(20)
-            except subprocess.TimeoutExpired:
-                simulator.kill()
-                simulator.wait()
+            _stop(simulator)
     return found
 
 

@@ -4,7 +4,7 @@ and the event loop instead of taking turns with them for one GIL.
 ``RemoteWriter`` is what the runtime and the bridge use: the same calls as ``StorageWriter``
 (``submit``, ``ensure_devices``, ``device_id``, ``forget_device``, ``lag``, ``dropped``,
 ``last_flush_s``), on the event loop. Underneath, a child process (``python -m
-sitelink.storage.writer_process FD``, handed one end of a socket pair and, as its first
+sitelink.storage.writer_child FD``, handed one end of a socket pair and, as its first
 frame, the settings) runs a real ``StorageWriter`` on a database connection of its own; the
 two talk in length-prefixed msgpack frames:
 
@@ -29,103 +29,36 @@ IMMEDIATE`` and a busy timeout; PostgreSQL: row locks).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import pickle
-import signal
 import socket
-import struct
 import sys
-import threading
 from collections.abc import Sequence
-from typing import Any
 
 import msgspec
 import structlog
 
 from sitelink.errors import StorageError
-from sitelink.events import AnyEvent, DeviceDiscovered, DeviceKey, Event
+from sitelink.events import DeviceDiscovered, DeviceKey, Event
 from sitelink.settings import Settings
 from sitelink.storage.apply import IdMaps
+from sitelink.storage.writer_frames import (
+    Close,
+    Closed,
+    Ensure,
+    Ensured,
+    Forget,
+    Frames,
+    Ready,
+    Stats,
+    Submit,
+    ToParent,
+    frame,
+)
 
 log = structlog.get_logger(__name__)
 
-_LENGTH = struct.Struct("<I")
 # Twice SQLite's busy timeout: a child that takes longer is stuck, and the bridge goes on.
 ENSURE_TIMEOUT_S = 30.0
-
-# --- frames --------------------------------------------------------------------------------
-
-
-class Submit(msgspec.Struct, tag=True, array_like=True):
-    events: list[AnyEvent]
-
-
-class Ensure(msgspec.Struct, tag=True, array_like=True):
-    request: int
-    discovered: list[DeviceDiscovered]
-
-
-class Forget(msgspec.Struct, tag=True, array_like=True):
-    device: DeviceKey
-
-
-class Close(msgspec.Struct, tag=True, array_like=True):
-    pass
-
-
-class Ready(msgspec.Struct, tag=True, array_like=True):
-    pass
-
-
-class Ensured(msgspec.Struct, tag=True, array_like=True):
-    request: int
-    ids: list[tuple[DeviceKey, int]]
-    error: str = ""
-
-
-class Stats(msgspec.Struct, tag=True, array_like=True):
-    lag: int
-    dropped: int
-    last_flush_s: float
-
-
-class Closed(msgspec.Struct, tag=True, array_like=True):
-    lag: int
-
-
-ToChild = Submit | Ensure | Forget | Close
-ToParent = Ready | Ensured | Stats | Closed
-
-_encoder = msgspec.msgpack.Encoder()
-
-
-def _frame(message: Any) -> bytes:
-    body = _encoder.encode(message)
-    return _LENGTH.pack(len(body)) + body
-
-
-class _Frames:
-    """Splits a byte stream into frames."""
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-
-    def feed(self, data: bytes) -> list[bytes]:
-        self._buffer += data
-        frames: list[bytes] = []
-        start = 0
-        while len(self._buffer) - start >= _LENGTH.size:
-            (size,) = _LENGTH.unpack_from(self._buffer, start)
-            end = start + _LENGTH.size + size
-            if len(self._buffer) < end:
-                break
-            frames.append(bytes(self._buffer[start + _LENGTH.size:end]))
-            start = end
-        del self._buffer[:start]
-        return frames
-
-
-# --- this process ------------------------------------------------------------------------------
 
 
 class RemoteWriter:
@@ -150,7 +83,7 @@ class RemoteWriter:
         self._max_outbox_bytes = max_outbox_bytes
         self._ids = IdMaps()
         self._decoder = msgspec.msgpack.Decoder(ToParent)
-        self._frames = _Frames()
+        self._frames = Frames()
         self._outbox = bytearray()
         self._outbox_events = 0
         self._sock: socket.socket | None = None
@@ -192,13 +125,13 @@ class RemoteWriter:
     async def _spawn(self) -> None:
         assert self._loop is not None
         loop = self._loop
-        self._frames = _Frames()
+        self._frames = Frames()
         mine, theirs = socket.socketpair()
         with theirs:
             self._process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "sitelink.storage.writer_process", str(theirs.fileno()),
+                sys.executable, "-m", "sitelink.storage.writer_child", str(theirs.fileno()),
                 pass_fds=(theirs.fileno(),))
-        mine.sendall(_frame(pickle.dumps(self._settings)))  # before the socket is ours alone
+        mine.sendall(frame(pickle.dumps(self._settings)))  # before the socket is ours alone
         mine.setblocking(False)
         self._sock = mine
         self._ready = loop.create_future()
@@ -235,7 +168,7 @@ class RemoteWriter:
         if not self.running or len(self._outbox) > self._max_outbox_bytes:
             self._dropped_here += len(events)
             return
-        self._send(_frame(Submit(list(events))), len(events))  # type: ignore[arg-type]
+        self._send(frame(Submit(list(events))), len(events))  # type: ignore[arg-type]
 
     async def ensure_devices(self, discovered: Sequence[DeviceDiscovered]) -> dict[DeviceKey, int]:
         """Database ids of the discovered devices, created now by the child if missing."""
@@ -247,7 +180,7 @@ class RemoteWriter:
         request = self._next_request
         answer: asyncio.Future[Ensured] = self._loop.create_future()
         self._requests[request] = answer
-        self._send(_frame(Ensure(request, list(discovered))), 0)
+        self._send(frame(Ensure(request, list(discovered))), 0)
         try:
             async with asyncio.timeout(ENSURE_TIMEOUT_S):
                 ensured = await answer
@@ -268,7 +201,7 @@ class RemoteWriter:
     def forget_device(self, key: DeviceKey) -> None:
         self._ids.drop_device(key)
         if self.running:
-            self._send(_frame(Forget(key)), 0)
+            self._send(frame(Forget(key)), 0)
 
     async def close(self) -> None:
         """Have the child write everything pending, then let it exit."""
@@ -279,7 +212,7 @@ class RemoteWriter:
             await self._reap()
             return
         self._closed = self._loop.create_future()
-        self._send(_frame(Close()), 0)
+        self._send(frame(Close()), 0)
         try:
             async with asyncio.timeout(self._settings.shutdown_timeout_s + 30):
                 left = await self._closed
@@ -336,8 +269,8 @@ class RemoteWriter:
         if not data:
             self._gone("the storage writer process exited")
             return
-        for frame in self._frames.feed(data):
-            self._answer(self._decoder.decode(frame))
+        for packet in self._frames.feed(data):
+            self._answer(self._decoder.decode(packet))
 
     def _answer(self, message: ToParent) -> None:
         match message:
@@ -393,108 +326,3 @@ class RemoteWriter:
         except TimeoutError:
             self._process.kill()
             await self._process.wait()
-
-
-# --- the child ---------------------------------------------------------------------------------
-
-
-def main(fd: int) -> None:
-    """The child: ``python -m sitelink.storage.writer_process FD``."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    sock = socket.socket(fileno=fd)
-    frames = _Frames()
-    first: list[bytes] = []
-    while not first:
-        data = sock.recv(1 << 16)
-        if not data:
-            return
-        first = frames.feed(data)
-    settings = pickle.loads(msgspec.msgpack.decode(first[0]))
-    from sitelink.logs import configure_logging
-
-    configure_logging(settings.log_format)
-    structlog.contextvars.bind_contextvars(process="storage-writer")
-    asyncio.run(_Child(sock, settings, frames).run())
-
-
-class _Child:
-    def __init__(self, sock: socket.socket, settings: Settings, frames: _Frames) -> None:
-        self.sock = sock
-        self.settings = settings
-        self.frames = frames
-        self.decoder = msgspec.msgpack.Decoder(ToChild)
-        self.done = asyncio.Event()
-        self.send_lock = threading.Lock()
-
-    def send(self, message: ToParent) -> None:
-        with self.send_lock, contextlib.suppress(OSError):
-            self.sock.sendall(_frame(message))
-
-    async def run(self) -> None:
-        from sitelink.storage.database import open_database
-        from sitelink.storage.writer import StorageWriter
-
-        db = await open_database(self.settings)
-        self.writer = StorageWriter(db, retention_days=self.settings.readings_retention_days)
-        await self.writer.start()
-        loop = asyncio.get_running_loop()
-        threading.Thread(target=self.read, args=(loop,), name="frames", daemon=True).start()
-        self.send(Ready())
-        stats = loop.create_task(self.report())
-        await self.done.wait()
-        stats.cancel()
-        await self.writer.close()
-        self.send(Closed(self.writer.lag))
-        await db.close()
-
-    def read(self, loop: asyncio.AbstractEventLoop) -> None:
-        """This thread only reads and decodes; the loop does the rest, in order."""
-        frames = self.frames
-        while True:
-            try:
-                data = self.sock.recv(1 << 20)
-            except OSError:
-                data = b""
-            if not data:  # the parent is gone: write what we have and stop
-                loop.call_soon_threadsafe(self.done.set)
-                return
-            messages = [self.decoder.decode(f) for f in frames.feed(data)]
-            if messages:
-                loop.call_soon_threadsafe(self.handle, messages)
-            if any(isinstance(m, Close) for m in messages):
-                return
-
-    def handle(self, messages: list[ToChild]) -> None:
-        for message in messages:
-            match message:
-                case Submit(events=events):
-                    self.writer.submit(events)
-                case Ensure():
-                    asyncio.get_running_loop().create_task(self.ensure(message))
-                case Forget(device=key):
-                    self.writer.forget_device(key)
-                case Close():
-                    self.done.set()
-
-    async def ensure(self, request: Ensure) -> None:
-        try:
-            ids = await self.writer.ensure_devices(request.discovered)
-        except Exception as exc:
-            self.send(Ensured(request.request, [], f"{type(exc).__name__}: {exc}"[:500]))
-            return
-        self.send(Ensured(request.request, list(ids.items())))
-
-    async def report(self) -> None:
-        last: Stats | None = None
-        while True:
-            await asyncio.sleep(0.25)
-            now = Stats(lag=self.writer.lag, dropped=self.writer.dropped,
-                        last_flush_s=self.writer.last_flush_s)
-            if now != last:
-                self.send(now)
-                last = now
-
-
-if __name__ == "__main__":
-    main(int(sys.argv[1]))

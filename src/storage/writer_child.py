@@ -1,0 +1,136 @@
+"""The storage writer process itself: ``python -m sitelink.storage.writer_child FD``.
+
+Started by ``writer_process.RemoteWriter`` with one end of a socket pair; its first frame is
+the settings. Runs a real ``StorageWriter`` and answers its parent (see ``writer_process``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import pickle
+import signal
+import socket
+import sys
+import threading
+
+import msgspec
+import structlog
+
+from sitelink.settings import Settings
+from sitelink.storage.writer_frames import (
+    Close,
+    Closed,
+    Ensure,
+    Ensured,
+    Forget,
+    Frames,
+    Ready,
+    Stats,
+    Submit,
+    ToChild,
+    ToParent,
+    frame,
+)
+
+
+def main(fd: int) -> None:
+    """The child: ``python -m sitelink.storage.writer_child FD``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sock = socket.socket(fileno=fd)
+    frames = Frames()
+    first: list[bytes] = []
+    while not first:
+        data = sock.recv(1 << 16)
+        if not data:
+            return
+        first = frames.feed(data)
+    settings = pickle.loads(msgspec.msgpack.decode(first[0]))
+    from sitelink.logs import configure_logging
+
+    configure_logging(settings.log_format)
+    structlog.contextvars.bind_contextvars(process="storage-writer")
+    asyncio.run(_Child(sock, settings, frames).run())
+
+
+class _Child:
+    def __init__(self, sock: socket.socket, settings: Settings, frames: Frames) -> None:
+        self.sock = sock
+        self.settings = settings
+        self.frames = frames
+        self.decoder = msgspec.msgpack.Decoder(ToChild)
+        self.done = asyncio.Event()
+        self.send_lock = threading.Lock()
+
+    def send(self, message: ToParent) -> None:
+        with self.send_lock, contextlib.suppress(OSError):
+            self.sock.sendall(frame(message))
+
+    async def run(self) -> None:
+        from sitelink.storage.database import open_database
+        from sitelink.storage.writer import StorageWriter
+
+        db = await open_database(self.settings)
+        self.writer = StorageWriter(db, retention_days=self.settings.readings_retention_days)
+        await self.writer.start()
+        loop = asyncio.get_running_loop()
+        threading.Thread(target=self.read, args=(loop,), name="frames", daemon=True).start()
+        self.send(Ready())
+        stats = loop.create_task(self.report())
+        await self.done.wait()
+        stats.cancel()
+        await self.writer.close()
+        self.send(Closed(self.writer.lag))
+        await db.close()
+
+    def read(self, loop: asyncio.AbstractEventLoop) -> None:
+        """This thread only reads and decodes; the loop does the rest, in order."""
+        frames = self.frames
+        while True:
+            try:
+                data = self.sock.recv(1 << 20)
+            except OSError:
+                data = b""
+            if not data:  # the parent is gone: write what we have and stop
+                loop.call_soon_threadsafe(self.done.set)
+                return
+            messages = [self.decoder.decode(f) for f in frames.feed(data)]
+            if messages:
+                loop.call_soon_threadsafe(self.handle, messages)
+            if any(isinstance(m, Close) for m in messages):
+                return
+
+    def handle(self, messages: list[ToChild]) -> None:
+        for message in messages:
+            match message:
+                case Submit(events=events):
+                    self.writer.submit(events)
+                case Ensure():
+                    asyncio.get_running_loop().create_task(self.ensure(message))
+                case Forget(device=key):
+                    self.writer.forget_device(key)
+                case Close():
+                    self.done.set()
+
+    async def ensure(self, request: Ensure) -> None:
+        try:
+            ids = await self.writer.ensure_devices(request.discovered)
+        except Exception as exc:
+            self.send(Ensured(request.request, [], f"{type(exc).__name__}: {exc}"[:500]))
+            return
+        self.send(Ensured(request.request, list(ids.items())))
+
+    async def report(self) -> None:
+        last: Stats | None = None
+        while True:
+            await asyncio.sleep(0.25)
+            now = Stats(lag=self.writer.lag, dropped=self.writer.dropped,
+                        last_flush_s=self.writer.last_flush_s)
+            if now != last:
+                self.send(now)
+                last = now
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))
