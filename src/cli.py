@@ -11,13 +11,16 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
+
+import msgspec
 
 from sitelink import __version__
 from sitelink.errors import SitelinkError
 from sitelink.logs import configure_logging
 from sitelink.settings import Settings, load_settings
 from sitelink.simulate import register as register_simulate
+from sitelink.site_rules import check_new_site, parse_broker
 from sitelink.storage import sites as site_store
 from sitelink.storage import tokens as token_store
 from sitelink.storage.database import Database, open_database
@@ -25,6 +28,42 @@ from sitelink.storage.migrations import migrate
 from sitelink.storage.sites import NewSite, SitePatch, SiteRecord
 
 T = TypeVar("T")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line (``sitelink sites add: ...``) and
+    exits 2, instead of a usage block followed by the error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _port(text: str) -> int:
+    return _bounded_int(text, 1, 65535)
+
+
+def _count(text: str) -> int:
+    return _bounded_int(text, 0, 100_000)
+
+
+def _bounded_int(text: str, low: int, high: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"must be {low} to {high}, got {value}")
+    return value
+
+
+def _interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0.01 <= value <= 86_400:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"must be 0.01 to 86400 seconds, got {text}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,21 +87,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sitelink", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="sitelink", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"sitelink {__version__}")
-    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
 
     serve = sub.add_parser("serve", help="run the server (API, event stream, dashboard)")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=_port, default=8000)
     serve.set_defaults(handler=_serve)
 
     demo = sub.add_parser("demo", help="embedded broker, simulated fleet and the dashboard")
     demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8000)
-    demo.add_argument("--sites", type=int, default=3)
-    demo.add_argument("--dataloggers", type=int, default=8)
-    demo.add_argument("--interval", type=float, default=5.0)
+    demo.add_argument("--port", type=_port, default=8000)
+    demo.add_argument("--sites", type=_count, default=3)
+    demo.add_argument("--dataloggers", type=_count, default=8)
+    demo.add_argument("--interval", type=_interval, default=5.0)
     demo.set_defaults(handler=_demo)
 
     register_simulate(sub)
@@ -76,7 +115,8 @@ def _parser() -> argparse.ArgumentParser:
         handler=lambda args, s: _run(s, _status))
 
     sites = sub.add_parser("sites", help="add, list, enable, disable or remove sites")
-    sites_sub = sites.add_subparsers(title="sites commands", metavar="ACTION", required=True)
+    sites_sub = sites.add_subparsers(title="sites commands", metavar="ACTION", required=True,
+                                     parser_class=_Parser)
     add = sites_sub.add_parser("add", help="add a site")
     add.add_argument("code")
     add.add_argument("--name")
@@ -86,7 +126,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="read the broker password from standard input (never from argv)")
     add.add_argument("--protocol", choices=["3.1.1", "5"], default="3.1.1")
     add.add_argument("--enable", action="store_true")
-    add.set_defaults(handler=lambda args, s: _run(s, _sites_add, args))
+    add.set_defaults(handler=lambda args, s: _run(s, _sites_add, _new_site(args, s)))
     sites_sub.add_parser("list", help="list sites").set_defaults(
         handler=lambda args, s: _run(s, _status))
     for action in ("enable", "disable", "remove"):
@@ -95,7 +135,8 @@ def _parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=lambda args, s, a=action: _run(s, _sites_change, args, a))
 
     token = sub.add_parser("token", help="create, list or revoke API tokens")
-    token_sub = token.add_subparsers(title="token commands", metavar="ACTION", required=True)
+    token_sub = token.add_subparsers(title="token commands", metavar="ACTION", required=True,
+                                     parser_class=_Parser)
     create = token_sub.add_parser("create", help="create a token (printed once)")
     create.add_argument("name")
     create.add_argument("--role", choices=["admin", "viewer"], default="viewer")
@@ -167,13 +208,24 @@ async def _find(db: Database, site: str) -> SiteRecord:
     raise SitelinkError(f"no site with code or id {site!r}")
 
 
-async def _sites_add(db: Database, args: argparse.Namespace) -> None:
-    host, _, port = args.broker.rpartition(":") if ":" in args.broker else (args.broker, "", "")
+def _new_site(args: argparse.Namespace, settings: Settings) -> NewSite:
+    """The site ``sites add`` asks for, checked by the same rules as the API's (before the
+    database is opened, so a bad argument costs nothing)."""
+    host, port = parse_broker(args.broker)
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
-    record = await site_store.create_site(db, NewSite(
-        name=args.name or args.code, code=args.code, broker_host=host or args.broker,
-        broker_port=int(port) if port else 1883, username=args.username, password=password,
-        protocol=args.protocol, is_enabled=args.enable))
+    site = check_new_site({
+        "name": args.name if args.name is not None else args.code, "code": args.code,
+        "broker_host": host, "broker_port": port, "username": args.username,
+        "password": password, "protocol": args.protocol, "is_enabled": args.enable,
+    })
+    fields = msgspec.structs.asdict(site)
+    if fields["keepalive_s"] is None:
+        fields["keepalive_s"] = settings.keep_alive_s
+    return NewSite(**fields)
+
+
+async def _sites_add(db: Database, site: NewSite) -> None:
+    record = await site_store.create_site(db, site)
     print(f"site {record.code} added with id {record.id}")
 
 

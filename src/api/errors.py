@@ -5,7 +5,6 @@ Validation errors are 400 and name the field: ``"broker_port: Expected `int` <= 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import structlog
@@ -23,25 +22,9 @@ from sitelink.errors import (
     ValidationError,
 )
 from sitelink.fanout import TooManyClients
+from sitelink.site_rules import field_text
 
 log = structlog.get_logger(__name__)
-
-_AT = re.compile(r"\s*-\s*at `\$\.?([^`]*)`")
-_NAMED = re.compile(r"^Object (contains unknown|missing required) field `(.*)`$", re.S)
-
-
-def _field_message(message: str, key: str | None) -> str:
-    """msgspec says "Expected `int`, got `str` - at `$.broker_port`"; we say the field first.
-    For an unknown or missing field msgspec names it inside the text; it goes first too."""
-    named = _NAMED.search(_AT.sub("", message).strip())  # a name may hold a backtick
-    if named:
-        problem = "unknown field" if named.group(1) == "contains unknown" else "required"
-        return f"{named.group(2)}: {problem}"
-    found = _AT.search(message)
-    field = key or (found.group(1) if found else "")
-    text = _AT.sub("", message).strip()
-    return f"{field}: {text}" if field else text
-
 
 def validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     extra = exc.extra if isinstance(exc.extra, list) else []
@@ -51,8 +34,8 @@ def validation_error(request: Request[Any, Any, Any], exc: ValidationException) 
             message, key = str(item.get("message", "")), item.get("key")
             if key == "data" and message == "'data'":  # Litestar's KeyError: no body at all
                 message = "a JSON body is required"
-            parts.append(_field_message(message, key))
-    detail = "; ".join(p for p in parts if p) or _field_message(str(exc.detail), None)
+            parts.append(field_text(message, key))
+    detail = "; ".join(p for p in parts if p) or field_text(str(exc.detail), None)
     return Response({"detail": detail}, status_code=400)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from typing import Any
 
 from sitelink.errors import ValidationError
 from sitelink.simulate.options import SimulateOptions
@@ -27,7 +28,7 @@ _ARGUMENTS: tuple[tuple[str, str, type, object, str | None, str], ...] = (
 )
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``sitelink simulate`` to the CLI, with ``handle_simulate`` as ``args.handler``."""
     parser = subparsers.add_parser(
         "simulate",
