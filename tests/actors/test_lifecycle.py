@@ -36,7 +36,11 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.conn = Conn()
         self.now = 1000.0
         self.armed: dict[str, tuple[float, Any]] = {}  # name -> (due, event)
-        self.takeovers: list[float] = []  # the model's own count of recent takeovers
+        # The model's own count of recent client-id fights: a takeover the broker confirmed,
+        # or a link that dropped before it was up for reset_s (two clients with one id look
+        # like that on brokers that do not say "taken over").
+        self.takeovers: list[float] = []
+        self.up_since: float | None = None  # when the model saw the link come up
 
     # --- the model of the actor ---------------------------------------------------------------
 
@@ -70,14 +74,23 @@ class LifecycleMachine(RuleBasedStateMachine):
             assert after.state is State.ERROR and before.state is not State.ERROR
         # the model's takeover bookkeeping, and what the message must say about it
         lost = isinstance(event, lc.ConnectionLost) and before.state is State.CONNECTED
-        if lost and event.takeover:
-            self.takeovers = [t for t in self.takeovers if self.now - t < 60] + [self.now]
+        if lost:
+            assert self.up_since is not None
+            early = self.now - self.up_since < POLICY.reset_s
+            if event.takeover or early:
+                self.takeovers = [t for t in self.takeovers if self.now - t < 60] + [self.now]
+        if after.state is State.CONNECTED and before.state is not State.CONNECTED:
+            self.up_since = self.now
         if isinstance(event, lc.Stable) and after.retry_count < before.retry_count:
             self.takeovers = []
         if after.state is State.ERROR and before.state is not State.ERROR:
             recent = [t for t in self.takeovers if self.now - t < 60]
             conflict = "client id" in after.error_message.lower()
             assert conflict == (len(recent) >= 3), (self.takeovers, self.now, after.error_message)
+            if conflict:
+                # "probably" unless the broker confirmed the takeover that ended this link
+                confirmed = lost and event.takeover
+                assert ("probably" in after.error_message) == (not confirmed), after.error_message
         return effects
 
     # --- operator commands ------------------------------------------------------------------
@@ -173,12 +186,35 @@ class LifecycleMachine(RuleBasedStateMachine):
         assert self.conn == was
 
     @precondition(lambda self: self.conn.state is State.CONNECTED)
-    @rule()
-    def taken_over_quickly(self) -> None:
-        """A takeover soon after connecting, so that three can fall within a minute."""
+    @rule(takeover=st.booleans())
+    def dropped_quickly(self, takeover: bool) -> None:
+        """A takeover, or a plain drop, soon after connecting, so that three can fall within
+        a minute."""
         self.advance(0.5)
         if self.conn.state is State.CONNECTED:
-            self.connection_lost(True, 0.5)
+            self.connection_lost(takeover, 0.5)
+
+    @precondition(lambda self: self.conn.enabled)
+    @rule(takeover=st.booleans())
+    def flaps(self, takeover: bool) -> None:
+        """Reconnect, get through CONNACK and SUBACK, and lose the link half a second later:
+        a few of these in a row are the signature of a client id conflict, which the other
+        rules alone seldom reach within the step budget."""
+        self.reconnect()
+        self.connack()
+        self.suback()
+        assert self.conn.state is State.CONNECTED
+        self.dropped_quickly(takeover)
+
+    def assert_invariants(self) -> None:
+        """Every invariant, for the explicit examples that call rules by hand."""
+        self.retry_timer_armed_iff_error()
+        self.connect_timeout_only_while_connecting()
+        self.stable_timer_only_while_connected()
+        self.next_retry_at_set_iff_error()
+        self.enabled_iff_on_the_way_up()
+        self.acked_only_while_connecting()
+        self.nothing_armed_when_disconnected()
 
     # --- invariants ---------------------------------------------------------------------------
 
@@ -220,6 +256,21 @@ class LifecycleMachine(RuleBasedStateMachine):
 
 TestLifecycleMachine = LifecycleMachine.TestCase
 TestLifecycleMachine.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
+
+
+def test_model_expects_three_early_drops_to_be_a_probable_conflict() -> None:
+    """Three Start→Connected→Subscribed→ConnectionLost(takeover=False) rounds with no time
+    passing: the code calls the third a probable client id conflict, and so must the model."""
+    machine = LifecycleMachine()
+    for _ in range(3):
+        for step in (machine.start, machine.connack, machine.suback):
+            step()
+            machine.assert_invariants()
+        machine.connection_lost(False, 0.5)
+        machine.assert_invariants()
+    assert machine.conn.error_message.startswith("Client id conflict")
+    assert "probably took over this connection 3 times" in machine.conn.error_message
+    machine.teardown()
 
 
 # --- one example per arrow of the diagram -------------------------------------------------
