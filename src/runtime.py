@@ -224,7 +224,7 @@ class Runtime:
 
     def discover(self, site_id: int, seconds: float) -> None:
         self.read_model.discovery_started(site_id, time.time(), seconds)
-        self.tell_site(site_id, Discover(seconds))
+        self.tell_site(site_id, Discover(seconds=seconds))
 
     async def publish(
         self, site_id: int, command_id: str, topic: str, payload: bytes, qos: int, retain: bool,

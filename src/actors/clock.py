@@ -163,7 +163,7 @@ class FakeClock(BaseClock):
         """Nothing to stop; present so both clocks are interchangeable."""
 
 
-class Fired(msgspec.Struct, frozen=True):
+class Fired(msgspec.Struct, frozen=True, kw_only=True):
     """A named timer of an actor came due. Stale when ``seq`` is no longer the armed one."""
 
     timer: str
@@ -188,7 +188,8 @@ class Timers:
     def arm(self, name: str, delay_s: float, event: Any = None) -> None:
         self.cancel(name)
         self._seq += 1
-        timer = self._clock.schedule(delay_s, self._inbox(), Fired(name, self._seq, event))
+        fired = Fired(timer=name, seq=self._seq, event=event)
+        timer = self._clock.schedule(delay_s, self._inbox(), fired)
         self._armed[name] = (timer, self._seq)
 
     def cancel(self, name: str) -> None:

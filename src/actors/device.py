@@ -53,31 +53,31 @@ class Heard(msgspec.Struct, frozen=True, array_like=True):
     status: str | None = None
 
 
-class HeardBatch(msgspec.Struct, frozen=True, array_like=True):
+class HeardBatch(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     items: tuple[Heard, ...]
 
 
-class SiteDown(msgspec.Struct, frozen=True):
+class SiteDown(msgspec.Struct, frozen=True, kw_only=True):
     at: float
 
 
-class SiteUp(msgspec.Struct, frozen=True):
+class SiteUp(msgspec.Struct, frozen=True, kw_only=True):
     at: float
 
 
-class SetOfflineAfter(msgspec.Struct, frozen=True):
+class SetOfflineAfter(msgspec.Struct, frozen=True, kw_only=True):
     """This device's own timeout; None goes back to the site's default."""
 
     seconds: float | None
 
 
-class SiteOfflineAfter(msgspec.Struct, frozen=True):
+class SiteOfflineAfter(msgspec.Struct, frozen=True, kw_only=True):
     """The site's default timeout changed (it applies unless the device has its own)."""
 
     seconds: float
 
 
-class Inspect(msgspec.Struct, frozen=True):
+class Inspect(msgspec.Struct, frozen=True, kw_only=True):
     pass
 
 

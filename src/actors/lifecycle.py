@@ -23,11 +23,13 @@ state cannot accept (Reconnect on a stopped site) raises ``LifecycleError``.
 from __future__ import annotations
 
 import enum
+from typing import Literal
 
 import msgspec
 
 from sitelink.actors.backoff import RetryPolicy, retry_delay
 from sitelink.errors import LifecycleError
+from sitelink.events import ConnectionEventKind
 
 TAKEOVER_WINDOW_S = 60.0
 TAKEOVER_LIMIT = 3
@@ -58,58 +60,58 @@ class Conn(msgspec.Struct, frozen=True, kw_only=True):
 # --- events -------------------------------------------------------------------------------
 
 
-class Start(msgspec.Struct, frozen=True):
+class Start(msgspec.Struct, frozen=True, kw_only=True):
     pass
 
 
-class Stop(msgspec.Struct, frozen=True):
+class Stop(msgspec.Struct, frozen=True, kw_only=True):
     pass
 
 
-class Reconnect(msgspec.Struct, frozen=True):
+class Reconnect(msgspec.Struct, frozen=True, kw_only=True):
     pass
 
 
-class ConfigChanged(msgspec.Struct, frozen=True):
+class ConfigChanged(msgspec.Struct, frozen=True, kw_only=True):
     pass
 
 
-class Connected(msgspec.Struct, frozen=True):
+class Connected(msgspec.Struct, frozen=True, kw_only=True):
     """CONNACK accepted."""
 
 
-class Subscribed(msgspec.Struct, frozen=True):
+class Subscribed(msgspec.Struct, frozen=True, kw_only=True):
     """Every SUBACK granted."""
 
 
-class ConnectFailed(msgspec.Struct, frozen=True):
+class ConnectFailed(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
     u: float = 0.5
 
 
-class ConnectionLost(msgspec.Struct, frozen=True):
-    """The link dropped. ``takeover``: the broker said another client took our session
-    over (MQTT 5 reason 142); ``client_id`` names ours, for the conflict message."""
+class ConnectionLost(msgspec.Struct, frozen=True, kw_only=True):
+    """The link dropped. ``takeover_confirmed``: the broker said another client took our
+    session over (MQTT 5 reason 142); ``client_id`` names ours, for the conflict message."""
 
     reason: str
-    takeover: bool = False
+    takeover_confirmed: bool = False
     u: float = 0.5
     client_id: str = ""
 
 
-class ConnectTimedOut(msgspec.Struct, frozen=True):
+class ConnectTimedOut(msgspec.Struct, frozen=True, kw_only=True):
     u: float = 0.5
 
 
-class RetryDue(msgspec.Struct, frozen=True):
+class RetryDue(msgspec.Struct, frozen=True, kw_only=True):
     pass
 
 
-class Stable(msgspec.Struct, frozen=True):
+class Stable(msgspec.Struct, frozen=True, kw_only=True):
     pass
 
 
-class Stopped(msgspec.Struct, frozen=True):
+class Stopped(msgspec.Struct, frozen=True, kw_only=True):
     """The disconnect asked for by Stop has finished."""
 
 
@@ -135,42 +137,42 @@ CONNECT_TIMEOUT = "connect_timeout"
 STABLE = "stable"
 
 
-class Connect(msgspec.Struct, frozen=True):
+class Connect(msgspec.Struct, frozen=True, kw_only=True):
     """Start a connect attempt (the actor arms the connect timeout when it really starts)."""
 
 
-class Disconnect(msgspec.Struct, frozen=True):
+class Disconnect(msgspec.Struct, frozen=True, kw_only=True):
     pass
 
 
-class Subscribe(msgspec.Struct, frozen=True):
+class Subscribe(msgspec.Struct, frozen=True, kw_only=True):
     pass
 
 
-class Schedule(msgspec.Struct, frozen=True):
+class Schedule(msgspec.Struct, frozen=True, kw_only=True):
     timer: str
     delay_s: float
     event: LifecycleEvent
 
 
-class Cancel(msgspec.Struct, frozen=True):
+class Cancel(msgspec.Struct, frozen=True, kw_only=True):
     timer: str
 
 
-class Emit(msgspec.Struct, frozen=True):
+class Emit(msgspec.Struct, frozen=True, kw_only=True):
     """The status changed: tell the world."""
 
 
-class Record(msgspec.Struct, frozen=True):
+class Record(msgspec.Struct, frozen=True, kw_only=True):
     """A row for the connection history: connected, lost, failed or stopped."""
 
-    kind: str
+    kind: ConnectionEventKind
     reason: str
 
 
 Effect = Connect | Disconnect | Subscribe | Schedule | Cancel | Emit | Record
 
-ALL_TIMERS = (Cancel(RETRY), Cancel(CONNECT_TIMEOUT), Cancel(STABLE))
+ALL_TIMERS = (Cancel(timer=RETRY), Cancel(timer=CONNECT_TIMEOUT), Cancel(timer=STABLE))
 
 
 def transition(
@@ -195,7 +197,8 @@ def transition(
                     [*ALL_TIMERS, Disconnect(), Emit()],
                 )
             down = msgspec.structs.replace(stopped, state=State.DISCONNECTED)
-            return down, [*ALL_TIMERS, Disconnect(), Record("stopped", "Stopped"), Emit()]
+            stopped_row = Record(kind="stopped", reason="Stopped")
+            return down, [*ALL_TIMERS, Disconnect(), stopped_row, Emit()]
         case Reconnect() | ConfigChanged():
             if not conn.enabled:
                 if isinstance(event, ConfigChanged):
@@ -221,34 +224,36 @@ def transition(
                     connected_at=now,
                 )
                 return up, [
-                    Cancel(CONNECT_TIMEOUT),
-                    Schedule(STABLE, policy.reset_s, Stable()),
-                    Record("connected", ""),
+                    Cancel(timer=CONNECT_TIMEOUT),
+                    Schedule(timer=STABLE, delay_s=policy.reset_s, event=Stable()),
+                    Record(kind="connected", reason=""),
                     Emit(),
                 ]
             return conn, []
         case ConnectFailed(reason=reason, u=u):
             if s is State.CONNECTING:
-                return _fail(conn, reason, "failed", now, policy, u)
+                return _fail(conn, reason=reason, kind="failed", now=now, policy=policy, u=u)
             return conn, []
         case ConnectTimedOut(u=u):
             if s is State.CONNECTING:
                 waited = "SUBACK" if conn.acked else "CONNACK"
-                return _fail(conn, f"Timed out waiting for {waited}", "failed", now, policy, u)
+                return _fail(conn, reason=f"Timed out waiting for {waited}", kind="failed",
+                             now=now, policy=policy, u=u)
             return conn, []
-        case ConnectionLost(reason=reason, takeover=takeover, u=u):
+        case ConnectionLost(reason=reason, takeover_confirmed=confirmed, u=u):
             if s is State.CONNECTING:
-                return _fail(conn, reason, "failed", now, policy, u)
+                return _fail(conn, reason=reason, kind="failed", now=now, policy=policy, u=u)
             if s is State.CONNECTED:
                 # Not every broker says "session taken over" (mosquitto 2.0 closes the socket,
                 # and MQTT 3.1.1 has no way to say it). The signature of two clients fighting
                 # over one client id is the same either way: a link that connects fine and
                 # drops again before it was stable. Three of those within a minute → conflict.
                 early = conn.connected_at is not None and now - conn.connected_at < policy.reset_s
-                if takeover or early:
+                if confirmed or early:
                     recent = tuple(t for t in conn.takeovers if now - t < TAKEOVER_WINDOW_S)
                     conn = msgspec.structs.replace(conn, takeovers=(*recent, now))
-                return _fail(conn, reason, "lost", now, policy, u, event.client_id, takeover)
+                return _fail(conn, reason=reason, kind="lost", now=now, policy=policy, u=u,
+                             client_id=event.client_id, takeover_confirmed=confirmed)
             if s is State.DISABLED:
                 return _stopped(conn)
             return conn, []
@@ -271,24 +276,27 @@ def _attempt(conn: Conn) -> tuple[Conn, list[Effect]]:
     up = msgspec.structs.replace(
         conn, state=State.CONNECTING, acked=False, next_retry_at=None
     )
-    return up, [Cancel(RETRY), Connect(), Emit()]
+    return up, [Cancel(timer=RETRY), Connect(), Emit()]
 
 
 def _fail(
     conn: Conn,
+    *,
     reason: str,
-    kind: str,
+    kind: Literal["failed", "lost"],
     now: float,
     policy: RetryPolicy,
     u: float,
     client_id: str = "",
-    confirmed: bool = False,
+    takeover_confirmed: bool = False,
 ) -> tuple[Conn, list[Effect]]:
+    """The attempt failed or the link was lost: error, with the retry scheduled. With three
+    takeovers (confirmed or probable) within a minute the message names the conflict."""
     delay = retry_delay(conn.retry_count, policy, u)
     recent = [t for t in conn.takeovers if now - t < TAKEOVER_WINDOW_S]
     if len(recent) >= TAKEOVER_LIMIT:
         whose = f"client id {client_id!r}" if client_id else "the same client id"
-        how = "took over" if confirmed else "probably took over"
+        how = "took over" if takeover_confirmed else "probably took over"
         reason = (
             f"Client id conflict: another client with {whose} {how} this connection "
             f"{len(recent)} times within a minute ({reason})"
@@ -304,15 +312,15 @@ def _fail(
         connected_at=conn.connected_at,
     )
     return failed, [
-        Cancel(CONNECT_TIMEOUT),
-        Cancel(STABLE),
+        Cancel(timer=CONNECT_TIMEOUT),
+        Cancel(timer=STABLE),
         Disconnect(),
-        Record(kind, reason),
-        Schedule(RETRY, delay, RetryDue()),
+        Record(kind=kind, reason=reason),
+        Schedule(timer=RETRY, delay_s=delay, event=RetryDue()),
         Emit(),
     ]
 
 
 def _stopped(conn: Conn) -> tuple[Conn, list[Effect]]:
     down = msgspec.structs.replace(conn, state=State.DISCONNECTED, acked=False)
-    return down, [Record("stopped", "Stopped"), Emit()]
+    return down, [Record(kind="stopped", reason="Stopped"), Emit()]

@@ -71,35 +71,35 @@ class InboundMessage(msgspec.Struct, frozen=True, array_like=True):
 # --- what the port tells its owner --------------------------------------------------------
 
 
-class PortConnected(msgspec.Struct, frozen=True):
+class PortConnected(msgspec.Struct, frozen=True, kw_only=True):
     attempt: int
 
 
-class PortConnectFailed(msgspec.Struct, frozen=True):
-    attempt: int
-    reason: str
-
-
-class PortDisconnected(msgspec.Struct, frozen=True):
+class PortConnectFailed(msgspec.Struct, frozen=True, kw_only=True):
     attempt: int
     reason: str
-    takeover: bool
+
+
+class PortDisconnected(msgspec.Struct, frozen=True, kw_only=True):
+    attempt: int
+    reason: str
+    takeover_confirmed: bool  # the broker said another client took the session over
     clean: bool
 
 
-class PortSubscribed(msgspec.Struct, frozen=True):
+class PortSubscribed(msgspec.Struct, frozen=True, kw_only=True):
     attempt: int
     request: int
     refused: str  # empty when every filter was granted
 
 
-class PortPublished(msgspec.Struct, frozen=True):
+class PortPublished(msgspec.Struct, frozen=True, kw_only=True):
     attempt: int
     mid: int
     error: str  # empty when acknowledged
 
 
-class MessagesReady(msgspec.Struct, frozen=True):
+class MessagesReady(msgspec.Struct, frozen=True, kw_only=True):
     attempt: int
 
 
@@ -225,7 +225,7 @@ class PahoPort:
         try:
             client = self._new_client(config, v5)
         except Exception as exc:  # e.g. a CA that is no certificate: a failed attempt, no crash
-            self._owner.tell(PortConnectFailed(attempt, describe_failure(exc)))
+            self._owner.tell(PortConnectFailed(attempt=attempt, reason=describe_failure(exc)))
             return
         client.on_connect = self._wrap(self._on_connect, attempt)
         client.on_disconnect = self._wrap(self._on_disconnect, attempt)
@@ -280,11 +280,13 @@ class PahoPort:
         if self._client is None or not filters:
             if filters:
                 return
-            self._owner.tell(PortSubscribed(self._attempt, request, ""))
+            self._owner.tell(PortSubscribed(attempt=self._attempt, request=request, refused=""))
             return
         result, mid = self._client.subscribe(list(filters))
         if result != mqtt.MQTT_ERR_SUCCESS or mid is None:
-            self._owner.tell(PortSubscribed(self._attempt, request, "subscribe not sent"))
+            self._owner.tell(PortSubscribed(
+                attempt=self._attempt, request=request, refused="subscribe not sent"
+            ))
             return
         key, names = (self._attempt, mid), [f for f, _ in filters]
         with self._sub_lock:
@@ -292,7 +294,9 @@ class PahoPort:
             if codes is None:
                 self._sub_requests[key] = (request, names)
                 return
-        self._owner.tell(PortSubscribed(self._attempt, request, _refused(names, codes)))
+        self._owner.tell(PortSubscribed(
+            attempt=self._attempt, request=request, refused=_refused(names, codes)
+        ))
 
     def unsubscribe(self, filters: Sequence[str]) -> None:
         if self._client is not None and filters:
@@ -325,7 +329,7 @@ class PahoPort:
                 config.host, config.port, keepalive=config.keepalive_s, clean_start=clean_start
             )
         except Exception as exc:
-            self._owner.tell(PortConnectFailed(attempt, describe_failure(exc)))
+            self._owner.tell(PortConnectFailed(attempt=attempt, reason=describe_failure(exc)))
             return
         with self._client_lock:
             # Dropped while connect() was in flight: leaving it up would leave an orphan
@@ -337,7 +341,11 @@ class PahoPort:
         try:
             client.loop_forever()
         except Exception as exc:  # paho's own loop died: tell, never vanish silently
-            self._owner.tell(PortDisconnected(attempt, describe_failure(exc), False, False))
+            lost = PortDisconnected(
+                attempt=attempt, reason=describe_failure(exc), takeover_confirmed=False,
+                clean=False,
+            )
+            self._owner.tell(lost)
 
     def _wrap(self, callback: Any, attempt: int) -> Any:
         def wrapped(*args: Any) -> None:
@@ -352,9 +360,9 @@ class PahoPort:
         self, attempt: int, client: Any, userdata: Any, flags: Any, rc: ReasonCode, props: Any
     ) -> None:
         if rc.is_failure:
-            self._owner.tell(PortConnectFailed(attempt, describe_failure(rc)))
+            self._owner.tell(PortConnectFailed(attempt=attempt, reason=describe_failure(rc)))
         else:
-            self._owner.tell(PortConnected(attempt))
+            self._owner.tell(PortConnected(attempt=attempt))
 
     def _on_disconnect(
         self, attempt: int, client: Any, userdata: Any, flags: Any, rc: ReasonCode, props: Any
@@ -366,7 +374,9 @@ class PahoPort:
             reason = "Connection lost: session taken over by another client"
         elif rc.value not in (0, 4, 128):  # a v5 broker said why
             reason = f"Connection lost: {str(rc).lower()}"
-        self._owner.tell(PortDisconnected(attempt, reason, takeover, clean))
+        self._owner.tell(PortDisconnected(
+            attempt=attempt, reason=reason, takeover_confirmed=takeover, clean=clean
+        ))
 
     def _on_subscribe(
         self, attempt: int, client: Any, userdata: Any, mid: int, codes: list[ReasonCode], p: Any
@@ -377,12 +387,16 @@ class PahoPort:
                 self._early_subacks[(attempt, mid)] = codes
                 return
         request, filters = pending
-        self._owner.tell(PortSubscribed(attempt, request, _refused(filters, codes)))
+        self._owner.tell(PortSubscribed(
+            attempt=attempt, request=request, refused=_refused(filters, codes)
+        ))
 
     def _on_publish(
         self, attempt: int, client: Any, userdata: Any, mid: int, rc: ReasonCode, props: Any
     ) -> None:
-        self._owner.tell(PortPublished(attempt, mid, "" if not rc.is_failure else str(rc)))
+        self._owner.tell(PortPublished(
+            attempt=attempt, mid=mid, error="" if not rc.is_failure else str(rc)
+        ))
 
     def _on_message(self, attempt: int, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         # msg.topic decodes UTF-8 and raises on bad bytes; the raw bytes let the site
@@ -392,4 +406,4 @@ class PahoPort:
             self._buffer.append(item)
             first = len(self._buffer) == 1
         if first:
-            self._owner.tell(MessagesReady(attempt))
+            self._owner.tell(MessagesReady(attempt=attempt))

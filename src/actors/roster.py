@@ -36,7 +36,7 @@ class _ViaSite:
         self.key = key
 
     def tell(self, message: Any) -> None:
-        self.site().tell(ToDevice(self.key, message))
+        self.site().tell(ToDevice(device=self.key, message=message))
 
 
 class DeviceRoster:
@@ -82,7 +82,7 @@ class DeviceRoster:
             device = self._devices.get(key) or self._discover(key, items, site_up,
                                                               offline_after_s)
             if device is not None:
-                self._run(device, HeardBatch(tuple(items)))
+                self._run(device, HeardBatch(items=tuple(items)))
 
     def _discover(self, key: DeviceKey, items: Sequence[Heard], site_up: bool,
                   offline_after_s: float) -> DeviceActor | None:

@@ -145,14 +145,15 @@ class SiteActor(pykka.ThreadingActor):
                 self.link_up = True
                 self._feed(lc.Connected())
             case PortConnectFailed(attempt=a, reason=reason) if a == self.attempt:
-                self._feed(lc.ConnectFailed(reason, self.rng.random()))
-            case PortDisconnected(attempt=a, reason=reason, takeover=takeover) if (
+                self._feed(lc.ConnectFailed(reason=reason, u=self.rng.random()))
+            case PortDisconnected(attempt=a, reason=reason, takeover_confirmed=confirmed) if (
                 a == self.attempt
             ):
                 self.link_up = False
                 self.pending.fail_all("Connection lost")
-                self._feed(lc.ConnectionLost(reason, takeover, self.rng.random(),
-                                             self.spec.broker.client_id))
+                self._feed(lc.ConnectionLost(reason=reason, takeover_confirmed=confirmed,
+                                             u=self.rng.random(),
+                                             client_id=self.spec.broker.client_id))
             case PortSubscribed(attempt=a, request=request, refused=refused) if a == self.attempt:
                 self._subscribed(request, refused)
             case PortPublished(attempt=a, mid=mid, error=error) if a == self.attempt:
@@ -172,7 +173,7 @@ class SiteActor(pykka.ThreadingActor):
             case Discover(seconds=seconds):
                 self._discover(seconds)
             case SetDeviceOfflineAfter(device=key, seconds=seconds):
-                self.devices.tell(key, SetOfflineAfter(seconds))
+                self.devices.tell(key, SetOfflineAfter(seconds=seconds))
             case ForgetDevice(device=key):
                 self.devices.forget(key)
             case Inspect():
@@ -192,7 +193,7 @@ class SiteActor(pykka.ThreadingActor):
         is_up = self.conn.state is lc.State.CONNECTED
         if was_up != is_up:
             now = self.clock.now()
-            self.devices.tell_all(SiteUp(now) if is_up else SiteDown(now))
+            self.devices.tell_all(SiteUp(at=now) if is_up else SiteDown(at=now))
         return self.conn.state
 
     def _perform(self, effect: lc.Effect) -> None:
@@ -218,7 +219,7 @@ class SiteActor(pykka.ThreadingActor):
             case lc.Record(kind=kind, reason=reason):
                 self.sink.publish(
                     ConnectionEventOccurred(
-                        site_id=self.spec.site_id, kind=kind, reason=reason, at=self.clock.now()  # type: ignore[arg-type]
+                        site_id=self.spec.site_id, kind=kind, reason=reason, at=self.clock.now()
                     )
                 )
 
@@ -227,7 +228,7 @@ class SiteActor(pykka.ThreadingActor):
         self.link_up = False
         self.subscribed.clear()
         self.port.connect(self.spec.broker, self.attempt)
-        timeout = lc.ConnectTimedOut(self.rng.random())
+        timeout = lc.ConnectTimedOut(u=self.rng.random())
         self.timers.arm(lc.CONNECT_TIMEOUT, self.policy.connect_timeout_s, timeout)
 
     def _disconnect(self) -> None:
@@ -255,9 +256,9 @@ class SiteActor(pykka.ThreadingActor):
         if refused:
             reason = f"Subscription refused: {refused}"
             if self.conn.state is lc.State.CONNECTED:
-                self._feed(lc.ConnectionLost(reason, False, self.rng.random()))
+                self._feed(lc.ConnectionLost(reason=reason, u=self.rng.random()))
             else:
-                self._feed(lc.ConnectFailed(reason, self.rng.random()))
+                self._feed(lc.ConnectFailed(reason=reason, u=self.rng.random()))
             return
         if request == self.sub_request and self.conn.state is lc.State.CONNECTING:
             if self.spec.manager_topic:
@@ -289,7 +290,7 @@ class SiteActor(pykka.ThreadingActor):
         old, self.spec = self.spec, spec
         self.ingest.set_subscriptions(spec.subscriptions)
         if spec.offline_after_s != old.offline_after_s:
-            self.devices.tell_all(SiteOfflineAfter(spec.offline_after_s))
+            self.devices.tell_all(SiteOfflineAfter(seconds=spec.offline_after_s))
         if spec.is_enabled and not old.is_enabled:
             self._feed(lc.Start())
         elif not spec.is_enabled and old.is_enabled:

@@ -30,7 +30,7 @@ class SiteSpec(msgspec.Struct, frozen=True, kw_only=True):
     manager_topic: str | None = None  # our availability topic; None when the will is off
 
 
-class Configure(msgspec.Struct, frozen=True):
+class Configure(msgspec.Struct, frozen=True, kw_only=True):
     spec: SiteSpec
 
 
@@ -53,28 +53,28 @@ class Publish(msgspec.Struct, frozen=True, kw_only=True):
     reply: Callable[[PublishResult], None] | None = None
 
 
-class Discover(msgspec.Struct, frozen=True):
+class Discover(msgspec.Struct, frozen=True, kw_only=True):
     seconds: float
 
 
-class SetDeviceOfflineAfter(msgspec.Struct, frozen=True):
+class SetDeviceOfflineAfter(msgspec.Struct, frozen=True, kw_only=True):
     device: DeviceKey
     seconds: float | None  # None: back to the site's default
 
 
-class ForgetDevice(msgspec.Struct, frozen=True):
+class ForgetDevice(msgspec.Struct, frozen=True, kw_only=True):
     device: DeviceKey
 
 
-class Inspect(msgspec.Struct, frozen=True):
+class Inspect(msgspec.Struct, frozen=True, kw_only=True):
     pass
 
 
-class Shutdown(msgspec.Struct, frozen=True):
+class Shutdown(msgspec.Struct, frozen=True, kw_only=True):
     """Say goodbye to the broker and stop the devices (asked, during shutdown)."""
 
 
-class ToDevice(msgspec.Struct, frozen=True):
+class ToDevice(msgspec.Struct, frozen=True, kw_only=True):
     """A message for one of the site's device actors (they share the site's mailbox)."""
 
     device: DeviceKey

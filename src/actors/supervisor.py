@@ -171,7 +171,7 @@ class Supervisor(pykka.ThreadingActor):
             child.given_up, child.crashes = False, []
             child.ref = self._start(spec, ())
         elif child.ref is not None:
-            _tell(child.ref, Configure(spec))
+            _tell(child.ref, Configure(spec=spec))
 
     def _remove(self, site_id: int) -> None:
         child = self.children.pop(site_id, None)

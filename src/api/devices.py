@@ -91,7 +91,8 @@ class DataloggerController(Controller):
         if "offline_after_s" in changes:
             own = changes["offline_after_s"]
             runtime.tell_site(updated.site_id,
-                              SetDeviceOfflineAfter(key, None if own is None else float(own)))
+                              SetDeviceOfflineAfter(
+                device=key, seconds=None if own is None else float(own)))
         await record(request, "datalogger.update", target=updated.serial,
                      detail={"datalogger_id": device_id, "fields": sorted(changes)})
         return device_json(updated)
@@ -104,7 +105,7 @@ class DataloggerController(Controller):
         """Forget a device; it is rediscovered if it speaks again."""
         key = await device_store.delete_device(runtime.db, device_id, kind="datalogger")
         runtime.forget_device(key)
-        runtime.tell_site(key.site_id, ForgetDevice(key))
+        runtime.tell_site(key.site_id, ForgetDevice(device=key))
         await record(request, "datalogger.delete", target=key.serial,
                      detail={"datalogger_id": device_id, "site_id": key.site_id})
 

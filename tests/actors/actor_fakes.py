@@ -116,19 +116,20 @@ class FakePort:
         with self.lock:
             self.connects.append((config, attempt, self.now()))
         if self.auto:
-            self._answer(PortConnected(attempt))
+            self._answer(PortConnected(attempt=attempt))
 
     def disconnect(self, goodbye: tuple[str, bytes] | None = None) -> None:
         with self.lock:
             self.disconnects.append(goodbye)
         if self.auto and self.connects:
-            self._answer(PortDisconnected(self.attempt, "Connection lost", False, True))
+            self._answer(PortDisconnected(attempt=self.attempt, reason="Connection lost",
+                                          takeover_confirmed=False, clean=True))
 
     def subscribe(self, filters: Sequence[tuple[str, int]], request: int) -> None:
         with self.lock:
             self.subscribes.append(Subscribe(tuple(filters), request))
         if self.auto:
-            self._answer(PortSubscribed(self.attempt, request, ""))
+            self._answer(PortSubscribed(attempt=self.attempt, request=request, refused=""))
 
     def unsubscribe(self, filters: Sequence[str]) -> None:
         with self.lock:

@@ -55,7 +55,7 @@ class Device:
     def heard(self, *, retained: bool = False, status: str | None = None) -> float:
         """A message from the device, now; returns its time."""
         at = self.clock.now()
-        self.tell(HeardBatch((Heard(at, retained, "monstro", "1", status=status),)))
+        self.tell(HeardBatch(items=(Heard(at, retained, "monstro", "1", status=status),)))
         return at
 
     def advance(self, seconds: float) -> None:
@@ -122,7 +122,8 @@ def test_heartbeat_is_published_with_what_it_carried() -> None:
     sensor = SensorValue(key="t_ext", value=22.5, unit="°C")
     device.tell(
         HeardBatch(
-            (Heard(device.clock.now(), False, "monstro", "1", firmware="V.5", sensors=(sensor,)),)
+            items=(Heard(device.clock.now(), False, "monstro", "1", firmware="V.5",
+                         sensors=(sensor,)),)
         )
     )
     (beat,) = device.sink.of(DeviceHeartbeat)
@@ -147,7 +148,7 @@ def test_unreachable_while_the_site_is_down_and_no_offline_alarm() -> None:
     however long the outage."""
     device = Device()
     device.heard()
-    device.tell(SiteDown(device.clock.now()))
+    device.tell(SiteDown(at=device.clock.now()))
     assert device.availability == "unreachable"
     assert device.changes()[-1] == ("unreachable", "site connection is down")
     device.advance(10_000.0)
@@ -161,10 +162,10 @@ def test_full_grace_after_the_site_reconnects() -> None:
     device = Device()
     device.heard()
     device.advance(100.0)
-    device.tell(SiteDown(device.clock.now()))
+    device.tell(SiteDown(at=device.clock.now()))
     device.advance(1000.0)
     back = device.clock.now()
-    device.tell(SiteUp(back))
+    device.tell(SiteUp(at=back))
     assert device.availability == "online"
     assert device.changes()[-1] == ("online", "site connection is back")
     device.advance(180.0 - EPS)
@@ -178,9 +179,9 @@ def test_grace_counts_from_the_later_of_last_seen_and_reconnect() -> None:
     """A message after the reconnect moves the deadline on from that message."""
     device = Device()
     device.heard()
-    device.tell(SiteDown(device.clock.now()))
+    device.tell(SiteDown(at=device.clock.now()))
     device.advance(5.0)
-    device.tell(SiteUp(device.clock.now()))
+    device.tell(SiteUp(at=device.clock.now()))
     device.advance(50.0)
     seen = device.heard()
     device.advance(180.0 - EPS)
@@ -195,7 +196,7 @@ def test_messages_while_down_do_not_make_it_online() -> None:
     assert device.availability == "unreachable"
     device.heard()
     assert device.availability == "unreachable"
-    device.tell(SiteUp(device.clock.now()))
+    device.tell(SiteUp(at=device.clock.now()))
     device.heard()
     assert device.availability == "online"
 
@@ -205,8 +206,8 @@ def test_an_offline_device_stays_offline_across_an_outage() -> None:
     device = Device()
     device.heard()
     device.advance(180.0)
-    device.tell(SiteDown(device.clock.now()))
-    device.tell(SiteUp(device.clock.now()))
+    device.tell(SiteDown(at=device.clock.now()))
+    device.tell(SiteUp(at=device.clock.now()))
     assert device.availability == "offline"
     assert device.clock.pending() == 0
 
@@ -221,7 +222,7 @@ def test_per_device_offline_after_overrides_the_site_default() -> None:
     device = Device()
     seen = device.heard()
     device.advance(10.0)
-    device.tell(SetOfflineAfter(30.0))
+    device.tell(SetOfflineAfter(seconds=30.0))
     device.advance(20.0 - EPS)
     assert device.availability == "online"
     device.advance(EPS)
@@ -233,7 +234,7 @@ def test_shortening_offline_after_below_the_silence_is_offline_now() -> None:
     device = Device()
     device.heard()
     device.advance(100.0)
-    device.tell(SetOfflineAfter(30.0))
+    device.tell(SetOfflineAfter(seconds=30.0))
     device.advance(0.0)
     assert device.availability == "offline"
 

@@ -19,9 +19,12 @@ POLICY = RetryPolicy(base_s=1.0, max_s=8.0, jitter=0.2, reset_s=5.0, connect_tim
 TIMER_EVENTS: dict[str, Any] = {
     lc.RETRY: lc.RetryDue(),
     lc.STABLE: lc.Stable(),
-    lc.CONNECT_TIMEOUT: lc.ConnectTimedOut(0.5),
+    lc.CONNECT_TIMEOUT: lc.ConnectTimedOut(u=0.5),
 }
 UP = (State.CONNECTING, State.CONNECTED, State.ERROR)
+
+TAKEN_OVER = lc.ConnectionLost(reason="Connection lost: session taken over",
+                               takeover_confirmed=True)
 
 units = st.floats(0.0, 1.0, exclude_max=True)
 reasons = st.sampled_from(["Connection refused: not authorised", "Network error: boom"])
@@ -57,7 +60,7 @@ class LifecycleMachine(RuleBasedStateMachine):
                 case lc.Connect():  # the actor arms the CONNACK timeout when it connects
                     self.armed[lc.CONNECT_TIMEOUT] = (
                         self.now + POLICY.connect_timeout_s,
-                        lc.ConnectTimedOut(0.5),
+                        lc.ConnectTimedOut(u=0.5),
                     )
         after = self.conn
         # retry_count only grows by one on a failure, or resets via Stable after reset_s up.
@@ -77,7 +80,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         if lost:
             assert self.up_since is not None
             early = self.now - self.up_since < POLICY.reset_s
-            if event.takeover or early:
+            if event.takeover_confirmed or early:
                 self.takeovers = [t for t in self.takeovers if self.now - t < 60] + [self.now]
         if after.state is State.CONNECTED and before.state is not State.CONNECTED:
             self.up_since = self.now
@@ -89,7 +92,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             assert conflict == (len(recent) >= 3), (self.takeovers, self.now, after.error_message)
             if conflict:
                 # "probably" unless the broker confirmed the takeover that ended this link
-                confirmed = lost and event.takeover
+                confirmed = lost and event.takeover_confirmed
                 assert ("probably" in after.error_message) == (not confirmed), after.error_message
         return effects
 
@@ -147,12 +150,12 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     @rule(reason=reasons, u=units)
     def connect_failed(self, reason: str, u: float) -> None:
-        self.port_event(lc.ConnectFailed(reason, u))
+        self.port_event(lc.ConnectFailed(reason=reason, u=u))
 
     @rule(takeover=st.booleans(), u=units)
     def connection_lost(self, takeover: bool, u: float) -> None:
         reason = "Connection lost: session taken over" if takeover else "Connection lost"
-        self.port_event(lc.ConnectionLost(reason, takeover, u))
+        self.port_event(lc.ConnectionLost(reason=reason, takeover_confirmed=takeover, u=u))
 
     def port_event(self, event: Any) -> None:
         was = self.conn
@@ -259,8 +262,9 @@ TestLifecycleMachine.settings = settings(max_examples=150, stateful_step_count=4
 
 
 def test_model_expects_three_early_drops_to_be_a_probable_conflict() -> None:
-    """Three Start→Connected→Subscribed→ConnectionLost(takeover=False) rounds with no time
-    passing: the code calls the third a probable client id conflict, and so must the model."""
+    """Three Start→Connected→Subscribed→ConnectionLost(takeover_confirmed=False) rounds with
+    no time passing: the code calls the third a probable client id conflict, and so must the
+    model."""
     machine = LifecycleMachine()
     for _ in range(3):
         for step in (machine.start, machine.connack, machine.suback):
@@ -292,7 +296,7 @@ def connected() -> Conn:
 
 
 def in_error() -> Conn:
-    return run(connecting(), lc.ConnectFailed("Network error: boom", 0.5))[0]
+    return run(connecting(), lc.ConnectFailed(reason="Network error: boom", u=0.5))[0]
 
 
 def test_start_from_disconnected_begins_an_attempt() -> None:
@@ -313,9 +317,9 @@ def test_granted_subscriptions_make_it_connected() -> None:
     """acked --Subscribed--> connected: CONNACK timeout cancelled, stable timer armed."""
     conn, effects = run(connecting(), lc.Connected(), lc.Subscribed(), now=42.0)
     assert conn.state is State.CONNECTED and conn.connected_at == 42.0
-    assert lc.Cancel(lc.CONNECT_TIMEOUT) in effects
-    assert lc.Schedule(lc.STABLE, POLICY.reset_s, lc.Stable()) in effects
-    assert lc.Record("connected", "") in effects
+    assert lc.Cancel(timer=lc.CONNECT_TIMEOUT) in effects
+    assert lc.Schedule(timer=lc.STABLE, delay_s=POLICY.reset_s, event=lc.Stable()) in effects
+    assert lc.Record(kind="connected", reason="") in effects
 
 
 def test_subscribed_before_connack_is_ignored() -> None:
@@ -326,22 +330,22 @@ def test_subscribed_before_connack_is_ignored() -> None:
 
 def test_connection_lost_from_connected_is_an_error_with_a_retry() -> None:
     """connected --ConnectionLost--> error, retry scheduled at base delay, next_retry_at set."""
-    conn, effects = run(connected(), lc.ConnectionLost("Connection lost", False, 0.5), now=50.0)
+    conn, effects = run(connected(), lc.ConnectionLost(reason="Connection lost", u=0.5), now=50.0)
     assert conn.state is State.ERROR
     assert conn.error_message == "Connection lost"
     assert conn.next_retry_at == 50.0 + POLICY.base_s
     assert conn.retry_count == 1
-    assert lc.Schedule(lc.RETRY, POLICY.base_s, lc.RetryDue()) in effects
-    assert lc.Record("lost", "Connection lost") in effects
+    assert lc.Schedule(timer=lc.RETRY, delay_s=POLICY.base_s, event=lc.RetryDue()) in effects
+    assert lc.Record(kind="lost", reason="Connection lost") in effects
     assert lc.Disconnect() in effects
 
 
 def test_connect_failed_from_connecting_is_an_error() -> None:
     """connecting --ConnectFailed--> error, recorded as failed with the reason."""
-    conn, effects = run(connecting(), lc.ConnectFailed("Connection refused: not authorised"))
+    conn, effects = run(connecting(), lc.ConnectFailed(reason="Connection refused: not authorised"))
     assert conn.state is State.ERROR
     assert conn.error_message == "Connection refused: not authorised"
-    assert lc.Record("failed", "Connection refused: not authorised") in effects
+    assert lc.Record(kind="failed", reason="Connection refused: not authorised") in effects
 
 
 def test_connect_timed_out_names_what_it_waited_for() -> None:
@@ -365,7 +369,7 @@ def test_reconnect_from_error_skips_the_wait() -> None:
     """error --Reconnect--> connecting at once, the retry timer cancelled."""
     conn, effects = run(in_error(), lc.Reconnect())
     assert conn.state is State.CONNECTING
-    assert effects[0] == lc.Cancel(lc.RETRY) and lc.Connect() in effects
+    assert effects[0] == lc.Cancel(timer=lc.RETRY) and lc.Connect() in effects
 
 
 def test_reconnect_from_connected_drops_the_link_first() -> None:
@@ -392,8 +396,8 @@ def test_disconnect_finished_ends_in_disconnected() -> None:
     disabled = run(connected(), lc.Stop())[0]
     conn, effects = run(disabled, lc.Stopped())
     assert conn.state is State.DISCONNECTED
-    assert lc.Record("stopped", "Stopped") in effects
-    conn, _ = run(disabled, lc.ConnectionLost("Connection lost", False))
+    assert lc.Record(kind="stopped", reason="Stopped") in effects
+    conn, _ = run(disabled, lc.ConnectionLost(reason="Connection lost"))
     assert conn.state is State.DISCONNECTED
 
 
@@ -402,7 +406,7 @@ def test_stop_while_in_error_is_disconnected_at_once() -> None:
     conn, effects = run(in_error(), lc.Stop())
     assert conn.state is State.DISCONNECTED
     assert conn.next_retry_at is None and conn.error_message == ""
-    assert lc.Cancel(lc.RETRY) in effects
+    assert lc.Cancel(timer=lc.RETRY) in effects
 
 
 def test_start_while_disabled_comes_back_up() -> None:
@@ -434,7 +438,7 @@ def test_three_takeovers_within_a_minute_name_the_client_id_conflict() -> None:
     """The third takeover within 60 s makes the error message name the client id conflict."""
     conn, t = connected(), 0.0
     for n in range(3):
-        conn = run(conn, lc.ConnectionLost("Connection lost: session taken over", True), now=t)[0]
+        conn = run(conn, TAKEN_OVER, now=t)[0]
         assert ("client id" in conn.error_message.lower()) == (n == 2)
         conn = run(conn, lc.RetryDue(), lc.Connected(), lc.Subscribed(), now=t + 1)[0]
         t += 20.0
@@ -444,7 +448,7 @@ def test_takeovers_spread_over_more_than_a_minute_are_no_conflict() -> None:
     """Takeovers 40 s apart never reach three within a minute."""
     conn, t = connected(), 0.0
     for _ in range(5):
-        conn = run(conn, lc.ConnectionLost("Connection lost: session taken over", True), now=t)[0]
+        conn = run(conn, TAKEN_OVER, now=t)[0]
         assert "client id" not in conn.error_message.lower()
         conn = run(conn, lc.RetryDue(), lc.Connected(), lc.Subscribed(), now=t + 1)[0]
         t += 40.0
@@ -455,11 +459,11 @@ def test_old_takeovers_do_not_label_a_later_failure() -> None:
     conflict, even when the link never stayed up long enough to reset the count."""
     conn, t = connected(), 0.0
     for _ in range(3):
-        conn = run(conn, lc.ConnectionLost("Connection lost: session taken over", True), now=t)[0]
+        conn = run(conn, TAKEN_OVER, now=t)[0]
         conn = run(conn, lc.RetryDue(), lc.Connected(), lc.Subscribed(), now=t + 1)[0]
         t += 2.0
-    assert run(conn, lc.ConnectionLost("Connection lost", False), now=t)[
+    assert run(conn, lc.ConnectionLost(reason="Connection lost"), now=t)[
         0
     ].error_message.startswith("Client id conflict")
-    later = run(conn, lc.ConnectionLost("Connection lost", False), now=t + 120.0)[0]
+    later = run(conn, lc.ConnectionLost(reason="Connection lost"), now=t + 120.0)[0]
     assert later.error_message == "Connection lost"

@@ -111,10 +111,11 @@ class Site:
         return statuses[-1]
 
     def connack(self) -> None:
-        self.tell(PortConnected(self.port.attempt))
+        self.tell(PortConnected(attempt=self.port.attempt))
 
     def suback(self, refused: str = "") -> None:
-        self.tell(PortSubscribed(self.port.attempt, self.port.subscribes[-1].request, refused))
+        request = self.port.subscribes[-1].request
+        self.tell(PortSubscribed(attempt=self.port.attempt, request=request, refused=refused))
 
     def come_up(self) -> None:
         self.connack()
@@ -122,15 +123,16 @@ class Site:
         assert self.state == "connected"
 
     def fail(self, reason: str = "Network error: boom") -> None:
-        self.tell(PortConnectFailed(self.port.attempt, reason))
+        self.tell(PortConnectFailed(attempt=self.port.attempt, reason=reason))
 
     def lose(self, reason: str = "Connection lost", *, takeover: bool = False) -> None:
-        self.tell(PortDisconnected(self.port.attempt, reason, takeover, False))
+        self.tell(PortDisconnected(attempt=self.port.attempt, reason=reason,
+                                   takeover_confirmed=takeover, clean=False))
 
     def receive(self, topic: bytes | str, payload: bytes, *, retain: bool = False) -> None:
         """One message from the broker, handed over the way PahoPort hands it over."""
         if self.port.deliver(topic, payload, retain=retain):
-            self.tell(MessagesReady(self.port.attempt))
+            self.tell(MessagesReady(attempt=self.port.attempt))
 
     def traffic(self) -> tuple[int, int]:
         batches: list[SiteTraffic] = self.sink.of(SiteTraffic)
@@ -317,7 +319,7 @@ def test_topics_added_and_removed_live_without_reconnecting() -> None:
     site.come_up()
     extra = Subscription(id=9, pattern="logger/{serial}/heartbeat", qos=0)
     kept = DEFAULT_SUBSCRIPTIONS[:2]
-    site.tell(Configure(with_topics(spec, *kept, extra)))
+    site.tell(Configure(spec=with_topics(spec, *kept, extra)))
     assert site.port.unsubscribes == [("site_001/datalogger/+/+/status",)]
     assert site.port.subscribes[-1].filters == (("site_001/logger/+/heartbeat", 0),)
     site.suback()
@@ -333,7 +335,7 @@ def test_a_live_subscription_refused_is_an_error() -> None:
     site = Site(spec).start()
     site.come_up()
     extra = Subscription(id=9, pattern="logger/{serial}/heartbeat")
-    site.tell(Configure(with_topics(spec, *DEFAULT_SUBSCRIPTIONS, extra)))
+    site.tell(Configure(spec=with_topics(spec, *DEFAULT_SUBSCRIPTIONS, extra)))
     site.suback(refused="site_001/logger/+/heartbeat (not authorized)")
     assert site.state == "error"
     assert "site_001/logger/+/heartbeat" in site.status.error_message
@@ -344,7 +346,7 @@ def test_changed_broker_settings_reconnect() -> None:
     spec = make_spec()
     site = Site(spec).start()
     site.come_up()
-    site.tell(Configure(make_spec(password="new")))
+    site.tell(Configure(spec=make_spec(password="new")))
     assert len(site.port.disconnects) == 1
     site.clock.advance(SLOT)  # the new attempt waits its turn under the rate cap
     assert site.port.connects[-1][0].password == "new"
@@ -358,13 +360,13 @@ def test_stale_port_events_of_an_older_attempt_are_ignored() -> None:
     site.clock.advance(1.0)
     assert site.port.attempt == 2
     before = site.actor.conn
-    site.tell(PortConnected(1))
-    site.tell(PortSubscribed(1, 1, ""))
-    site.tell(PortConnectFailed(1, "late"))
-    site.tell(PortDisconnected(1, "late", True, False))
+    site.tell(PortConnected(attempt=1))
+    site.tell(PortSubscribed(attempt=1, request=1, refused=""))
+    site.tell(PortConnectFailed(attempt=1, reason="late"))
+    site.tell(PortDisconnected(attempt=1, reason="late", takeover_confirmed=True, clean=False))
     assert site.actor.conn == before
     site.come_up()
-    site.tell(PortDisconnected(1, "late", False, False))
+    site.tell(PortDisconnected(attempt=1, reason="late", takeover_confirmed=False, clean=False))
     assert site.state == "connected"
 
 
@@ -378,7 +380,7 @@ def test_messages_of_an_older_attempt_are_still_drained() -> None:
     site.tell(lc.Reconnect())  # attempt 2 starts while MessagesReady(1) is still in flight
     site.clock.advance(SLOT)
     assert site.port.attempt == 2
-    site.tell(MessagesReady(1))
+    site.tell(MessagesReady(attempt=1))
     assert site.port.buffer == []
     site.come_up()
     site.receive("site_001/datalogger/m/S2/heartbeat", heartbeat)
@@ -408,9 +410,9 @@ def test_publish_outcomes_sent_acked_and_failed() -> None:
     publish(site, 2, results)
     assert results == []
     zero, one, two = site.port.published[-3:]
-    site.tell(PortPublished(site.port.attempt, zero.mid, ""))
-    site.tell(PortPublished(site.port.attempt, one.mid, ""))
-    site.tell(PortPublished(site.port.attempt, two.mid, "Quota exceeded"))
+    site.tell(PortPublished(attempt=site.port.attempt, mid=zero.mid, error=""))
+    site.tell(PortPublished(attempt=site.port.attempt, mid=one.mid, error=""))
+    site.tell(PortPublished(attempt=site.port.attempt, mid=two.mid, error="Quota exceeded"))
     assert [(r.command_id, r.outcome) for r in results] == [
         ("c0", "sent"),
         ("c1", "acked"),
@@ -610,7 +612,7 @@ def test_a_failing_device_is_restarted_and_the_site_goes_on() -> None:
     mark = site.sink.mark()
     site.port.deliver("site_001/datalogger/m/BAD/heartbeat", b"{}")
     site.port.deliver("site_001/datalogger/m/OK/heartbeat", b"{}")
-    site.tell(MessagesReady(site.port.attempt))
+    site.tell(MessagesReady(attempt=site.port.attempt))
     assert site.actor.devices.failures == 1
     changes = [(e.device.serial, e.availability, e.reason)
                for e in site.sink.of(DeviceAvailabilityChanged)[-2:]]

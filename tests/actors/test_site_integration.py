@@ -162,7 +162,7 @@ def test_bad_credentials_then_the_right_password_connects(protocol: str, clock: 
 
         mark = site.sink.mark()
         right = spec_for(broker, protocol, username="alice", password="right")
-        site.ref.tell(Configure(right))
+        site.ref.tell(Configure(spec=right))
         up = site.wait("connected", since=mark)
         assert up.error_message == ""
 
