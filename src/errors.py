@@ -10,7 +10,6 @@
     │   └── Conflict           a unique value is taken (e.g. a site code)
     ├── ValidationError        bad input from a user; ``field`` names what is wrong
     ├── NotConnected           an action needs a live connection and there is none
-    ├── ActorTimeout           an actor did not answer in time
     ├── TooManyClients         the event-stream cap is reached   (sitelink.fanout)
     ├── BrokerError            a local test/demo broker would not start   (sitelink.broker)
     └── SimulatorError         the fleet simulator cannot reach its broker   (sitelink.simulate)
@@ -56,8 +55,4 @@ class ValidationError(SitelinkError):
 
 
 class NotConnected(SitelinkError):
-    pass
-
-
-class ActorTimeout(SitelinkError):
     pass

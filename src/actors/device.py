@@ -77,10 +77,6 @@ class SiteOfflineAfter(msgspec.Struct, frozen=True, kw_only=True):
     seconds: float
 
 
-class Inspect(msgspec.Struct, frozen=True, kw_only=True):
-    pass
-
-
 class DeviceInfo(msgspec.Struct, frozen=True, kw_only=True):
     urn: str
     name: str
@@ -88,11 +84,6 @@ class DeviceInfo(msgspec.Struct, frozen=True, kw_only=True):
     processed: int
     restarts: int
     started_at: float
-
-
-DeviceMessage = (
-    HeardBatch | SiteDown | SiteUp | SetOfflineAfter | SiteOfflineAfter | Fired | Inspect
-)
 
 
 class DeviceState(msgspec.Struct, kw_only=True):
@@ -157,7 +148,7 @@ class DeviceActor:
     def name(self) -> str:
         return f"{self.model}/{self.key.serial}" if self.model else self.key.serial
 
-    def on_receive(self, message: Any) -> Any:
+    def on_receive(self, message: Any) -> None:
         self.processed += 1
         match message:
             case HeardBatch(items=items):
@@ -185,9 +176,6 @@ class DeviceActor:
             case Fired():
                 if self.timers.take(message):
                     self._check_offline()
-            case Inspect():
-                return self.info()
-        return None
 
     def info(self) -> DeviceInfo:
         return DeviceInfo(urn=self.urn, name=self.name, state=self.availability,

@@ -53,7 +53,6 @@ class Conn(msgspec.Struct, frozen=True, kw_only=True):
     error_message: str = ""
     next_retry_at: float | None = None
     connected_at: float | None = None
-    connection_errors: int = 0  # failures since this process started, for the status object
     takeovers: tuple[float, ...] = ()
 
 
@@ -306,10 +305,8 @@ def _fail(
         state=State.ERROR,
         acked=False,
         retry_count=conn.retry_count + 1,
-        connection_errors=conn.connection_errors + 1,
         error_message=reason,
         next_retry_at=now + delay,
-        connected_at=conn.connected_at,
     )
     return failed, [
         Cancel(timer=CONNECT_TIMEOUT),

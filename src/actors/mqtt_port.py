@@ -84,7 +84,6 @@ class PortDisconnected(msgspec.Struct, frozen=True, kw_only=True):
     attempt: int
     reason: str
     takeover_confirmed: bool  # the broker said another client took the session over
-    clean: bool
 
 
 class PortSubscribed(msgspec.Struct, frozen=True, kw_only=True):
@@ -341,11 +340,10 @@ class PahoPort:
         try:
             client.loop_forever()
         except Exception as exc:  # paho's own loop died: tell, never vanish silently
-            lost = PortDisconnected(
-                attempt=attempt, reason=describe_failure(exc), takeover_confirmed=False,
-                clean=False,
+            reason = describe_failure(exc)
+            self._owner.tell(
+                PortDisconnected(attempt=attempt, reason=reason, takeover_confirmed=False)
             )
-            self._owner.tell(lost)
 
     def _wrap(self, callback: Any, attempt: int) -> Any:
         def wrapped(*args: Any) -> None:
@@ -368,14 +366,13 @@ class PahoPort:
         self, attempt: int, client: Any, userdata: Any, flags: Any, rc: ReasonCode, props: Any
     ) -> None:
         takeover = rc.value == SESSION_TAKEN_OVER
-        clean = rc.value == 0 and not takeover
         reason = "Connection lost"
         if takeover:
             reason = "Connection lost: session taken over by another client"
         elif rc.value not in (0, 4, 128):  # a v5 broker said why
             reason = f"Connection lost: {str(rc).lower()}"
         self._owner.tell(PortDisconnected(
-            attempt=attempt, reason=reason, takeover_confirmed=takeover, clean=clean
+            attempt=attempt, reason=reason, takeover_confirmed=takeover
         ))
 
     def _on_subscribe(

@@ -98,10 +98,11 @@ class DeviceRoster:
                             offline_after_s=offline_after_s)
         return self.spawn(state, site_up=site_up)
 
-    def tell(self, key: DeviceKey, message: Any) -> Any:
+    def tell(self, key: DeviceKey, message: Any) -> None:
         """Run one message on one device now (a device's timer, an operator's change)."""
         device = self._devices.get(key)
-        return None if device is None else self._run(device, message)
+        if device is not None:
+            self._run(device, message)
 
     def tell_all(self, message: Any) -> None:
         for device in list(self._devices.values()):
@@ -117,15 +118,14 @@ class DeviceRoster:
         for device in devices.values():
             device.on_stop()
 
-    def _run(self, device: DeviceActor, message: Any) -> Any:
+    def _run(self, device: DeviceActor, message: Any) -> None:
         try:
-            return device.on_receive(message)
+            device.on_receive(message)
         except Exception:
             self.failures += 1
             log.exception("device actor failed; restarting it", device=device.key.serial,
                           message=type(message).__name__)
             self._restart(device)
-            return None
 
     def _restart(self, failed: DeviceActor) -> None:
         try:

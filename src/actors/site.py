@@ -88,7 +88,6 @@ class SiteActor(pykka.ThreadingActor):
         self.sink = sink
         self.policy = policy
         self.limiter = limiter
-        self.max_devices = max_devices
         self.rng = rng or random.Random()
         self.on_crash = on_crash
         self.inbox: Target = self.actor_ref  # tests replace it to deliver synchronously
@@ -136,7 +135,7 @@ class SiteActor(pykka.ThreadingActor):
         self.processed += 1
         match message:
             case ToDevice(device=key, message=inner):
-                return self.devices.tell(key, inner)
+                self.devices.tell(key, inner)
             case MessagesReady():
                 # Drained whatever attempt it names: the port tells only when its buffer was
                 # empty, so dropping a late one would leave the buffer full and the site deaf.

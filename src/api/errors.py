@@ -13,7 +13,6 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from sitelink.errors import (
-    ActorTimeout,
     Conflict,
     LifecycleError,
     NotConnected,
@@ -49,7 +48,6 @@ _STATUS: list[tuple[type[SitelinkError], int]] = [
     (ValidationError, 400),
     (NotConnected, 409),
     (LifecycleError, 409),
-    (ActorTimeout, 504),
     (TooManyClients, 503),
 ]
 

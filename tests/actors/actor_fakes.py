@@ -123,7 +123,7 @@ class FakePort:
             self.disconnects.append(goodbye)
         if self.auto and self.connects:
             self._answer(PortDisconnected(attempt=self.attempt, reason="Connection lost",
-                                          takeover_confirmed=False, clean=True))
+                                          takeover_confirmed=False))
 
     def subscribe(self, filters: Sequence[tuple[str, int]], request: int) -> None:
         with self.lock:

@@ -127,7 +127,7 @@ class Site:
 
     def lose(self, reason: str = "Connection lost", *, takeover: bool = False) -> None:
         self.tell(PortDisconnected(attempt=self.port.attempt, reason=reason,
-                                   takeover_confirmed=takeover, clean=False))
+                                   takeover_confirmed=takeover))
 
     def receive(self, topic: bytes | str, payload: bytes, *, retain: bool = False) -> None:
         """One message from the broker, handed over the way PahoPort hands it over."""
@@ -363,10 +363,10 @@ def test_stale_port_events_of_an_older_attempt_are_ignored() -> None:
     site.tell(PortConnected(attempt=1))
     site.tell(PortSubscribed(attempt=1, request=1, refused=""))
     site.tell(PortConnectFailed(attempt=1, reason="late"))
-    site.tell(PortDisconnected(attempt=1, reason="late", takeover_confirmed=True, clean=False))
+    site.tell(PortDisconnected(attempt=1, reason="late", takeover_confirmed=True))
     assert site.actor.conn == before
     site.come_up()
-    site.tell(PortDisconnected(attempt=1, reason="late", takeover_confirmed=False, clean=False))
+    site.tell(PortDisconnected(attempt=1, reason="late", takeover_confirmed=False))
     assert site.state == "connected"
 
 
