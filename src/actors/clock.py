@@ -16,7 +16,6 @@ import heapq
 import itertools
 import threading
 import time
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import msgspec
@@ -179,9 +178,9 @@ class Timers:
     an actor never acts on a timer it no longer wants. Used on the owning actor's thread.
     """
 
-    def __init__(self, clock: BaseClock, inbox: Callable[[], Target]) -> None:
+    def __init__(self, clock: BaseClock, inbox: Target) -> None:
         self._clock = clock
-        self._inbox = inbox  # read at each arming: tests swap an actor's inbox after init
+        self._inbox = inbox
         self._armed: dict[str, tuple[Timer, int]] = {}
         self._seq = 0
 
@@ -189,7 +188,7 @@ class Timers:
         self.cancel(name)
         self._seq += 1
         fired = Fired(timer=name, seq=self._seq, event=event)
-        timer = self._clock.schedule(delay_s, self._inbox(), fired)
+        timer = self._clock.schedule(delay_s, self._inbox, fired)
         self._armed[name] = (timer, self._seq)
 
     def cancel(self, name: str) -> None:

@@ -106,9 +106,10 @@ class DeviceActor:
         clock: BaseClock,
         sink: EventSink,
         site_up: bool,
-        inbox: Target | None = None,
+        inbox: Target,
         restarts: int = 0,
     ) -> None:
+        """``inbox`` is where its timers deliver: the site's mailbox (``roster``), or a test's."""
         self.urn = uuid.uuid4().urn
         self.key = state.key
         self.model = state.model
@@ -125,11 +126,11 @@ class DeviceActor:
         self.site_up = site_up
         self.before_down: Availability = "unknown"
         self.grace_from: float | None = None  # the link came back at this time
-        self.timers = Timers(clock, lambda: self.inbox)
+        self.inbox = inbox
+        self.timers = Timers(clock, inbox)
         self.processed = 0
         self.restarts = restarts
         self.started_at = clock.now()
-        self.inbox: Any = inbox  # where its timers deliver: the site's mailbox, or a test's
 
     def on_start(self) -> None:
         if self.stored != self.availability:

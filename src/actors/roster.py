@@ -13,7 +13,7 @@ grow the roster without bound.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -31,12 +31,12 @@ class _ViaSite:
 
     __slots__ = ("key", "site")
 
-    def __init__(self, site: Callable[[], Target], key: DeviceKey) -> None:
+    def __init__(self, site: Target, key: DeviceKey) -> None:
         self.site = site
         self.key = key
 
     def tell(self, message: Any) -> None:
-        self.site().tell(ToDevice(device=self.key, message=message))
+        self.site.tell(ToDevice(device=self.key, message=message))
 
 
 class DeviceRoster:
@@ -46,12 +46,12 @@ class DeviceRoster:
         clock: BaseClock,
         sink: EventSink,
         max_devices: int,
-        site: Callable[[], Target],
+        site: Target,
     ) -> None:
         self.clock = clock
         self.sink = sink
         self.max_devices = max_devices
-        self._site = site  # read at each spawn: tests swap the site actor's inbox after init
+        self._site = site  # the site actor's inbox, where hosted devices' messages go
         self._devices: dict[DeviceKey, DeviceActor] = {}
         self._capped_warned = False
         self.failures = 0

@@ -81,7 +81,10 @@ class SiteActor(pykka.ThreadingActor):
         port_factory: Callable[[Target, Callable[[], float]], MqttPort] | None = None,
         rng: random.Random | None = None,
         on_crash: Callable[[str], None] | None = None,
+        inbox: Target | None = None,
     ) -> None:
+        """``inbox`` is where the actor's timers and its devices' messages come back: its own
+        ref unless given (tests give one that runs ``on_receive`` synchronously)."""
         super().__init__()
         self.spec = spec
         self.clock = clock
@@ -90,7 +93,7 @@ class SiteActor(pykka.ThreadingActor):
         self.limiter = limiter
         self.rng = rng or random.Random()
         self.on_crash = on_crash
-        self.inbox: Target = self.actor_ref  # tests replace it to deliver synchronously
+        self.inbox: Target = inbox or self.actor_ref
         factory = port_factory or (lambda owner, now: PahoPort(owner, now))
         self.port: MqttPort = factory(self.actor_ref, clock.now)
         self.conn = lc.Conn()
@@ -98,11 +101,11 @@ class SiteActor(pykka.ThreadingActor):
         self.link_up = False  # CONNACK seen on the current attempt
         self.sub_request = 0
         self.subscribed: set[str] = set()
-        self.timers = Timers(clock, lambda: self.inbox)
+        self.timers = Timers(clock, self.inbox)
         self.ingest = Ingest(spec.site_id, spec.code, spec.subscriptions, max_payload)
         self.initial_devices = devices
         self.devices = DeviceRoster(clock=clock, sink=sink, max_devices=max_devices,
-                                    site=lambda: self.inbox)
+                                    site=self.inbox)
         self.pending = PendingCommands(spec.site_id, sink, clock.now)
         self.processed = 0
         self.started_at = clock.now()

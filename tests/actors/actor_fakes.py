@@ -34,10 +34,12 @@ from sitelink.topics import DEFAULT_SUBSCRIPTIONS, Subscription
 class SyncInbox:
     """Stands in for an unstarted actor's ref: ``tell`` runs ``on_receive`` at once, on the
     caller's thread. The FakeClock swallows exceptions of its targets (a dead actor must not
-    stop the clock), so this keeps them in ``errors`` for the test to check."""
+    stop the clock), so this keeps them in ``errors`` for the test to check.
 
-    def __init__(self, actor: Any) -> None:
-        self.actor = actor
+    Built before its actor (which takes it as ``inbox=``) and bound to it afterwards."""
+
+    def __init__(self) -> None:
+        self.actor: Any = None
         self.errors: list[BaseException] = []
         self.told: list[Any] = []
 

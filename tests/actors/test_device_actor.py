@@ -44,9 +44,10 @@ class Device:
             last_seen_at=last_seen_at,
             offline_after_s=offline_after_s,
         )
-        self.actor = DeviceActor(state, clock=self.clock, sink=self.sink, site_up=site_up)
-        self.inbox = SyncInbox(self.actor)
-        self.actor.inbox = self.inbox
+        self.inbox = SyncInbox()
+        self.actor = DeviceActor(state, clock=self.clock, sink=self.sink, site_up=site_up,
+                                 inbox=self.inbox)
+        self.inbox.actor = self.actor
         self.actor.on_start()
 
     def tell(self, message: Any) -> Any:

@@ -76,6 +76,7 @@ class Site:
     ) -> None:
         self.clock = clock or FakeClock()
         self.sink = sink or WaitingSink()
+        self.inbox = SyncInbox()
         self.actor = SiteActor(
             spec or make_spec(manager_topic=MANAGER_TOPIC),
             clock=self.clock,
@@ -86,9 +87,9 @@ class Site:
             max_payload=max_payload,
             port_factory=FakePort,
             rng=FixedRandom(0.5),
+            inbox=self.inbox,
         )
-        self.inbox = SyncInbox(self.actor)
-        self.actor.inbox = self.inbox
+        self.inbox.actor = self.actor
         BUILT.append(self)
         port = self.actor.port
         assert isinstance(port, FakePort)
