@@ -152,7 +152,7 @@ class Runtime:
         if self._db is not None:
             await self._db.close()
         if self._own_clock:
-            self.clock.stop()  # type: ignore[attr-defined]
+            self.clock.stop()
         log.info("sitelink stopped")
 
     def _stop_actors(self) -> None:

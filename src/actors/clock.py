@@ -2,8 +2,8 @@
 
 pykka has no timers, and a ``threading.Timer`` per timer costs a thread per timer. The
 ``Clock`` keeps one heap and one thread for the whole process; at the deadline it
-``tell``s the message to its target. ``FakeClock`` has the same interface and is advanced
-by hand in tests, which then never sleep to wait for a timer.
+``tell``s the message to its target. The tests' ``FakeClock`` (tests/fake_clock.py) is the
+same ``BaseClock`` advanced by hand, so no test sleeps to wait for a timer.
 
 Targets are anything with ``tell(message)``: a pykka ``ActorRef`` in production, or a
 small adapter that calls ``on_receive`` directly in deterministic unit tests.
@@ -62,6 +62,10 @@ class BaseClock(abc.ABC):
     @abc.abstractmethod
     def monotonic(self) -> float:
         """Seconds on the clock that deadlines are measured on."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Deliver nothing more (any thread; the owner calls it once, at shutdown)."""
 
     def schedule(self, delay_s: float, target: Target, message: Any) -> Timer:
         """Tell ``message`` to ``target`` after ``delay_s`` seconds (any thread)."""
@@ -126,40 +130,6 @@ class Clock(BaseClock):
                     return
                 due = self._pop_due(time.monotonic())
             self._deliver(due)
-
-
-class FakeClock(BaseClock):
-    """A clock that moves only when a test calls ``advance``. Deliveries happen in ``advance``,
-    on the calling thread, in due order."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        super().__init__()
-        self._now = start
-        self._start = start
-
-    def now(self) -> float:
-        return self._now
-
-    def monotonic(self) -> float:
-        return self._now - self._start
-
-    def advance(self, seconds: float) -> None:
-        """Move time forward, delivering every message that falls due on the way, in order.
-        Messages scheduled by those deliveries are delivered too if they fall due in range."""
-        end = self._now + seconds
-        while True:
-            with self._lock:
-                live = [t for t in self._heap if not t.cancelled]
-                if not live or min(live).due > end - self._start:
-                    break
-                nxt = min(live)
-                self._now = max(self._now, self._start + nxt.due)
-                due = self._pop_due(nxt.due)
-            self._deliver(due)
-        self._now = end
-
-    def stop(self) -> None:
-        """Nothing to stop; present so both clocks are interchangeable."""
 
 
 class Fired(msgspec.Struct, frozen=True, kw_only=True):

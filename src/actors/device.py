@@ -23,6 +23,7 @@ import uuid
 from typing import Any
 
 import msgspec
+import structlog
 
 from sitelink.actors.clock import BaseClock, Fired, Target, Timers
 from sitelink.events import (
@@ -33,6 +34,8 @@ from sitelink.events import (
     EventSink,
     SensorValue,
 )
+
+log = structlog.get_logger(__name__)
 
 OFFLINE_CHECK = "offline_check"
 
@@ -177,6 +180,9 @@ class DeviceActor:
             case Fired():
                 if self.timers.take(message):
                     self._check_offline()
+            case _:  # as pykka does: say so, never drop silently
+                log.warning("unknown message dropped", device=self.key.serial,
+                            message=type(message).__name__)
 
     def info(self) -> DeviceInfo:
         return DeviceInfo(urn=self.urn, name=self.name, state=self.availability,

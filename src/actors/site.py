@@ -183,6 +183,13 @@ class SiteActor(pykka.ThreadingActor):
             case Shutdown():
                 self._feed(lc.Stop())
                 self._teardown()
+            case (
+                PortConnected() | PortConnectFailed() | PortDisconnected() | PortSubscribed()
+                | PortPublished()
+            ):
+                pass  # from an attempt given up on: stale by design
+            case _:  # as pykka does: say so, never drop silently (the type only: no secrets)
+                log.warning("unknown message dropped", message=type(message).__name__)
         return None
 
     # --- the lifecycle ----------------------------------------------------------------------

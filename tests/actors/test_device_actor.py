@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from actor_fakes import SyncInbox, WaitingSink
 
-from sitelink.actors.clock import FakeClock
+from fake_clock import FakeClock
 from sitelink.actors.device import (
     DeviceActor,
     DeviceState,
@@ -266,3 +267,13 @@ def test_a_device_from_storage_is_unknown_until_heard() -> None:
     assert device.availability == "unknown"
     device.heard()
     assert device.availability == "online"
+
+
+def test_an_unknown_message_is_logged_not_dropped_silently() -> None:
+    """A message the device has no case for is logged by its type, as pykka does."""
+    device = Device()
+    with structlog.testing.capture_logs() as logs:
+        device.tell("not a message")
+    assert [(e["event"], e["message"], e["log_level"]) for e in logs] == [
+        ("unknown message dropped", "str", "warning")
+    ]

@@ -14,13 +14,14 @@ from typing import Any
 import msgspec
 import pykka
 import pytest
+import structlog
 from actor_fakes import MANAGER_TOPIC, FakePort, FixedRandom, SyncInbox, WaitingSink, make_spec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fake_clock import FakeClock
 from sitelink.actors import lifecycle as lc
 from sitelink.actors.backoff import ConnectRateLimiter, RetryPolicy
-from sitelink.actors.clock import FakeClock
 from sitelink.actors.mqtt_port import (
     MessagesReady,
     PortConnected,
@@ -369,6 +370,17 @@ def test_stale_port_events_of_an_older_attempt_are_ignored() -> None:
     site.come_up()
     site.tell(PortDisconnected(attempt=1, reason="late", takeover_confirmed=False))
     assert site.state == "connected"
+
+
+def test_an_unknown_message_is_logged_not_dropped_silently() -> None:
+    """A message the site has no case for is logged by its type, as pykka does; a port
+    message of an older attempt is stale by design and is not."""
+    site = Site().start()
+    with structlog.testing.capture_logs() as logs:
+        site.tell({"not": "a message"})
+        site.tell(PortConnected(attempt=site.port.attempt + 99))
+    warnings = [(e["event"], e["message"]) for e in logs if e["log_level"] == "warning"]
+    assert warnings == [("unknown message dropped", "dict")]
 
 
 def test_messages_of_an_older_attempt_are_still_drained() -> None:

@@ -19,8 +19,9 @@ import pykka
 import pytest
 from actor_fakes import FakePort, WaitingSink, make_spec
 
+from fake_clock import FakeClock
 from sitelink.actors.backoff import ConnectRateLimiter, RetryPolicy
-from sitelink.actors.clock import FakeClock, Target
+from sitelink.actors.clock import Target
 from sitelink.actors.mqtt_port import MqttPort
 from sitelink.actors.site import SiteActor
 from sitelink.actors.site_messages import Publish, PublishResult, SiteSpec

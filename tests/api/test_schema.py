@@ -13,8 +13,8 @@ from typing import Any
 import schemathesis
 from hypothesis import HealthCheck, settings
 
+from fake_clock import FakeClock
 from integration.live import ADMIN_TOKEN, LiveServer
-from sitelink.actors.clock import FakeClock
 from sitelink.api.app import create_app
 from sitelink.settings import Settings
 
