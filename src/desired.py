@@ -60,5 +60,4 @@ def site_spec(config: SiteConfig, settings: Settings) -> SiteSpec:
         subscriptions=subscriptions,
         is_enabled=config.is_enabled,
         offline_after_s=float(config.offline_after_s),
-        manager_topic=will,
     )

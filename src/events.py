@@ -10,15 +10,26 @@ database ids of devices or sensors; the storage writer resolves them.
 
 from __future__ import annotations
 
+import enum
 from typing import Literal, Protocol
 
 import msgspec
 
-ConnectionStatus = Literal["connecting", "connected", "disconnected", "error", "disabled"]
 Availability = Literal["online", "offline", "unreachable", "unknown"]
 DeviceKind = Literal["gateway", "datalogger"]
 ConnectionEventKind = Literal["connected", "lost", "failed", "stopped"]
 CommandOutcomeKind = Literal["sent", "acked", "failed"]
+
+
+class ConnectionStatus(enum.StrEnum):
+    """A site's connection state: the lifecycle's ``State`` and the status the API and the
+    history show are this one enum (a str, so it encodes as its value)."""
+
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    ERROR = "error"
+    DISABLED = "disabled"
 
 
 class DeviceKey(msgspec.Struct, frozen=True, array_like=True):

@@ -22,25 +22,19 @@ state cannot accept (Reconnect on a stopped site) raises ``LifecycleError``.
 
 from __future__ import annotations
 
-import enum
 from typing import Literal
 
 import msgspec
 
 from sitelink.actors.backoff import RetryPolicy, retry_delay
 from sitelink.errors import LifecycleError
-from sitelink.events import ConnectionEventKind
+from sitelink.events import ConnectionEventKind, ConnectionStatus
 
 TAKEOVER_WINDOW_S = 60.0
 TAKEOVER_LIMIT = 3
 
 
-class State(enum.StrEnum):
-    DISCONNECTED = "disconnected"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    ERROR = "error"
-    DISABLED = "disabled"
+State = ConnectionStatus  # the lifecycle's states are the statuses the world is told
 
 
 class Conn(msgspec.Struct, frozen=True, kw_only=True):

@@ -241,9 +241,8 @@ class SiteActor(pykka.ThreadingActor):
         self.timers.arm(lc.CONNECT_TIMEOUT, self.policy.connect_timeout_s, timeout)
 
     def _disconnect(self) -> None:
-        goodbye = (self.spec.manager_topic, b"offline") if self.spec.manager_topic else None
         had_link = self.link_up
-        self.port.disconnect(goodbye)
+        self.port.disconnect(self._goodbye())
         self.link_up = False
         self.pending.fail_all("Connection closed")
         if self.conn.state is lc.State.DISABLED:
@@ -362,7 +361,7 @@ class SiteActor(pykka.ThreadingActor):
         c, s = self.conn, self.spec
         self.sink.publish(
             SiteStatusChanged(
-                site_id=s.site_id, code=s.code, status=c.state.value, is_enabled=s.is_enabled,
+                site_id=s.site_id, code=s.code, status=c.state, is_enabled=s.is_enabled,
                 error_message=c.error_message, retry_count=c.retry_count,
                 next_retry_at=c.next_retry_at, client_id=s.broker.client_id,
                 last_connected_at=c.connected_at,
@@ -382,8 +381,13 @@ class SiteActor(pykka.ThreadingActor):
 
     def _disconnect_quietly(self) -> None:
         try:
-            goodbye = (self.spec.manager_topic, b"offline") if self.spec.manager_topic else None
-            self.port.disconnect(goodbye)
+            self.port.disconnect(self._goodbye())
         except Exception:
             log.exception("disconnect during teardown failed")
+
+    def _goodbye(self) -> tuple[str, bytes] | None:
+        """What to publish before a clean disconnect: "offline" on our availability topic,
+        as the will would have said it."""
+        topic = self.spec.manager_topic
+        return (topic, b"offline") if topic else None
 

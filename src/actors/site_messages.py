@@ -27,7 +27,12 @@ class SiteSpec(msgspec.Struct, frozen=True, kw_only=True):
     subscriptions: tuple[Subscription, ...]
     is_enabled: bool
     offline_after_s: float = 180.0
-    manager_topic: str | None = None  # our availability topic; None when the will is off
+
+    @property
+    def manager_topic(self) -> str | None:
+        """Our availability topic ("online"/"offline", retained): the will's topic, so the
+        two can never differ; None when the will is off."""
+        return self.broker.will_topic
 
 
 class Configure(msgspec.Struct, frozen=True, kw_only=True):

@@ -27,7 +27,7 @@ from sitelink.actors.device import DeviceState
 from sitelink.actors.mqtt_port import MqttPort
 from sitelink.actors.site import SiteActor
 from sitelink.actors.site_messages import Configure, Publish, PublishResult, SiteSpec
-from sitelink.events import EventSink, SiteStatusChanged
+from sitelink.events import ConnectionStatus, EventSink, SiteStatusChanged
 
 log = structlog.get_logger(__name__)
 
@@ -221,7 +221,8 @@ class Supervisor(pykka.ThreadingActor):
         s = child.spec
         self.sink.publish(
             SiteStatusChanged(
-                site_id=s.site_id, code=s.code, status="error", is_enabled=s.is_enabled,
+                site_id=s.site_id, code=s.code, status=ConnectionStatus.ERROR,
+                is_enabled=s.is_enabled,
                 error_message=message, retry_count=len(child.crashes), next_retry_at=next_retry_at,
                 client_id=s.broker.client_id, last_connected_at=None, topics=(),
                 handler_running=False, at=self.clock.now(),

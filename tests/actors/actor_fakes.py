@@ -273,5 +273,4 @@ def make_spec(
         subscriptions=subscriptions,
         is_enabled=is_enabled,
         offline_after_s=offline_after_s,
-        manager_topic=manager_topic,
     )
