@@ -31,7 +31,7 @@ serve: install web
 	$(BIN)/sitelink serve
 
 test: install web
-	$(MAKE) test-python test-web test-e2e
+	$(MAKE) lint test-python test-web test-e2e
 
 test-python: install
 	$(BIN)/pytest
@@ -47,9 +47,11 @@ tests/e2e/node_modules/.package-lock.json: tests/e2e/package-lock.json
 test-e2e: install web tests/e2e/node_modules/.package-lock.json
 	cd tests/e2e && npx playwright test
 
+# ruff, mypy strict, and vulture for dead code (its allow-list: vulture_allowlist.py).
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/vulture
 
 bench: install
 	$(BIN)/python -m bench

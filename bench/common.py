@@ -34,7 +34,6 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 PY = sys.executable
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 # --- results -----------------------------------------------------------------------------------
@@ -210,13 +209,6 @@ def proc_rss_bytes(pid: int) -> int:
 def proc_threads(pid: int) -> int:
     """Threads of a process and its children."""
     return sum(_status_field(p, "Threads:") for p in process_tree(pid))
-
-
-def cpu_share(pid: int, seconds: float) -> float:
-    """Share of one core a process used over the next ``seconds`` (1.0 = one core)."""
-    c0, t0 = proc_cpu_s(pid), time.monotonic()
-    time.sleep(seconds)
-    return (proc_cpu_s(pid) - c0) / (time.monotonic() - t0)
 
 
 # --- the real server in a subprocess -------------------------------------------------------------

@@ -150,16 +150,3 @@ class EventSink(Protocol):
     """Where actors publish events. Must be safe to call from any thread."""
 
     def publish(self, event: Event) -> None: ...
-
-
-class ListSink:
-    """An ``EventSink`` that keeps everything, for tests and tools."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def publish(self, event: Event) -> None:
-        self.events.append(event)
-
-    def of(self, kind: type[Event]) -> list[Event]:
-        return [e for e in self.events if isinstance(e, kind)]

@@ -1,0 +1,36 @@
+"""Names the dead-code finder (vulture, run by ``make lint`` over src/ and bench/) reports but
+that stay, each with the reason. vulture only parses this file; nothing imports or runs it.
+
+Route handlers need no entry: ``[tool.vulture]`` in pyproject.toml ignores functions
+decorated with Litestar's ``@get``/``@post``/``@patch``/``@put``/``@delete``. Add an entry
+here only with its reason; if a reason stops being true, delete the code instead.
+"""
+
+# --- called or read by a framework, not by our code ---------------------------------------
+_.on_connect  # paho calls the callbacks assigned to these attributes (mqtt_port, simulate)
+_.on_disconnect  # paho callback attribute (mqtt_port, bench/control.py, bench/failure.py)
+_.on_subscribe  # paho callback attribute
+_.on_publish  # paho callback attribute
+_.on_message  # paho callback attribute
+_.connect_timeout  # paho reads it in connect() (mqtt_port, simulate/publisher)
+_.props  # paho's callback signature: properties we do not need, passed positionally
+_.traceback  # pykka's on_failure(exception_type, exception_value, traceback) signature
+_.authenticate_request  # Litestar's AbstractAuthenticationMiddleware calls it
+_.tags  # Litestar Controller attribute: the OpenAPI tag of every route in it
+_.connection_made  # asyncio.Protocol callback (bench/sse_clients.py)
+_.data_received  # asyncio.Protocol callback
+_.connection_lost  # asyncio.Protocol callback
+_.applied_at  # a column of the migrations table (storage/tables.py): schema, not code
+
+# --- read by tests or tools, part of what a module offers ---------------------------------
+_.restart  # broker.Mosquitto.restart: the embedded test/demo broker; tests restart it
+_.went_silent  # simulate.SimulateStats: the simulator's report, checked by tests/test_simulate
+_.came_back  # simulate.SimulateStats, as above
+_.offline_after_override_s  # storage.devices.StoredDevice: a column of the stored row
+
+# --- dead, left for after the branches that edit these files land (issue 18) ---------------
+_.describe  # runtime.Runtime.describe, with system._tree: remove together (runtime, system)
+_.device_keys  # storage.batch.Batch.device_keys: never called (batch.py is being edited)
+_.forget_cached_identities  # api/auth.py: never called, though token revocation should
+_.get_sensor  # storage.sensors: only tests/storage call it; move to the tests or use it
+_.sensors_of_device  # storage.sensors: as above
