@@ -83,7 +83,7 @@ class PortConnectFailed(msgspec.Struct, frozen=True, kw_only=True):
 class PortDisconnected(msgspec.Struct, frozen=True, kw_only=True):
     attempt: int
     reason: str
-    takeover_confirmed: bool  # the broker said another client took the session over
+    takeover_confirmed: bool = False  # the broker said another client took the session over
 
 
 class PortSubscribed(msgspec.Struct, frozen=True, kw_only=True):
@@ -279,13 +279,11 @@ class PahoPort:
         if self._client is None or not filters:
             if filters:
                 return
-            self._owner.tell(PortSubscribed(attempt=self._attempt, request=request, refused=""))
+            self._tell_subscribed(self._attempt, request, "")
             return
         result, mid = self._client.subscribe(list(filters))
         if result != mqtt.MQTT_ERR_SUCCESS or mid is None:
-            self._owner.tell(PortSubscribed(
-                attempt=self._attempt, request=request, refused="subscribe not sent"
-            ))
+            self._tell_subscribed(self._attempt, request, "subscribe not sent")
             return
         key, names = (self._attempt, mid), [f for f, _ in filters]
         with self._sub_lock:
@@ -293,9 +291,10 @@ class PahoPort:
             if codes is None:
                 self._sub_requests[key] = (request, names)
                 return
-        self._owner.tell(PortSubscribed(
-            attempt=self._attempt, request=request, refused=_refused(names, codes)
-        ))
+        self._tell_subscribed(self._attempt, request, _refused(names, codes))
+
+    def _tell_subscribed(self, attempt: int, request: int, refused: str) -> None:
+        self._owner.tell(PortSubscribed(attempt=attempt, request=request, refused=refused))
 
     def unsubscribe(self, filters: Sequence[str]) -> None:
         if self._client is not None and filters:
@@ -340,10 +339,7 @@ class PahoPort:
         try:
             client.loop_forever()
         except Exception as exc:  # paho's own loop died: tell, never vanish silently
-            reason = describe_failure(exc)
-            self._owner.tell(
-                PortDisconnected(attempt=attempt, reason=reason, takeover_confirmed=False)
-            )
+            self._owner.tell(PortDisconnected(attempt=attempt, reason=describe_failure(exc)))
 
     def _wrap(self, callback: Any, attempt: int) -> Any:
         def wrapped(*args: Any) -> None:
@@ -371,9 +367,8 @@ class PahoPort:
             reason = "Connection lost: session taken over by another client"
         elif rc.value not in (0, 4, 128):  # a v5 broker said why
             reason = f"Connection lost: {str(rc).lower()}"
-        self._owner.tell(PortDisconnected(
-            attempt=attempt, reason=reason, takeover_confirmed=takeover
-        ))
+        lost = PortDisconnected(attempt=attempt, reason=reason, takeover_confirmed=takeover)
+        self._owner.tell(lost)
 
     def _on_subscribe(
         self, attempt: int, client: Any, userdata: Any, mid: int, codes: list[ReasonCode], p: Any
@@ -384,16 +379,13 @@ class PahoPort:
                 self._early_subacks[(attempt, mid)] = codes
                 return
         request, filters = pending
-        self._owner.tell(PortSubscribed(
-            attempt=attempt, request=request, refused=_refused(filters, codes)
-        ))
+        self._tell_subscribed(attempt, request, _refused(filters, codes))
 
     def _on_publish(
         self, attempt: int, client: Any, userdata: Any, mid: int, rc: ReasonCode, props: Any
     ) -> None:
-        self._owner.tell(PortPublished(
-            attempt=attempt, mid=mid, error="" if not rc.is_failure else str(rc)
-        ))
+        error = str(rc) if rc.is_failure else ""
+        self._owner.tell(PortPublished(attempt=attempt, mid=mid, error=error))
 
     def _on_message(self, attempt: int, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         # msg.topic decodes UTF-8 and raises on bad bytes; the raw bytes let the site
