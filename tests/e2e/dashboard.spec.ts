@@ -125,7 +125,7 @@ test("a live fleet in the browser, from login to a broker outage and back", asyn
     await expect(badge).toHaveAttribute("data-status", "error");
     await expect(badge).toHaveText("MQTT error");
     await expect(page.getByTestId("site-error")).toBeVisible();
-    await expect(page.getByTestId("toast").filter({ hasText: `${CODE}: MQTT error` })).toBeVisible();
+    await expect(page.getByTestId("toast").filter({ hasText: `(${CODE}): MQTT error` })).toBeVisible();
     await shot(page, "05-site-error");
   });
 

@@ -18,7 +18,8 @@ export default defineConfig({
     // Debian's Chromium; Playwright never downloads a browser here.
     browserName: "chromium",
     launchOptions: { executablePath: CHROMIUM, args: ["--no-sandbox"] },
-    viewport: { width: 1400, height: 900 },
+    viewport: { width: 1440, height: 900 },
+    locale: "en-US",
     screenshot: "only-on-failure",
     trace: "retain-on-failure",
   },

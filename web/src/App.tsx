@@ -14,6 +14,7 @@ import { AuditPage } from "./pages/AuditPage";
 import { DataloggerPage } from "./pages/DataloggerPage";
 import { FleetPage } from "./pages/FleetPage";
 import { SitePage } from "./pages/SitePage";
+import { TokensPage } from "./pages/TokensPage";
 
 /** Client errors will not get better by asking again; the rest may. */
 function shouldRetry(failureCount: number, error: Error): boolean {
@@ -40,7 +41,7 @@ function Session() {
   if (me.data === undefined) {
     return (
       <div className="login">
-        <Loading error={me.error} what="session" />
+        <Loading error={me.error} onRetry={() => void me.refetch()} />
       </div>
     );
   }
@@ -54,6 +55,7 @@ function Session() {
           <Route path="/dataloggers/:dataloggerId" element={<DataloggerPage />} />
           <Route path="/actors" element={<AdminOnly><ActorsPage /></AdminOnly>} />
           <Route path="/audit" element={<AdminOnly><AuditPage /></AdminOnly>} />
+          <Route path="/tokens" element={<AdminOnly><TokensPage /></AdminOnly>} />
           <Route path="*" element={<Navigate to="/" replace />} />
         </Routes>
       </Layout>

@@ -6,6 +6,7 @@ import type { ToastSpec } from "../src/data/eventPlan";
 import { InvalidationBatcher, type Scheduler } from "../src/data/invalidationBatcher";
 import { queryKeys, type QueryKey } from "../src/data/queryKeys";
 import { datalogger, site } from "./fixtures";
+import { toastInEnglish } from "./i18n";
 
 /** A scheduler that runs nothing until the test says so. */
 class ManualScheduler implements Scheduler {
@@ -59,7 +60,7 @@ describe("applyEvent", () => {
     expect(list?.sites[0]).toMatchObject({ status: "error", error_message: "Connection lost", retry_count: 1 });
     expect(list?.sites[1]).toBe(other);
     expect(client.getQueryData<SiteStatus>(queryKeys.siteStatus(1))?.status).toBe("error");
-    expect(toasts).toEqual([{ tone: "error", text: "site_001: MQTT error — Connection lost" }]);
+    expect(toasts.map((toast) => toastInEnglish(toast, [site(1)]))).toEqual(["Site 001 (site_001): MQTT error — Connection lost"]);
   });
 
   it("invalidates only after the batch delay, each key once, and only the keys of the event", () => {
@@ -78,13 +79,32 @@ describe("applyEvent", () => {
       );
     }
     expect(invalidated(client, queryKeys.siteList())).toBe(false);
-    expect(scheduler.callbacks).toHaveLength(1);
+    // One for the batch, one for the device lists' second look after the link came up.
+    expect(scheduler.callbacks).toHaveLength(2);
 
     scheduler.runAll();
     expect(invalidated(client, queryKeys.siteList())).toBe(true);
     expect(invalidated(client, queryKeys.siteHistory(1))).toBe(true);
     expect(invalidated(client, queryKeys.siteHistory(2))).toBe(false);
     expect(invalidated(client, queryKeys.siteCommands(1))).toBe(false);
+  });
+
+  it("a site whose link goes down shows its devices unreachable at once, in its list and the fleet's", () => {
+    const { client, batcher, notify } = setup();
+    client.setQueryData<SitesResponse>(queryKeys.siteList(), { sites: [site(1, { status: "connected" }), site(2)] });
+    client.setQueryData<DataloggersResponse>(queryKeys.dataloggerList(1), { dataloggers: [datalogger(10, 1)] });
+    client.setQueryData<DataloggersResponse>(queryKeys.dataloggerList(null), {
+      dataloggers: [datalogger(10, 1), datalogger(11, 2)],
+    });
+    applyEvent(
+      client,
+      batcher,
+      { type: "site.status", site_id: 1, status: "disconnected", is_enabled: false, error_message: "", retry_count: 0, next_retry_at: null, at: "" },
+      notify,
+    );
+    expect(client.getQueryData<DataloggersResponse>(queryKeys.dataloggerList(1))?.dataloggers[0]?.availability).toBe("unreachable");
+    const fleet = client.getQueryData<DataloggersResponse>(queryKeys.dataloggerList(null))?.dataloggers;
+    expect(fleet?.map((d) => d.availability)).toEqual(["unreachable", "online"]);
   });
 
   it("a device event flips the device's availability in the site list and in the fleet list", () => {

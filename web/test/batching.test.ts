@@ -9,6 +9,7 @@ import { EventQueue } from "../src/data/eventQueue";
 import { InvalidationBatcher } from "../src/data/invalidationBatcher";
 import { queryKeys } from "../src/data/queryKeys";
 import { datalogger, site } from "./fixtures";
+import { toastInEnglish } from "./i18n";
 
 const never = { setTimeout: () => 0, clearTimeout: () => {} };
 
@@ -92,7 +93,10 @@ describe("applyEvents", () => {
       [status(1, "error", "Connection lost"), status(1, "error", "Connection lost"), status(1, "connected")],
       (t) => toasts.push(t),
     );
-    expect(toasts.map((t) => t.text)).toEqual(["site_001: MQTT error — Connection lost", "site_001: MQTT connected"]);
+    expect(toasts.map((t) => toastInEnglish(t, [site(1)]))).toEqual([
+      "Site 001 (site_001): MQTT error — Connection lost",
+      "Site 001 (site_001): MQTT connected",
+    ]);
   });
 });
 

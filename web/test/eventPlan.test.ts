@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { LiveEvent } from "../src/api/events";
 import { planEvent } from "../src/data/eventPlan";
 import { site } from "./fixtures";
+import { toastInEnglish } from "./i18n";
 
 const statusEvent = (overrides: Partial<Extract<LiveEvent, { type: "site.status" }>> = {}): LiveEvent => ({
   type: "site.status",
@@ -33,6 +34,14 @@ describe("planEvent", () => {
           next_retry_at: "2025-11-11T10:35:07Z",
         },
       },
+      // The link went down: the site's devices are unreachable now (the server says so too).
+      { kind: "site-devices-unreachable", siteId: 1 },
+    ]);
+    expect(plan.settle).toEqual([
+      ["dataloggers", "list", { siteId: 1 }],
+      ["dataloggers", "list", { siteId: null }],
+      ["gateways", "list", { siteId: 1 }],
+      ["gateways", "list", { siteId: null }],
     ]);
     expect(plan.invalidate).toEqual([
       ["sites", "list"],
@@ -54,7 +63,8 @@ describe("planEvent", () => {
 
   it("site.status toasts a real change with the site's code and the error", () => {
     const plan = planEvent(statusEvent({ status: "error", error_message: "Connection lost" }), site(1, { status: "connected" }));
-    expect(plan.toast).toEqual({ tone: "error", text: "site_001: MQTT error — Connection lost" });
+    expect(plan.toast?.tone).toBe("error");
+    expect(toastInEnglish(plan.toast, [site(1)])).toBe("Site 001 (site_001): MQTT error — Connection lost");
   });
 
   it("site.status does not toast a repeat, nor the transient statuses", () => {
@@ -63,11 +73,12 @@ describe("planEvent", () => {
     expect(planEvent(statusEvent({ status: "disabled" }), site(1, { status: "connected" })).toast).toBeNull();
   });
 
-  it("site.status of a site not in the cache still toasts, naming it by id", () => {
-    expect(planEvent(statusEvent({ site_id: 7, status: "connected" })).toast).toEqual({
-      tone: "success",
-      text: "Site 7: MQTT connected",
-    });
+  it("site.status of a site not in the cache still toasts, named by the cache when the toast is drawn", () => {
+    const toast = planEvent(statusEvent({ site_id: 7, status: "connected" })).toast;
+    expect(toast?.tone).toBe("success");
+    expect(toastInEnglish(toast)).toBe("site #7: MQTT connected");
+    // The same toast, once the site is known: one name for a site, "name (code)", everywhere.
+    expect(toastInEnglish(toast, [site(7)])).toBe("Site 007 (site_007): MQTT connected");
   });
 
   it("site.changed invalidates the sites list and everything of that site", () => {
@@ -171,7 +182,8 @@ describe("planEvent", () => {
       site(3),
     );
     expect(plan.invalidate).toEqual([["sites", 3, "commands"]]);
-    expect(plan.toast).toEqual({ tone: "error", text: "site_003: command failed — no PUBACK within 5 s" });
+    expect(plan.toast?.tone).toBe("error");
+    expect(toastInEnglish(plan.toast, [site(3)])).toBe("Site 003 (site_003): command failed — no PUBACK within 5 s");
   });
 
   it("reset asks to invalidate everything and nothing else", () => {

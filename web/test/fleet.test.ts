@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { countBySite, countByStatus, filterSites } from "../src/data/fleet";
 import { nextSort, sortRows } from "../src/data/sorting";
-import { formatAgo, formatDuration, formatPercent, secondsUntil } from "../src/format/time";
 import { datalogger, gateway, site } from "./fixtures";
 
 describe("fleet views", () => {
@@ -60,19 +59,3 @@ describe("sorting", () => {
   });
 });
 
-describe("time formatting", () => {
-  const now = Date.parse("2025-11-11T10:00:00Z");
-  it("formats durations, ages and countdowns", () => {
-    expect(formatDuration(4)).toBe("4s");
-    expect(formatDuration(200)).toBe("3m 20s");
-    expect(formatDuration(7500)).toBe("2h 5m");
-    expect(formatAgo("2025-11-11T09:59:48Z", now)).toBe("12s ago");
-    expect(formatAgo(null, now)).toBe("never");
-    expect(secondsUntil("2025-11-11T10:00:30Z", now)).toBe(30);
-    expect(secondsUntil("2025-11-11T09:00:00Z", now)).toBe(0);
-    expect(secondsUntil(null, now)).toBeNull();
-    expect(formatPercent(99.5)).toBe("99.50%");
-    expect(formatPercent(100)).toBe("100%");
-    expect(formatPercent(null)).toBe("—");
-  });
-});

@@ -11,6 +11,7 @@ import { pendingControls } from "../src/data/pendingControls";
 import { queryKeys } from "../src/data/queryKeys";
 import { siteControlOptions } from "../src/data/siteControl";
 import { site } from "./fixtures";
+import { toastInEnglish } from "./i18n";
 
 function seeded(status: SiteStatus["status"], isEnabled: boolean) {
   const client = new QueryClient({ defaultOptions: { mutations: { retry: false } } });
@@ -79,7 +80,7 @@ describe("siteControlOptions", () => {
       client,
       siteControlOptions(client, (toast) => toasts.push(toast), send),
     );
-    return { toasts, result: observer.mutate({ siteId: 1, siteCode: "site_001", action }) };
+    return { toasts, result: observer.mutate({ siteId: 1, action }) };
   }
 
   it("keeps the optimistic badge after a successful start until an event replaces it", async () => {
@@ -87,7 +88,7 @@ describe("siteControlOptions", () => {
     const { toasts, result } = run(client, "start", async () => ({ success: true, message: "Site 1 enabled." }));
     await result;
     expect(listed(client)).toMatchObject({ status: "connecting", is_enabled: true });
-    expect(toasts).toEqual([{ tone: "info", text: "site_001: MQTT started" }]);
+    expect(toasts.map((toast) => toastInEnglish(toast, [site(1)]))).toEqual(["Site 001 (site_001): MQTT started"]);
   });
 
   it("rolls back and says why when the server refuses", async () => {
@@ -97,7 +98,7 @@ describe("siteControlOptions", () => {
     });
     await expect(result).rejects.toThrow("admin role required");
     expect(listed(client)).toMatchObject({ status: "connected", is_enabled: true });
-    expect(toasts).toEqual([{ tone: "error", text: "site_001: stop failed — admin role required" }]);
+    expect(toasts.map((toast) => toastInEnglish(toast, [site(1)]))).toEqual(["Site 001 (site_001): stop failed — admin role required"]);
   });
 
   it("reconnect changes no badge but still reports failure", async () => {
@@ -145,7 +146,7 @@ describe("pending controls", () => {
   it("without any event, the protection ends a while after the request succeeded", async () => {
     const client = seeded("connected", true);
     const observer = new MutationObserver(client, siteControlOptions(client, () => {}, async () => ({ success: true, message: "" })));
-    await observer.mutate({ siteId: 1, siteCode: "site_001", action: "stop" });
+    await observer.mutate({ siteId: 1, action: "stop" });
     expect(pendingControls(client).has(1)).toBe(true);
     vi.advanceTimersByTime(10_000);
     expect(pendingControls(client).has(1)).toBe(false);

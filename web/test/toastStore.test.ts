@@ -5,11 +5,11 @@ describe("ToastStore", () => {
   it("shows at most maxVisible toasts, dropping the oldest and counting them", () => {
     const timers: (() => void)[] = [];
     const store = new ToastStore(2, 1000, (callback) => timers.push(callback));
-    store.push({ tone: "info", text: "a" });
-    store.push({ tone: "info", text: "b" });
-    store.push({ tone: "error", text: "c" });
+    store.push({ tone: "info", key: "siteSaved", params: { code: "a" } });
+    store.push({ tone: "info", key: "siteSaved", params: { code: "b" } });
+    store.push({ tone: "error", key: "siteSaved", params: { code: "c" } });
     const state = store.getSnapshot();
-    expect(state.toasts.map((t) => t.text)).toEqual(["b", "c"]);
+    expect(state.toasts.map((t) => t.params?.code)).toEqual(["b", "c"]);
     expect(state.dropped).toBe(1);
   });
 
@@ -20,7 +20,7 @@ describe("ToastStore", () => {
     store.subscribe(() => {
       notified += 1;
     });
-    store.push({ tone: "success", text: "site_001: MQTT connected" });
+    store.push({ tone: "success", key: "status", params: { status: "connected" }, siteId: 1 });
     timers[0]?.();
     expect(store.getSnapshot().toasts).toEqual([]);
     expect(notified).toBe(2);

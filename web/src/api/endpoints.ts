@@ -1,6 +1,6 @@
 /** One function per endpoint of API.md that the dashboard uses. */
 
-import { request, withQuery } from "./client";
+import { ApiError, request, withQuery } from "./client";
 import type {
   ActorTree,
   AuditResponse,
@@ -11,7 +11,10 @@ import type {
   DataloggersResponse,
   Discovery,
   GatewaysResponse,
+  Health,
   Me,
+  NewToken,
+  Role,
   PublishInput,
   PublishResult,
   ReadingsResponse,
@@ -23,6 +26,7 @@ import type {
   SiteStatus,
   Subscription,
   SubscriptionInput,
+  TokensResponse,
   TopicsResponse,
 } from "./types";
 
@@ -89,7 +93,20 @@ export const api = {
       signal,
     ),
 
+  /** Health answers 503 with the same body when unhealthy: that is an answer, not a failure. */
+  health: async (signal?: AbortSignal): Promise<Health> => {
+    const init: RequestInit = { credentials: "same-origin", headers: { Accept: "application/json" } };
+    if (signal) init.signal = signal;
+    const response = await fetch(`${MQTT}/health/`, init);
+    if (response.status !== 200 && response.status !== 503) throw new ApiError(response.status, response.statusText);
+    return (await response.json()) as Health;
+  },
+
   actors: (signal?: AbortSignal) => request<ActorTree>("GET", `${V1}/actors`, undefined, signal),
+  tokens: (signal?: AbortSignal) => request<TokensResponse>("GET", `${V1}/tokens`, undefined, signal),
+  createToken: (name: string, role: Role) => request<NewToken>("POST", `${V1}/tokens`, { name, role }),
+  revokeToken: (name: string) => request<void>("DELETE", `${V1}/tokens/${encodeURIComponent(name)}`),
+
   audit: (limit: number, signal?: AbortSignal) =>
     request<AuditResponse>("GET", withQuery(`${V1}/audit`, { limit }), undefined, signal),
 };

@@ -298,3 +298,28 @@ export interface AuditEntry {
 export interface AuditResponse {
   entries: AuditEntry[];
 }
+
+/** GET /api/v1/mqtt/health/ (200 for healthy and degraded, 503 for unhealthy, same body). */
+export interface Health {
+  status: "healthy" | "degraded" | "unhealthy";
+  service: { running: boolean; instance_id: string };
+  connections: { total: number; enabled: number; healthy: number; unhealthy: number };
+  storage: { ok: boolean; engine: string };
+}
+
+/** GET /api/v1/tokens: every token by name (never its secret). */
+export interface TokenInfo {
+  name: string;
+  role: Role;
+  created_at: string;
+  last_used_at: string | null;
+}
+
+export interface TokensResponse {
+  tokens: TokenInfo[];
+}
+
+/** POST /api/v1/tokens: the new token's secret, shown this once. */
+export interface NewToken extends TokenInfo {
+  token: string;
+}

@@ -1,29 +1,30 @@
 import { useState, type FormEvent } from "react";
+import { useTranslation } from "react-i18next";
 import { ApiError } from "../api/client";
 import { ErrorText } from "../components/ErrorText";
+import { Preferences } from "../components/Preferences";
 import { useLogin } from "./useAuth";
 
 export function LoginPage() {
+  const { t } = useTranslation();
   const [token, setToken] = useState("");
   const login = useLogin();
   const submit = (event: FormEvent) => {
     event.preventDefault();
     if (token.trim()) login.mutate(token.trim(), { onSuccess: () => setToken("") });
   };
-  const error =
-    login.error instanceof ApiError && login.error.status === 401 ? new Error("That token is not valid.") : login.error;
+  const error = login.error instanceof ApiError && login.error.status === 401 ? new Error(t("login.invalid")) : login.error;
   return (
-    <div className="login">
+    <main className="login">
       <form className="card login-card" onSubmit={submit}>
         <h1 className="brand">sitelink</h1>
-        <p className="muted">Sign in with an API token. It is exchanged for a session cookie and not kept by this page.</p>
+        <p className="muted">{t("login.intro")}</p>
         <label>
-          Token
+          {t("login.token")}
           <input
             type="password"
             name="token"
             autoComplete="current-password"
-            autoFocus
             value={token}
             onChange={(event) => setToken(event.target.value)}
             data-testid="login-token"
@@ -31,9 +32,10 @@ export function LoginPage() {
         </label>
         <ErrorText error={error} />
         <button type="submit" className="button primary" disabled={login.isPending || !token.trim()} data-testid="login-submit">
-          {login.isPending ? "Signing in…" : "Sign in"}
+          {login.isPending ? t("login.signingIn") : t("login.signIn")}
         </button>
+        <Preferences />
       </form>
-    </div>
+    </main>
   );
 }

@@ -6,6 +6,7 @@
 
 import { useEffect, useRef, useState } from "react";
 import { createPortal } from "react-dom";
+import { useTranslation } from "react-i18next";
 import type { ControlAction } from "../api/endpoints";
 import type { SiteStatus } from "../api/types";
 import { isTransient } from "../format/status";
@@ -20,6 +21,7 @@ export interface MenuItem {
 }
 
 export function AdminMenu({ site, items = [] }: { site: SiteStatus; items?: readonly MenuItem[] }) {
+  const { t } = useTranslation();
   const control = useSiteControl();
   const ref = useRef<HTMLDivElement>(null);
   const listRef = useRef<HTMLDivElement>(null);
@@ -56,22 +58,22 @@ export function AdminMenu({ site, items = [] }: { site: SiteStatus; items?: read
   }, [open]);
 
   const act = (action: ControlAction) => {
-    control.mutate({ siteId: site.site_id, siteCode: site.code, action });
+    control.mutate({ siteId: site.site_id, action });
   };
 
   const controls: MenuItem[] = site.is_enabled
     ? [
-        { label: "Stop MQTT", onSelect: () => act("stop"), testId: "action-stop" },
-        { label: "Reconnect now", onSelect: () => act("reconnect"), testId: "action-reconnect" },
+        { label: t("menu.stop"), onSelect: () => act("stop"), testId: "action-stop" },
+        { label: t("menu.reconnect"), onSelect: () => act("reconnect"), testId: "action-reconnect" },
       ]
-    : [{ label: "Start MQTT", onSelect: () => act("start"), testId: "action-start" }];
+    : [{ label: t("menu.start"), onSelect: () => act("start"), testId: "action-start" }];
 
   return (
     <div className="menu" ref={ref}>
       <button
         type="button"
         className="icon-button"
-        aria-label={`Admin actions for ${site.code}`}
+        aria-label={t("menu.label", { code: site.code })}
         aria-haspopup="menu"
         aria-expanded={open}
         aria-busy={busy}

@@ -1,13 +1,13 @@
+import { useTranslation } from "react-i18next";
 import { useLiveState } from "../live/LiveContext";
 
-const WORDS = { connecting: "connecting", live: "live", reconnecting: "reconnecting" } as const;
-
 export function LiveIndicator() {
+  const { t } = useTranslation();
   const state = useLiveState();
   return (
-    <span className={`live live-${state}`} data-testid="live-indicator" data-state={state} title="Live event stream">
+    <span className={`live live-${state}`} data-testid="live-indicator" data-state={state} title={t("live.title")}>
       <span className="live-dot" />
-      {WORDS[state]}
+      {t(`live.${state}`)}
     </span>
   );
 }

@@ -1,15 +1,19 @@
+import { useTranslation } from "react-i18next";
 import type { SiteStatus } from "../api/types";
-import { formatDuration, secondsUntil } from "../format/time";
+import { secondsUntil } from "../format/time";
+import { useTimeFormat } from "../i18n";
 
-/** "retry 3 in 12s" for a site in error; nothing otherwise. */
+/** "retry in 12s (attempt 3)" for a site in error; nothing otherwise. */
 export function RetryInfo({ site, nowMs }: { site: SiteStatus; nowMs: number }) {
+  const { t } = useTranslation();
+  const format = useTimeFormat();
   if (site.status !== "error") return null;
   const seconds = secondsUntil(site.next_retry_at, nowMs);
   if (seconds === null) return null;
   return (
     <span className="muted" data-testid="retry-countdown">
-      {seconds > 0 ? `retry in ${formatDuration(seconds)}` : "retrying…"}
-      {site.retry_count > 0 ? ` (attempt ${site.retry_count + 1})` : ""}
+      {seconds > 0 ? t("retry.in", { duration: format.duration(seconds) }) : t("retry.now")}
+      {site.retry_count > 0 ? ` ${t("retry.attempt", { n: site.retry_count + 1 })}` : ""}
     </span>
   );
 }

@@ -1,19 +1,25 @@
+import { useQueryClient } from "@tanstack/react-query";
+import { useTranslation } from "react-i18next";
+import { cachedSite } from "../data/applyEvent";
+import { toastText } from "../data/toastText";
 import { useToastState, useToastStore } from "../live/ToastContext";
 
 export function Toasts() {
+  const { t } = useTranslation();
+  const client = useQueryClient();
   const { toasts, dropped } = useToastState();
   const store = useToastStore();
   return (
     <div className="toasts" role="status" aria-live="polite">
       {dropped > 0 && (
         <button type="button" className="toast toast-more" onClick={() => store.clearDropped()}>
-          +{dropped} more
+          {t("toast.more", { count: dropped })}
         </button>
       )}
       {toasts.map((toast) => (
         <div key={toast.id} className={`toast toast-${toast.tone}`} data-testid="toast">
-          <span>{toast.text}</span>
-          <button type="button" className="toast-close" aria-label="Dismiss" onClick={() => store.dismiss(toast.id)}>
+          <span>{toastText(toast, t, (siteId) => cachedSite(client, siteId))}</span>
+          <button type="button" className="toast-close" aria-label={t("common.dismiss")} onClick={() => store.dismiss(toast.id)}>
             ×
           </button>
         </div>

@@ -38,14 +38,20 @@ export interface MergedEdits {
   removedSites: Set<number>;
   dataloggers: Map<number, { siteId: number; availability: Availability }>;
   gateways: Map<number, { siteId: number; availability: Availability }>;
+  /** Sites whose link went down in this batch (and did not come back within it). */
+  unreachableSites: Set<number>;
 }
 
 export function mergeEdits(edits: readonly CacheEdit[]): MergedEdits {
-  const merged: MergedEdits = { sites: new Map(), removedSites: new Set(), dataloggers: new Map(), gateways: new Map() };
+  const merged: MergedEdits = { sites: new Map(), removedSites: new Set(), dataloggers: new Map(), gateways: new Map(), unreachableSites: new Set() };
   for (const edit of edits) {
     switch (edit.kind) {
       case "site-status":
         merged.sites.set(edit.siteId, { ...merged.sites.get(edit.siteId), ...edit.patch });
+        if (edit.patch.status === "connected") merged.unreachableSites.delete(edit.siteId);
+        break;
+      case "site-devices-unreachable":
+        merged.unreachableSites.add(edit.siteId);
         break;
       case "site-removed":
         merged.removedSites.add(edit.siteId);
@@ -84,6 +90,7 @@ function byScope(devices: MergedEdits["dataloggers"]): Map<number | null, Map<nu
  */
 export function applyMergedEdits(client: QueryClient, merged: MergedEdits): void {
   const cache = client.getQueryCache();
+  if (merged.unreachableSites.size > 0) markUnreachable(client, merged.unreachableSites);
   client.setQueryData<SitesResponse>(queryKeys.siteList(), (list) =>
     patchSitesInList(list, merged.sites, merged.removedSites),
   );
@@ -115,6 +122,31 @@ export function applyMergedEdits(client: QueryClient, merged: MergedEdits): void
         client.setQueryData<GatewaysResponse>(queryKey, (list) => patchDevicesInList(list, "gateways", availability));
       }
     }
+  }
+}
+
+/**
+ * Every cached device of the given sites turns `unreachable`, as the server turns them when
+ * the site's link goes down; the refetch that follows (and its settle) confirms it.
+ */
+function markUnreachable(client: QueryClient, sites: ReadonlySet<number>): void {
+  const cache = client.getQueryCache();
+  const down = <T extends { site_id: number; availability: Availability; is_online: boolean }>(device: T): T =>
+    sites.has(device.site_id) && device.availability !== "unreachable"
+      ? { ...device, availability: "unreachable", is_online: false }
+      : device;
+  for (const { queryKey } of cache.findAll({ queryKey: queryKeys.dataloggerLists() })) {
+    const scope = (queryKey[2] as ListScope).siteId;
+    if (scope !== null && !sites.has(scope)) continue;
+    client.setQueryData<DataloggersResponse>(queryKey, (list) => list && { ...list, dataloggers: list.dataloggers.map(down) });
+  }
+  for (const { queryKey } of cache.findAll({ queryKey: queryKeys.gatewayLists() })) {
+    const scope = (queryKey[2] as ListScope).siteId;
+    if (scope !== null && !sites.has(scope)) continue;
+    client.setQueryData<GatewaysResponse>(queryKey, (list) => list && { ...list, gateways: list.gateways.map(down) });
+  }
+  for (const { queryKey } of cache.findAll({ queryKey: queryKeys.dataloggerDetails() })) {
+    client.setQueryData<DataloggerDetail>(queryKey, (device) => device && down(device));
   }
 }
 

@@ -8,20 +8,43 @@ import type { LiveEvent, SiteStatusEvent } from "../api/events";
 import type { Availability, SiteStatus } from "../api/types";
 import type { SiteStatusPatch } from "./cacheEdits";
 import { queryKeys, type QueryKey } from "./queryKeys";
-import { STATUS_LABELS } from "../format/status";
 
 export type CacheEdit =
   | { kind: "site-status"; siteId: number; patch: SiteStatusPatch }
   | { kind: "site-removed"; siteId: number }
   | { kind: "datalogger-availability"; siteId: number; id: number; availability: Availability }
-  | { kind: "gateway-availability"; siteId: number; id: number; availability: Availability };
+  | { kind: "gateway-availability"; siteId: number; id: number; availability: Availability }
+  /** The site's link went down: its online devices are unreachable now, as the server says. */
+  | { kind: "site-devices-unreachable"; siteId: number };
 
 export type ToastTone = "success" | "info" | "warning" | "error";
 
+/**
+ * A toast, as words to translate when it is shown: `key` is a message key under `toast.`,
+ * `params` its values (a `status` or `action` value is itself translated). A toast about a
+ * site carries `siteId` and is named one way everywhere, "name (code)", from the cache at the
+ * time it is drawn.
+ */
 export interface ToastSpec {
   tone: ToastTone;
-  text: string;
+  key: ToastKey;
+  params?: Record<string, string | number>;
+  siteId?: number;
 }
+
+export type ToastKey =
+  | "status"
+  | "statusError"
+  | "command"
+  | "commandError"
+  | "control"
+  | "controlFailed"
+  | "published"
+  | "siteCreated"
+  | "siteSaved"
+  | "siteDeleted"
+  | "deviceSaved"
+  | "bulk";
 
 export interface EventPlan {
   edits: CacheEdit[];
@@ -55,16 +78,13 @@ export function siteStatusPatch(event: SiteStatusEvent): SiteStatusPatch {
   };
 }
 
-function siteName(siteId: number, site: SiteStatus | undefined): string {
-  return site?.code ?? `Site ${siteId}`;
-}
-
 function statusToast(event: SiteStatusEvent, previous: SiteStatus | undefined): ToastSpec | null {
   const tone = TOASTED[event.status];
   if (tone === null || previous?.status === event.status) return null;
-  const name = siteName(event.site_id, previous);
-  const reason = event.status === "error" && event.error_message ? ` — ${event.error_message}` : "";
-  return { tone, text: `${name}: ${STATUS_LABELS[event.status]}${reason}` };
+  if (event.status === "error" && event.error_message) {
+    return { tone, key: "statusError", params: { status: event.status, error: event.error_message }, siteId: event.site_id };
+  }
+  return { tone, key: "status", params: { status: event.status }, siteId: event.site_id };
 }
 
 /**
@@ -104,7 +124,12 @@ export function planEvent(event: LiveEvent, previous?: SiteStatus): EventPlan {
         queryKeys.siteHistory(event.site_id),
         queryKeys.actors(),
       );
-      if (linkChanged(event, previous)) plan.invalidate.push(...deviceListsOf(event.site_id));
+      if (linkChanged(event, previous)) {
+        if (event.status !== "connected") plan.edits.push({ kind: "site-devices-unreachable", siteId: event.site_id });
+        plan.invalidate.push(...deviceListsOf(event.site_id));
+        // Storage records the devices' new availability a flush later: ask once more then.
+        plan.settle.push(...deviceListsOf(event.site_id));
+      }
       plan.toast = statusToast(event, previous);
       return plan;
     case "site.changed":
@@ -138,8 +163,9 @@ export function planEvent(event: LiveEvent, previous?: SiteStatus): EventPlan {
       plan.invalidate.push(queryKeys.siteCommands(event.site_id));
       if (event.outcome !== null) {
         const tone: ToastTone = event.outcome === "failed" ? "error" : event.outcome === "acked" ? "success" : "info";
-        const error = event.error ? ` — ${event.error}` : "";
-        plan.toast = { tone, text: `${siteName(event.site_id, previous)}: command ${event.outcome}${error}` };
+        plan.toast = event.error
+          ? { tone, key: "commandError", params: { outcome: event.outcome, error: event.error }, siteId: event.site_id }
+          : { tone, key: "command", params: { outcome: event.outcome }, siteId: event.site_id };
       }
       return plan;
   }

@@ -36,6 +36,8 @@ export const queryKeys = {
 
   actors: () => ["actors"] as const,
   audit: () => ["audit"] as const,
+  tokens: () => ["tokens"] as const,
+  health: () => ["health"] as const,
 };
 
 export type QueryKey = readonly unknown[];

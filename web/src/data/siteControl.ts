@@ -13,8 +13,6 @@ import { queryKeys } from "./queryKeys";
 
 export interface ControlVariables {
   siteId: number;
-  /** Shown in toasts. */
-  siteCode: string;
   action: ControlAction;
 }
 
@@ -30,8 +28,6 @@ type Send = (siteId: number, action: ControlAction) => Promise<ControlResult>;
  */
 const SETTLE_CHECK_MS = 10_000;
 
-const PAST: Record<ControlAction, string> = { start: "started", stop: "stopped", reconnect: "reconnecting" };
-
 export function siteControlOptions(
   client: QueryClient,
   notify: (toast: ToastSpec) => void,
@@ -40,20 +36,20 @@ export function siteControlOptions(
   return {
     mutationFn: ({ siteId, action }) => send(siteId, action),
     onMutate: async ({ siteId, action }) => ({ snapshot: await applyOptimistic(client, siteId, action) }),
-    onSuccess: (_result, { siteId, siteCode, action }) => {
-      notify({ tone: "info", text: `${siteCode}: MQTT ${PAST[action]}` });
+    onSuccess: (_result, { siteId, action }) => {
+      notify({ tone: "info", key: "control", params: { action }, siteId });
       setTimeout(() => {
         pendingControls(client).clear(siteId);
         void client.invalidateQueries({ queryKey: queryKeys.siteStatus(siteId) });
         void client.invalidateQueries({ queryKey: queryKeys.siteList() });
       }, SETTLE_CHECK_MS);
     },
-    onError: (error, { siteId, siteCode, action }, context) => {
+    onError: (error, { siteId, action }, context) => {
       if (context?.snapshot) rollbackOptimistic(client, context.snapshot);
       // Whatever the cache says now may be wrong; ask the server.
       void client.invalidateQueries({ queryKey: queryKeys.siteStatus(siteId) });
       void client.invalidateQueries({ queryKey: queryKeys.siteList() });
-      notify({ tone: "error", text: `${siteCode}: ${action} failed — ${error.message}` });
+      notify({ tone: "error", key: "controlFailed", params: { verb: action, error: error.message }, siteId });
     },
   };
 }

@@ -1,14 +1,6 @@
-/** Words and colours for connection statuses and availabilities, as the replaced UI had them. */
+/** Colours of connection statuses and availabilities (their words are in the i18n messages). */
 
 import type { Availability, ConnectionStatus } from "../api/types";
-
-export const STATUS_LABELS: Record<ConnectionStatus, string> = {
-  connected: "MQTT connected",
-  connecting: "Connecting...",
-  disconnected: "MQTT disconnected",
-  disabled: "Disconnecting...",
-  error: "MQTT error",
-};
 
 /** The badge colour; the transient statuses also pulse. */
 export const STATUS_TONES: Record<ConnectionStatus, { tone: "green" | "blue" | "orange" | "red"; pulse: boolean }> = {

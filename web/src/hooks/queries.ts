@@ -12,6 +12,11 @@ import { fetchReadingsWindow } from "../data/readings";
 
 /** Counters and last-heartbeat times change with every message and have no event. */
 const COUNTERS_REFRESH_MS = 15_000;
+/**
+ * The sites list carries each site's last heartbeat, which devices renew every few seconds:
+ * polled at the heartbeat's own pace, so "last heartbeat" never climbs far past it.
+ */
+const SITES_REFRESH_MS = 5_000;
 
 /** Status answers keep the optimistic status of a start/stop until its event arrives. */
 export const useSites = () => {
@@ -19,7 +24,7 @@ export const useSites = () => {
   return useQuery({
     queryKey: queryKeys.siteList(),
     queryFn: async ({ signal }) => pending.overlayList(await api.sites(signal)),
-    refetchInterval: COUNTERS_REFRESH_MS,
+    refetchInterval: SITES_REFRESH_MS,
   });
 };
 
@@ -28,7 +33,7 @@ export const useSiteStatus = (siteId: number) => {
   return useQuery({
     queryKey: queryKeys.siteStatus(siteId),
     queryFn: async ({ signal }) => pending.overlaySite(await api.siteStatus(siteId, signal)),
-    refetchInterval: COUNTERS_REFRESH_MS,
+    refetchInterval: SITES_REFRESH_MS,
   });
 };
 
@@ -107,11 +112,22 @@ export const useReadings = (sensorId: number, windowS: number) =>
     placeholderData: keepPreviousData,
   });
 
+/** A read that has not answered within this long is shown as failed (with a retry), not as "Loading…". */
+const READ_TIMEOUT_MS = 8000;
+
 export const useActors = () =>
-  useQuery({ queryKey: queryKeys.actors(), queryFn: ({ signal }) => api.actors(signal), refetchInterval: 2000 });
+  useQuery({
+    queryKey: queryKeys.actors(),
+    queryFn: ({ signal }) => api.actors(AbortSignal.any([signal, AbortSignal.timeout(READ_TIMEOUT_MS)])),
+    refetchInterval: 2000,
+  });
 
 /** The newest entries; the API pages further back with `offset`, which this page does not need. */
 const AUDIT_LIMIT = 1000;
 
 export const useAudit = () =>
   useQuery({ queryKey: queryKeys.audit(), queryFn: ({ signal }) => api.audit(AUDIT_LIMIT, signal) });
+
+/** Health has no event; polled on every page for the banner. */
+export const useHealth = () =>
+  useQuery({ queryKey: queryKeys.health(), queryFn: ({ signal }) => api.health(signal), refetchInterval: 10_000, retry: false });

@@ -7,6 +7,7 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { createContext, useContext, useEffect, useState, type ReactNode } from "react";
 import { applyEvents } from "../data/applyEvent";
+import { deviceReasons } from "../data/deviceReasons";
 import { EventQueue } from "../data/eventQueue";
 import { InvalidationBatcher } from "../data/invalidationBatcher";
 import { LiveConnection, type LiveState } from "../data/liveConnection";
@@ -28,7 +29,10 @@ export function LiveProvider({ children }: { children: ReactNode }) {
       url: EVENTS_URL,
       // Same-origin, so the session cookie goes along; no token in the URL.
       create: (url) => new EventSource(url),
-      onEvent: (event) => queue.push(event),
+      onEvent: (event) => {
+        deviceReasons.record(event);
+        queue.push(event);
+      },
       onState: setState,
       onGap: () => batcher.addAll(),
     });

@@ -1,12 +1,13 @@
 /** The live actor tree: supervisor → sites → devices, refreshed every 2 s and on events. */
 
 import { useMemo, useState } from "react";
+import { useTranslation } from "react-i18next";
 import type { ActorNode } from "../api/types";
-import { ChevronIcon } from "../components/icons";
 import { Loading } from "../components/ErrorText";
-import { formatAgo } from "../format/time";
+import { ChevronIcon } from "../components/icons";
 import { useActors } from "../hooks/queries";
 import { useNow } from "../hooks/useNow";
+import { useTimeFormat } from "../i18n";
 
 const STATE_TONES: Record<string, string> = {
   running: "green",
@@ -37,15 +38,34 @@ function filterTree(nodes: readonly ActorNode[], needle: string): ActorNode[] {
 }
 
 function ActorRow({ node, depth, nowMs, openAll }: { node: ActorNode; depth: number; nowMs: number; openAll: boolean }) {
+  const { t } = useTranslation();
+  const format = useTimeFormat();
   // The root is open; sites start closed, so a thousand sites are a thousand rows, not twenty thousand.
   const [open, setOpen] = useState(depth === 0);
   const children = node.children ?? [];
   const shown = open || openAll;
+  const expandable = children.length > 0;
+  const since = node.started_at ? format.ago(node.started_at, nowMs) : null;
   return (
     <li>
-      <div className="actor" style={{ paddingLeft: `${depth * 1.25}rem` }} data-testid="actor-row">
-        {children.length > 0 ? (
-          <button type="button" className="icon-button small" onClick={() => setOpen(!open)} aria-expanded={shown}>
+      {/* The whole row opens and closes a node with children; the chevron is its keyboard handle. */}
+      <div
+        className={`actor${expandable ? " expandable" : ""}`}
+        style={{ paddingLeft: `${depth * 1.25}rem` }}
+        data-testid="actor-row"
+        onClick={expandable ? () => setOpen(!open) : undefined}
+      >
+        {expandable ? (
+          <button
+            type="button"
+            className="icon-button small"
+            onClick={(event) => {
+              event.stopPropagation();
+              setOpen(!open);
+            }}
+            aria-expanded={shown}
+            aria-label={t("actors.toggle", { name: node.name })}
+          >
             <ChevronIcon open={shown} />
           </button>
         ) : (
@@ -55,12 +75,12 @@ function ActorRow({ node, depth, nowMs, openAll }: { node: ActorNode; depth: num
         <span className="mono actor-name">{node.name}</span>
         <span className={`badge badge-${STATE_TONES[node.state] ?? "grey"}`}>{node.state}</span>
         <span className="muted small actor-stats">
-          mailbox {node.mailbox} · processed {node.processed.toLocaleString()} · restarts {node.restarts}
-          {node.started_at ? ` · up since ${formatAgo(node.started_at, nowMs).replace(" ago", "")}` : ""}
-          {children.length > 0 ? ` · ${children.length} children` : ""}
+          {t("actors.stats", { mailbox: node.mailbox, processed: format.number(node.processed), restarts: node.restarts })}
+          {since ? ` · ${t("actors.since", { ago: since })}` : ""}
+          {expandable ? ` · ${t("actors.children", { count: children.length })}` : ""}
         </span>
       </div>
-      {shown && children.length > 0 && (
+      {shown && expandable && (
         <ul className="plain">
           {children.map((child) => (
             <ActorRow key={child.urn || child.name} node={child} depth={depth + 1} nowMs={nowMs} openAll={openAll} />
@@ -72,6 +92,7 @@ function ActorRow({ node, depth, nowMs, openAll }: { node: ActorNode; depth: num
 }
 
 export function ActorsPage() {
+  const { t } = useTranslation();
   const actors = useActors();
   const now = useNow(2000);
   const [search, setSearch] = useState("");
@@ -80,19 +101,21 @@ export function ActorsPage() {
   return (
     <section>
       <div className="page-head">
-        <h1>Actors</h1>
-        {actors.data && <span className="muted">instance {actors.data.instance_id}</span>}
+        <h1>{t("actors.title")}</h1>
+        {actors.data && <span className="muted">{t("actors.instance", { id: actors.data.instance_id })}</span>}
         <input
           type="search"
           className="search"
-          placeholder="Find an actor by name"
+          placeholder={t("actors.find")}
           value={search}
           onChange={(event) => setSearch(event.target.value)}
-          aria-label="Find an actor"
+          aria-label={t("actors.find")}
         />
       </div>
+      {/* A failed read shows its error with a retry, even while an older tree is still at hand. */}
+      {actors.error && actors.data !== undefined && <Loading error={actors.error} onRetry={() => void actors.refetch()} />}
       {actors.data === undefined ? (
-        <Loading error={actors.error} what="actor tree" />
+        <Loading error={actors.error} onRetry={() => void actors.refetch()} />
       ) : (
         <div className="card">
           <ul className="plain actor-tree" data-testid="actor-tree">

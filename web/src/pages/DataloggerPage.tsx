@@ -1,31 +1,31 @@
 /** One datalogger: its sensors with current values and charts, availability history, settings. */
 
 import { useState } from "react";
+import { useTranslation } from "react-i18next";
 import { Link, useParams } from "react-router";
 import type { DataloggerDetail, Sensor } from "../api/types";
 import { useIsAdmin } from "../auth/useAuth";
-import { AvailabilityBadge } from "../components/AvailabilityBadge";
+import { DeviceAvailability } from "../components/AvailabilityBadge";
 import { Loading } from "../components/ErrorText";
 import { SensorChart } from "../components/SensorChart";
-import { formatAgo, formatDateTime, formatDuration, formatPercent } from "../format/time";
+import { useTimeFormat } from "../i18n";
 import { useDatalogger, useReadings, useSensors, useSiteStatus } from "../hooks/queries";
 import { useNow } from "../hooks/useNow";
 import { AvailabilityHistory } from "./datalogger/AvailabilityHistory";
 import { DataloggerSettings } from "./datalogger/DataloggerSettings";
 
-const WINDOWS: readonly { label: string; seconds: number }[] = [
-  { label: "1 h", seconds: 3600 },
-  { label: "6 h", seconds: 6 * 3600 },
-  { label: "24 h", seconds: 24 * 3600 },
-  { label: "7 d", seconds: 7 * 24 * 3600 },
-];
+const WINDOWS: readonly number[] = [3600, 6 * 3600, 24 * 3600, 7 * 24 * 3600];
 
-function formatValue(value: number | null): string {
+/** A sensor value in the locale's digits: 2 decimals, 1 from 100 up, none for whole numbers. */
+function formatValue(value: number | null, locale: string): string {
   if (value === null) return "—";
-  return Number.isInteger(value) ? String(value) : value.toFixed(Math.abs(value) >= 100 ? 1 : 2);
+  const digits = Number.isInteger(value) ? 0 : Math.abs(value) >= 100 ? 1 : 2;
+  return value.toLocaleString(locale, { minimumFractionDigits: digits, maximumFractionDigits: digits, useGrouping: false });
 }
 
 function SensorCard({ sensor, windowS, nowMs }: { sensor: Sensor; windowS: number; nowMs: number }) {
+  const { t } = useTranslation();
+  const format = useTimeFormat();
   const readings = useReadings(sensor.id, windowS);
   return (
     <div className="card sensor" data-testid="sensor-card" data-key={sensor.key}>
@@ -39,22 +39,28 @@ function SensorCard({ sensor, windowS, nowMs }: { sensor: Sensor; windowS: numbe
         </div>
         <div className="sensor-value">
           <span className="value" data-testid="sensor-value">
-            {formatValue(sensor.current_value)}
+            {formatValue(sensor.current_value, format.locale)}
           </span>
           <span className="unit">{sensor.unit_of_measure}</span>
-          <span className="muted small block" title={formatDateTime(sensor.updated_at)}>
-            {formatAgo(sensor.updated_at, nowMs)}
+          <span className="muted small block" title={format.dateTime(sensor.updated_at)}>
+            {format.ago(sensor.updated_at, nowMs) ?? t("common.never")}
           </span>
         </div>
       </div>
       {readings.data === undefined ? (
-        <Loading error={readings.error} what="readings" />
+        <Loading error={readings.error} onRetry={() => void readings.refetch()} />
       ) : readings.data.readings.length === 0 ? (
-        <p className="muted small chart-empty">No readings in this window.</p>
+        <p className="muted small chart-empty">{t("datalogger.noReadings")}</p>
       ) : (
         <>
-          <SensorChart readings={readings.data.readings} unit={sensor.unit_of_measure} label={sensor.label || sensor.key} />
-          {readings.data.truncated && <p className="muted small">Showing the oldest readings of the window; pick a shorter one.</p>}
+          <SensorChart
+            readings={readings.data.readings}
+            unit={sensor.unit_of_measure}
+            label={sensor.label || sensor.key}
+            windowS={windowS}
+            nowMs={nowMs}
+          />
+          {readings.data.truncated && <p className="muted small">{t("datalogger.truncated")}</p>}
         </>
       )}
     </div>
@@ -62,32 +68,39 @@ function SensorCard({ sensor, windowS, nowMs }: { sensor: Sensor; windowS: numbe
 }
 
 function SiteCrumb({ siteId }: { siteId: number }) {
+  const { t } = useTranslation();
   const site = useSiteStatus(siteId).data;
-  return <Link to={`/sites/${siteId}`}>{site ? site.site_name : `Site ${siteId}`}</Link>;
+  return (
+    <Link to={`/sites/${siteId}`}>{site ? t("site.named", { name: site.site_name, code: site.code }) : t("site.numbered", { id: siteId })}</Link>
+  );
 }
 
 function Facts({ device, nowMs }: { device: DataloggerDetail; nowMs: number }) {
+  const { t } = useTranslation();
+  const format = useTimeFormat();
   return (
     <dl className="facts">
-      <dt>Model</dt>
+      <dt>{t("devices.model")}</dt>
       <dd>{device.model}</dd>
-      <dt>Gateway</dt>
+      <dt>{t("devices.gateway")}</dt>
       <dd>{device.gateway || "—"}</dd>
-      <dt>Firmware</dt>
+      <dt>{t("devices.firmware")}</dt>
       <dd>{device.firmware_version ?? "—"}</dd>
-      <dt>Uptime 24 h</dt>
-      <dd>{formatPercent(device.uptime_percentage)}</dd>
-      <dt>Last seen</dt>
-      <dd title={formatDateTime(device.last_seen_at)}>{formatAgo(device.last_seen_at, nowMs)}</dd>
-      <dt>Discovered</dt>
-      <dd>{formatDateTime(device.discovered_at)}</dd>
-      <dt>Offline after</dt>
-      <dd>{device.offline_after_s === null ? "site default" : formatDuration(device.offline_after_s)}</dd>
+      <dt>{t("devices.uptime24h")}</dt>
+      <dd>{format.percentOf(device.uptime_percentage)}</dd>
+      <dt>{t("devices.lastSeen")}</dt>
+      <dd title={format.dateTime(device.last_seen_at)}>{format.ago(device.last_seen_at, nowMs) ?? t("common.never")}</dd>
+      <dt>{t("datalogger.discovered")}</dt>
+      <dd>{format.dateTime(device.discovered_at)}</dd>
+      <dt>{t("datalogger.offlineAfter")}</dt>
+      <dd>{device.offline_after_s === null ? t("datalogger.siteDefault") : format.duration(device.offline_after_s)}</dd>
     </dl>
   );
 }
 
 export function DataloggerPage() {
+  const { t } = useTranslation();
+  const format = useTimeFormat();
   const id = Number(useParams().dataloggerId);
   const device = useDatalogger(id);
   const sensors = useSensors(id);
@@ -100,9 +113,9 @@ export function DataloggerPage() {
     return (
       <section>
         <p className="crumbs">
-          <Link to="/">← Fleet</Link>
+          <Link to="/">← {t("nav.fleet")}</Link>
         </p>
-        <Loading error={device.error} what="datalogger" />
+        <Loading error={device.error} onRetry={() => void device.refetch()} />
       </section>
     );
   }
@@ -113,42 +126,46 @@ export function DataloggerPage() {
   return (
     <section>
       <p className="crumbs">
-        <Link to="/">Fleet</Link> / <SiteCrumb siteId={d.site_id} />
+        <Link to="/">{t("nav.fleet")}</Link> / <SiteCrumb siteId={d.site_id} />
       </p>
       <div className="page-head">
         <h1>
           {d.label || d.serial_number} <span className="muted mono">{d.label ? d.serial_number : d.model}</span>
         </h1>
-        <AvailabilityBadge availability={d.availability} />
+        <DeviceAvailability kind="datalogger" id={d.id} availability={d.availability} showReason />
       </div>
       <div className="grid-2">
         <div className="card">
-          <h2>Device</h2>
+          <h2>{t("datalogger.device")}</h2>
           <Facts device={d} nowMs={now} />
           {admin && <DataloggerSettings device={d} />}
         </div>
         <div className="card">
-          <h2>Availability</h2>
+          <h2>{t("devices.availability")}</h2>
           <AvailabilityHistory intervals={d.availability_history} nowMs={now} />
         </div>
       </div>
       <div className="page-head">
-        <h2>Sensors <span className="count">{sensorList.length}</span></h2>
-        <div className="chips" role="group" aria-label="Chart window">
-          {WINDOWS.map((w) => (
+        <h2>
+          {t("devices.sensors")} <span className="count">{sensorList.length}</span>
+        </h2>
+        <div className="chips" role="group" aria-label={t("datalogger.window")}>
+          {WINDOWS.map((seconds) => (
             <button
-              key={w.seconds}
+              key={seconds}
               type="button"
-              className={`chip${w.seconds === windowS ? " active" : ""}`}
-              onClick={() => setWindowS(w.seconds)}
+              className={`chip${seconds === windowS ? " active" : ""}`}
+              aria-pressed={seconds === windowS}
+              onClick={() => setWindowS(seconds)}
+              data-testid={`window-${seconds}`}
             >
-              {w.label}
+              {format.duration(seconds)}
             </button>
           ))}
         </div>
       </div>
       {sensorList.length === 0 ? (
-        <p className="muted">This datalogger has reported no sensors yet.</p>
+        <p className="muted">{t("datalogger.noSensors")}</p>
       ) : (
         <div className="sensor-grid">
           {sensorList.map((sensor) => (

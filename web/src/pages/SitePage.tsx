@@ -2,6 +2,7 @@
 
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
+import { useTranslation } from "react-i18next";
 import { Link, useNavigate, useParams } from "react-router";
 import { api } from "../api/endpoints";
 import { useIsAdmin } from "../auth/useAuth";
@@ -22,13 +23,10 @@ import { TopicsEditor } from "./site/TopicsEditor";
 
 type Panel = "topics" | "discovery" | "settings";
 
-const PANEL_TITLES: Record<Panel, string> = {
-  topics: "Topics",
-  discovery: "Topic discovery",
-  settings: "Settings",
-};
+const PANELS: readonly Panel[] = ["topics", "discovery", "settings"];
 
 export function SitePage() {
+  const { t } = useTranslation();
   const siteId = Number(useParams().siteId);
   const status = useSiteStatus(siteId);
   const admin = useIsAdmin();
@@ -40,23 +38,23 @@ export function SitePage() {
     return (
       <section>
         <p>
-          <Link to="/">← Fleet</Link>
+          <Link to="/">← {t("nav.fleet")}</Link>
         </p>
-        <Loading error={status.error} what="site" />
+        <Loading error={status.error} onRetry={() => void status.refetch()} />
       </section>
     );
   }
 
   const items: MenuItem[] = [
-    { label: "Discover topics…", onSelect: () => setPanel("discovery"), testId: "action-discovery" },
-    { label: "Edit topics…", onSelect: () => setPanel("topics"), testId: "action-topics" },
-    { label: "Edit settings…", onSelect: () => setPanel("settings"), testId: "action-settings" },
+    { label: t("menu.discover"), onSelect: () => setPanel("discovery"), testId: "action-discovery" },
+    { label: t("menu.topics"), onSelect: () => setPanel("topics"), testId: "action-topics" },
+    { label: t("menu.settings"), onSelect: () => setPanel("settings"), testId: "action-settings" },
   ];
 
   return (
     <section>
       <p className="crumbs">
-        <Link to="/">← Fleet</Link>
+        <Link to="/">← {t("nav.fleet")}</Link>
       </p>
       <div className="page-head">
         <h1>
@@ -67,21 +65,21 @@ export function SitePage() {
       </div>
       {site.status === "error" && (
         <div className="banner banner-error" data-testid="site-error">
-          <strong>{site.error_message || "Connection failed"}</strong> <RetryInfo site={site} nowMs={now} />
+          <strong>{site.error_message || t("site.connectFailed")}</strong> <RetryInfo site={site} nowMs={now} />
         </div>
       )}
 
       {admin && panel !== null && (
         <div className="card">
           <div className="card-head">
-            <h2>{PANEL_TITLES[panel]}</h2>
+            <h2>{t(`site.panels.${panel}`)}</h2>
             <div className="tabs">
-              {(Object.keys(PANEL_TITLES) as Panel[]).map((p) => (
+              {PANELS.map((p) => (
                 <button key={p} type="button" className={`tab${p === panel ? " active" : ""}`} onClick={() => setPanel(p)}>
-                  {PANEL_TITLES[p]}
+                  {t(`site.panels.${p}`)}
                 </button>
               ))}
-              <button type="button" className="button ghost" onClick={() => setPanel(null)} aria-label="Close panel">
+              <button type="button" className="button ghost" onClick={() => setPanel(null)} aria-label={t("common.close")}>
                 ×
               </button>
             </div>
@@ -101,7 +99,7 @@ export function SitePage() {
 
 function SettingsPanel({ siteId, onDone }: { siteId: number; onDone: () => void }) {
   const config = useSiteConfig(siteId);
-  if (config.data === undefined) return <Loading error={config.error} what="settings" />;
+  if (config.data === undefined) return <Loading error={config.error} onRetry={() => void config.refetch()} />;
   return (
     <>
       <SiteForm existing={config.data} onDone={onDone} />
@@ -111,6 +109,7 @@ function SettingsPanel({ siteId, onDone }: { siteId: number; onDone: () => void 
 }
 
 function DeleteSite({ siteId, code }: { siteId: number; code: string }) {
+  const { t } = useTranslation();
   const client = useQueryClient();
   const navigate = useNavigate();
   const toasts = useToastStore();
@@ -119,15 +118,15 @@ function DeleteSite({ siteId, code }: { siteId: number; code: string }) {
     onSuccess: () => {
       client.removeQueries({ queryKey: queryKeys.site(siteId) });
       void client.invalidateQueries({ queryKey: queryKeys.siteList() });
-      toasts.push({ tone: "info", text: `${code}: site deleted` });
+      toasts.push({ tone: "info", key: "siteDeleted", params: { code }, siteId });
       void navigate("/");
     },
   });
   return (
     <div className="danger-zone">
       <div>
-        <strong>Delete this site</strong>
-        <p className="muted">Stops its connection and forgets the site with all its devices, sensors and readings.</p>
+        <strong>{t("site.delete.title")}</strong>
+        <p className="muted">{t("site.delete.explain")}</p>
         <ErrorText error={remove.error} />
       </div>
       <button
@@ -136,10 +135,10 @@ function DeleteSite({ siteId, code }: { siteId: number; code: string }) {
         disabled={remove.isPending}
         data-testid="delete-site"
         onClick={() => {
-          if (window.confirm(`Delete ${code} and all its devices? This cannot be undone.`)) remove.mutate();
+          if (window.confirm(t("site.delete.confirm", { code }))) remove.mutate();
         }}
       >
-        Delete site
+        {t("site.delete.button")}
       </button>
     </div>
   );

@@ -2,6 +2,7 @@
 
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
+import { useTranslation } from "react-i18next";
 import { api } from "../../api/endpoints";
 import type { DataloggerDetail, DataloggerPatch } from "../../api/types";
 import { ErrorText } from "../../components/ErrorText";
@@ -9,6 +10,7 @@ import { queryKeys } from "../../data/queryKeys";
 import { useToastStore } from "../../live/ToastContext";
 
 export function DataloggerSettings({ device }: { device: DataloggerDetail }) {
+  const { t } = useTranslation();
   const client = useQueryClient();
   const toasts = useToastStore();
   const [label, setLabel] = useState(device.label);
@@ -19,7 +21,7 @@ export function DataloggerSettings({ device }: { device: DataloggerDetail }) {
       client.setQueryData(queryKeys.datalogger(device.id), updated);
       void client.invalidateQueries({ queryKey: queryKeys.dataloggerList(device.site_id) });
       void client.invalidateQueries({ queryKey: queryKeys.dataloggerList(null) });
-      toasts.push({ tone: "success", text: `${device.serial_number}: saved` });
+      toasts.push({ tone: "success", key: "deviceSaved", params: { serial: device.serial_number } });
     },
   });
   const submit = (event: FormEvent) => {
@@ -34,21 +36,21 @@ export function DataloggerSettings({ device }: { device: DataloggerDetail }) {
   return (
     <form className="inline-form" onSubmit={submit} data-testid="datalogger-settings">
       <label>
-        Label
+        {t("devices.label")}
         <input value={label} onChange={(event) => setLabel(event.target.value)} />
       </label>
       <label>
-        Offline after (s)
+        {t("datalogger.offlineAfterS")}
         <input
           inputMode="numeric"
           value={offlineAfter}
-          placeholder="site default"
+          placeholder={t("datalogger.siteDefault")}
           onChange={(event) => setOfflineAfter(event.target.value)}
           className="narrow"
         />
       </label>
       <button type="submit" className="button primary" disabled={save.isPending}>
-        {save.isPending ? "Saving…" : "Save"}
+        {save.isPending ? t("common.saving") : t("common.save")}
       </button>
       <ErrorText error={save.error} />
     </form>

@@ -2,13 +2,16 @@
 
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
+import type { TFunction } from "i18next";
+import { useTranslation } from "react-i18next";
 import { api } from "../../api/endpoints";
 import type { Command, CommandOutcome, PublishInput, Qos, SiteStatus } from "../../api/types";
 import { useIsAdmin } from "../../auth/useAuth";
 import { ErrorText, Loading } from "../../components/ErrorText";
 import { VirtualTable, type Column } from "../../components/VirtualTable";
 import { queryKeys } from "../../data/queryKeys";
-import { formatShortDateTime } from "../../format/time";
+import type { TimeFormat } from "../../format/time";
+import { useTimeFormat } from "../../i18n";
 import { useSiteCommands } from "../../hooks/queries";
 import { useToastStore } from "../../live/ToastContext";
 
@@ -16,35 +19,38 @@ const OUTCOME_TONES: Record<CommandOutcome, string> = { sent: "blue", acked: "gr
 
 type CommandColumn = "at" | "topic" | "size" | "qos" | "by" | "outcome";
 
-const COLUMNS: Column<Command, CommandColumn>[] = [
-  { key: "at", header: "Sent", width: "9.5rem", render: (c) => formatShortDateTime(c.created_at) },
-  { key: "topic", header: "Topic", width: "minmax(12rem, 2fr)", render: (c) => <span className="mono small">{c.topic}</span> },
-  { key: "size", header: "Size", width: "5rem", align: "right", render: (c) => `${c.payload_size} B` },
-  { key: "qos", header: "QoS", width: "4rem", render: (c) => `${c.qos}${c.retain ? " R" : ""}` },
-  { key: "by", header: "By", width: "9rem", render: (c) => c.sender },
+function columns(t: TFunction, format: TimeFormat): Column<Command, CommandColumn>[] {
+  return [
+  { key: "at", header: t("commands.sent"), width: "9.5rem", priority: 2, render: (c) => format.shortDateTime(c.created_at) },
+  { key: "topic", header: t("commands.topic"), width: "minmax(12rem, 2fr)", render: (c) => <span className="mono small">{c.topic}</span> },
+  { key: "size", header: t("commands.size"), width: "5rem", align: "right", priority: 3, render: (c) => `${c.payload_size} B` },
+  { key: "qos", header: "QoS", width: "4rem", priority: 3, render: (c) => `${c.qos}${c.retain ? " R" : ""}` },
+  { key: "by", header: t("commands.by"), width: "9rem", priority: 3, render: (c) => c.sender },
   {
     key: "outcome",
-    header: "Outcome",
-    width: "minmax(8rem, 1.5fr)",
+    header: t("commands.outcome"),
+    width: "minmax(6rem, 1.5fr)",
     render: (c) => (
       <span title={c.error}>
-        <span className={`badge badge-${OUTCOME_TONES[c.outcome] ?? "grey"}`} data-testid="command-outcome">
-          {c.outcome}
+        <span className={`badge badge-${OUTCOME_TONES[c.outcome] ?? "grey"}`} data-testid="command-outcome" data-outcome={c.outcome}>
+          {t(`outcome.${c.outcome}`)}
         </span>{" "}
         {c.error && <span className="error-text inline small">{c.error}</span>}
       </span>
     ),
   },
-];
+  ];
+}
 
 function PublishForm({ site }: { site: SiteStatus }) {
+  const { t } = useTranslation();
   const client = useQueryClient();
   const toasts = useToastStore();
   const [draft, setDraft] = useState<PublishInput>({ topic: `${site.code}/`, message: "", qos: 1, retain: false });
   const publish = useMutation({
     mutationFn: (input: PublishInput) => api.publish(site.site_id, input),
     onSuccess: (result) => {
-      toasts.push({ tone: "success", text: `${site.code}: ${result.message || "Message published"}` });
+      toasts.push({ tone: "success", key: "published", params: { message: result.message }, siteId: site.site_id });
       void client.invalidateQueries({ queryKey: queryKeys.siteCommands(site.site_id) });
     },
     onError: () => client.invalidateQueries({ queryKey: queryKeys.siteCommands(site.site_id) }),
@@ -57,7 +63,7 @@ function PublishForm({ site }: { site: SiteStatus }) {
   return (
     <form className="publish" onSubmit={submit} data-testid="publish-form">
       <label className="wide">
-        Topic
+        {t("commands.topic")}
         <input
           className="mono"
           value={draft.topic}
@@ -67,7 +73,7 @@ function PublishForm({ site }: { site: SiteStatus }) {
         />
       </label>
       <label className="wide">
-        Message
+        {t("commands.message")}
         <textarea
           className="mono"
           rows={2}
@@ -84,12 +90,22 @@ function PublishForm({ site }: { site: SiteStatus }) {
         </select>
         <label className="check">
           <input type="checkbox" checked={draft.retain} onChange={(event) => setDraft({ ...draft, retain: event.target.checked })} />{" "}
-          retain
+          {t("commands.retain")}
         </label>
-        <button type="submit" className="button primary" disabled={publish.isPending} data-testid="publish-submit">
-          {publish.isPending ? "Publishing…" : "Publish"}
+        <button
+          type="submit"
+          className="button primary"
+          disabled={publish.isPending || !connected}
+          data-testid="publish-submit"
+          aria-describedby={connected ? undefined : "publish-why"}
+        >
+          {publish.isPending ? t("commands.publishing") : t("commands.publish")}
         </button>
-        {!connected && <span className="muted small">The site is not connected: the broker cannot take it now.</span>}
+        {!connected && (
+          <span className="muted small" id="publish-why" data-testid="publish-why">
+            {t("commands.notConnected")}
+          </span>
+        )}
       </div>
       <ErrorText error={publish.error} />
     </form>
@@ -97,21 +113,23 @@ function PublishForm({ site }: { site: SiteStatus }) {
 }
 
 export function CommandsPanel({ site }: { site: SiteStatus }) {
+  const { t } = useTranslation();
+  const format = useTimeFormat();
   const admin = useIsAdmin();
   const commands = useSiteCommands(site.site_id);
   return (
     <div className="card">
-      <h2>Commands</h2>
+      <h2>{t("commands.title")}</h2>
       {admin && <PublishForm site={site} />}
       {commands.data === undefined ? (
-        <Loading error={commands.error} what="commands" />
+        <Loading error={commands.error} onRetry={() => void commands.refetch()} />
       ) : (
         <VirtualTable
           rows={commands.data.commands}
-          columns={COLUMNS}
+          columns={columns(t, format)}
           rowKey={(c) => c.command_id}
           maxHeight="40vh"
-          empty="No command has been sent to this site."
+          empty={t("commands.none")}
           testId="commands-table"
         />
       )}

@@ -1,16 +1,10 @@
 /** Broker, client id and counters of a site's connection, with its last 24 h and its history. */
 
+import { useTranslation } from "react-i18next";
 import type { ConnectionEvent, SiteStatus } from "../../api/types";
 import { ErrorText } from "../../components/ErrorText";
-import { formatAgo, formatDateTime, formatPercent } from "../../format/time";
+import { useTimeFormat } from "../../i18n";
 import { useSiteHistory } from "../../hooks/queries";
-
-const EVENT_WORDS: Record<ConnectionEvent["kind"], string> = {
-  connected: "Connected",
-  lost: "Connection lost",
-  failed: "Connect failed",
-  stopped: "Stopped",
-};
 
 const EVENT_TONES: Record<ConnectionEvent["kind"], string> = {
   connected: "green",
@@ -22,36 +16,48 @@ const EVENT_TONES: Record<ConnectionEvent["kind"], string> = {
 /** How many history rows to draw; the rest are one scroll away in the API. */
 const TIMELINE_ROWS = 50;
 
+/**
+ * A reason worth showing under its event: not empty and not the event's own name again (the
+ * server records a stop as kind "stopped" with reason "Stopped").
+ */
+export function extraReason(event: ConnectionEvent): string {
+  const reason = event.reason.trim();
+  return reason.toLowerCase() === event.kind ? "" : reason;
+}
+
 export function ConnectionCard({ site, nowMs }: { site: SiteStatus; nowMs: number }) {
+  const { t } = useTranslation();
+  const format = useTimeFormat();
   const history = useSiteHistory(site.site_id);
   const h = history.data;
   // Newest first, whatever order the server keeps.
   const events = h ? [...h.events].sort((a, b) => b.at.localeCompare(a.at)).slice(0, TIMELINE_ROWS) : [];
+  const ago = (iso: string | null) => format.ago(iso, nowMs) ?? t("common.never");
   return (
     <div className="grid-2">
       <div className="card" data-testid="connection-card">
-        <h2>Connection</h2>
+        <h2>{t("connection.title")}</h2>
         <dl className="facts">
-          <dt>Broker</dt>
+          <dt>{t("connection.broker")}</dt>
           <dd className="mono">
             {site.broker_host}:{site.broker_port}
           </dd>
-          <dt>Protocol</dt>
+          <dt>{t("connection.protocol")}</dt>
           <dd>MQTT {site.protocol}</dd>
-          <dt>Client id</dt>
+          <dt>{t("connection.clientId")}</dt>
           <dd className="mono">{site.client_id}</dd>
-          <dt>Last connected</dt>
-          <dd title={formatDateTime(site.last_connected_at)}>{formatAgo(site.last_connected_at, nowMs)}</dd>
-          <dt>Last heartbeat</dt>
-          <dd title={formatDateTime(site.last_heartbeat_at)}>{formatAgo(site.last_heartbeat_at, nowMs)}</dd>
-          <dt>Messages</dt>
-          <dd>{site.messages_received.toLocaleString()}</dd>
-          <dt>Errors</dt>
-          <dd>{site.connection_errors}</dd>
-          <dt>Topics</dt>
+          <dt>{t("connection.lastConnected")}</dt>
+          <dd title={format.dateTime(site.last_connected_at)}>{ago(site.last_connected_at)}</dd>
+          <dt>{t("connection.lastHeartbeat")}</dt>
+          <dd title={format.dateTime(site.last_heartbeat_at)}>{ago(site.last_heartbeat_at)}</dd>
+          <dt>{t("connection.messages")}</dt>
+          <dd>{format.number(site.messages_received)}</dd>
+          <dt>{t("connection.errors")}</dt>
+          <dd>{format.number(site.connection_errors)}</dd>
+          <dt>{t("connection.topics")}</dt>
           <dd>
             {site.topics_list.length === 0 ? (
-              <span className="muted">none subscribed</span>
+              <span className="muted">{t("connection.noTopics")}</span>
             ) : (
               <ul className="plain mono small">
                 {site.topics_list.map((topic) => (
@@ -64,39 +70,42 @@ export function ConnectionCard({ site, nowMs }: { site: SiteStatus; nowMs: numbe
         <div className="stats">
           <div className="stat">
             <span className="stat-value" data-testid="uptime-24h">
-              {formatPercent(h?.last_24h.uptime_percentage)}
+              {format.percentOf(h?.last_24h.uptime_percentage)}
             </span>
-            <span className="stat-label">uptime 24 h</span>
+            <span className="stat-label">{t("connection.uptime24h")}</span>
           </div>
           <div className="stat">
             <span className="stat-value">{h?.last_24h.connects ?? "—"}</span>
-            <span className="stat-label">connects 24 h</span>
+            <span className="stat-label">{t("connection.connects24h")}</span>
           </div>
           <div className="stat">
             <span className="stat-value">{h?.last_24h.drops ?? "—"}</span>
-            <span className="stat-label">drops 24 h</span>
+            <span className="stat-label">{t("connection.drops24h")}</span>
           </div>
           <div className="stat">
             <span className="stat-value">{h?.last_24h.failures ?? "—"}</span>
-            <span className="stat-label">failed attempts 24 h</span>
+            <span className="stat-label">{t("connection.failures24h")}</span>
           </div>
         </div>
       </div>
       <div className="card">
-        <h2>History</h2>
+        <h2>{t("connection.history")}</h2>
         <ErrorText error={history.error} />
-        {h && h.events.length === 0 && <p className="muted">No connection events yet.</p>}
+        {h && h.events.length === 0 && <p className="muted">{t("connection.noHistory")}</p>}
         {h && h.events.length > 0 && (
           <ol className="timeline" data-testid="history-timeline">
-            {events.map((event, index) => (
-              <li key={`${event.at}-${index}`} className={`timeline-item ${EVENT_TONES[event.kind] ?? "grey"}`}>
-                <span className="timeline-when" title={formatDateTime(event.at)}>
-                  {formatAgo(event.at, nowMs)}
-                </span>
-                <span className="timeline-what">{EVENT_WORDS[event.kind] ?? event.kind}</span>
-                {event.reason && <span className="timeline-why muted">{event.reason}</span>}
-              </li>
-            ))}
+            {events.map((event, index) => {
+              const why = extraReason(event);
+              return (
+                <li key={`${event.at}-${index}`} className={`timeline-item ${EVENT_TONES[event.kind] ?? "grey"}`}>
+                  <span className="timeline-when" title={format.dateTime(event.at)}>
+                    {ago(event.at)}
+                  </span>
+                  <span className="timeline-what">{t(`connection.events.${event.kind}`)}</span>
+                  {why && <span className="timeline-why muted">{why}</span>}
+                </li>
+              );
+            })}
           </ol>
         )}
       </div>

@@ -1,13 +1,15 @@
 /** A site's dataloggers and gateways: sortable, filterable, virtualised (sites can have thousands). */
 
 import { useMemo, useState } from "react";
+import { useTranslation } from "react-i18next";
 import { Link } from "react-router";
 import { AVAILABILITIES, type Availability, type Datalogger, type Gateway } from "../../api/types";
-import { AvailabilityBadge } from "../../components/AvailabilityBadge";
+import { DeviceAvailability } from "../../components/AvailabilityBadge";
 import { Loading } from "../../components/ErrorText";
 import { VirtualTable, type Column } from "../../components/VirtualTable";
 import { nextSort, sortRows, type SortState } from "../../data/sorting";
-import { formatAgo, formatDateTime, formatPercent } from "../../format/time";
+import type { TimeFormat } from "../../format/time";
+import { useTimeFormat } from "../../i18n";
 import { useDataloggers, useGateways } from "../../hooks/queries";
 
 type Tab = "dataloggers" | "gateways";
@@ -70,9 +72,39 @@ function gatewayValue(g: Gateway, key: GatewayColumn): string | number | null {
   }
 }
 
-const seen = (at: string | null, nowMs: number) => <span title={formatDateTime(at)}>{formatAgo(at, nowMs)}</span>;
+function Seen({ at, nowMs, format }: { at: string | null; nowMs: number; format: TimeFormat }) {
+  const { t } = useTranslation();
+  return <span title={format.dateTime(at)}>{format.ago(at, nowMs) ?? t("common.never")}</span>;
+}
+
+/** A datalogger on a phone: serial and availability, then model, label and last seen. */
+function DataloggerCard({ d, nowMs, format }: { d: Datalogger; nowMs: number; format: TimeFormat }) {
+  const { t } = useTranslation();
+  return (
+    <div className="device-card">
+      <div className="site-card-top">
+        <Link to={`/dataloggers/${d.id}`} className="mono ellipsis" data-testid="datalogger-link" data-serial={d.serial_number}>
+          {d.serial_number}
+        </Link>
+        <DeviceAvailability kind="datalogger" id={d.id} availability={d.availability} />
+      </div>
+      <div className="site-card-line muted small">
+        <span className="ellipsis">
+          {d.model}
+          {d.label ? ` · ${d.label}` : ""}
+        </span>
+        <span>
+          {t("devices.lastSeen")}: <Seen at={d.last_seen_at} nowMs={nowMs} format={format} />
+        </span>
+      </div>
+    </div>
+  );
+}
 
 export function DevicesPanel({ siteId, nowMs }: { siteId: number; nowMs: number }) {
+  const { t } = useTranslation();
+  const format = useTimeFormat();
+  const seen = (at: string | null) => <Seen at={at} nowMs={nowMs} format={format} />;
   const dataloggers = useDataloggers(siteId);
   const gateways = useGateways(siteId);
   const [tab, setTab] = useState<Tab>("dataloggers");
@@ -92,7 +124,7 @@ export function DevicesPanel({ siteId, nowMs }: { siteId: number; nowMs: number 
   const dColumns: Column<Datalogger, DataloggerColumn>[] = [
     {
       key: "serial",
-      header: "Serial",
+      header: t("devices.serial"),
       width: "minmax(8rem, 1.2fr)",
       sortable: true,
       render: (d) => (
@@ -101,49 +133,51 @@ export function DevicesPanel({ siteId, nowMs }: { siteId: number; nowMs: number 
         </Link>
       ),
     },
-    { key: "model", header: "Model", width: "minmax(6rem, 1fr)", sortable: true, render: (d) => d.model },
-    { key: "label", header: "Label", width: "minmax(6rem, 1fr)", sortable: true, render: (d) => d.label },
-    { key: "gateway", header: "Gateway", width: "5.5rem", sortable: true, render: (d) => d.gateway },
+    { key: "model", header: t("devices.model"), width: "minmax(6rem, 1fr)", sortable: true, priority: 2, render: (d) => d.model },
+    { key: "label", header: t("devices.label"), width: "minmax(6rem, 1fr)", sortable: true, priority: 2, render: (d) => d.label },
+    { key: "gateway", header: t("devices.gateway"), width: "5.5rem", sortable: true, priority: 3, render: (d) => d.gateway },
     {
       key: "availability",
-      header: "Availability",
+      header: t("devices.availability"),
       width: "7.5rem",
       sortable: true,
-      render: (d) => <AvailabilityBadge availability={d.availability} />,
+      render: (d) => <DeviceAvailability kind="datalogger" id={d.id} availability={d.availability} />,
     },
-    { key: "firmware", header: "Firmware", width: "7rem", sortable: true, render: (d) => d.firmware_version ?? "—" },
-    { key: "sensors", header: "Sensors", width: "5rem", sortable: true, align: "right", render: (d) => d.sensors_count },
+    { key: "firmware", header: t("devices.firmware"), width: "7rem", sortable: true, priority: 3, render: (d) => d.firmware_version ?? "—" },
+    { key: "sensors", header: t("devices.sensors"), width: "5rem", sortable: true, align: "right", priority: 3, render: (d) => d.sensors_count },
     {
       key: "uptime",
-      header: "Uptime 24 h",
+      header: t("devices.uptime24h"),
       width: "6.5rem",
       sortable: true,
       align: "right",
-      render: (d) => formatPercent(d.uptime_percentage),
+      priority: 2,
+      render: (d) => format.percentOf(d.uptime_percentage),
     },
-    { key: "seen", header: "Last seen", width: "7.5rem", sortable: true, render: (d) => seen(d.last_seen_at, nowMs) },
+    { key: "seen", header: t("devices.lastSeen"), width: "7.5rem", sortable: true, render: (d) => seen(d.last_seen_at) },
   ];
 
   const gColumns: Column<Gateway, GatewayColumn>[] = [
-    { key: "serial", header: "Gateway", width: "minmax(8rem, 1.2fr)", sortable: true, render: (g) => <span className="mono">{g.serial_number}</span> },
-    { key: "label", header: "Label", width: "minmax(6rem, 1fr)", sortable: true, render: (g) => g.label },
+    { key: "serial", header: t("devices.gateway"), width: "minmax(6rem, 1.2fr)", sortable: true, render: (g) => <span className="mono">{g.serial_number}</span> },
+    { key: "label", header: t("devices.label"), width: "minmax(6rem, 1fr)", sortable: true, priority: 2, render: (g) => g.label },
     {
       key: "availability",
-      header: "Availability",
+      header: t("devices.availability"),
       width: "7.5rem",
       sortable: true,
-      render: (g) => <AvailabilityBadge availability={g.availability} />,
+      render: (g) => <DeviceAvailability kind="gateway" id={g.id} availability={g.availability} />,
     },
-    { key: "firmware", header: "Firmware", width: "7rem", sortable: true, render: (g) => g.firmware_version ?? "—" },
+    { key: "firmware", header: t("devices.firmware"), width: "7rem", sortable: true, priority: 3, render: (g) => g.firmware_version ?? "—" },
     {
       key: "uptime",
-      header: "Uptime 24 h",
+      header: t("devices.uptime24h"),
       width: "6.5rem",
       sortable: true,
       align: "right",
-      render: (g) => formatPercent(g.uptime_percentage),
+      priority: 2,
+      render: (g) => format.percentOf(g.uptime_percentage),
     },
-    { key: "seen", header: "Last seen", width: "7.5rem", sortable: true, render: (g) => seen(g.last_seen_at, nowMs) },
+    { key: "seen", header: t("devices.lastSeen"), width: "6.5rem", sortable: true, render: (g) => seen(g.last_seen_at) },
   ];
 
   const current = tab === "dataloggers" ? dataloggers : gateways;
@@ -152,37 +186,37 @@ export function DevicesPanel({ siteId, nowMs }: { siteId: number; nowMs: number 
       <div className="card-head">
         <div className="tabs">
           <button type="button" className={`tab${tab === "dataloggers" ? " active" : ""}`} onClick={() => setTab("dataloggers")}>
-            Dataloggers <span className="count">{dataloggers.data?.dataloggers.length ?? "…"}</span>
+            {t("devices.dataloggers")} <span className="count">{dataloggers.data?.dataloggers.length ?? "…"}</span>
           </button>
           <button type="button" className={`tab${tab === "gateways" ? " active" : ""}`} onClick={() => setTab("gateways")}>
-            Gateways <span className="count">{gateways.data?.gateways.length ?? "…"}</span>
+            {t("devices.gateways")} <span className="count">{gateways.data?.gateways.length ?? "…"}</span>
           </button>
         </div>
         <div className="toolbar tight">
           <select
             value={filter.availability}
             onChange={(event) => setFilter({ ...filter, availability: event.target.value as DeviceFilter["availability"] })}
-            aria-label="Filter by availability"
+            aria-label={t("devices.filterAvailability")}
           >
-            <option value="all">any availability</option>
+            <option value="all">{t("devices.anyAvailability")}</option>
             {AVAILABILITIES.map((a) => (
               <option key={a} value={a}>
-                {a}
+                {t(`availability.${a}`)}
               </option>
             ))}
           </select>
           <input
             type="search"
             className="search"
-            placeholder="Search serial, model, label"
+            placeholder={t("devices.search")}
             value={filter.search}
             onChange={(event) => setFilter({ ...filter, search: event.target.value })}
-            aria-label="Search devices"
+            aria-label={t("devices.search")}
           />
         </div>
       </div>
       {current.data === undefined ? (
-        <Loading error={current.error} what={tab} />
+        <Loading error={current.error} onRetry={() => void current.refetch()} />
       ) : tab === "dataloggers" ? (
         <VirtualTable
           rows={dRows}
@@ -190,9 +224,11 @@ export function DevicesPanel({ siteId, nowMs }: { siteId: number; nowMs: number 
           rowKey={(d) => d.id}
           sort={dSort}
           onSort={(key) => setDSort(nextSort(dSort, key))}
-          empty="No datalogger has been heard from yet."
+          empty={t("devices.noDataloggers")}
           testId="dataloggers-table"
           rowTestId="datalogger-row"
+          card={(d) => <DataloggerCard d={d} nowMs={nowMs} format={format} />}
+          cardHeight={72}
         />
       ) : (
         <VirtualTable
@@ -201,7 +237,7 @@ export function DevicesPanel({ siteId, nowMs }: { siteId: number; nowMs: number 
           rowKey={(g) => g.id}
           sort={gSort}
           onSort={(key) => setGSort(nextSort(gSort, key))}
-          empty="No gateway has been heard from yet."
+          empty={t("devices.noGateways")}
           testId="gateways-table"
           rowTestId="gateway-row"
         />

@@ -1,7 +1,9 @@
 /** Listen on `{code}/#` for a while and list every topic heard, with counts and a guess of its kind. */
 
 import { useMutation, useQueryClient } from "@tanstack/react-query";
+import type { TFunction } from "i18next";
 import { useState } from "react";
+import { useTranslation } from "react-i18next";
 import { api } from "../../api/endpoints";
 import type { DiscoveredTopic } from "../../api/types";
 import { ErrorText } from "../../components/ErrorText";
@@ -9,7 +11,8 @@ import { SpinnerIcon } from "../../components/icons";
 import { VirtualTable, type Column } from "../../components/VirtualTable";
 import { queryKeys } from "../../data/queryKeys";
 import { nextSort, sortRows, type SortState } from "../../data/sorting";
-import { formatDateTime, formatDuration, formatShortDateTime, secondsUntil } from "../../format/time";
+import { secondsUntil, type TimeFormat } from "../../format/time";
+import { useTimeFormat } from "../../i18n";
 import { useSiteDiscovery } from "../../hooks/queries";
 import { useNow } from "../../hooks/useNow";
 
@@ -32,16 +35,20 @@ function value(t: DiscoveredTopic, key: DiscoveryColumn): string | number {
   }
 }
 
-const COLUMNS: Column<DiscoveredTopic, DiscoveryColumn>[] = [
-  { key: "topic", header: "Topic", width: "minmax(14rem, 3fr)", sortable: true, render: (t) => <span className="mono">{t.topic}</span> },
-  { key: "count", header: "Messages", width: "6rem", sortable: true, align: "right", render: (t) => t.count },
-  { key: "size", header: "Last size", width: "6rem", sortable: true, align: "right", render: (t) => `${t.last_payload_size} B` },
-  { key: "kind", header: "Looks like", width: "minmax(7rem, 1fr)", sortable: true, render: (t) => t.guessed_kind || "—" },
-  { key: "version", header: "Payload", width: "5rem", sortable: true, render: (t) => t.guessed_payload_version || "—" },
-  { key: "seen", header: "Last seen", width: "9.5rem", sortable: true, render: (t) => formatShortDateTime(t.last_seen_at) },
-];
+function columns(t: TFunction, format: TimeFormat): Column<DiscoveredTopic, DiscoveryColumn>[] {
+  return [
+    { key: "topic", header: t("discovery.topic"), width: "minmax(10rem, 3fr)", sortable: true, render: (d) => <span className="mono">{d.topic}</span> },
+    { key: "count", header: t("discovery.messages"), width: "6rem", sortable: true, align: "right", render: (d) => d.count },
+    { key: "size", header: t("discovery.lastSize"), width: "6rem", sortable: true, align: "right", priority: 3, render: (d) => `${d.last_payload_size} B` },
+    { key: "kind", header: t("discovery.looksLike"), width: "minmax(7rem, 1fr)", sortable: true, priority: 2, render: (d) => d.guessed_kind || "—" },
+    { key: "version", header: t("discovery.payload"), width: "5rem", sortable: true, priority: 3, render: (d) => d.guessed_payload_version || "—" },
+    { key: "seen", header: t("devices.lastSeen"), width: "9.5rem", sortable: true, priority: 2, render: (d) => format.shortDateTime(d.last_seen_at) },
+  ];
+}
 
 export function DiscoveryPanel({ siteId }: { siteId: number }) {
+  const { t } = useTranslation();
+  const format = useTimeFormat();
   const client = useQueryClient();
   const discovery = useSiteDiscovery(siteId);
   const [seconds, setSeconds] = useState(30);
@@ -58,7 +65,7 @@ export function DiscoveryPanel({ siteId }: { siteId: number }) {
     <div>
       <div className="toolbar tight">
         <label className="inline">
-          Listen for
+          {t("discovery.listenFor")}
           <input
             type="number"
             min={1}
@@ -67,7 +74,7 @@ export function DiscoveryPanel({ siteId }: { siteId: number }) {
             onChange={(event) => setSeconds(Number(event.target.value))}
             className="narrow"
           />
-          s
+          {t("discovery.seconds")}
         </label>
         <button
           type="button"
@@ -76,21 +83,21 @@ export function DiscoveryPanel({ siteId }: { siteId: number }) {
           onClick={() => start.mutate()}
           data-testid="discovery-start"
         >
-          {running ? <SpinnerIcon /> : null} {running ? "Listening…" : "Start discovery"}
+          {running ? <SpinnerIcon /> : null} {running ? t("discovery.listening") : t("discovery.start")}
         </button>
-        {running && left !== null && <span className="muted">{formatDuration(left)} left</span>}
-        {!running && d?.started_at && <span className="muted">Last window started {formatDateTime(d.started_at)}</span>}
+        {running && left !== null && <span className="muted">{t("discovery.left", { duration: format.duration(left) })}</span>}
+        {!running && d?.started_at && <span className="muted">{t("discovery.lastStarted", { at: format.dateTime(d.started_at) })}</span>}
       </div>
       <ErrorText error={start.error ?? discovery.error} />
       {d && (
         <VirtualTable
           rows={sortRows(d.topics, sort, value)}
-          columns={COLUMNS}
+          columns={columns(t, format)}
           rowKey={(t) => t.topic}
           sort={sort}
           onSort={(key) => setSort(nextSort(sort, key))}
           maxHeight="40vh"
-          empty={running ? "Nothing heard yet…" : "No discovery results. Start a window to listen on the site's topics."}
+          empty={running ? t("discovery.nothingYet") : t("discovery.none")}
           testId="discovery-table"
         />
       )}

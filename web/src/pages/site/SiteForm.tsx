@@ -5,6 +5,7 @@
 
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
+import { useTranslation } from "react-i18next";
 import { useNavigate } from "react-router";
 import { api } from "../../api/endpoints";
 import type { MqttProtocol, SiteConfig, SiteInput } from "../../api/types";
@@ -109,7 +110,11 @@ export function changedFields(before: SiteConfig, input: SiteInput): Partial<Sit
   return patch;
 }
 
+/** What a site code may hold; the server's rule (API.md). */
+export const CODE_PATTERN = "[A-Za-z0-9_\\-]{1,64}";
+
 export function SiteForm({ existing, onDone }: { existing?: SiteConfig; onDone: () => void }) {
+  const { t } = useTranslation();
   const client = useQueryClient();
   const toasts = useToastStore();
   const navigate = useNavigate();
@@ -127,7 +132,7 @@ export function SiteForm({ existing, onDone }: { existing?: SiteConfig; onDone: 
     onSuccess: (siteId) => {
       void client.invalidateQueries({ queryKey: queryKeys.siteList() });
       void client.invalidateQueries({ queryKey: queryKeys.site(siteId) });
-      toasts.push({ tone: "success", text: existing ? `${draft.code}: settings saved` : `${draft.code}: site created` });
+      toasts.push({ tone: "success", key: existing ? "siteSaved" : "siteCreated", params: { name: draft.name, code: draft.code }, siteId });
       onDone();
       if (!existing) void navigate(`/sites/${siteId}`);
     },
@@ -138,40 +143,48 @@ export function SiteForm({ existing, onDone }: { existing?: SiteConfig; onDone: 
     save.mutate(toInput(draft));
   };
 
-  const text = (key: TextKey, label: string, props: Record<string, string | boolean> = {}) => (
+  const text = (key: TextKey, label: string, props: Record<string, string | boolean> = {}, rule?: string) => (
     <label>
       {label}
       <input
         name={key}
         value={draft[key]}
-        onChange={(event) => set(key, event.target.value)}
+        onChange={(event) => {
+          event.currentTarget.setCustomValidity("");
+          set(key, event.target.value);
+        }}
+        // The browser's own words ("Please match the requested format") do not say what is
+        // allowed; the rule does.
+        onInvalid={rule ? (event) => event.currentTarget.setCustomValidity(rule) : undefined}
+        title={rule}
         data-testid={`site-form-${key}`}
         {...props}
       />
+      {rule && <span className="hint">{rule}</span>}
     </label>
   );
 
   return (
     <form className="form-grid" onSubmit={submit} data-testid="site-form">
-      {text("name", "Name", { required: true })}
-      {text("code", "Code (topic prefix)", { required: true, pattern: "[A-Za-z0-9_\\-]{1,64}" })}
-      {text("broker_host", "Broker host", { required: true })}
-      {text("broker_port", "Broker port", { inputMode: "numeric" })}
-      {text("username", "Username", { autoComplete: "off" })}
+      {text("name", t("siteForm.name"), { required: true })}
+      {text("code", t("siteForm.code"), { required: true, pattern: CODE_PATTERN }, t("siteForm.codeRule"))}
+      {text("broker_host", t("siteForm.brokerHost"), { required: true })}
+      {text("broker_port", t("siteForm.brokerPort"), { inputMode: "numeric" })}
+      {text("username", t("siteForm.username"), { autoComplete: "off" })}
       <div className="field">
         <label>
-          Password
+          {t("siteForm.password")}
           <input
             type="password"
             name="password"
             autoComplete="new-password"
             value={draft.password}
-            placeholder={existing?.has_password ? "stored — blank keeps it" : "none"}
+            placeholder={existing?.has_password ? t("siteForm.passwordStored") : t("siteForm.passwordNone")}
             onChange={(event) => set("password", event.target.value)}
             data-testid="site-form-password"
           />
         </label>
-        {existing && !existing.has_password && <span className="hint">No password stored.</span>}
+        {existing && !existing.has_password && <span className="hint">{t("siteForm.noPassword")}</span>}
         {existing?.has_password && (
           <label className="check hint">
             <input
@@ -180,42 +193,42 @@ export function SiteForm({ existing, onDone }: { existing?: SiteConfig; onDone: 
               disabled={draft.password !== ""}
               onChange={(event) => set("clear_password", event.target.checked)}
             />
-            A password is stored; remove it
+            {t("siteForm.removePassword")}
           </label>
         )}
       </div>
-      {text("client_id_prefix", "Client id prefix", { placeholder: "instance id" })}
+      {text("client_id_prefix", t("siteForm.clientIdPrefix"), { placeholder: t("siteForm.instanceId") })}
       <label>
-        Protocol
+        {t("connection.protocol")}
         <select value={draft.protocol} onChange={(event) => set("protocol", event.target.value as MqttProtocol)}>
           <option value="3.1.1">MQTT 3.1.1</option>
           <option value="5">MQTT 5</option>
         </select>
       </label>
-      {text("keepalive_s", "Keepalive (s)", { inputMode: "numeric" })}
-      {text("offline_after_s", "Device offline after (s)", { inputMode: "numeric" })}
+      {text("keepalive_s", t("siteForm.keepalive"), { inputMode: "numeric" })}
+      {text("offline_after_s", t("siteForm.offlineAfter"), { inputMode: "numeric" })}
       <label className="check">
         <input type="checkbox" checked={draft.tls} onChange={(event) => set("tls", event.target.checked)} /> TLS
       </label>
       {!existing && (
         <label className="check">
           <input type="checkbox" checked={draft.is_enabled} onChange={(event) => set("is_enabled", event.target.checked)} />{" "}
-          Start right away
+          {t("siteForm.startNow")}
         </label>
       )}
       {draft.tls && (
         <label className="wide">
-          CA certificate (PEM, optional)
+          {t("siteForm.ca")}
           <textarea rows={4} value={draft.tls_ca_pem} onChange={(event) => set("tls_ca_pem", event.target.value)} />
         </label>
       )}
       <div className="wide form-actions">
         <ErrorText error={save.error} />
         <button type="button" className="button ghost" onClick={onDone}>
-          Cancel
+          {t("common.cancel")}
         </button>
         <button type="submit" className="button primary" disabled={save.isPending} data-testid="site-form-submit">
-          {save.isPending ? "Saving…" : existing ? "Save" : "Create site"}
+          {save.isPending ? t("common.saving") : existing ? t("common.save") : t("siteForm.create")}
         </button>
       </div>
     </form>

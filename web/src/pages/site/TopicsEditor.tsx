@@ -5,6 +5,7 @@
 
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
+import { Trans, useTranslation } from "react-i18next";
 import { api } from "../../api/endpoints";
 import type { DeviceKind, MessageKind, Qos, Subscription, SubscriptionInput } from "../../api/types";
 import { ErrorText, Loading } from "../../components/ErrorText";
@@ -37,6 +38,7 @@ function useTopicMutations(siteId: number) {
 }
 
 function SubscriptionFields({ value, onChange }: { value: SubscriptionInput; onChange: (v: SubscriptionInput) => void }) {
+  const { t } = useTranslation();
   return (
     <>
       <input
@@ -44,30 +46,30 @@ function SubscriptionFields({ value, onChange }: { value: SubscriptionInput; onC
         placeholder="datalogger/{model}/{serial}/heartbeat"
         value={value.pattern}
         onChange={(event) => onChange({ ...value, pattern: event.target.value })}
-        aria-label="Pattern"
+        aria-label={t("topics.pattern")}
         data-testid="topic-pattern"
       />
       <select
         value={value.device_kind}
         onChange={(event) => onChange({ ...value, device_kind: event.target.value as DeviceKind })}
-        aria-label="Device kind"
+        aria-label={t("topics.deviceKind")}
       >
-        <option value="datalogger">datalogger</option>
-        <option value="gateway">gateway</option>
+        <option value="datalogger">{t("topics.kinds.datalogger")}</option>
+        <option value="gateway">{t("topics.kinds.gateway")}</option>
       </select>
       <select
         value={value.message_kind}
         onChange={(event) => onChange({ ...value, message_kind: event.target.value as MessageKind })}
-        aria-label="Message kind"
+        aria-label={t("topics.messageKind")}
       >
-        <option value="heartbeat">heartbeat</option>
-        <option value="status">status</option>
+        <option value="heartbeat">{t("topics.kinds.heartbeat")}</option>
+        <option value="status">{t("topics.kinds.status")}</option>
       </select>
       <input
         className="narrow"
         value={value.payload_version}
         onChange={(event) => onChange({ ...value, payload_version: event.target.value })}
-        aria-label="Payload version"
+        aria-label={t("topics.payloadVersion")}
       />
       <select
         value={value.qos}
@@ -83,6 +85,7 @@ function SubscriptionFields({ value, onChange }: { value: SubscriptionInput; onC
 }
 
 function TopicRow({ topic, siteId }: { topic: Subscription; siteId: number }) {
+  const { t } = useTranslation();
   const { patch, remove } = useTopicMutations(siteId);
   const [editing, setEditing] = useState<SubscriptionInput | null>(null);
   if (editing) {
@@ -95,10 +98,10 @@ function TopicRow({ topic, siteId }: { topic: Subscription; siteId: number }) {
           disabled={patch.isPending}
           onClick={() => patch.mutate({ id: topic.id, patch: editing }, { onSuccess: () => setEditing(null) })}
         >
-          Save
+          {t("common.save")}
         </button>
         <button type="button" className="button ghost" onClick={() => setEditing(null)}>
-          Cancel
+          {t("common.cancel")}
         </button>
         <ErrorText error={patch.error} />
       </li>
@@ -110,8 +113,8 @@ function TopicRow({ topic, siteId }: { topic: Subscription; siteId: number }) {
         {topic.pattern}
         <span className="muted small block">{topic.mqtt_filter}</span>
       </span>
-      <span className="tag">{topic.device_kind}</span>
-      <span className="tag">{topic.message_kind}</span>
+      <span className="tag">{t(`topics.kinds.${topic.device_kind}`)}</span>
+      <span className="tag">{t(`topics.kinds.${topic.message_kind}`)}</span>
       <span className="tag">{topic.payload_version}</span>
       <span className="tag">QoS {topic.qos}</span>
       <label className="check">
@@ -121,7 +124,7 @@ function TopicRow({ topic, siteId }: { topic: Subscription; siteId: number }) {
           disabled={patch.isPending}
           onChange={(event) => patch.mutate({ id: topic.id, patch: { is_active: event.target.checked } })}
         />{" "}
-        active
+        {t("topics.active")}
       </label>
       <button
         type="button"
@@ -137,17 +140,17 @@ function TopicRow({ topic, siteId }: { topic: Subscription; siteId: number }) {
           })
         }
       >
-        Edit
+        {t("common.edit")}
       </button>
       <button
         type="button"
         className="button ghost danger"
         disabled={remove.isPending}
         onClick={() => {
-          if (window.confirm(`Remove the subscription ${topic.pattern}?`)) remove.mutate(topic.id);
+          if (window.confirm(t("topics.confirmRemove", { pattern: topic.pattern }))) remove.mutate(topic.id);
         }}
       >
-        Remove
+        {t("common.remove")}
       </button>
       <ErrorText error={patch.error ?? remove.error} />
     </li>
@@ -155,6 +158,7 @@ function TopicRow({ topic, siteId }: { topic: Subscription; siteId: number }) {
 }
 
 export function TopicsEditor({ siteId }: { siteId: number }) {
+  const { t } = useTranslation();
   const topics = useSiteTopics(siteId);
   const { add } = useTopicMutations(siteId);
   const [draft, setDraft] = useState<SubscriptionInput>(BLANK);
@@ -162,12 +166,11 @@ export function TopicsEditor({ siteId }: { siteId: number }) {
     event.preventDefault();
     add.mutate(draft, { onSuccess: () => setDraft(BLANK) });
   };
-  if (topics.data === undefined) return <Loading error={topics.error} what="topics" />;
+  if (topics.data === undefined) return <Loading error={topics.error} onRetry={() => void topics.refetch()} />;
   return (
     <div>
       <p className="muted small">
-        Patterns are relative to the site code. Each <code>{"{name}"}</code> is one topic level; <code>{"{serial}"}</code>{" "}
-        is required, <code>{"{model}"}</code> and <code>{"{gateway}"}</code> are optional.
+        <Trans i18nKey="topics.help" components={{ code: <code /> }} />
       </p>
       <ul className="plain topic-list">
         {topics.data.topics.map((topic) => (
@@ -177,7 +180,7 @@ export function TopicsEditor({ siteId }: { siteId: number }) {
       <form className="topic-row adding" onSubmit={submit}>
         <SubscriptionFields value={draft} onChange={setDraft} />
         <button type="submit" className="button primary" disabled={add.isPending || !draft.pattern.trim()} data-testid="topic-add">
-          Add
+          {t("common.add")}
         </button>
       </form>
       <ErrorText error={add.error} />
