@@ -21,7 +21,7 @@ from litestar.params import FromPath
 from litestar.static_files import create_static_files_router
 
 from sitelink.actors.clock import BaseClock
-from sitelink.api import devices, metrics, sites, system, topics
+from sitelink.api import devices, metrics, sites, system, tokens, topics
 from sitelink.api.auth import PUBLIC, PUBLIC_OPT, SCHEMA_PATHS, TokenAuthentication, require_role
 from sitelink.api.errors import HANDLERS
 from sitelink.api.events import KEEPALIVE_S, events
@@ -67,6 +67,7 @@ def create_app(settings: Settings, *, clock: BaseClock | None = None,
         sites.SiteController, topics.TopicController, devices.DataloggerController,
         devices.GatewayController, devices.SensorController, events, system.health,
         system.login, system.logout, system.me, system.actors, system.audit, metrics.metrics,
+        tokens.TokenController,
     ]
     dist = web_dir(settings)
     if dist is not None:

@@ -6,6 +6,7 @@ Handlers run on the event loop.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -13,10 +14,12 @@ import msgspec
 from litestar import Controller, Request, delete, get, patch
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
+from litestar.response import Stream
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from sitelink.actors.site_messages import ForgetDevice, SetDeviceOfflineAfter
 from sitelink.api.audit import record
+from sitelink.api.csv_export import attachment, csv_row
 from sitelink.api.schemas import DataloggerUpdate, OptionalQueryId, PathId, QueryId
 from sitelink.errors import ValidationError
 from sitelink.events import DeviceKey
@@ -139,11 +142,38 @@ class SensorController(Controller):
         self, runtime: NamedDependency[Runtime], sensor_id: PathId,
         since: str | None = Parameter(default=None), until: str | None = Parameter(default=None),
         limit: int = Parameter(default=1000, ge=1, le=10_000),
+        bucket_s: int | None = Parameter(default=None, ge=1, le=86_400),
     ) -> dict[str, Any]:
-        """Readings oldest first; ``since``/``until`` are ISO 8601 times."""
+        """Readings oldest first; ``since``/``until`` are ISO 8601 times. With ``bucket_s``
+        one row per bucket (min, avg, max, count), computed by the database."""
+        if bucket_s is not None:
+            buckets = await sensor_store.bucketed_readings(
+                runtime.db, sensor_id, bucket_s, since=_when("since", since),
+                until=_when("until", until), limit=limit)
+            return {"readings": [{"at": iso_time(b.at), "min": b.min, "avg": b.avg, "max": b.max,
+                                  "count": b.count} for b in buckets]}
         rows = await sensor_store.readings(runtime.db, sensor_id, since=_when("since", since),
                                            until=_when("until", until), limit=limit)
         return {"readings": [{"at": iso_time(r.at), "value": r.value} for r in rows]}
+
+    @get("/{sensor_id:int}/readings.csv", media_type="text/csv")
+    async def readings_csv(
+        self, runtime: NamedDependency[Runtime], sensor_id: PathId,
+        since: str | None = Parameter(default=None), until: str | None = Parameter(default=None),
+    ) -> Stream:
+        """Every reading of the window as CSV (``at,value``), streamed page by page."""
+        sensor = await sensor_store.get_sensor(runtime.db, sensor_id)
+        pages = sensor_store.iter_readings(runtime.db, sensor_id, since=_when("since", since),
+                                           until=_when("until", until))
+
+        async def lines() -> AsyncIterator[str]:
+            yield csv_row(["at", "value"])
+            async for page in pages:
+                yield "".join(csv_row([iso_time(r.at), repr(r.value)]) for r in page)
+
+        filename = f"sensor-{sensor.id}-{sensor.key}.csv"
+        return Stream(lines(), media_type="text/csv; charset=utf-8",
+                      headers={"Content-Disposition": attachment(filename)})
 
 
 def _when(field: str, text: str | None) -> datetime | None:

@@ -15,9 +15,11 @@ from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
 from litestar.params import JSONBody, Parameter
+from litestar.response import Stream
 
 from sitelink.api.audit import record
 from sitelink.api.auth import COOKIE, PUBLIC, identify
+from sitelink.api.csv_export import attachment, audit_csv
 from sitelink.api.schemas import ID_MAX, SessionRequest
 from sitelink.runtime import Runtime
 from sitelink.storage import audit as audit_store
@@ -143,12 +145,18 @@ def _flatten(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @get("/api/v1/audit", tags=["system"], opt=ADMIN)
 async def audit(runtime: NamedDependency[Runtime],
                 limit: int = Parameter(default=100, ge=1, le=1000),
-                offset: int = Parameter(default=0, ge=0, le=ID_MAX)) -> dict[str, Any]:
-    """Who did what, newest first."""
+                offset: int = Parameter(default=0, ge=0, le=ID_MAX),
+                format: Literal["json", "csv"] = Parameter(default="json"),
+                ) -> Response[Any]:
+    """Who did what, newest first. ``?format=csv``: every entry (``limit``/``offset`` do
+    not apply), streamed, with ``detail`` as JSON in one column."""
+    if format == "csv":
+        return Stream(audit_csv(runtime), media_type="text/csv; charset=utf-8",
+                      headers={"Content-Disposition": attachment("audit.csv")})
     entries = await audit_store.list_audit(runtime.db, limit=limit, offset=offset)
-    return {"entries": [
+    return Response({"entries": [
         {"id": e.id, "at": iso_time(e.at), "actor": e.actor, "action": e.action,
-         "target": e.target, "detail": e.detail, "result": e.result} for e in entries]}
+         "target": e.target, "detail": e.detail, "result": e.result} for e in entries]})
 
 
 __all__ = ["actors", "audit", "health", "login", "logout", "me", "record"]

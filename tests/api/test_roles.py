@@ -55,6 +55,11 @@ class World:
                                    **fields)["site_id"]
         return site_id
 
+    def new_token_name(self) -> str:
+        name = f"revoke-{uuid.uuid4().hex[:8]}"
+        self.server.token(name)
+        return name
+
     def new_topic(self) -> int:
         pattern = f"roles/{uuid.uuid4().hex[:6]}/{{serial}}/heartbeat"
         response = self.admin.post(f"/api/v1/mqtt/sites/{self.site_id}/topics/",
@@ -160,6 +165,15 @@ ROUTES: dict[str, Route] = {
     "events": Route("GET", fixed("/api/v1/events"), "viewer", 200),
     "actors": Route("GET", fixed("/api/v1/actors"), "admin", 200),
     "audit": Route("GET", fixed("/api/v1/audit"), "admin", 200),
+    "audit.csv": Route("GET", fixed("/api/v1/audit"), "admin", 200, params={"format": "csv"}),
+    "sensor.readings.csv": Route("GET",
+                                 lambda w: f"/api/v1/mqtt/sensors/{w.sensor_id}/readings.csv",
+                                 "viewer", 200),
+    "tokens.list": Route("GET", fixed("/api/v1/tokens"), "admin", 200),
+    "tokens.create": Route("POST", fixed("/api/v1/tokens"), "admin", 201,
+                           lambda w: {"name": f"roles-{uuid.uuid4().hex[:8]}"}),
+    "tokens.revoke": Route("DELETE", lambda w: f"/api/v1/tokens/{w.new_token_name()}", "admin",
+                           204),
     "auth.me": Route("GET", fixed("/api/v1/auth/me"), "viewer", 200),
     "auth.login": Route("POST", fixed("/api/v1/auth/session"), "none", 200,
                         lambda w: {"token": ADMIN_TOKEN}),

@@ -17,7 +17,13 @@ from sitelink.storage.devices import (
     list_devices,
     update_device,
 )
-from sitelink.storage.sensors import get_sensor, readings, sensors_of_device
+from sitelink.storage.sensors import (
+    bucketed_readings,
+    get_sensor,
+    iter_readings,
+    readings,
+    sensors_of_device,
+)
 from sitelink.storage.sites import NewSite, SitePatch, create_site, update_site
 from sitelink.storage.writer import StorageWriter
 
@@ -132,3 +138,41 @@ async def test_readings_window_and_limit(db: Database, fleet: dict[str, int]) ->
     assert first.at == at(9) and first.at.tzinfo is not None
     with pytest.raises(NotFound):
         await readings(db, 12345)
+
+
+async def test_readings_in_buckets_are_computed_by_the_database(
+    db: Database, fleet: dict[str, int]
+) -> None:
+    """Values 0..9 one second apart, from T0 (a multiple of 4 s): buckets of 4 s start at
+    multiples of 4 since the epoch and hold min/avg/max/count; since/until and limit apply."""
+    sensor = fleet["sensor"]
+    assert T0 % 4 == 0
+    buckets = await bucketed_readings(db, sensor, 4)
+    assert [(b.at, b.min, b.avg, b.max, b.count) for b in buckets] == [
+        (at(0), 0.0, 1.5, 3.0, 4),
+        (at(4), 4.0, 5.5, 7.0, 4),
+        (at(8), 8.0, 8.5, 9.0, 2),
+    ]
+    window = await bucketed_readings(db, sensor, 4, since=at(2), until=at(9))
+    assert [(b.at, b.min, b.max, b.count) for b in window] == [
+        (at(0), 2.0, 3.0, 2),
+        (at(4), 4.0, 7.0, 4),
+        (at(8), 8.0, 8.0, 1),
+    ]
+    assert len(await bucketed_readings(db, sensor, 4, limit=2)) == 2
+    assert [b.count for b in await bucketed_readings(db, sensor, 3600)] == [10]
+    with pytest.raises(NotFound):
+        await bucketed_readings(db, 12345, 60)
+
+
+async def test_every_reading_of_a_window_in_pages(db: Database, fleet: dict[str, int]) -> None:
+    """Pages of 3 give every reading once, oldest first, whatever the page size."""
+    sensor = fleet["sensor"]
+    pages = [page async for page in iter_readings(db, sensor, page=3)]
+    assert [len(p) for p in pages] == [3, 3, 3, 1]
+    assert [r.value for p in pages for r in p] == [float(i) for i in range(10)]
+    pages = [p async for p in iter_readings(db, sensor, since=at(2), until=at(7), page=2)]
+    window = [r.value for p in pages for r in p]
+    assert window == [2.0, 3.0, 4.0, 5.0, 6.0]
+    with pytest.raises(NotFound):
+        [p async for p in iter_readings(db, 12345)]

@@ -17,6 +17,7 @@ import type {
   Role,
   PublishInput,
   PublishResult,
+  ReadingBucketsResponse,
   ReadingsResponse,
   SensorsResponse,
   SiteConfig,
@@ -101,6 +102,17 @@ export const api = {
     if (response.status !== 200 && response.status !== 503) throw new ApiError(response.status, response.statusText);
     return (await response.json()) as Health;
   },
+
+  readingBuckets: (sensorId: number, since: string, bucketS: number, signal?: AbortSignal) =>
+    request<ReadingBucketsResponse>(
+      "GET",
+      withQuery(`${MQTT}/sensors/${sensorId}/readings`, { since, bucket_s: bucketS, limit: 10_000 }),
+      undefined,
+      signal,
+    ),
+  /** A link, not a fetch: the browser downloads the CSV with the session cookie. */
+  readingsCsvUrl: (sensorId: number, since: string, until: string) =>
+    withQuery(`${MQTT}/sensors/${sensorId}/readings.csv`, { since, until }),
 
   actors: (signal?: AbortSignal) => request<ActorTree>("GET", `${V1}/actors`, undefined, signal),
   tokens: (signal?: AbortSignal) => request<TokensResponse>("GET", `${V1}/tokens`, undefined, signal),

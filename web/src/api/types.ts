@@ -267,6 +267,19 @@ export interface ReadingsResponse {
   readings: Reading[];
 }
 
+/** One bucket of `readings?bucket_s=`: the database's summary of its readings. */
+export interface ReadingBucket {
+  at: string;
+  min: number;
+  avg: number;
+  max: number;
+  count: number;
+}
+
+export interface ReadingBucketsResponse {
+  readings: ReadingBucket[];
+}
+
 export interface ActorNode {
   urn: string;
   kind: string;

@@ -12,6 +12,19 @@ export type ReadingsPage = (sinceIso: string, limit: number) => Promise<Reading[
 export interface ReadingsWindow {
   readings: Reading[];
   truncated: boolean;
+  /** Set when each reading is the average of a bucket of this many seconds. */
+  bucketS?: number;
+}
+
+/** Windows longer than this are read as buckets from the database (bucket_s). */
+export const BUCKET_ABOVE_S = 6 * 3600;
+
+const BUCKET_SIZES = [60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 21600, 43200, 86400];
+
+/** A round bucket size that gives about `points` buckets over the window. */
+export function bucketFor(windowS: number, points = 500): number {
+  const wanted = windowS / points;
+  return BUCKET_SIZES.find((size) => size >= wanted) ?? 86400;
 }
 
 export async function fetchReadingsWindow(

@@ -8,7 +8,7 @@ import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-quer
 import { api } from "../api/endpoints";
 import { pendingControls } from "../data/pendingControls";
 import { queryKeys } from "../data/queryKeys";
-import { fetchReadingsWindow } from "../data/readings";
+import { BUCKET_ABOVE_S, bucketFor, fetchReadingsWindow, type ReadingsWindow } from "../data/readings";
 
 /** Counters and last-heartbeat times change with every message and have no event. */
 const COUNTERS_REFRESH_MS = 15_000;
@@ -98,16 +98,27 @@ export const useSensors = (dataloggerId: number) =>
 const READINGS_PAGE = 2000;
 const READINGS_MAX_PAGES = 10;
 
+/**
+ * A sensor's window: raw readings for short windows; for long ones, the database's averages
+ * per bucket (bucket_s), so a 7-day chart of a 5-second sensor shows the whole week.
+ */
 export const useReadings = (sensorId: number, windowS: number) =>
   useQuery({
     queryKey: queryKeys.readings(sensorId, windowS),
-    queryFn: ({ signal }) =>
-      fetchReadingsWindow(
-        async (since, limit) => (await api.readings(sensorId, since, limit, signal)).readings,
-        new Date(Date.now() - windowS * 1000).toISOString(),
+    queryFn: async ({ signal }): Promise<ReadingsWindow> => {
+      const since = new Date(Date.now() - windowS * 1000).toISOString();
+      if (windowS > BUCKET_ABOVE_S) {
+        const bucketS = bucketFor(windowS);
+        const buckets = (await api.readingBuckets(sensorId, since, bucketS, signal)).readings;
+        return { readings: buckets.map((b) => ({ at: b.at, value: b.avg })), truncated: false, bucketS };
+      }
+      return fetchReadingsWindow(
+        async (from, limit) => (await api.readings(sensorId, from, limit, signal)).readings,
+        since,
         READINGS_PAGE,
         READINGS_MAX_PAGES,
-      ),
+      );
+    },
     refetchInterval: SENSOR_REFRESH_MS,
     placeholderData: keepPreviousData,
   });

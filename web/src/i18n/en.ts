@@ -240,6 +240,7 @@ export const en = {
     truncated: "Showing the oldest readings of the window; pick a shorter one.",
     noSensors: "This datalogger has reported no sensors yet.",
     exportCsv: "CSV",
+    exportLabel: "Export the readings of {{name}} in this window as CSV",
     average: "average per {{duration}}",
   },
   availabilityHistory: {

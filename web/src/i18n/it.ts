@@ -241,6 +241,7 @@ export const it: Messages<typeof en> = {
     truncated: "Sono mostrate le letture più vecchie della finestra; scegline una più breve.",
     noSensors: "Questo datalogger non ha ancora segnalato sensori.",
     exportCsv: "CSV",
+    exportLabel: "Esporta in CSV le letture di {{name}} in questa finestra",
     average: "media ogni {{duration}}",
   },
   availabilityHistory: {

@@ -3,6 +3,7 @@
 import { useState } from "react";
 import { useTranslation } from "react-i18next";
 import { Link, useParams } from "react-router";
+import { api } from "../api/endpoints";
 import type { DataloggerDetail, Sensor } from "../api/types";
 import { useIsAdmin } from "../auth/useAuth";
 import { DeviceAvailability } from "../components/AvailabilityBadge";
@@ -63,6 +64,20 @@ function SensorCard({ sensor, windowS, nowMs }: { sensor: Sensor; windowS: numbe
           {readings.data.truncated && <p className="muted small">{t("datalogger.truncated")}</p>}
         </>
       )}
+      <div className="sensor-foot">
+        <span className="muted small">
+          {readings.data?.bucketS ? t("datalogger.average", { duration: format.duration(readings.data.bucketS) }) : ""}
+        </span>
+        <a
+          className="button ghost small-button"
+          href={api.readingsCsvUrl(sensor.id, new Date(nowMs - windowS * 1000).toISOString(), new Date(nowMs).toISOString())}
+          download
+          data-testid="readings-csv"
+          aria-label={t("datalogger.exportLabel", { name: sensor.label || sensor.key })}
+        >
+          {t("datalogger.exportCsv")}
+        </a>
+      </div>
     </div>
   );
 }
