@@ -36,8 +36,9 @@ test: install web
 test-python: install
 	$(BIN)/pytest
 
+# Biome's linter (React hooks rules included) first, then vitest.
 test-web: web/node_modules/.package-lock.json
-	cd web && npm test
+	cd web && npm run lint && npm test
 
 tests/e2e/node_modules/.package-lock.json: tests/e2e/package-lock.json
 	cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error

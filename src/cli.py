@@ -102,6 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--sites", type=_count, default=3)
     demo.add_argument("--dataloggers", type=_count, default=8)
     demo.add_argument("--interval", type=_interval, default=5.0)
+    demo.add_argument("--fresh", action="store_true",
+                      help="start from an empty database (deletes its sites, tokens, audit)")
     demo.set_defaults(handler=_demo)
 
     register_simulate(sub)
@@ -163,7 +165,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from sitelink.demo import run_demo
 
     return run_demo(settings, host=args.host, port=args.port, sites=args.sites,
-                    dataloggers=args.dataloggers, interval_s=args.interval)
+                    dataloggers=args.dataloggers, interval_s=args.interval, fresh=args.fresh)
 
 
 # --- storage commands -----------------------------------------------------------------------------

@@ -6,13 +6,19 @@ serves the API and dashboard. Ctrl-C stops the server, then the fleet, then the 
 
 The demo keeps its data apart from ``sitelink serve``: when DATABASE_URL is left at its
 default, it uses ``./sitelink-demo.db`` instead of ``./sitelink.db``, because the demo points
-its sites at a broker on a port that exists only while the demo runs.
+its sites at a broker on a port that exists only while the demo runs. It prints the
+``export DATABASE_URL=...`` line (an absolute path) that points the other commands
+(``sitelink status``, ``sitelink token create``) at that same database. A second run keeps
+what the first left (sites made in the dashboard too) and says how many sites there are;
+``--fresh`` empties the database first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+import shlex
+from pathlib import Path
 
 import msgspec
 
@@ -25,14 +31,35 @@ from sitelink.storage.database import open_database
 from sitelink.storage.migrations import migrate
 from sitelink.storage.sites import NewSite, SitePatch
 from sitelink.storage.subscriptions import TopicPatch
+from sitelink.storage.tables import ApiToken, AuditEntry, Site
 
 DEMO_DATABASE_URL = "sqlite:///./sitelink-demo.db"
 
 
-async def _prepare_sites(settings: Settings, host: str, port: int, count: int) -> None:
+def demo_database_url(settings: Settings) -> str:
+    """The demo's database: DATABASE_URL when set, else ./sitelink-demo.db; a relative SQLite
+    path is made absolute, so the printed export line works from any directory."""
+    url = settings.database_url
+    if url == Settings().database_url:
+        url = DEMO_DATABASE_URL
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.removeprefix(prefix).startswith("/"):
+        url = prefix + str(Path(url.removeprefix(prefix)).resolve())
+    return url
+
+
+async def prepare_sites(settings: Settings, host: str, port: int, count: int, *,
+                        fresh: bool = False) -> int:
+    """Make the demo sites exist and point at the broker; with ``fresh`` delete every site,
+    token and audit entry first (devices, sensors and readings go with their sites).
+    Returns how many sites the database holds now, the demo's and any others."""
     db = await open_database(settings)
     try:
         await migrate(db)
+        if fresh:
+            async with db.transaction():
+                for table in (Site, ApiToken, AuditEntry):
+                    await db.execute(f'DELETE FROM "{table._meta.tablename}"')
         existing = {s.code: s for s in await site_store.list_sites(db)}
         for i in range(1, count + 1):
             code = f"site_{i:03d}"
@@ -50,23 +77,22 @@ async def _prepare_sites(settings: Settings, host: str, port: int, count: int) -
                 if topic.message_kind == "heartbeat" and topic.payload_version != version:
                     await topic_store.update_topic(db, site.id, topic.id,
                                                    TopicPatch(payload_version=version))
+        return len(await site_store.list_sites(db))
     finally:
         await db.close()
 
 
 def run_demo(settings: Settings, *, host: str, port: int, sites: int, dataloggers: int,
-             interval_s: float) -> int:
+             interval_s: float, fresh: bool = False) -> int:
     from sitelink.api.server import build_server
 
     token = settings.admin_token or secrets.token_urlsafe(24)
-    database_url = settings.database_url
-    if database_url == Settings().database_url:
-        database_url = DEMO_DATABASE_URL
+    database_url = demo_database_url(settings)
     settings = msgspec.structs.replace(settings, admin_token=token, database_url=database_url)
     broker = EmbeddedBroker()
     broker.start()
     try:
-        asyncio.run(_prepare_sites(settings, "127.0.0.1", broker.port, sites))
+        total = asyncio.run(prepare_sites(settings, "127.0.0.1", broker.port, sites, fresh=fresh))
         simulator = Simulator(SimulateOptions(
             host="127.0.0.1", port=broker.port, sites=sites, dataloggers=dataloggers,
             gateways=1, interval_s=interval_s, payload_version="by-site", flaky=0.02,
@@ -74,9 +100,14 @@ def run_demo(settings: Settings, *, host: str, port: int, sites: int, datalogger
         simulator.start()
         try:
             server = build_server(settings, host, port)
+            kept = total - sites
+            others = (f" (and {kept} more kept from earlier runs; --fresh starts empty)"
+                      if kept > 0 else "")
             print(f"sitelink demo: broker ({broker.kind}) on 127.0.0.1:{broker.port}, "
-                  f"{sites} sites x {dataloggers} dataloggers, database {database_url}",
-                  flush=True)
+                  f"{sites} simulated sites x {dataloggers} dataloggers{others}, "
+                  f"database {database_url}", flush=True)
+            print("the other sitelink commands reach this database with:", flush=True)
+            print(f"export DATABASE_URL={shlex.quote(database_url)}", flush=True)
             print(f"dashboard: http://{host}:{port}/", flush=True)
             print(f"admin token: {token}", flush=True)
             server.run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sys
 import time
@@ -12,6 +13,8 @@ import httpx
 import pytest
 
 from sitelink.broker import free_port, port_accepts
+from sitelink.demo import demo_database_url, prepare_sites
+from sitelink.settings import Settings
 
 from .support import REPO, Running, children_of, clean_env, http_status, process_alive
 
@@ -98,3 +101,19 @@ def test_demo_uses_database_url_when_it_is_set(
     assert not (tmp_path / "sitelink-demo.db").exists()
     demo.interrupt(group=True)  # Ctrl-C in a terminal reaches the whole group
     assert demo.wait(10) in (0, 130), demo.report()
+
+
+def test_a_second_demo_keeps_what_the_first_left_and_fresh_starts_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Site counts across runs as the banner reports them; --fresh empties the database; the
+    default database is ./sitelink-demo.db as an absolute URL (for the export line)."""
+    monkeypatch.chdir(tmp_path)
+    url = demo_database_url(Settings())
+    assert url == f"sqlite:///{tmp_path.resolve() / 'sitelink-demo.db'}"
+    settings = Settings(database_url=url)
+    assert asyncio.run(prepare_sites(settings, "127.0.0.1", 1883, 6)) == 6
+    assert asyncio.run(prepare_sites(settings, "127.0.0.1", 1884, 3)) == 6  # 3 kept
+    assert asyncio.run(prepare_sites(settings, "127.0.0.1", 1885, 3, fresh=True)) == 3
+    mine = Settings(database_url=f"sqlite:///{tmp_path / 'mine.db'}")
+    assert demo_database_url(mine) == mine.database_url

@@ -19,7 +19,7 @@ class ManualScheduler implements Scheduler {
   runAll(): void {
     const due = this.callbacks;
     this.callbacks = [];
-    due.forEach((callback) => callback());
+    for (const callback of due) callback();
   }
 }
 
@@ -173,7 +173,7 @@ describe("applyEvent", () => {
       queryKeys.readings(5, 3600),
       queryKeys.audit(),
     ];
-    keys.forEach((key) => client.setQueryData(key, {}));
+    for (const key of keys) client.setQueryData(key, {});
 
     applyEvent(client, batcher, { type: "reset" }, notify);
     scheduler.runAll();

@@ -35,7 +35,7 @@ class FakeEventSource implements EventSourceLike {
   }
   emit(type: string, data: unknown): void {
     const message = { data: typeof data === "string" ? data : JSON.stringify(data) } as MessageEvent<string>;
-    this.listeners.get(type)?.forEach((listener) => listener(message));
+    for (const listener of this.listeners.get(type) ?? []) listener(message);
   }
 }
 

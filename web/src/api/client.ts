@@ -71,7 +71,9 @@ export async function request<T>(method: Method, path: string, body?: unknown, s
   const response = await fetch(path, init);
   if (!response.ok) {
     const error = new ApiError(response.status, await readDetail(response));
-    if (response.status === 401) unauthorizedListeners.forEach((listener) => listener());
+    if (response.status === 401) unauthorizedListeners.forEach((listener) => {
+      listener();
+    });
     throw error;
   }
   if (response.status === 204) return undefined as T;

@@ -20,6 +20,12 @@ export interface MenuItem {
   testId?: string;
 }
 
+/** Where the list opens under its button, in viewport coordinates. */
+function anchorOf(button: HTMLElement | null): { top: number; right: number } | null {
+  const rect = button?.getBoundingClientRect();
+  return rect ? { top: rect.bottom + 4, right: window.innerWidth - rect.right } : null;
+}
+
 export function AdminMenu({ site, items = [] }: { site: SiteStatus; items?: readonly MenuItem[] }) {
   const { t } = useTranslation();
   const control = useSiteControl();
@@ -29,19 +35,16 @@ export function AdminMenu({ site, items = [] }: { site: SiteStatus; items?: read
   // (transformed, in a scrolling box), so the list is portalled to <body> and placed `fixed`.
   const [anchor, setAnchor] = useState<{ top: number; right: number } | null>(null);
   const open = anchor !== null;
-  const place = () => {
-    const rect = ref.current?.getBoundingClientRect();
-    if (rect) setAnchor({ top: rect.bottom + 4, right: window.innerWidth - rect.right });
-  };
-  const setOpen = (value: boolean) => (value ? place() : setAnchor(null));
+  const setOpen = (value: boolean) => setAnchor(value ? anchorOf(ref.current) : null);
   const busy = control.isPending || isTransient(site.status);
 
   useEffect(() => {
     if (!open) return;
+    const place = () => setAnchor(anchorOf(ref.current));
     const close = (event: MouseEvent | KeyboardEvent) => {
       const inside = (node: Node) => ref.current?.contains(node) === true || listRef.current?.contains(node) === true;
       if (event instanceof KeyboardEvent ? event.key === "Escape" : !inside(event.target as Node)) {
-        setOpen(false);
+        setAnchor(null);
       }
     };
     // The list follows its button when anything scrolls or the window resizes.

@@ -89,8 +89,8 @@ export function VirtualTable<T, K extends string>({
     <div className={`vtable${cards ? " vtable-cards" : ""}`} role="table" data-testid={testId} aria-rowcount={rows.length}>
       {cards ? (
         sort && onSort && sortable.length > 0 ? (
-          <div className="vtable-sort" role="row">
-            <label className="inline" role="columnheader">
+          <div className="vtable-sort">
+            <label className="inline">
               {t("table.sortBy")}
               <select value={sort.key} onChange={(event) => onSort(event.target.value as K)}>
                 {sortable.map((column) => (

@@ -30,7 +30,7 @@ export class DeviceReasons {
     if (event.id === null || event.availability === null || !event.reason) return;
     this.reasons.set(`${event.kind}:${event.id}`, { availability: event.availability, reason: event.reason, at: event.at });
     this.version += 1;
-    this.listeners.forEach((listener) => listener());
+    for (const listener of this.listeners) listener();
   }
 
   /** The reason of the device's current availability, if the stream told us. */

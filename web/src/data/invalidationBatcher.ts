@@ -81,7 +81,7 @@ export class InvalidationBatcher {
   }
 
   dispose(): void {
-    this.later.forEach((handle) => this.scheduler.clearTimeout(handle));
+    for (const handle of this.later) this.scheduler.clearTimeout(handle);
     this.later.clear();
     if (this.timer !== null) this.scheduler.clearTimeout(this.timer);
     this.timer = null;

@@ -57,6 +57,6 @@ export class ToastStore {
 
   private set(state: ToastState): void {
     this.state = state;
-    this.listeners.forEach((listener) => listener());
+    for (const listener of this.listeners) listener();
   }
 }

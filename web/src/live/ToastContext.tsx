@@ -1,5 +1,5 @@
 import { createContext, useContext, useSyncExternalStore, type ReactNode } from "react";
-import { ToastStore, type ToastState } from "../data/toastStore";
+import type { ToastState, ToastStore } from "../data/toastStore";
 
 const ToastContext = createContext<ToastStore | null>(null);
 

@@ -97,6 +97,7 @@ export function ConnectionCard({ site, nowMs }: { site: SiteStatus; nowMs: numbe
             {events.map((event, index) => {
               const why = extraReason(event);
               return (
+                // biome-ignore lint/suspicious/noArrayIndexKey: two events can share a time; the list only grows at its head
                 <li key={`${event.at}-${index}`} className={`timeline-item ${EVENT_TONES[event.kind] ?? "grey"}`}>
                   <span className="timeline-when" title={format.dateTime(event.at)}>
                     {ago(event.at)}
