@@ -2,11 +2,17 @@
  * The dashboard, live, against a real sitelink and a real Mosquitto: log in, create a site,
  * start it and watch the badge turn green without reloading, publish a heartbeat and watch
  * the datalogger appear with its sensors, kill the broker and watch "MQTT error", bring it
- * back and watch the site reconnect. Each page is photographed into test-output/e2e/.
+ * back and watch the site reconnect, stop it and watch its devices turn unreachable.
+ *
+ * Then every page (login, fleet, site, datalogger, actors, audit, tokens, and the phone menu)
+ * at 1440 px and at 390×844, in en-US (light) and it-IT (dark): nothing scrolls sideways,
+ * axe-core finds no serious or critical violation, and each is photographed into
+ * test-output/e2e/screenshots/ as `<look>-<page>.png`.
  */
 
 import { mkdirSync } from "node:fs";
 import path from "node:path";
+import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type Page } from "@playwright/test";
 import { Broker, freePort, scratchDir, Sitelink } from "./harness";
 import { OUTPUT } from "./playwright.config";
@@ -142,4 +148,147 @@ test("a live fleet in the browser, from login to a broker outage and back", asyn
     await expect(page.getByTestId("audit-table")).toContainText("site.start");
     await shot(page, "07-audit");
   });
+
+  await test.step("stopping the site: its devices read unreachable at once, Publish waits, History says Stopped once", async () => {
+    await page.getByRole("link", { name: "Fleet", exact: true }).first().click();
+    await page.getByTestId("site-link").filter({ hasText: CODE }).click();
+    await expect(badge).toHaveAttribute("data-status", "connected");
+    await expect(page.getByTestId("publish-submit")).toBeEnabled();
+    await page.getByTestId("admin-menu").click();
+    await page.getByTestId("action-stop").click();
+    await expect(badge).toHaveAttribute("data-status", "disconnected");
+    const row = page.getByTestId("datalogger-row").filter({ hasText: SERIAL });
+    await expect(row.getByTestId("availability-badge")).toHaveAttribute("data-availability", "unreachable", { timeout: 3000 });
+    await expect(page.getByTestId("publish-submit")).toBeDisabled();
+    await expect(page.getByTestId("publish-why")).toBeVisible();
+    const newest = page.getByTestId("history-timeline").locator("li").first();
+    await expect(newest).toContainText("Stopped");
+    expect(((await newest.textContent()) ?? "").match(/Stopped/g)).toHaveLength(1);
+    await shot(page, "08-site-stopped");
+    await page.getByTestId("admin-menu").click();
+    await page.getByTestId("action-start").click();
+    await expect(badge).toHaveAttribute("data-status", "connected");
+  });
 });
+
+/** Every page of the dashboard, in the two sizes of the issue, in both languages and themes. */
+const LOOKS = [
+  { name: "desktop-en", viewport: { width: 1440, height: 900 }, locale: "en-US", colorScheme: "light" },
+  { name: "phone-it-dark", viewport: { width: 390, height: 844 }, locale: "it-IT", colorScheme: "dark" },
+  { name: "desktop-it-dark", viewport: { width: 1440, height: 900 }, locale: "it-IT", colorScheme: "dark" },
+  { name: "phone-en", viewport: { width: 390, height: 844 }, locale: "en-US", colorScheme: "light" },
+] as const;
+
+interface Ids {
+  siteId: number;
+  dataloggerId: number;
+}
+
+async function ids(): Promise<Ids> {
+  const headers = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+  const sites = (await (await fetch(`${server.url}/api/v1/mqtt/sites/`, { headers })).json()) as {
+    sites: { site_id: number; code: string }[];
+  };
+  const siteId = sites.sites.find((s) => s.code === CODE)?.site_id;
+  const loggers = (await (await fetch(`${server.url}/api/v1/mqtt/dataloggers/?site_id=${siteId}`, { headers })).json()) as {
+    dataloggers: { id: number; serial_number: string }[];
+  };
+  const dataloggerId = loggers.dataloggers.find((d) => d.serial_number === SERIAL)?.id;
+  if (siteId === undefined || dataloggerId === undefined) throw new Error("the first test's site and datalogger are missing");
+  return { siteId, dataloggerId };
+}
+
+/** The page is no wider than the screen: nothing scrolls sideways. */
+async function expectNoSidewaysScroll(page: Page, what: string): Promise<void> {
+  const { scroll, width } = await page.evaluate(() => ({
+    scroll: document.documentElement.scrollWidth,
+    width: document.documentElement.clientWidth,
+  }));
+  expect.soft(scroll, `${what}: page is ${scroll} px wide on a ${width} px screen`).toBeLessThanOrEqual(width);
+}
+
+/** axe-core on the page as it is: no serious or critical violation. */
+async function expectAccessible(page: Page, what: string): Promise<void> {
+  const results = await new AxeBuilder({ page }).analyze();
+  const bad = results.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(" | ")}`);
+  expect.soft(bad, `${what}: axe violations`).toEqual([]);
+}
+
+for (const look of LOOKS) {
+  test(`every page at ${look.viewport.width} px, ${look.locale}, ${look.colorScheme}: no sideways scroll, no serious axe violation`, async ({
+    browser,
+  }) => {
+    const { siteId, dataloggerId } = await ids();
+    const context = await browser.newContext({
+      viewport: look.viewport,
+      locale: look.locale,
+      colorScheme: look.colorScheme,
+      baseURL: server.url,
+    });
+    const page = await context.newPage();
+    const italian = look.locale === "it-IT";
+    const phone = look.viewport.width < 700;
+    const visit = async (name: string, path: string, ready: () => Promise<void>) => {
+      await test.step(name, async () => {
+        await page.goto(path);
+        await ready();
+        await expectNoSidewaysScroll(page, name);
+        await expectAccessible(page, name);
+        await page.screenshot({ path: path_(`${look.name}-${name}`), fullPage: true });
+      });
+    };
+
+    await visit("login", "/", async () => {
+      await expect(page.getByTestId("login-submit")).toHaveText(italian ? "Accedi" : "Sign in");
+    });
+    await page.getByTestId("login-token").fill(ADMIN_TOKEN);
+    await page.getByTestId("login-submit").click();
+    await expect(page.getByTestId("whoami")).toBeAttached();
+    expect(await page.evaluate(() => document.documentElement.lang)).toBe(italian ? "it" : "en");
+
+    await visit("fleet", "/", async () => {
+      const row = page.getByTestId("site-row").filter({ hasText: CODE });
+      await expect(row.getByTestId("site-status-badge")).toHaveText(italian ? "MQTT connesso" : "MQTT connected");
+      await expect(row.getByTestId("device-counts")).toBeVisible();
+    });
+    if (phone) {
+      await test.step("the phone menu folds the navigation and a readable Log out", async () => {
+        await expect(page.getByTestId("logout")).toBeHidden();
+        await page.getByTestId("menu-toggle").click();
+        await expect(page.getByTestId("logout")).toBeVisible();
+        await expect(page.getByTestId("logout")).toHaveText(italian ? "Esci" : "Log out");
+        await expectNoSidewaysScroll(page, "menu");
+        await expectAccessible(page, "menu");
+        await page.screenshot({ path: path_(`${look.name}-menu`), fullPage: true });
+        await page.getByTestId("menu-toggle").click();
+      });
+    }
+    await visit("site", `/sites/${siteId}`, async () => {
+      await expect(page.getByTestId("site-status-badge").first()).toHaveAttribute("data-status", "connected");
+      await expect(page.getByTestId("datalogger-row").filter({ hasText: SERIAL }).getByTestId("availability-badge")).toBeVisible();
+      await expect(page.getByTestId("history-timeline")).toBeVisible();
+    });
+    await visit("datalogger", `/dataloggers/${dataloggerId}`, async () => {
+      await expect(page.getByTestId("sensor-card")).toHaveCount(2);
+      await expect(page.getByTestId("sensor-chart").first()).toBeVisible();
+      // Italian numbers: a decimal comma.
+      if (italian) await expect(page.getByTestId("sensor-value").first()).toContainText(",");
+    });
+    await visit("actors", "/actors", async () => {
+      await expect(page.getByTestId("actor-tree")).toContainText(CODE);
+    });
+    await visit("audit", "/audit", async () => {
+      await expect(page.getByTestId("audit-table")).toContainText("site.start");
+    });
+    await visit("tokens", "/tokens", async () => {
+      await expect(page.getByTestId("token-row").first()).toBeVisible();
+    });
+    await context.close();
+  });
+}
+
+function path_(name: string): string {
+  return path.join(SCREENSHOTS, `${name}.png`);
+}

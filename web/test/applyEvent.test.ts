@@ -79,14 +79,43 @@ describe("applyEvent", () => {
       );
     }
     expect(invalidated(client, queryKeys.siteList())).toBe(false);
-    // One for the batch, one for the device lists' second look after the link came up.
-    expect(scheduler.callbacks).toHaveLength(2);
+    // One for the batch, and one second look at the device lists per event that may have
+    // moved the link (disconnected → connecting → connected).
+    expect(scheduler.callbacks).toHaveLength(3);
 
     scheduler.runAll();
     expect(invalidated(client, queryKeys.siteList())).toBe(true);
     expect(invalidated(client, queryKeys.siteHistory(1))).toBe(true);
     expect(invalidated(client, queryKeys.siteHistory(2))).toBe(false);
     expect(invalidated(client, queryKeys.siteCommands(1))).toBe(false);
+  });
+
+  it("after Stop, the optimistic 'Disconnecting...' does not hide that the devices went unreachable", () => {
+    const { client, batcher, notify } = setup();
+    // What the cache holds right after Stop: the optimistic status, the devices still online.
+    client.setQueryData<SitesResponse>(queryKeys.siteList(), { sites: [site(1, { status: "disabled" })] });
+    client.setQueryData<DataloggersResponse>(queryKeys.dataloggerList(1), { dataloggers: [datalogger(10, 1)] });
+    applyEvent(
+      client,
+      batcher,
+      { type: "site.status", site_id: 1, status: "disconnected", is_enabled: false, error_message: "", retry_count: 0, next_retry_at: null, at: "" },
+      notify,
+    );
+    expect(client.getQueryData<DataloggersResponse>(queryKeys.dataloggerList(1))?.dataloggers[0]?.availability).toBe("unreachable");
+  });
+
+  it("a retry loop leaves unchanged device lists as they are (same objects)", () => {
+    const { client, batcher, notify } = setup();
+    client.setQueryData<SitesResponse>(queryKeys.siteList(), { sites: [site(1, { status: "error" })] });
+    const list = { dataloggers: [datalogger(10, 1, { availability: "unreachable" })] };
+    client.setQueryData<DataloggersResponse>(queryKeys.dataloggerList(1), list);
+    applyEvent(
+      client,
+      batcher,
+      { type: "site.status", site_id: 1, status: "connecting", is_enabled: true, error_message: "", retry_count: 2, next_retry_at: null, at: "" },
+      notify,
+    );
+    expect(client.getQueryData(queryKeys.dataloggerList(1))).toBe(list);
   });
 
   it("a site whose link goes down shows its devices unreachable at once, in its list and the fleet's", () => {

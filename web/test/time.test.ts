@@ -27,9 +27,9 @@ describe("the one time formatter", () => {
   });
 
   it("formats percentages and counts by locale", () => {
-    expect(us.percentOf(99.5)).toBe("99.5 %");
-    expect(italian.percentOf(99.5)).toBe("99,5 %");
-    expect(us.percentOf(99.999)).toBe("100 %");
+    expect(us.percentOf(99.5)).toBe("99.5\u00a0%");
+    expect(italian.percentOf(99.5)).toBe("99,5\u00a0%");
+    expect(us.percentOf(99.999)).toBe("100\u00a0%");
     expect(us.percentOf(null)).toBe("—");
     expect(italian.number(12345)).toBe("12.345");
   });

@@ -26,7 +26,7 @@ const FILL = "rgba(59, 130, 246, 0.12)";
 const AXIS = "#7c8aa0";
 const GRID = "rgba(124, 138, 160, 0.18)";
 /** Room for one time label ("12 dic, 22:18"). */
-const LABEL_PX = 110;
+const LABEL_PX = 85;
 
 interface Range {
   startS: number;

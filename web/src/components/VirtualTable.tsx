@@ -86,7 +86,13 @@ export function VirtualTable<T, K extends string>({
   const sortable = columns.filter((column) => column.sortable);
 
   return (
-    <div className={`vtable${cards ? " vtable-cards" : ""}`} role="table" data-testid={testId} aria-rowcount={rows.length}>
+    // As cards the rows are a list (a table's rows would need cells and a header row).
+    <div
+      className={`vtable${cards ? " vtable-cards" : ""}`}
+      role={cards ? undefined : "table"}
+      data-testid={testId}
+      aria-rowcount={cards ? undefined : rows.length}
+    >
       {cards ? (
         sort && onSort && sortable.length > 0 ? (
           <div className="vtable-sort">
@@ -137,7 +143,7 @@ export function VirtualTable<T, K extends string>({
       {rows.length === 0 ? (
         <div className="vtable-empty muted">{empty ?? t("table.empty")}</div>
       ) : (
-        <div ref={scrollRef} className="vtable-body" style={{ maxHeight }}>
+        <div ref={scrollRef} className="vtable-body" style={{ maxHeight }} role={cards ? "list" : undefined}>
           <div style={{ height: virtualizer.getTotalSize(), position: "relative" }}>
             {virtualizer.getVirtualItems().map((item) => {
               const row = rows[item.index];
@@ -146,10 +152,8 @@ export function VirtualTable<T, K extends string>({
               const place = { height: item.size, transform: `translateY(${item.start}px)` };
               if (cards && card) {
                 return (
-                  <div key={item.key} role="row" className={`vtable-row vtable-card${extra}`} data-testid={rowTestId} style={place}>
-                    <div role="cell" className="vtable-card-body">
-                      {card(row)}
-                    </div>
+                  <div key={item.key} role="listitem" className={`vtable-row vtable-card${extra}`} data-testid={rowTestId} style={place}>
+                    <div className="vtable-card-body">{card(row)}</div>
                   </div>
                 );
               }

@@ -135,15 +135,28 @@ function markUnreachable(client: QueryClient, sites: ReadonlySet<number>): void 
     sites.has(device.site_id) && device.availability !== "unreachable"
       ? { ...device, availability: "unreachable", is_online: false }
       : device;
+  // A list in which nothing changes stays the same object (no re-render during retry loops).
+  const downAll = <T extends { site_id: number; availability: Availability; is_online: boolean }>(list: T[]): T[] => {
+    const next = list.map(down);
+    return next.some((device, index) => device !== list[index]) ? next : list;
+  };
   for (const { queryKey } of cache.findAll({ queryKey: queryKeys.dataloggerLists() })) {
     const scope = (queryKey[2] as ListScope).siteId;
     if (scope !== null && !sites.has(scope)) continue;
-    client.setQueryData<DataloggersResponse>(queryKey, (list) => list && { ...list, dataloggers: list.dataloggers.map(down) });
+    client.setQueryData<DataloggersResponse>(queryKey, (list) => {
+      if (list === undefined) return list;
+      const dataloggers = downAll(list.dataloggers);
+      return dataloggers === list.dataloggers ? list : { ...list, dataloggers };
+    });
   }
   for (const { queryKey } of cache.findAll({ queryKey: queryKeys.gatewayLists() })) {
     const scope = (queryKey[2] as ListScope).siteId;
     if (scope !== null && !sites.has(scope)) continue;
-    client.setQueryData<GatewaysResponse>(queryKey, (list) => list && { ...list, gateways: list.gateways.map(down) });
+    client.setQueryData<GatewaysResponse>(queryKey, (list) => {
+      if (list === undefined) return list;
+      const gateways = downAll(list.gateways);
+      return gateways === list.gateways ? list : { ...list, gateways };
+    });
   }
   for (const { queryKey } of cache.findAll({ queryKey: queryKeys.dataloggerDetails() })) {
     client.setQueryData<DataloggerDetail>(queryKey, (device) => device && down(device));

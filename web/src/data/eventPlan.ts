@@ -92,8 +92,14 @@ function statusToast(event: SiteStatusEvent, previous: SiteStatus | undefined): 
  * the stream announces no device event for that, so their lists must be fetched again.
  */
 function linkChanged(event: SiteStatusEvent, previous: SiteStatus | undefined): boolean {
-  return previous === undefined || (previous.status === "connected") !== (event.status === "connected");
+  if (previous === undefined || previous.status === event.status) return previous === undefined;
+  // A retry loop (error ↔ connecting) keeps the link down throughout: nothing to refetch.
+  // Any other change may be one: the cached status can be an optimistic one ("disabled"
+  // after Stop) that hides the connected → disconnected the server went through.
+  return !(RETRYING.has(previous.status) && RETRYING.has(event.status));
 }
+
+const RETRYING: ReadonlySet<SiteStatus["status"]> = new Set(["error", "connecting"]);
 
 function deviceListsOf(siteId: number): QueryKey[] {
   return [
@@ -124,8 +130,10 @@ export function planEvent(event: LiveEvent, previous?: SiteStatus): EventPlan {
         queryKeys.siteHistory(event.site_id),
         queryKeys.actors(),
       );
+      // Whatever the cache said before: a site that is not connected has its link down, and
+      // the server has made its devices unreachable (a no-op for devices that already are).
+      if (event.status !== "connected") plan.edits.push({ kind: "site-devices-unreachable", siteId: event.site_id });
       if (linkChanged(event, previous)) {
-        if (event.status !== "connected") plan.edits.push({ kind: "site-devices-unreachable", siteId: event.site_id });
         plan.invalidate.push(...deviceListsOf(event.site_id));
         // Storage records the devices' new availability a flush later: ask once more then.
         plan.settle.push(...deviceListsOf(event.site_id));

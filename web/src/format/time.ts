@@ -97,7 +97,8 @@ export class TimeFormat {
   }
 
   percentOf(value: number | null | undefined): string {
-    return value === null || value === undefined ? "—" : `${this.percent.format(value >= 99.995 ? 100 : value)} %`;
+    // A no-break space: "97,31 %" never splits over two lines.
+    return value === null || value === undefined ? "—" : `${this.percent.format(value >= 99.995 ? 100 : value)}\u00a0%`;
   }
 
   /**
