@@ -49,6 +49,8 @@ function narrowTrack(width: string): string {
   return width.replace(/minmax\([^,]+,/, "minmax(0,");
 }
 
+const tableRole = (count: number) => ({ role: "table", "aria-rowcount": count }) as const;
+
 export function VirtualTable<T, K extends string>({
   rows,
   columns,
@@ -87,12 +89,7 @@ export function VirtualTable<T, K extends string>({
 
   return (
     // As cards the rows are a list (a table's rows would need cells and a header row).
-    <div
-      className={`vtable${cards ? " vtable-cards" : ""}`}
-      role={cards ? undefined : "table"}
-      data-testid={testId}
-      aria-rowcount={cards ? undefined : rows.length}
-    >
+    <div className={`vtable${cards ? " vtable-cards" : ""}`} data-testid={testId} {...(cards ? {} : tableRole(rows.length))}>
       {cards ? (
         sort && onSort && sortable.length > 0 ? (
           <div className="vtable-sort">
