@@ -8,6 +8,12 @@ import { ChevronIcon } from "../components/icons";
 import { useActors } from "../hooks/queries";
 import { useNow } from "../hooks/useNow";
 import { useTimeFormat } from "../i18n";
+import { en } from "../i18n/en";
+
+type ActorState = keyof typeof en.actors.states;
+type ActorKind = keyof typeof en.actors.kinds;
+const isState = (state: string): state is ActorState => state in en.actors.states;
+const isKind = (kind: string): kind is ActorKind => kind in en.actors.kinds;
 
 const STATE_TONES: Record<string, string> = {
   running: "green",
@@ -74,9 +80,11 @@ function ActorRow({ node, depth, nowMs, openAll }: { node: ActorNode; depth: num
         ) : (
           <span className="icon-spacer" />
         )}
-        <span className="tag">{node.kind}</span>
+        <span className="tag">{isKind(node.kind) ? t(`actors.kinds.${node.kind}`) : node.kind}</span>
         <span className="mono actor-name">{node.name}</span>
-        <span className={`badge badge-${STATE_TONES[node.state] ?? "grey"}`}>{node.state}</span>
+        <span className={`badge badge-${STATE_TONES[node.state] ?? "grey"}`} data-state={node.state}>
+          {isState(node.state) ? t(`actors.states.${node.state}`) : node.state}
+        </span>
         <span className="muted small actor-stats">
           {t("actors.stats", { mailbox: node.mailbox, processed: format.number(node.processed), restarts: node.restarts })}
           {since ? ` · ${t("actors.since", { ago: since })}` : ""}
