@@ -149,6 +149,28 @@ test("a live fleet in the browser, from login to a broker outage and back", asyn
     await shot(page, "07-audit");
   });
 
+  await test.step("a token made on the Tokens page is shown once, works, and is revoked", async () => {
+    await page.getByRole("link", { name: "Tokens" }).click();
+    await page.getByTestId("token-name").fill("e2e-viewer");
+    await page.getByTestId("token-create").click();
+    const secret = (await page.getByTestId("new-token-value").textContent()) ?? "";
+    expect(secret.length).toBeGreaterThan(30);
+    const me = await fetch(`${server.url}/api/v1/auth/me`, { headers: { Authorization: `Bearer ${secret}` } });
+    expect(await me.json()).toEqual({ name: "e2e-viewer", role: "viewer" });
+    const row = page.getByTestId("token-row").filter({ hasText: "e2e-viewer" });
+    await expect(row).toBeVisible();
+    await shot(page, "09-tokens-created");
+    page.once("dialog", (dialog) => void dialog.accept());
+    await row.getByTestId("token-revoke").click();
+    await expect(row).toHaveCount(0);
+    const after = await fetch(`${server.url}/api/v1/auth/me`, { headers: { Authorization: `Bearer ${secret}` } });
+    expect(after.status).toBe(401);
+    // The audit export is a plain link: the session cookie is enough.
+    const csv = await page.request.get(`${server.url}/api/v1/audit?format=csv`);
+    expect(csv.headers()["content-type"]).toContain("text/csv");
+    expect(await csv.text()).toContain("token.revoke");
+  });
+
   await test.step("stopping the site: its devices read unreachable at once, Publish waits, History says Stopped once", async () => {
     await page.getByRole("link", { name: "Fleet", exact: true }).first().click();
     await page.getByTestId("site-link").filter({ hasText: CODE }).click();
