@@ -13,6 +13,8 @@ import { useTimeFormat } from "../i18n";
 
 interface Props {
   readings: readonly Reading[];
+  /** Per reading, the lowest and highest of its bucket: drawn as a band around the line. */
+  band?: { low: readonly number[]; high: readonly number[] } | undefined;
   unit: string;
   label: string;
   windowS: number;
@@ -22,6 +24,7 @@ interface Props {
 
 const STROKE = "#3b82f6";
 const FILL = "rgba(59, 130, 246, 0.12)";
+const BAND = "rgba(59, 130, 246, 0.22)";
 /** Readable on the light and the dark background alike. */
 const AXIS = "#7c8aa0";
 const GRID = "rgba(124, 138, 160, 0.18)";
@@ -59,16 +62,25 @@ function options(width: number, height: number, label: string, unit: string, ran
         size: (_u, values) => Math.max(40, Math.max(0, ...(values ?? []).map((v) => v.length)) * 7 + 18),
       },
     ],
-    series: [{}, { label, stroke: STROKE, fill: FILL, width: 1.5, spanGaps: false, points: { show: true, size: 4 } }],
+    series: [
+      {},
+      { label, stroke: STROKE, fill: FILL, width: 1.5, spanGaps: false, points: { show: true, size: 4 } },
+      // The band's edges: drawn only as the band between them.
+      { label: "min", stroke: "transparent", points: { show: false } },
+      { label: "max", stroke: "transparent", points: { show: false } },
+    ],
+    bands: [{ series: [3, 2], fill: BAND }],
   };
 }
 
-export function SensorChart({ readings, unit, label, windowS, nowMs, height = 160 }: Props) {
+export function SensorChart({ readings, band, unit, label, windowS, nowMs, height = 160 }: Props) {
   const box = useRef<HTMLDivElement>(null);
   const chart = useRef<uPlot | null>(null);
   const format = useRef(useTimeFormat());
   format.current = useTimeFormat();
-  const data = toChartColumns(readings);
+  const [times, values] = toChartColumns(readings);
+  // Without buckets the band is the line itself (zero width, nothing drawn).
+  const data: uPlot.AlignedData = [times, values, band ? [...band.low] : values, band ? [...band.high] : values];
   // The x axis always spans the chosen window, whatever the readings cover (one point does
   // not make a chart of years).
   const range = useRef<Range>({ startS: nowMs / 1000 - windowS, endS: nowMs / 1000 });
@@ -77,7 +89,7 @@ export function SensorChart({ readings, unit, label, windowS, nowMs, height = 16
   useEffect(() => {
     const element = box.current;
     if (element === null) return;
-    const plot = new uPlot(options(element.clientWidth || 400, height, label, unit, range, format), [[], []], element);
+    const plot = new uPlot(options(element.clientWidth || 400, height, label, unit, range, format), [[], [], [], []], element);
     chart.current = plot;
     const observer = new ResizeObserver(() => plot.setSize({ width: element.clientWidth, height }));
     observer.observe(element);
@@ -97,7 +109,7 @@ export function SensorChart({ readings, unit, label, windowS, nowMs, height = 16
       ref={box}
       className="chart"
       data-testid="sensor-chart"
-      data-points={data[0].length}
+      data-points={times.length}
       role="img"
       aria-label={label}
     />

@@ -14,6 +14,9 @@ export interface ReadingsWindow {
   truncated: boolean;
   /** Set when each reading is the average of a bucket of this many seconds. */
   bucketS?: number;
+  /** With buckets: each bucket's lowest and highest reading, for the band around the line. */
+  low?: number[];
+  high?: number[];
 }
 
 /** Windows longer than this are read as buckets from the database (bucket_s). */

@@ -110,7 +110,13 @@ export const useReadings = (sensorId: number, windowS: number) =>
       if (windowS > BUCKET_ABOVE_S) {
         const bucketS = bucketFor(windowS);
         const buckets = (await api.readingBuckets(sensorId, since, bucketS, signal)).readings;
-        return { readings: buckets.map((b) => ({ at: b.at, value: b.avg })), truncated: false, bucketS };
+        return {
+          readings: buckets.map((b) => ({ at: b.at, value: b.avg })),
+          truncated: false,
+          bucketS,
+          low: buckets.map((b) => b.min),
+          high: buckets.map((b) => b.max),
+        };
       }
       return fetchReadingsWindow(
         async (from, limit) => (await api.readings(sensorId, from, limit, signal)).readings,

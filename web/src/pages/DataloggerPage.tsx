@@ -56,6 +56,7 @@ function SensorCard({ sensor, windowS, nowMs }: { sensor: Sensor; windowS: numbe
         <>
           <SensorChart
             readings={readings.data.readings}
+            band={readings.data.low && readings.data.high ? { low: readings.data.low, high: readings.data.high } : undefined}
             unit={sensor.unit_of_measure}
             label={sensor.label || sensor.key}
             windowS={windowS}
