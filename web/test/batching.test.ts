@@ -49,7 +49,7 @@ describe("merged edits", () => {
 });
 
 describe("applyEvents", () => {
-  it("an outage of 1,000 sites and 20,000 devices is applied in one pass, quickly", () => {
+  it("an outage of 1,000 sites and 20,000 devices is applied in one pass", () => {
     const client = new QueryClient();
     const sites = Array.from({ length: 1000 }, (_, i) => site(i + 1, { status: "connected" }));
     const devices = Array.from({ length: 20_000 }, (_, i) => datalogger(i + 1, (i % 1000) + 1));
@@ -71,16 +71,13 @@ describe("applyEvents", () => {
       ),
     ];
     const toasts: ToastSpec[] = [];
-    const started = performance.now();
     applyEvents(client, new InvalidationBatcher(client, 250, never), events, (t) => toasts.push(t));
-    const elapsed = performance.now() - started;
 
     const list = client.getQueryData<SitesResponse>(queryKeys.siteList());
     expect(list?.sites.every((s) => s.status === "error")).toBe(true);
     const fleet = client.getQueryData<DataloggersResponse>(queryKeys.dataloggerList(null));
     expect(fleet?.dataloggers.every((d) => d.availability === "offline")).toBe(true);
     expect(toasts).toHaveLength(1000);
-    expect(elapsed).toBeLessThan(1500);
   });
 
   it("toasts a site's change once even when the batch repeats it", () => {
