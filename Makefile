@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install web demo serve test test-python test-web test-e2e lint bench clean
+.PHONY: install web demo serve test test-python test-web test-e2e lint bench clean proto
 
 install: $(STAMP)
 
@@ -56,6 +56,13 @@ lint: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# The Sparkplug B protobuf module, after a change to src/payloads/sparkplug_b.proto. Needs
+# grpcio-tools (a developer tool, not a dependency); the output is committed.
+proto: install
+	$(BIN)/python -m pip install --quiet grpcio-tools
+	cd src/payloads && ../../$(BIN)/python -m grpc_tools.protoc -I. --python_out=. \
+		--pyi_out=. sparkplug_b.proto
 
 clean:
 	rm -rf $(VENV) web/node_modules web/dist tests/e2e/node_modules test-output .pytest_cache .hypothesis

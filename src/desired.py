@@ -49,6 +49,7 @@ def site_spec(config: SiteConfig, settings: Settings) -> SiteSpec:
             payload_version=t.payload_version,
             qos=t.qos,
             is_active=t.is_active,
+            payload_map=t.payload_map,
         )
         for t in config.topics
     )

@@ -73,6 +73,11 @@ class SiteTraffic(Event, frozen=True, kw_only=True, tag="site.traffic"):
     received: int
     rejected: int
     last_message_at: float | None
+    # Sparkplug B: DATA before its BIRTH, rebirth requests sent, seq jumps, stale NDEATHs.
+    sparkplug_before_birth: int = 0
+    sparkplug_rebirths: int = 0
+    sparkplug_seq_gaps: int = 0
+    sparkplug_stale_deaths: int = 0
 
 
 class SensorValue(msgspec.Struct, frozen=True, kw_only=True):
@@ -100,6 +105,7 @@ class DeviceHeartbeat(Event, frozen=True, kw_only=True, tag="device.heartbeat"):
     uptime_s: int | None
     sensors: tuple[SensorValue, ...]
     at: float
+    measured_at: float | None = None  # when the payload says its values were measured
 
 
 class DeviceAvailabilityChanged(Event, frozen=True, kw_only=True, tag="device.availability"):

@@ -12,7 +12,7 @@ database id.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgspec
@@ -50,6 +50,7 @@ class SiteView(msgspec.Struct, kw_only=True):
     connection_errors: int = 0
     messages_received: int = 0
     messages_rejected: int = 0
+    sparkplug: dict[str, int] = msgspec.field(default_factory=dict)  # SiteTraffic's counters
     connect_attempts: int = 0
     topics: tuple[str, ...] = ()
     handler_running: bool = False
@@ -129,6 +130,8 @@ class ReadModel:
                 if view is not None:
                     view.messages_received += received
                     view.messages_rejected += rejected
+                    for name, count in _sparkplug_counts(event):
+                        view.sparkplug[name] = view.sparkplug.get(name, 0) + count
                     if last is not None:
                         view.last_heartbeat_at = last
                 return []
@@ -249,3 +252,12 @@ def _status_object(v: SiteView) -> dict[str, Any]:
         "messages_received": v.messages_received, "messages_rejected": v.messages_rejected,
         "subscribed_topics": len(v.topics), "topics_list": list(v.topics),
     }
+
+
+def _sparkplug_counts(event: SiteTraffic) -> Iterator[tuple[str, int]]:
+    for name, count in (("before_birth", event.sparkplug_before_birth),
+                        ("rebirths", event.sparkplug_rebirths),
+                        ("seq_gaps", event.sparkplug_seq_gaps),
+                        ("stale_deaths", event.sparkplug_stale_deaths)):
+        if count:
+            yield name, count

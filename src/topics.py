@@ -29,7 +29,8 @@ import msgspec
 
 from sitelink.errors import ValidationError
 from sitelink.events import DeviceKind
-from sitelink.payloads import DECODERS
+from sitelink.payloads import configured_decoder, is_configured, payload_versions
+from sitelink.sparkplug_topics import SPARKPLUG_VERSION, sparkplug_filter
 
 __all__ = [
     "DEFAULT_SUBSCRIPTIONS",
@@ -209,32 +210,51 @@ class Subscription(msgspec.Struct, frozen=True, kw_only=True):
     payload_version: str = "v1"
     qos: int = 1
     is_active: bool = True
+    payload_map: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.pattern, str):
             raise ValidationError("pattern", "must be a string")
-        _template(self.pattern)
+        if self.payload_version == SPARKPLUG_VERSION:
+            sparkplug_filter(self.pattern)
+        else:
+            _template(self.pattern)
         if type(self.id) is not int or self.id < 0:
             raise ValidationError("id", "must be a non-negative integer")
         if self.device_kind not in ("datalogger", "gateway"):
             raise ValidationError("device_kind", "must be 'datalogger' or 'gateway'")
         if self.message_kind not in ("heartbeat", "status"):
             raise ValidationError("message_kind", "must be 'heartbeat' or 'status'")
-        if self.payload_version not in DECODERS:
-            known = ", ".join(DECODERS)
+        if self.payload_version not in payload_versions():
+            known = ", ".join(payload_versions())
             raise ValidationError("payload_version", f"must be one of: {known}")
+        if is_configured(self.payload_version):
+            if self.payload_map is None:
+                raise ValidationError(
+                    "payload_map", f"is required with payload_version {self.payload_version}")
+            configured_decoder(self.payload_version, self.payload_map)  # compiles, cached
+        elif self.payload_map is not None:
+            raise ValidationError("payload_map", "is only for payload_version mapped")
         if type(self.qos) is not int or self.qos not in (0, 1, 2):
             raise ValidationError("qos", "must be 0, 1 or 2")
         if type(self.is_active) is not bool:
             raise ValidationError("is_active", "must be true or false")
 
     @property
+    def is_sparkplug(self) -> bool:
+        """True for a ``sparkplug_b`` subscription: its pattern is absolute, not a template."""
+        return self.payload_version == SPARKPLUG_VERSION
+
+    @property
     def template(self) -> TopicTemplate:
-        """The parsed pattern (cached per pattern string)."""
+        """The parsed pattern (cached per pattern string); not for Sparkplug subscriptions."""
         return _template(self.pattern)
 
     def mqtt_filter(self, code: str) -> str:
-        """The full MQTT filter under ``code``, e.g. ``site_001/gateway/+/heartbeat``."""
+        """The full MQTT filter: under ``code`` (``site_001/gateway/+/heartbeat``), or the
+        absolute Sparkplug filter (``spBv1.0/+/+/+/#``) for a ``sparkplug_b`` subscription."""
+        if self.is_sparkplug:
+            return sparkplug_filter(self.pattern)
         return self.template.mqtt_filter(code)
 
 
@@ -262,6 +282,9 @@ _KeyOf = Callable[[list[str]], Hashable]
 class TopicRouter:
     """Routes the topics of one site to its active subscriptions. Immutable once built.
 
+    Sparkplug subscriptions are not routed here (their topics are not under the site code);
+    ``sitelink.actors.sparkplug_nodes`` reads them.
+
     ``route`` gives the same answer as trying each active subscription's ``template.match``
     in the given order and taking the first hit, but looks templates up by level count and
     literal levels instead: one ``split`` and one dict lookup per template shape.
@@ -272,7 +295,8 @@ class TopicRouter:
     def __init__(self, code: str, subscriptions: Iterable[Subscription]) -> None:
         _check_code(code)
         self.code = code
-        self.subscriptions = tuple(s for s in subscriptions if s.is_active)
+        self.subscriptions = tuple(
+            s for s in subscriptions if s.is_active and not s.is_sparkplug)
         # level count -> shapes; a shape is the literal positions shared by some templates,
         # with a table from the literal values at those positions to the templates.
         shapes: dict[int, dict[tuple[int, ...], dict[Hashable, list[_Entry]]]] = {}

@@ -43,8 +43,10 @@ OFFLINE_CHECK = "offline_check"
 
 
 class Heard(msgspec.Struct, frozen=True, array_like=True):
-    """One message from the device. ``status`` is set for a status-topic message; ``sensors``
-    is empty when the payload did not decode (it still counts as a sign of life)."""
+    """One message from the device. ``status`` is set for a status-topic message (or a
+    Sparkplug death, ``reason`` then says which); ``sensors`` is empty when the payload did
+    not decode (it still counts as a sign of life); ``measured_at`` is when the payload says
+    its values were measured, if it says (they are stored at that time; liveness keeps ``at``)."""
 
     at: float
     retained: bool
@@ -54,6 +56,8 @@ class Heard(msgspec.Struct, frozen=True, array_like=True):
     uptime_s: int | None = None
     sensors: tuple[SensorValue, ...] = ()
     status: str | None = None
+    reason: str | None = None
+    measured_at: float | None = None
 
 
 class HeardBatch(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
@@ -210,7 +214,7 @@ class DeviceActor:
         if item.status == "offline":
             self.last_seen_at = item.at
             self._cancel_timer()
-            self._set("offline", "status topic said offline", item.at)
+            self._set("offline", item.reason or "status topic said offline", item.at)
             return
         self.last_seen_at = item.at
         if item.status is None:
@@ -223,6 +227,7 @@ class DeviceActor:
                     uptime_s=item.uptime_s,
                     sensors=item.sensors,
                     at=item.at,
+                    measured_at=item.measured_at,
                 )
             )
         if not self.site_up:

@@ -5,6 +5,12 @@ through the site's subscriptions, decode the payload with the subscription's ver
 decoder, and file it under its device. A payload that does not decode is counted and logged
 (site, topic, reason, first 200 bytes) and still counts as a sign of life; nothing here
 raises for any input.
+
+Topics of ``sparkplug_b`` subscriptions are not under the site code: they go to the site's
+``EdgeNodes`` (``sparkplug_nodes``), which keeps the per-edge-node state Sparkplug needs and
+may ask for a rebirth; the batch carries such requests out for the site actor to publish.
+A ``mapped`` subscription decodes with its own decoder, compiled from its ``payload_map``
+when the subscriptions are set.
 """
 
 from __future__ import annotations
@@ -17,10 +23,21 @@ import structlog
 
 from sitelink.actors.device import Heard
 from sitelink.actors.mqtt_port import InboundMessage
+from sitelink.actors.sparkplug_nodes import EdgeNodes
 from sitelink.events import DeviceKey, DiscoveredTopic
-from sitelink.payloads import Reading, Rejected, decode, decode_status, guess_payload_version
+from sitelink.payloads import (
+    Decoder,
+    Reading,
+    Rejected,
+    configured_decoder,
+    decode,
+    decode_status,
+    guess_payload_version,
+    is_configured,
+)
 from sitelink.payloads import preview as payload_preview
-from sitelink.topics import Subscription, TopicRouter, guess_kind
+from sitelink.sparkplug_topics import NAMESPACE, parse_topic
+from sitelink.topics import Subscription, TopicRouter, guess_kind, topic_matches
 
 log = structlog.get_logger(__name__)
 
@@ -34,6 +51,10 @@ class Batch(msgspec.Struct, kw_only=True):
     received: int = 0
     rejected: int = 0
     last_message_at: float | None = None
+    publish: list[tuple[str, bytes]] = msgspec.field(default_factory=list)  # rebirth requests
+    sparkplug_before_birth: int = 0
+    sparkplug_seq_gaps: int = 0
+    sparkplug_stale_deaths: int = 0
 
 
 class _TopicStats(msgspec.Struct, kw_only=True):
@@ -87,12 +108,22 @@ class Ingest:
         self.site_id = site_id
         self.code = code
         self.max_payload = max_payload
-        self.router = TopicRouter(code, [s for s in subscriptions if s.is_active])
         self.discovery: DiscoveryWindow | None = None
         self._logged: set[tuple[str, str]] = set()
+        self.edge_nodes = EdgeNodes()
+        self.set_subscriptions(subscriptions)
 
     def set_subscriptions(self, subscriptions: Sequence[Subscription]) -> None:
-        self.router = TopicRouter(self.code, [s for s in subscriptions if s.is_active])
+        active = [s for s in subscriptions if s.is_active]
+        self.router = TopicRouter(self.code, active)
+        # Keyed by identity: the router hands back these very objects.
+        self._decoders: dict[int, Decoder] = {
+            id(s): configured_decoder(s.payload_version, s.payload_map)
+            for s in active if is_configured(s.payload_version)
+        }
+        self._sparkplug_filters = tuple(s.mqtt_filter(self.code) for s in active
+                                        if s.is_sparkplug)
+        self._sparkplug_topics: dict[str, bool] = {}  # topic -> matches a filter (bounded)
 
     def process(self, messages: Sequence[InboundMessage]) -> Batch:
         batch = Batch(per_device=defaultdict(list))
@@ -107,6 +138,8 @@ class Ingest:
                 self.discovery.record(topic, message.payload, message.at)
             route = self.router.route(topic)
             if route is None:
+                if self._sparkplug_filters and topic.startswith(NAMESPACE):
+                    self._sparkplug(batch, topic, message)
                 continue
             sub = route.subscription
             key = DeviceKey(self.site_id, sub.device_kind, route.serial)
@@ -136,7 +169,11 @@ class Ingest:
                 self._reject(batch, topic, status.reason, payload)
                 return Heard(at, retained, model, gateway or "")
             return Heard(at, retained, model, gateway or "", status=status)
-        reading: Reading | Rejected = decode(sub.payload_version, payload, self.max_payload)
+        decoder = self._decoders.get(id(sub))
+        reading: Reading | Rejected = (
+            decode(sub.payload_version, payload, self.max_payload) if decoder is None
+            else decoder(payload)
+        )
         if isinstance(reading, Rejected):
             self._reject(batch, topic, reading.reason, payload)
             return Heard(at, retained, model, gateway or "")
@@ -148,7 +185,35 @@ class Ingest:
             firmware=reading.firmware,
             uptime_s=reading.uptime_s,
             sensors=reading.sensors,
+            measured_at=reading.at,
         )
+
+    def _sparkplug(self, batch: Batch, topic: str, message: InboundMessage) -> None:
+        matches = self._sparkplug_topics.get(topic)
+        if matches is None:
+            if len(self._sparkplug_topics) >= _LOGGED_REJECTIONS_MAX:
+                self._sparkplug_topics.clear()
+            matches = self._sparkplug_topics[topic] = any(
+                topic_matches(f, topic) for f in self._sparkplug_filters)
+        parsed = parse_topic(topic) if matches else None
+        if parsed is None:
+            return
+        if len(message.payload) > self.max_payload:
+            reason = f"payload too large ({len(message.payload)} > {self.max_payload} bytes)"
+            self._reject(batch, topic, reason, message.payload)
+            return
+        outcome = self.edge_nodes.receive(parsed, message.payload, message.at, message.retain)
+        if outcome.rejected is not None:
+            self._reject(batch, topic, outcome.rejected, message.payload)
+        for item in outcome.heard:
+            batch.per_device[DeviceKey(self.site_id, item.kind, item.serial)].append(item.heard)
+        if outcome.rebirth is not None:
+            batch.publish.append(outcome.rebirth)
+        batch.sparkplug_before_birth += outcome.before_birth
+        batch.sparkplug_seq_gaps += outcome.seq_gap
+        batch.sparkplug_stale_deaths += outcome.stale_death
+        if not message.retain:
+            batch.last_message_at = message.at
 
     def _reject(self, batch: Batch, topic: str, reason: str, payload: bytes) -> None:
         batch.rejected += 1

@@ -351,9 +351,17 @@ class SiteActor(pykka.ThreadingActor):
         batch = self.ingest.process(self.port.drain())
         self.devices.deliver(batch.per_device, site_up=self.conn.state is lc.State.CONNECTED,
                              offline_after_s=self.spec.offline_after_s)
+        rebirths = 0
+        if self.conn.state is lc.State.CONNECTED:
+            for topic, payload in batch.publish:  # Sparkplug rebirth requests (NCMD)
+                rebirths += self.port.publish(topic, payload, 0, False) >= 0
         self.sink.publish(SiteTraffic(site_id=self.spec.site_id, received=batch.received,
                                       rejected=batch.rejected,
-                                      last_message_at=batch.last_message_at))
+                                      last_message_at=batch.last_message_at,
+                                      sparkplug_before_birth=batch.sparkplug_before_birth,
+                                      sparkplug_rebirths=rebirths,
+                                      sparkplug_seq_gaps=batch.sparkplug_seq_gaps,
+                                      sparkplug_stale_deaths=batch.sparkplug_stale_deaths))
 
     # --- reporting and teardown -------------------------------------------------------------
 

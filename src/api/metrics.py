@@ -53,6 +53,15 @@ class RuntimeCollector(Collector):
             received.add_metric([code], v.messages_received)
             rejected.add_metric([code], v.messages_rejected)
         yield from (attempts, failures, received, rejected)
+        sparkplug = CounterMetricFamily(
+            "sitelink_sparkplug_events",
+            "Sparkplug B: DATA before its BIRTH (before_birth), rebirth requests sent, "
+            "seq jumps (seq_gaps), NDEATHs of an older session (stale_deaths)",
+            labels=["site", "event"])
+        for v in views:
+            for name, count in sorted(v.sparkplug.items()):
+                sparkplug.add_metric([v.record.code, name], count)
+        yield sparkplug
         devices = GaugeMetricFamily("sitelink_devices", "Devices by availability",
                                     labels=["availability"])
         counts = Counter(rt.read_model.device_availability.values())

@@ -35,6 +35,8 @@ DeviceKind = Literal["datalogger", "gateway"]
 MessageKind = Literal["heartbeat", "status"]
 Pattern = Annotated[str, Meta(min_length=1, max_length=1024)]
 Version = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
+# A `mapped` subscription's JMESPath expressions by name (checked when compiled).
+PayloadMap = Annotated[dict[str, str], Meta(max_length=16)]
 
 # Row ids are ``serial`` (int4 on PostgreSQL): a number outside this range names no row,
 # and would make the database driver raise (a 500) instead of finding nothing.
@@ -58,6 +60,7 @@ class TopicCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     payload_version: Version = "v1"
     qos: Qos = 1
     is_active: bool = True
+    payload_map: PayloadMap | None = None
 
 
 class TopicUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -67,6 +70,7 @@ class TopicUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     payload_version: Version | UnsetType = UNSET
     qos: Qos | UnsetType = UNSET
     is_active: bool | UnsetType = UNSET
+    payload_map: PayloadMap | UnsetType | None = UNSET
 
 
 class PublishCommand(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

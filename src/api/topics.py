@@ -26,7 +26,6 @@ from sitelink.api.schemas import (
     TopicUpdate,
 )
 from sitelink.errors import NotConnected, ValidationError
-from sitelink.payloads import DECODERS
 from sitelink.runtime import Runtime
 from sitelink.storage import commands as command_store
 from sitelink.storage import sites as site_store
@@ -34,7 +33,7 @@ from sitelink.storage import subscriptions as topic_store
 from sitelink.storage.sites import SiteRecord
 from sitelink.storage.subscriptions import NewTopic, TopicPatch, TopicRecord
 from sitelink.times import iso, iso_time
-from sitelink.topics import TopicTemplate, validate_publish_topic
+from sitelink.topics import Subscription, validate_publish_topic
 
 ADMIN = {"role": "admin"}
 ACK_TIMEOUT_S = 5.0
@@ -45,16 +44,16 @@ def topic_json(code: str, t: TopicRecord) -> dict[str, Any]:
     return {"id": t.id, "site_id": t.site_id, "pattern": t.pattern,
             "device_kind": t.device_kind, "message_kind": t.message_kind,
             "payload_version": t.payload_version, "qos": t.qos, "is_active": t.is_active,
-            "mqtt_filter": TopicTemplate(t.pattern).mqtt_filter(code)}
+            "payload_map": t.payload_map, "mqtt_filter": _subscription(t).mqtt_filter(code)}
 
 
-def _check_topic_fields(pattern: Any, payload_version: Any) -> None:
-    if isinstance(pattern, str):
-        TopicTemplate(pattern)  # raises ValidationError("pattern", ...)
-    if isinstance(payload_version, str) and payload_version not in DECODERS:
-        known = ", ".join(sorted(DECODERS))
-        raise ValidationError("payload_version", f"unknown version {payload_version!r} "
-                                                 f"(known: {known})")
+def _subscription(t: TopicRecord | NewTopic) -> Subscription:
+    """The subscription these fields make; raises ``ValidationError`` naming the field (a
+    pattern that breaks the rules of its version, a payload_map that does not compile)."""
+    return Subscription(id=0, pattern=t.pattern, device_kind=t.device_kind,  # type: ignore[arg-type]
+                        message_kind=t.message_kind,  # type: ignore[arg-type]
+                        payload_version=t.payload_version, qos=t.qos, is_active=t.is_active,
+                        payload_map=t.payload_map)
 
 
 class TopicController(Controller):
@@ -75,10 +74,10 @@ class TopicController(Controller):
         site_id: PathId, data: JSONBody[TopicCreate],
     ) -> dict[str, Any]:
         """Add a subscription; the live connection subscribes at once."""
-        _check_topic_fields(data.pattern, data.payload_version)
+        new = NewTopic(**msgspec.structs.asdict(data))
+        _subscription(new)
         site = await site_store.get_site(runtime.db, site_id)
-        topic = await topic_store.create_topic(runtime.db, site_id,
-                                               NewTopic(**msgspec.structs.asdict(data)))
+        topic = await topic_store.create_topic(runtime.db, site_id, new)
         await runtime.site_changed(site_id, "updated")
         await record(request, "topic.create", target=site.code,
                      detail={"site_id": site_id, "topic_id": topic.id, "pattern": topic.pattern})
@@ -89,10 +88,13 @@ class TopicController(Controller):
         self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
         site_id: PathId, topic_id: PathId, data: JSONBody[TopicUpdate],
     ) -> dict[str, Any]:
-        _check_topic_fields(data.pattern, data.payload_version)
         site = await site_store.get_site(runtime.db, site_id)
         changes = {k: v for k, v in msgspec.structs.asdict(data).items()
                    if v is not msgspec.UNSET}
+        # The fields are checked together: a sparkplug_b pattern is valid only with that
+        # version, a payload_map only with mapped.
+        current = await topic_store.get_topic(runtime.db, site_id, topic_id)
+        _subscription(msgspec.structs.replace(current, **changes))
         topic = await topic_store.update_topic(runtime.db, site_id, topic_id,
                                                TopicPatch(**changes))
         await runtime.site_changed(site_id, "updated")

@@ -29,6 +29,11 @@ Modules
 - ``parsing``: what JSON decoders share (``parse_json``, ``finite_number``, the fast path
   with its tolerant fallback);
 - ``v1``, ``v2``: one decoder each, registered when this package is imported;
+- ``sparkplug``: Sparkplug B 3.0 protobuf (``sparkplug_b.proto``, its generated
+  ``sparkplug_b_pb2``), stateless parts and our encoder; the per-edge-node state that
+  resolves aliases is ``sitelink.actors.sparkplug_nodes``;
+- ``mapped``: any JSON read through a subscription's ``payload_map`` (JMESPath), registered
+  with ``register_configured`` since it needs that map;
 - ``status``: ``decode_status`` for the presence on status topics.
 
 Adding a payload version
@@ -70,10 +75,14 @@ from sitelink.payloads.registry import (
     Decoder,
     Reading,
     Rejected,
+    configured_decoder,
     decode,
     guess_payload_version,
+    is_configured,
+    payload_versions,
     preview,
     register,
+    register_configured,
 )
 from sitelink.payloads.status import Presence, decode_status
 
@@ -84,17 +93,27 @@ from sitelink.payloads.v1 import v1_from_document as v1_from_document
 from sitelink.payloads.v2 import decode_v2 as decode_v2
 from sitelink.payloads.v2 import v2_from_document as v2_from_document
 
+# Then the two that read other people's formats: Sparkplug B (binary, never guessed) and
+# ``mapped`` (configured per subscription by its payload_map).
+from sitelink.payloads.sparkplug import decode_sparkplug_b as decode_sparkplug_b  # isort: skip
+from sitelink.payloads.mapped import compile_payload_map as compile_payload_map  # isort: skip
+
 __all__ = [
     "DECODERS",
     "Decoder",
     "Presence",
     "Reading",
     "Rejected",
+    "compile_payload_map",
+    "configured_decoder",
     "decode",
     "decode_status",
     "finite_number",
     "guess_payload_version",
+    "is_configured",
     "parse_json",
+    "payload_versions",
     "preview",
     "register",
+    "register_configured",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
+from typing import Any
 
 import msgspec
 
@@ -15,6 +16,7 @@ from sitelink.errors import ConfigError
 from sitelink.events import SensorValue
 
 Decoder = Callable[[bytes], "Reading | Rejected"]
+ConfiguredFactory = Callable[[Any], Decoder]
 
 
 class Reading(msgspec.Struct, frozen=True, kw_only=True):
@@ -25,6 +27,7 @@ class Reading(msgspec.Struct, frozen=True, kw_only=True):
     gateway: str | None = None
     sensors: tuple[SensorValue, ...] = ()
     skipped_sensors: int = 0
+    at: float | None = None  # when the device says it measured (epoch seconds), if it says
 
     def is_empty(self) -> bool:
         """True when the payload carried nothing we read (e.g. ``{}``)."""
@@ -44,12 +47,17 @@ class Rejected(msgspec.Struct, frozen=True):
 
 
 _DECODERS: dict[str, Decoder] = {}
+_NOT_GUESSED: set[str] = set()
+_CONFIGURED: dict[str, Callable[[Any], Decoder]] = {}
 DECODERS: Mapping[str, Decoder] = MappingProxyType(_DECODERS)
 """The registered decoders by ``payload_version``, in registration order (read-only)."""
 
 
-def register(version: str) -> Callable[[Decoder], Decoder]:
-    """Register ``decoder`` for ``version``; a version can be registered only once."""
+def register(version: str, *, guessable: bool = True) -> Callable[[Decoder], Decoder]:
+    """Register ``decoder`` for ``version``; a version can be registered only once.
+
+    ``guessable=False`` keeps it out of ``guess_payload_version`` (a binary format whose
+    decoder could read something out of bytes that were never meant for it)."""
 
     def add(decoder: Decoder) -> Decoder:
         if not version or len(version) > 32:
@@ -57,9 +65,54 @@ def register(version: str) -> Callable[[Decoder], Decoder]:
         if version in _DECODERS:
             raise ConfigError(f"payload version {version!r} is already registered")
         _DECODERS[version] = decoder
+        if not guessable:
+            _NOT_GUESSED.add(version)
         return decoder
 
     return add
+
+
+def register_configured(version: str) -> Callable[[ConfiguredFactory], ConfiguredFactory]:
+    """Register a version whose decoder is built from its subscription's configuration (the
+    ``payload_map`` of ``mapped``): ``factory(config)`` returns the decoder, or raises
+    ``ValidationError`` naming what in ``config`` is wrong."""
+
+    def add(factory: ConfiguredFactory) -> ConfiguredFactory:
+        if version in _DECODERS or version in _CONFIGURED:
+            raise ConfigError(f"payload version {version!r} is already registered")
+        _CONFIGURED[version] = factory
+        return factory
+
+    return add
+
+
+def payload_versions() -> tuple[str, ...]:
+    """Every version a subscription may name: the plain decoders, then the configured ones."""
+    return (*_DECODERS, *_CONFIGURED)
+
+
+def is_configured(version: str) -> bool:
+    """True when ``version`` needs a configuration (``payload_map``) to decode anything."""
+    return version in _CONFIGURED
+
+
+def configured_decoder(version: str, config: Any) -> Decoder:
+    """The decoder of a configured ``version`` for ``config``; it never raises when called.
+
+    Raises ``ValidationError`` for a bad ``config`` and ``ConfigError`` for an unknown version.
+    """
+    factory = _CONFIGURED.get(version)
+    if factory is None:
+        raise ConfigError(f"payload version {version!r} takes no configuration")
+    decoder = factory(config)
+
+    def never_raises(payload: bytes) -> Reading | Rejected:
+        try:
+            return decoder(payload)
+        except Exception as exc:  # a decoder bug must not reach the actor
+            return Rejected(f"decoder {version} failed: {type(exc).__name__}")
+
+    return never_raises
 
 
 def decode(version: str, payload: bytes, max_payload: int) -> Reading | Rejected:
@@ -69,6 +122,8 @@ def decode(version: str, payload: bytes, max_payload: int) -> Reading | Rejected
         return Rejected(f"payload too large ({size} > {max_payload} bytes)")
     decoder = _DECODERS.get(version)
     if decoder is None:
+        if version in _CONFIGURED:
+            return Rejected(f"payload version {version} needs its subscription's configuration")
         return Rejected(f"unknown payload version {version[:32]!r}")
     try:
         return decoder(payload)
@@ -84,6 +139,8 @@ def guess_payload_version(payload: bytes, max_payload: int = 262_144) -> str | N
     payload is not mistaken for an empty v1 one.
     """
     for version in _DECODERS:
+        if version in _NOT_GUESSED:
+            continue
         result = decode(version, payload, max_payload)
         if isinstance(result, Reading) and not result.is_empty():
             return version

@@ -146,4 +146,5 @@ def _add_heartbeat(batch: Batch, event: DeviceHeartbeat) -> None:
         current = sensors.get(slot)
         if current is None or at >= current[1]:
             sensors[slot] = (sensor, at)
-    batch.readings.append((key, at, event.sensors))
+    measured_at = event.measured_at if event.measured_at is not None else at
+    batch.readings.append((key, measured_at, event.sensors))

@@ -52,7 +52,34 @@ async def _initial_schema(db: Database) -> None:
         )
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration("0001_initial_schema", _initial_schema),)
+async def has_column(db: Database, table: str, column: str) -> bool:
+    """True when ``table`` already has ``column`` (on either engine)."""
+    if db.engine_name == "postgres":
+        rows = await db.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = {} AND column_name = {}", table, column)
+        return bool(rows)
+    rows = await db.execute(f'PRAGMA table_info("{table}")')
+    return any(row["name"] == column for row in rows)
+
+
+async def add_missing_columns(db: Database, table: str, columns: dict[str, str]) -> None:
+    """``ALTER TABLE ... ADD COLUMN`` for each of ``columns`` (name -> SQL type and default)
+    that ``table`` lacks: a no-op on a database whose first step already built them."""
+    for name, definition in columns.items():
+        if not await has_column(db, table, name):
+            await db.engine.run_ddl(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {definition}')
+
+
+async def _connectivity(db: Database) -> None:
+    # Issue 16: the payload_map of `mapped` subscriptions.
+    await add_missing_columns(db, "topic", {"payload_map": "TEXT NULL"})
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration("0001_initial_schema", _initial_schema),
+    Migration("0003_connectivity", _connectivity),
+)
 
 
 async def migrate(db: Database) -> list[str]:

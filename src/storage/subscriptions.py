@@ -30,6 +30,7 @@ class TopicRecord(msgspec.Struct, frozen=True, kw_only=True):
     payload_version: str
     qos: int
     is_active: bool
+    payload_map: dict[str, str] | None = None
 
 
 class NewTopic(msgspec.Struct, frozen=True, kw_only=True):
@@ -39,6 +40,7 @@ class NewTopic(msgspec.Struct, frozen=True, kw_only=True):
     payload_version: str = "v1"
     qos: int = 1
     is_active: bool = True
+    payload_map: dict[str, str] | None = None
 
 
 class TopicPatch(msgspec.Struct, frozen=True, kw_only=True):
@@ -50,6 +52,7 @@ class TopicPatch(msgspec.Struct, frozen=True, kw_only=True):
     payload_version: str | UnsetType = UNSET
     qos: int | UnsetType = UNSET
     is_active: bool | UnsetType = UNSET
+    payload_map: dict[str, str] | UnsetType | None = UNSET
 
 
 class TopicTemplateLike(Protocol):
@@ -79,7 +82,16 @@ def _record(row: dict[str, Any]) -> TopicRecord:
         payload_version=row["payload_version"],
         qos=row["qos"],
         is_active=bool(row["is_active"]),
+        payload_map=_map_from_text(row.get("payload_map")),
     )
+
+
+def _map_from_text(text: str | None) -> dict[str, str] | None:
+    return None if text is None else msgspec.json.decode(text, type=dict[str, str])
+
+
+def _map_to_text(payload_map: dict[str, str] | None) -> str | None:
+    return None if payload_map is None else msgspec.json.encode(payload_map).decode()
 
 
 def _pattern_taken(site_id: int, pattern: str) -> str:
@@ -97,6 +109,7 @@ async def insert_default_topics(site_id: int, templates: Iterable[TopicTemplateL
             payload_version=t.payload_version,
             qos=t.qos,
             is_active=t.is_active,
+            payload_map=_map_to_text(getattr(t, "payload_map", None)),
         )
         for t in templates
     ]
@@ -127,9 +140,9 @@ async def create_topic(db: Database, site_id: int, new: NewTopic) -> TopicRecord
     """Add a subscription; ``NotFound`` for an unknown site, ``Conflict`` for a known pattern."""
     await _require_site(site_id)
     with conflict_on_duplicate(_pattern_taken(site_id, new.pattern)):
-        rows = await Topic.insert(Topic(site=site_id, **msgspec.structs.asdict(new))).returning(
-            Topic.id
-        )
+        fields = msgspec.structs.asdict(new)
+        fields["payload_map"] = _map_to_text(new.payload_map)
+        rows = await Topic.insert(Topic(site=site_id, **fields)).returning(Topic.id)
     return await get_topic(db, site_id, rows[0]["id"])
 
 
@@ -139,6 +152,8 @@ async def update_topic(db: Database, site_id: int, topic_id: int, patch: TopicPa
         for name in patch.__struct_fields__
         if getattr(patch, name) is not UNSET
     }
+    if not isinstance(patch.payload_map, UnsetType):
+        values[Topic.payload_map] = _map_to_text(patch.payload_map)
     if values:
         pattern = patch.pattern if isinstance(patch.pattern, str) else ""
         with conflict_on_duplicate(_pattern_taken(site_id, pattern)):

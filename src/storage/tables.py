@@ -80,6 +80,8 @@ class Topic(Table, tablename="topic"):
     payload_version = Varchar(length=16, default="v1")
     qos = Integer(default=1)
     is_active = Boolean(default=True)
+    # The JMESPath map of a ``mapped`` subscription, as JSON text (null for other versions).
+    payload_map = Text(null=True, default=None)
 
 
 class ConnectionEvent(Table, tablename="connection_event"):

@@ -264,10 +264,20 @@ def test_site_patch_cases_of_api_md(admin: httpx.Client, target: Target, body: d
     ({"pattern": "a/{serial}/x", "device_kind": "cow"}, "device_kind"),
     ({"pattern": "a/{serial}/x", "message_kind": "cow"}, "message_kind"),
     ({"qos": 1}, "pattern"),
+    ({"pattern": "a/{serial}/x", "payload_version": "mapped"}, "payload_map"),
+    ({"pattern": "a/{serial}/x", "payload_map": {"keys": "a", "values": "b"}}, "payload_map"),
+    ({"pattern": "a/{serial}/x", "payload_version": "mapped",
+      "payload_map": {"keys": "head.fields[].name", "values": "data[-1"}}, "payload_map.values"),
+    ({"pattern": "a/{serial}/x", "payload_version": "mapped",
+      "payload_map": {"keys": "a", "value": "b"}}, "payload_map"),
+    ({"pattern": "spBv1.0/{group}/+/{gateway}/#"}, "pattern"),
+    ({"pattern": "a/{serial}/x", "payload_version": "sparkplug_b"}, "pattern"),
 ])
 def test_topic_cases(admin: httpx.Client, target: Target, body: dict[str, Any],
                      field: str) -> None:
-    """Patterns must be MQTT-safe templates with {serial}; enums and qos are checked."""
+    """Patterns must be MQTT-safe templates with {serial} (absolute spBv1.0/... only for
+    sparkplug_b); enums and qos are checked; a payload_map only with mapped, and it must
+    compile (the 400 names the expression)."""
     response = admin.post(f"/api/v1/mqtt/sites/{target.site_id}/topics/", json=body)
     assert response.status_code == 400, response.text
     assert field in response.json()["detail"]
@@ -534,3 +544,27 @@ def test_the_password_is_never_returned_nor_logged(
     audit = admin.get("/api/v1/audit").json()["entries"]
     updates = [e for e in audit if e["action"] == "site.update" and e["target"] == site["code"]]
     assert updates and all(e["detail"]["fields"] == ["password"] for e in updates)
+
+
+def test_a_mapped_topic_round_trips_and_a_patch_is_checked_with_the_stored_fields(
+    admin: httpx.Client, target: Target
+) -> None:
+    """POST a mapped topic: its payload_map comes back; PATCH to v1 without dropping the
+    map is refused (payload_map is only for mapped); PATCH a bad expression names it."""
+    topics = f"/api/v1/mqtt/sites/{target.site_id}/topics/"
+    csi = {"keys": "head.fields[].name", "values": "data[-1].vals",
+           "units": "head.fields[].units", "firmware": "head.environment.os_version"}
+    created = admin.post(topics, json={"pattern": "csi/{serial}/heartbeat",
+                                       "payload_version": "mapped", "payload_map": csi})
+    assert created.status_code == 201, created.text
+    topic = created.json()
+    assert topic["payload_map"] == csi
+    assert admin.get(topics).json()["topics"][-1]["payload_map"] == csi
+    refused = admin.patch(f"{topics}{topic['id']}/", json={"payload_version": "v1"})
+    assert refused.status_code == 400 and "payload_map" in refused.json()["detail"]
+    bad = admin.patch(f"{topics}{topic['id']}/", json={"payload_map": {**csi, "at": "data[-1."}})
+    assert bad.status_code == 400 and "payload_map.at" in bad.json()["detail"]
+    changed = admin.patch(f"{topics}{topic['id']}/",
+                          json={"payload_version": "v1", "payload_map": None})
+    assert changed.status_code == 200 and changed.json()["payload_map"] is None
+    admin.delete(f"{topics}{topic['id']}/")

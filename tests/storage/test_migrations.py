@@ -49,3 +49,18 @@ async def test_concurrent_migrations_wait_for_each_other(fresh_db: Database) -> 
     """Two starts migrating at once: one applies, the other finds nothing to do."""
     results = await asyncio.gather(migrate(fresh_db), migrate(fresh_db))
     assert sorted(results) == [[], [m.name for m in MIGRATIONS]]
+
+
+async def test_connectivity_adds_payload_map_to_a_database_without_it(fresh_db: Database) -> None:
+    """0003_connectivity on a database made before it (the column dropped after the first
+    step): the column is added; on one whose first step already had it, it is a no-op."""
+    from sitelink.storage.migrations import has_column
+
+    await MIGRATIONS[0].apply(fresh_db)
+    assert await has_column(fresh_db, "topic", "payload_map")
+    await fresh_db.engine.run_ddl('ALTER TABLE "topic" DROP COLUMN "payload_map"')
+    assert not await has_column(fresh_db, "topic", "payload_map")
+    connectivity = next(m for m in MIGRATIONS if m.name == "0003_connectivity")
+    await connectivity.apply(fresh_db)
+    assert await has_column(fresh_db, "topic", "payload_map")
+    await connectivity.apply(fresh_db)  # and again: nothing to do, nothing raised

@@ -133,3 +133,23 @@ async def test_desired_state_has_passwords_and_active_topics(db: Database) -> No
     assert len(state[0].topics) == 3 and len(state[1].topics) == 2
     assert "s3cret" not in repr(state[0])
     assert await get_site_config(db, a.id) == state[0]
+
+
+async def test_a_payload_map_is_stored_changed_cleared_and_reaches_the_desired_state(
+    db: Database,
+) -> None:
+    """A mapped topic's payload_map round-trips through storage as a map (JSON text inside),
+    a patch replaces or clears it, and the site's desired state carries it."""
+    site = await create_site(db, new_site())
+    payload_map = {"keys": "head.fields[].name", "values": "data[-1].vals"}
+    topic = await create_topic(db, site.id, NewTopic(
+        pattern="csi/{serial}", payload_version="mapped", payload_map=payload_map))
+    assert topic.payload_map == payload_map
+    config = await get_site_config(db, site.id)
+    assert next(t for t in config.topics if t.id == topic.id).payload_map == payload_map
+    changed = await update_topic(db, site.id, topic.id,
+                                 TopicPatch(payload_map={**payload_map, "at": "data[-1].time"}))
+    assert changed.payload_map is not None and changed.payload_map["at"] == "data[-1].time"
+    cleared = await update_topic(db, site.id, topic.id,
+                                 TopicPatch(payload_version="v1", payload_map=None))
+    assert cleared.payload_map is None and cleared.payload_version == "v1"
