@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from sitelink.errors import ValidationError
-from sitelink.simulate.options import SimulateOptions
+from sitelink.simulate.options import PAYLOADS, SimulateOptions
 from sitelink.simulate.publisher import Simulator, SimulatorError
 
 # (flag, option field, type, default, metavar, help)
@@ -18,8 +18,9 @@ _ARGUMENTS: tuple[tuple[str, str, type, object, str | None, str], ...] = (
     ("--gateways", "gateways", int, 1, "G", "gateways per site"),
     ("--interval", "interval_s", float, 5.0, "S", "seconds between two heartbeats of a device"),
     ("--flaky", "flaky", float, 0.0, "P", "chance that a device goes silent at each heartbeat"),
-    ("--payload-version", "payload_version", str, "v1", "v1|v2|mixed|by-site",
-     "mixed: v1 and v2 devices on each site; by-site: even-numbered sites speak v2"),
+    ("--payload", "payload_version", str, "v1", "|".join(PAYLOADS),
+     "mixed: v1 and v2 devices on each site; by-site: even-numbered sites speak v2; "
+     "csi: dataloggers speak CSI-JSON; sparkplug_b: gateways are Sparkplug B edge nodes"),
     ("--qos", "qos", int, 0, "0|1|2", "QoS of heartbeats (statuses use 1)"),
     ("--duration", "duration_s", float, None, "S", "stop after S seconds"),
     ("--max-messages", "max_messages", int, None, "N", "stop after N heartbeats"),
@@ -37,8 +38,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument("--broker", default="127.0.0.1:1883", metavar="HOST:PORT", help="broker")
     for flag, dest, kind, default, metavar, help_text in _ARGUMENTS:
-        parser.add_argument(flag, dest=dest, type=kind, default=default, metavar=metavar,
-                            help=help_text)  # fmt: skip
+        # --payload-version: the flag's first name, kept for the scripts that use it.
+        aliases = ("--payload-version",) if flag == "--payload" else ()
+        parser.add_argument(flag, *aliases, dest=dest, type=kind, default=default,
+                            metavar=metavar, help=help_text)  # fmt: skip
     parser.add_argument("--burst", type=int, metavar="N", help="publish N heartbeats at once")
     parser.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
     parser.set_defaults(handler=handle_simulate)

@@ -8,6 +8,8 @@ import msgspec
 
 from sitelink.errors import ValidationError
 
+PAYLOADS = ("v1", "v2", "mixed", "by-site", "csi", "sparkplug_b")
+
 
 class SimulateOptions(msgspec.Struct, frozen=True, kw_only=True):
     """What to simulate. ``max_messages`` counts heartbeats; ``seed`` makes a run repeatable.
@@ -15,6 +17,9 @@ class SimulateOptions(msgspec.Struct, frozen=True, kw_only=True):
     ``payload_version="mixed"``: even-numbered devices of a site speak v1, odd ones v2 (on
     the same topics: the receiver needs a subscription per version to tell them apart).
     ``payload_version="by-site"``: every even-numbered site (site_002, …) speaks v2.
+    ``payload_version="csi"``: dataloggers publish Campbell Scientific CSI-JSON (read it with a
+    ``mapped`` subscription), gateways v1. ``payload_version="sparkplug_b"``: gateways are
+    Sparkplug B edge nodes of group = site code, dataloggers their devices (``formats``).
     ``flaky``: at each of its heartbeats a device goes silent with this probability.
     """
 
@@ -24,7 +29,7 @@ class SimulateOptions(msgspec.Struct, frozen=True, kw_only=True):
     dataloggers: int = 10
     gateways: int = 1
     interval_s: float = 5.0
-    payload_version: Literal["v1", "v2", "mixed", "by-site"] = "v1"
+    payload_version: Literal["v1", "v2", "mixed", "by-site", "csi", "sparkplug_b"] = "v1"
     flaky: float = 0.0
     qos: int = 0
     seed: int | None = None
@@ -44,8 +49,13 @@ class SimulateOptions(msgspec.Struct, frozen=True, kw_only=True):
             ("qos", self.qos in (0, 1, 2), "must be 0, 1 or 2"),
             (
                 "payload_version",
-                self.payload_version in ("v1", "v2", "mixed", "by-site"),
-                "v1|v2|mixed|by-site",
+                self.payload_version in PAYLOADS,
+                "|".join(PAYLOADS),
+            ),
+            (
+                "gateways",
+                self.payload_version != "sparkplug_b" or self.gateways >= 1,
+                "sparkplug_b needs at least one gateway (the edge node)",
             ),
         ):
             if not ok:

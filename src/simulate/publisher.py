@@ -76,6 +76,11 @@ class Simulator:
         ]
         # Interleaved across sites, so that each site's traffic is spread over the interval too.
         self._devices = [device for turn in zip(*fleets, strict=True) for device in turn]
+        # Sparkplug: each site's client hears the commands to its edge nodes (rebirths).
+        self._edges = {d.edge.command_filter: d.edge for d in self._devices
+                       if d.edge is not None and d.spec.kind == "gateway"}
+        for site in self._sites if self._edges else ():
+            site.client.on_message = self._on_command
         self._counts = dict.fromkeys(("heartbeats", "statuses", "unsent", "went_silent"), 0)
         self._counts["came_back"] = 0
         self._housekeeping_at = 0.0
@@ -110,8 +115,19 @@ class Simulator:
                 self._disconnect(say_offline=False)
                 where = f"{self.options.host}:{self.options.port} as sim-{site.code}"
                 raise SimulatorError(f"cannot connect to {where}: {site.failure or 'no CONNACK'}")
-        for device in self._devices:
+        self._subscribe_commands(self._sites)
+        for device in reversed(self._devices):  # gateways first: NBIRTH before DBIRTH
             self._publish_status(device, "online")
+
+    def _subscribe_commands(self, sites: list[SiteConnection]) -> None:
+        for site in sites if self._edges else ():
+            site.client.subscribe(f"spBv1.0/{site.code}/NCMD/+", qos=0)
+
+    def _on_command(self, _c: object, _u: object, message: mqtt.MQTTMessage) -> None:
+        """paho's on_message, run inside ``loop_read`` on the publishing thread."""
+        edge = self._edges.get(message.topic)
+        if edge is not None:
+            edge.command(message.payload)
 
     def _disconnect(self, *, say_offline: bool = True) -> None:
         """Every datalogger still up says offline (as its will would); then disconnect."""
@@ -159,16 +175,44 @@ class Simulator:
         return True
 
     def _publish_status(self, device: SimulatedDevice, status: str) -> mqtt.MQTTMessageInfo | None:
-        """Publish a datalogger's retained availability (gateways have no status topic)."""
+        """Publish a datalogger's retained availability (gateways have no status topic); for
+        Sparkplug, the births and deaths that say the same."""
+        if device.edge is not None:
+            return self._sparkplug_status(device, status)
         if device.spec.status_topic is None:
             return None
         info = device.client.publish(device.spec.status_topic, status, qos=1, retain=True)
         self._counts["statuses" if info.rc == mqtt.MQTT_ERR_SUCCESS else "unsent"] += 1
         return info
 
+    def _sparkplug_status(
+        self, device: SimulatedDevice, status: str
+    ) -> mqtt.MQTTMessageInfo | None:
+        edge, serial = device.edge, device.spec.serial
+        assert edge is not None
+        messages: list[tuple[str, bytes]] = []
+        if device.spec.kind == "gateway" and status == "online":
+            messages.append(edge.node_birth(device.uptime_s))
+            messages += [edge.device_birth(d.spec.serial, d.current()) for d in self._devices
+                         if d.edge is edge and d.spec.kind == "datalogger" and not d.silent_for]
+        elif device.spec.kind == "gateway":
+            messages.append(edge.node_death())
+        elif edge.born:
+            messages.append(edge.device_birth(serial, device.current()) if status == "online"
+                            else edge.device_death(serial))
+        info = None
+        for topic, payload in messages:
+            info = device.client.publish(topic, payload, qos=1)
+            self._counts["statuses" if info.rc == mqtt.MQTT_ERR_SUCCESS else "unsent"] += 1
+        return info
+
     def _publish_heartbeat(self, device: SimulatedDevice, qos: int) -> mqtt.MQTTMessageInfo:
-        payload = device.payload(self._rng)
-        info = device.client.publish(device.spec.heartbeat_topic, payload, qos=qos)
+        if device.edge is not None and device.edge.rebirth_asked:
+            gateway = next(d for d in self._devices
+                           if d.edge is device.edge and d.spec.kind == "gateway")
+            self._publish_status(gateway, "online")
+        topic, payload = device.heartbeat(self._rng)
+        info = device.client.publish(topic, payload, qos=qos)
         self._counts["heartbeats" if info.rc == mqtt.MQTT_ERR_SUCCESS else "unsent"] += 1
         return info
 
@@ -186,11 +230,15 @@ class Simulator:
             self._counts["went_silent"] += 1
             self._publish_status(device, "offline")
             return
+        if device.edge is not None and not device.edge.born and not device.edge.rebirth_asked:
+            return  # its edge node is dead (a silent gateway): its devices are silent too
         self._publish_heartbeat(device, self.options.qos)
 
     def _resend_statuses(self, site: SiteConnection) -> None:
-        """After a reconnect: the broker may have lost the retained statuses (a restart)."""
-        for device in self._devices:
+        """After a reconnect: the broker may have lost the retained statuses (a restart);
+        a Sparkplug node is born again (gateways first)."""
+        self._subscribe_commands([site])
+        for device in reversed(self._devices):
             if device.client is site.client:
                 self._publish_status(device, "offline" if device.silent_for else "online")
 
