@@ -176,3 +176,34 @@ def test_ingest_decodes_a_mapped_subscription_and_keeps_the_measured_time() -> N
     (heard,) = batch.per_device[DeviceKey(5, "datalogger", "4011")]
     assert heard.at == 1e9 and heard.measured_at == 1_796_511_600.0
     assert heard.model == "CR1000X" and len(heard.sensors) == 3
+
+
+PATHS = ["head.fields[].name", "data[-1].vals", "head.environment.os_version", "data[-1].time",
+         "a", "a.b", "a[0]", "a[-2].b", "a[*].b", "a[].b", "a.b[]", "a[].b[].c", "@", "a[*]",
+         "keys(a)", "a[?b > `1`].c", "a[1:2]"]
+path_docs = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["a", "b", "c", "head", "fields", "name", "data", "vals"]), inner,
+        max_size=4),
+    max_leaves=25,
+)
+
+
+@given(doc=path_docs, expression=st.sampled_from(PATHS))
+def test_fast_paths_answer_what_jmespath_answers(doc: Any, expression: str) -> None:
+    """jmespath_fast's closures give jmespath's own answer (or the same error) for any
+    document; expressions it does not handle fall back to jmespath itself."""
+    import jmespath
+    from jmespath.exceptions import JMESPathError
+
+    from sitelink.payloads.jmespath_fast import evaluator
+
+    parsed = jmespath.compile(expression)
+    try:
+        expected: Any = parsed.search(doc)
+    except JMESPathError as exc:
+        with pytest.raises(type(exc)):
+            evaluator(parsed)(doc)
+        return
+    assert evaluator(parsed)(doc) == expected

@@ -33,6 +33,7 @@ from jmespath.parser import ParsedResult
 
 from sitelink.errors import ValidationError
 from sitelink.events import SensorValue
+from sitelink.payloads.jmespath_fast import Evaluate, evaluator
 from sitelink.payloads.parsing import checked_uptime, finite_number, parse_json, unique_sensors
 from sitelink.payloads.registry import Decoder, Reading, Rejected, register_configured
 
@@ -44,12 +45,13 @@ _MS_AFTER = 100_000_000_000  # an epoch number above this is milliseconds (year 
 
 
 class CompiledMap(msgspec.Struct, frozen=True, kw_only=True):
-    """A ``payload_map`` with every expression compiled; absent ones are None."""
+    """A ``payload_map`` with every expression compiled (to closures where it is a plain
+    path, see ``jmespath_fast``); absent ones are None."""
 
-    expressions: dict[str, ParsedResult]
+    expressions: dict[str, Evaluate]
     parallel: bool
 
-    def get(self, name: str) -> ParsedResult | None:
+    def get(self, name: str) -> Evaluate | None:
         return self.expressions.get(name)
 
 
@@ -76,7 +78,8 @@ def compile_payload_map(payload_map: object) -> CompiledMap:
         if name not in payload_map:
             raise ValidationError(f"payload_map.{name}", "is required in this shape of map")
     return CompiledMap(
-        expressions={name: _compile(name, payload_map[name]) for name in sorted(names)},
+        expressions={name: evaluator(_compile(name, payload_map[name]))
+                     for name in sorted(names)},
         parallel=parallel,
     )
 
@@ -160,8 +163,8 @@ def _read(compiled_map: CompiledMap, doc: dict[str, Any]) -> Reading | Rejected:
                    skipped_sensors=total - len(sensors), at=at)
 
 
-def _search(expression: ParsedResult | None, doc: Any) -> Any:
-    return None if expression is None else expression.search(doc)
+def _search(expression: Evaluate | None, doc: Any) -> Any:
+    return None if expression is None else expression(doc)
 
 
 def _listed(m: CompiledMap, doc: Any) -> tuple[list[SensorValue], int] | Rejected:
@@ -204,7 +207,8 @@ def _parallel(m: CompiledMap, doc: Any) -> tuple[list[SensorValue], int] | Rejec
 def _sensor(key: Any, raw: Any, unit: Any, label: Any, kind: Any) -> SensorValue | None:
     if type(key) is int:
         key = str(key)
-    value = finite_number(raw)
+    # A plain finite float is the common case: no call for it (x - x is NaN for inf and NaN).
+    value = raw if type(raw) is float and raw - raw == 0 else finite_number(raw)
     if (
         type(key) is not str
         or not key

@@ -56,11 +56,13 @@ ENG_UNIT = "engUnit"  # the property most edge nodes (Ignition, HiveMQ Edge) put
 
 
 class MetricDef(msgspec.Struct, frozen=True, gc=False):
-    """What a BIRTH says of a metric: the name DATA may leave out, the datatype, the unit."""
+    """What a BIRTH says of a metric: the name DATA may leave out, the datatype, the unit;
+    ``measurement`` is False for bdSeq and the control metrics (computed once, here)."""
 
     name: str
     datatype: int
     unit: str = ""
+    measurement: bool = True
 
 
 def parse_payload(payload: bytes) -> Payload | Rejected:
@@ -126,7 +128,8 @@ def birth_defs(
     for metric in metrics:
         if not metric.name:
             continue  # a BIRTH must name every metric; one that does not defines nothing
-        definition = MetricDef(metric.name, metric.datatype, metric_unit(metric))
+        definition = MetricDef(metric.name, metric.datatype, metric_unit(metric),
+                               is_measurement(metric.name))
         by_name[metric.name] = definition
         if metric.HasField("alias"):
             by_alias[metric.alias] = definition
@@ -139,13 +142,34 @@ def sensors_of(
     by_name: Mapping[str, MetricDef],
 ) -> tuple[tuple[SensorValue, ...], int]:
     """The sensors of a BIRTH or DATA message, resolved against the BIRTH's definitions, and
-    the number of metrics skipped (an alias never declared, no datatype, not a number)."""
+    the number of metrics skipped (an alias never declared, no datatype, not a number).
+
+    Runs once per message on the site actor's thread; every attribute read of a protobuf
+    message costs, so a metric known by its alias is read in as few of them as possible."""
     sensors: dict[str, SensorValue] = {}
     skipped = 0
+    defined = by_alias.get
     for metric in metrics:
         definition: MetricDef | None
         if metric.HasField("alias"):
-            definition = by_alias.get(metric.alias)
+            definition = defined(metric.alias)
+            if definition is not None:  # the common DATA metric: alias, maybe no name
+                if not definition.measurement:
+                    continue
+                name = definition.name
+                if definition.datatype == DOUBLE and metric.WhichOneof("value") == "double_value":
+                    number = metric.double_value
+                    if number - number != 0:  # inf or NaN
+                        skipped += 1
+                        continue
+                    sensors[name] = SensorValue(key=name, value=number, unit=definition.unit)
+                    continue
+                value = metric_value(metric, metric.datatype or definition.datatype)
+                if isinstance(value, Rejected):
+                    skipped += 1
+                    continue
+                sensors[name] = SensorValue(key=name, value=value, unit=definition.unit)
+                continue
         else:
             definition = by_name.get(metric.name)
         name = metric.name or (definition.name if definition is not None else "")
