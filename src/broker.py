@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -89,6 +89,7 @@ class Mosquitto(_LocalBroker):
     anonymous clients are then refused unless ``allow_anonymous`` says otherwise.
     ``max_queued_messages=0`` lifts Mosquitto's per-client queue limit (1000 by default,
     which silently drops bursts to a slow subscriber): benchmarks want that.
+    ``extra_config`` lines are appended to the configuration (another listener, say).
     """
 
     def __init__(
@@ -99,6 +100,7 @@ class Mosquitto(_LocalBroker):
         allow_anonymous: bool | None = None,
         max_queued_messages: int | None = None,
         start_timeout_s: float = 10.0,
+        extra_config: Sequence[str] = (),
     ) -> None:
         self._executable = find_mosquitto() or "mosquitto"
         self._fixed_port = port is not None
@@ -107,6 +109,7 @@ class Mosquitto(_LocalBroker):
         self._allow_anonymous = not self._users if allow_anonymous is None else allow_anonymous
         self._max_queued_messages = max_queued_messages
         self._start_timeout_s = start_timeout_s
+        self._extra_config = tuple(extra_config)
         self._tmp = tempfile.TemporaryDirectory(prefix="sitelink-mosquitto-")
         self.dir = Path(self._tmp.name)
         self.log_path = self.dir / "mosquitto.log"
@@ -138,6 +141,9 @@ class Mosquitto(_LocalBroker):
                 command = ["mosquitto_passwd", "-b", str(passwd), name, password]
                 subprocess.run(command, check=True, capture_output=True)
             lines.append(f"password_file {passwd}")
+        # More listeners (e.g. TLS with client certificates), after the plain one that
+        # start() waits for.
+        lines.extend(self._extra_config)
         self.config_path.write_text("\n".join(lines) + "\n")
 
     def start(self) -> None:

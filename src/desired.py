@@ -37,6 +37,11 @@ def site_spec(config: SiteConfig, settings: Settings) -> SiteSpec:
         clean_session=settings.clean_session,
         tls=config.tls,
         tls_ca_pem=config.tls_ca_pem,
+        tls_client_cert_pem=config.tls_client_cert_pem,
+        tls_client_key_pem=config.tls_client_key_pem,
+        tls_verify_hostname=config.tls_verify_hostname,
+        transport="websockets" if config.transport == "websockets" else "tcp",
+        ws_path=config.ws_path,
         will_topic=will,
         connect_timeout_s=settings.connect_timeout_s,
     )

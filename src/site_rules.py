@@ -22,6 +22,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from sitelink.errors import ValidationError
+from sitelink.tls_pem import check_ca, check_client_pair
 
 CODE_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
@@ -36,9 +37,14 @@ Username = Annotated[str, Meta(max_length=255)]
 Secret = Annotated[str, Meta(max_length=1024)]
 Pem = Annotated[str, Meta(max_length=65_536)]
 Protocol = Literal["3.1.1", "5"]
+Transport = Literal["tcp", "websockets"]
+WsPath = Annotated[str, Meta(pattern=r"^/[^\s?#]{0,254}$")]
+LabelKey = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+LabelValue = Annotated[str, Meta(max_length=200)]
+Labels = Annotated[dict[LabelKey, LabelValue], Meta(max_length=32)]
 
 DEFAULT_PORT = 1883
-SECRET_FIELDS = frozenset({"password"})
+SECRET_FIELDS = frozenset({"password", "tls_client_key_pem"})
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -72,7 +78,13 @@ class SiteCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     keepalive_s: Keepalive | None = None  # None: MQTT_KEEP_ALIVE
     tls: bool = False
     tls_ca_pem: Pem | None = None
+    tls_client_cert_pem: Pem | None = None
+    tls_client_key_pem: Pem | None = None  # write-only, encrypted at rest
+    tls_verify_hostname: bool = True
+    transport: Transport = "tcp"
+    ws_path: WsPath = "/mqtt"
     offline_after_s: OfflineAfter = 180
+    labels: Labels = msgspec.field(default_factory=dict)
     is_enabled: bool = False
 
     def __repr__(self) -> str:
@@ -96,7 +108,13 @@ class SiteUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     keepalive_s: Keepalive | UnsetType = UNSET
     tls: bool | UnsetType = UNSET
     tls_ca_pem: Pem | UnsetType | None = UNSET
+    tls_client_cert_pem: Pem | UnsetType | None = UNSET
+    tls_client_key_pem: Pem | UnsetType | None = UNSET
+    tls_verify_hostname: bool | UnsetType = UNSET
+    transport: Transport | UnsetType = UNSET
+    ws_path: WsPath | UnsetType = UNSET
     offline_after_s: OfflineAfter | UnsetType = UNSET
+    labels: Labels | UnsetType = UNSET
     is_enabled: bool | UnsetType = UNSET
 
     def __repr__(self) -> str:
@@ -141,12 +159,33 @@ def _convert(fields: Mapping[str, Any], kind: type[S]) -> S:
 
 def check_new_site(fields: Mapping[str, Any]) -> SiteCreate:
     """A ``SiteCreate`` from plain fields, or ``ValidationError`` naming the first bad one."""
-    return _convert(fields, SiteCreate)
+    site = _convert(fields, SiteCreate)
+    check_certificates(site)
+    return site
 
 
 def check_site_update(fields: Mapping[str, Any]) -> SiteUpdate:
     """A ``SiteUpdate`` from plain fields, or ``ValidationError`` naming the first bad one."""
-    return _convert(fields, SiteUpdate)
+    site = _convert(fields, SiteUpdate)
+    check_certificates(site)
+    return site
+
+
+def check_certificates(site: SiteCreate | SiteUpdate) -> None:
+    """The PEM fields parse, and the client key belongs to the client certificate
+    (``sitelink.tls_pem``). An update changes the certificate and the key together (both,
+    or both cleared with null): the stored key is never read back to compare."""
+    ca = site.tls_ca_pem
+    if isinstance(ca, str) and ca:
+        check_ca("tls_ca_pem", ca)
+    cert, key = site.tls_client_cert_pem, site.tls_client_key_pem
+    if cert is UNSET and key is UNSET:
+        return
+    if cert is UNSET or key is UNSET:
+        missing = "tls_client_key_pem" if key is UNSET else "tls_client_cert_pem"
+        raise ValidationError(missing, "change tls_client_cert_pem and tls_client_key_pem "
+                                       "together")
+    check_client_pair(cert or None, key or None)
 
 
 def parse_broker(text: str) -> tuple[str, int]:
@@ -198,6 +237,7 @@ __all__ = [
     "Code",
     "Host",
     "Keepalive",
+    "Labels",
     "Name",
     "OfflineAfter",
     "Pem",
@@ -207,7 +247,10 @@ __all__ = [
     "Secret",
     "SiteCreate",
     "SiteUpdate",
+    "Transport",
     "Username",
+    "WsPath",
+    "check_certificates",
     "check_new_site",
     "check_site_update",
     "field_message",

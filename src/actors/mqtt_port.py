@@ -16,6 +16,8 @@ Rules learned the hard way (see LIBRARY-NOTES.md):
 * Incoming messages are batched: the callback appends to a buffer and tells the owner
   ``MessagesReady`` only when the buffer was empty, so under load one hand-off carries
   many messages.
+* paho's TLS wrapping leaks the socket of a refused handshake and checks host names even
+  when told not to; ``_BufferedClient._ssl_wrap_socket`` leaves all of it to the context.
 * paho reads each packet with three or more ``recv`` calls (command byte, length bytes,
   body); every one is a system call that lets go of the GIL, and under load getting it back
   means waiting for whichever thread took it. ``_BufferedClient`` reads the socket in
@@ -35,8 +37,11 @@ import msgspec
 import paho.mqtt.client as mqtt
 import pykka
 import structlog
+from paho.mqtt.client import WebsocketConnectionError as _WebsocketError
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
+
+from sitelink.actors.mqtt_tls import ClientCertificateInvalid, tls_context
 
 log = structlog.get_logger(__name__)
 
@@ -54,10 +59,15 @@ class BrokerConfig(msgspec.Struct, frozen=True, kw_only=True):
     clean_session: bool = True
     tls: bool = False
     tls_ca_pem: str | None = None
+    tls_client_cert_pem: str | None = None
+    tls_client_key_pem: str | None = None
+    tls_verify_hostname: bool = True
+    transport: Literal["tcp", "websockets"] = "tcp"
+    ws_path: str = "/mqtt"
     will_topic: str | None = None
     connect_timeout_s: float = 10.0
 
-    def __repr__(self) -> str:  # never show the password, not even in a traceback
+    def __repr__(self) -> str:  # never show the password or the key, not even in a traceback
         return f"BrokerConfig(host={self.host!r}, port={self.port}, client_id={self.client_id!r})"
 
 
@@ -118,7 +128,12 @@ class MqttPort(Protocol):
 
 
 def describe_failure(error: BaseException | ReasonCode | int | str) -> str:
-    """Words for why a connection could not be made or was lost (the only translator)."""
+    """Words for why a connection could not be made or was lost (the only translator).
+
+    TLS failures say which side refused: "TLS certificate rejected" is sitelink refusing the
+    broker's certificate (with OpenSSL's reason: expired, unknown CA, wrong host name);
+    "TLS handshake refused by the broker" is the broker refusing ours, from the alert it
+    sent (our certificate expired, unknown to its CA, missing, ...)."""
     if isinstance(error, ReasonCode):
         return f"Connection refused: {_REFUSALS.get(error.value, str(error).lower())}"
     if isinstance(error, socket.gaierror):
@@ -128,9 +143,23 @@ def describe_failure(error: BaseException | ReasonCode | int | str) -> str:
     if isinstance(error, TimeoutError | socket.timeout):
         return "Timed out connecting to broker"
     if isinstance(error, ssl.SSLCertVerificationError):
-        return f"TLS certificate rejected: {error.verify_message or error}"
+        why = error.verify_message or error
+        return f"TLS certificate rejected: sitelink refused the broker's certificate: {why}"
     if isinstance(error, ssl.SSLError):
-        return f"TLS error: {error.reason or error}"
+        reason = getattr(error, "reason", None)  # an SSLError made by hand has none
+        refusal = _TLS_ALERTS.get(str(reason or ""))
+        if refusal is not None:
+            return f"TLS handshake refused by the broker: {refusal}"
+        if isinstance(error, ssl.SSLEOFError):
+            # Mosquitto under TLS 1.3 closes without an alert when it refuses our certificate
+            # (or gets none): the closing is all there is to go on.
+            return ("TLS handshake refused by the broker: it closed the connection before "
+                    "answering (it requires a client certificate it accepts)")
+        return f"TLS error: {reason or error}"
+    if isinstance(error, ClientCertificateInvalid):
+        return str(error)
+    if isinstance(error, _WebsocketError):
+        return f"WebSocket handshake failed: {error}"
     if isinstance(error, OSError):
         return f"Network error: {error.strerror or error}"
     return str(error)
@@ -141,6 +170,19 @@ def _refused(filters: list[str], codes: list[ReasonCode]) -> str:
     pairs = zip(filters, codes, strict=False)
     return ", ".join(f"{f} ({str(c).lower()})" for f, c in pairs if c.is_failure)
 
+
+# OpenSSL's names for the alert a TLS server sends when it refuses the client's side.
+_TLS_ALERTS = {
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED": "our client certificate has expired",
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "it requires a client certificate and we sent none",
+    "SSLV3_ALERT_BAD_CERTIFICATE": "it does not accept our client certificate",
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN": "it does not accept our client certificate",
+    "TLSV1_ALERT_UNKNOWN_CA": "our client certificate is not signed by a CA it trusts",
+    "SSLV3_ALERT_CERTIFICATE_REVOKED": "our client certificate is revoked",
+    "SSLV3_ALERT_HANDSHAKE_FAILURE": "no protocol version or cipher in common",
+    "TLSV1_ALERT_PROTOCOL_VERSION": "no TLS version in common",
+    "TLSV1_ALERT_ACCESS_DENIED": "access denied",
+}
 
 _REFUSALS = {
     132: "unsupported protocol version",
@@ -181,15 +223,42 @@ class _BufferedClient(mqtt.Client):
         super().__init__(*args, **kwargs)
         self._chunk = b""
         self._at = 0
+        # With TLS 1.3 a broker refuses our certificate after the handshake, in the first
+        # read; paho turns that into a bare "connection lost", so the alert is kept here.
+        self.tls_failure: ssl.SSLError | None = None
+        self.uses_tls = False
+        self.answered = False  # a CONNACK came
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if self._at >= len(self._chunk):
-            data = super()._sock_recv(self.CHUNK)  # raises BlockingIOError when empty
+            try:
+                data = super()._sock_recv(self.CHUNK)  # raises BlockingIOError when empty
+            except ssl.SSLError as exc:
+                if not isinstance(exc, ssl.SSLWantReadError | ssl.SSLWantWriteError):
+                    self.tls_failure = exc
+                raise
             if len(data) <= bufsize:  # also b"": the broker closed the connection
                 return data
             self._chunk, self._at = data, 0
         start, self._at = self._at, min(self._at + bufsize, len(self._chunk))
         return self._chunk[start:self._at]
+
+    def _ssl_wrap_socket(self, tcp_sock: socket.socket) -> ssl.SSLSocket:
+        # paho's own version leaves the socket open when the handshake fails (a certificate
+        # refused), and checks the host name a second time with ssl.match_hostname even when
+        # the context was told not to (tls_verify_hostname off). The context does it all:
+        # it checks the name unless told not to, and the socket is closed on failure.
+        context = self._ssl_context
+        assert context is not None  # tls_set_context came first
+        ssl_sock = context.wrap_socket(tcp_sock, server_hostname=self._host,
+                                       do_handshake_on_connect=False)
+        try:
+            ssl_sock.settimeout(self._connect_timeout)
+            ssl_sock.do_handshake()
+        except BaseException:
+            ssl_sock.close()
+            raise
+        return ssl_sock
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         rc = super().loop_read(max_packets)
@@ -245,20 +314,23 @@ class PahoPort:
         thread.start()
 
     @staticmethod
-    def _new_client(config: BrokerConfig, v5: bool) -> mqtt.Client:
+    def _new_client(config: BrokerConfig, v5: bool) -> _BufferedClient:
         client = _BufferedClient(
             CallbackAPIVersion.VERSION2,
             client_id=config.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
             clean_session=None if v5 else config.clean_session,
             reconnect_on_failure=False,
+            transport=config.transport,
         )
         client.connect_timeout = config.connect_timeout_s
+        if config.transport == "websockets":
+            client.ws_set_options(path=config.ws_path)
         if config.username:
             client.username_pw_set(config.username, config.password)
         if config.tls:
-            context = ssl.create_default_context(cadata=config.tls_ca_pem or None)
-            client.tls_set_context(context)
+            client.tls_set_context(tls_context(config))
+            client.uses_tls = True
         if config.will_topic:
             client.will_set(config.will_topic, b"offline", qos=1, retain=True)
         return client
@@ -353,6 +425,7 @@ class PahoPort:
     def _on_connect(
         self, attempt: int, client: Any, userdata: Any, flags: Any, rc: ReasonCode, props: Any
     ) -> None:
+        client.answered = True
         if rc.is_failure:
             self._owner.tell(PortConnectFailed(attempt=attempt, reason=describe_failure(rc)))
         else:
@@ -363,7 +436,12 @@ class PahoPort:
     ) -> None:
         takeover = rc.value == SESSION_TAKEN_OVER
         reason = "Connection lost"
-        if takeover:
+        tls_failure = getattr(client, "tls_failure", None)
+        if tls_failure is None and getattr(client, "uses_tls", False) and not client.answered:
+            tls_failure = ssl.SSLEOFError()  # closed after the handshake, before a CONNACK
+        if tls_failure is not None:
+            reason = describe_failure(tls_failure)
+        elif takeover:
             reason = "Connection lost: session taken over by another client"
         elif rc.value not in (0, 4, 128):  # a v5 broker said why
             reason = f"Connection lost: {str(rc).lower()}"

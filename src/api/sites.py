@@ -18,6 +18,7 @@ from sitelink.api.audit import record
 from sitelink.api.schemas import PathId, SiteCreate, SiteUpdate
 from sitelink.errors import NotConnected, NotFound
 from sitelink.runtime import Runtime
+from sitelink.site_rules import check_certificates
 from sitelink.storage import history as history_store
 from sitelink.storage import sites as site_store
 from sitelink.storage.sites import NewSite, SitePatch, SiteRecord
@@ -34,8 +35,11 @@ def site_config(record: SiteRecord) -> dict[str, Any]:
         "username": record.username, "has_password": record.has_password,
         "client_id_prefix": record.client_id_prefix, "protocol": record.protocol,
         "keepalive_s": record.keepalive_s, "tls": record.tls,
-        "tls_ca_pem": record.tls_ca_pem, "offline_after_s": record.offline_after_s,
-        "is_enabled": record.is_enabled,
+        "tls_ca_pem": record.tls_ca_pem, "tls_client_cert_pem": record.tls_client_cert_pem,
+        "has_client_key": record.has_client_key,
+        "tls_verify_hostname": record.tls_verify_hostname, "transport": record.transport,
+        "ws_path": record.ws_path, "offline_after_s": record.offline_after_s,
+        "labels": record.labels, "is_enabled": record.is_enabled,
         "created_at": iso_time(record.created_at),
         "updated_at": iso_time(record.updated_at),
     }
@@ -61,6 +65,7 @@ class SiteController(Controller):
     async def create_site(self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
                           data: JSONBody[SiteCreate]) -> dict[str, Any]:
         """Create a site (with the three default subscriptions); 409 if the code is taken."""
+        check_certificates(data)
         fields = msgspec.structs.asdict(data)
         if fields["keepalive_s"] is None:
             fields["keepalive_s"] = runtime.settings.keep_alive_s
@@ -79,6 +84,7 @@ class SiteController(Controller):
     async def update_site(self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
                           site_id: PathId, data: JSONBody[SiteUpdate]) -> dict[str, Any]:
         """Change the configuration; a live connection reconnects if broker settings changed."""
+        check_certificates(data)
         patch_ = SitePatch(**{k: v for k, v in msgspec.structs.asdict(data).items()
                               if v is not msgspec.UNSET})
         record = await site_store.update_site(runtime.db, site_id, patch_)

@@ -72,8 +72,17 @@ async def add_missing_columns(db: Database, table: str, columns: dict[str, str])
 
 
 async def _connectivity(db: Database) -> None:
-    # Issue 16: the payload_map of `mapped` subscriptions.
+    # Issue 16: the payload_map of `mapped` subscriptions; client certificates, WebSockets
+    # and labels of sites (labels may come from another branch first: then it is kept).
     await add_missing_columns(db, "topic", {"payload_map": "TEXT NULL"})
+    await add_missing_columns(db, "site", {
+        "tls_client_cert_pem": "TEXT NULL",
+        "tls_client_key_encrypted": "TEXT NULL",
+        "tls_verify_hostname": "BOOLEAN NOT NULL DEFAULT TRUE",
+        "transport": "VARCHAR(16) NOT NULL DEFAULT 'tcp'",
+        "ws_path": "VARCHAR(255) NOT NULL DEFAULT '/mqtt'",
+        "labels": "TEXT NOT NULL DEFAULT '{}'",
+    })
 
 
 MIGRATIONS: tuple[Migration, ...] = (

@@ -5,9 +5,9 @@ gets here; storage only guarantees its own invariants: ``NotFound`` for an unkno
 ``Conflict`` for a code that is taken. A new site gets the three default subscriptions of
 API.md in the same transaction.
 
-Passwords: stored encrypted (``Database.cipher``); ``SiteRecord`` only says
-``has_password``; the plaintext appears only in ``SiteConfig``, for the supervisor, whose
-``repr`` hides it.
+Passwords and client keys: stored encrypted (``Database.cipher``); ``SiteRecord`` only says
+``has_password`` / ``has_client_key``; the plaintext appears only in ``SiteConfig``, for
+the supervisor, whose ``repr`` hides it. Labels are stored as a JSON object.
 """
 
 from __future__ import annotations
@@ -44,7 +44,13 @@ class NewSite(msgspec.Struct, frozen=True, kw_only=True):
     keepalive_s: int = 60
     tls: bool = False
     tls_ca_pem: str | None = None
+    tls_client_cert_pem: str | None = None
+    tls_client_key_pem: str | None = None
+    tls_verify_hostname: bool = True
+    transport: str = "tcp"
+    ws_path: str = "/mqtt"
     offline_after_s: int = 180
+    labels: dict[str, str] = msgspec.field(default_factory=dict)
     is_enabled: bool = False
 
     def __repr__(self) -> str:
@@ -65,7 +71,13 @@ class SitePatch(msgspec.Struct, frozen=True, kw_only=True):
     keepalive_s: int | UnsetType = UNSET
     tls: bool | UnsetType = UNSET
     tls_ca_pem: str | UnsetType | None = UNSET
+    tls_client_cert_pem: str | UnsetType | None = UNSET
+    tls_client_key_pem: str | UnsetType | None = UNSET
+    tls_verify_hostname: bool | UnsetType = UNSET
+    transport: str | UnsetType = UNSET
+    ws_path: str | UnsetType = UNSET
     offline_after_s: int | UnsetType = UNSET
+    labels: dict[str, str] | UnsetType = UNSET
     is_enabled: bool | UnsetType = UNSET
 
     def __repr__(self) -> str:
@@ -87,7 +99,12 @@ class SiteSettings(msgspec.Struct, frozen=True, kw_only=True):
     keepalive_s: int
     tls: bool
     tls_ca_pem: str | None
+    tls_client_cert_pem: str | None
+    tls_verify_hostname: bool
+    transport: str
+    ws_path: str
     offline_after_s: int
+    labels: dict[str, str]
     is_enabled: bool
 
 
@@ -95,6 +112,7 @@ class SiteRecord(SiteSettings, frozen=True, kw_only=True):
     """A site as the API shows it: configuration (no password) and last known status."""
 
     has_password: bool
+    has_client_key: bool
     created_at: datetime
     updated_at: datetime
     status: str
@@ -111,28 +129,39 @@ class SiteConfig(SiteSettings, frozen=True, kw_only=True):
     ``password`` is None when there is none or it cannot be decrypted with the current key."""
 
     password: str | None
+    tls_client_key_pem: str | None
     topics: tuple[TopicRecord, ...]
 
     def __repr__(self) -> str:  # never show the password, not even in a traceback
         return f"SiteConfig(id={self.id}, code={self.code!r}, is_enabled={self.is_enabled})"
 
 
+def _settings(row: dict[str, Any]) -> dict[str, Any]:
+    """The ``SiteSettings`` fields of a row."""
+    return {
+        "id": row["id"], "name": row["name"], "code": row["code"],
+        "broker_host": row["broker_host"], "broker_port": row["broker_port"],
+        "username": row["username"], "client_id_prefix": row["client_id_prefix"],
+        "protocol": row["protocol"], "keepalive_s": row["keepalive_s"], "tls": bool(row["tls"]),
+        "tls_ca_pem": row["tls_ca_pem"], "tls_client_cert_pem": row["tls_client_cert_pem"],
+        "tls_verify_hostname": bool(row["tls_verify_hostname"]), "transport": row["transport"],
+        "ws_path": row["ws_path"], "offline_after_s": row["offline_after_s"],
+        "labels": _labels(row["labels"]), "is_enabled": bool(row["is_enabled"]),
+    }
+
+
+def _labels(text: str | None) -> dict[str, str]:
+    try:
+        return msgspec.json.decode(text or "{}", type=dict[str, str])
+    except msgspec.DecodeError:  # written by hand or by something else: shown as none
+        return {}
+
+
 def _record(row: dict[str, Any]) -> SiteRecord:
     return SiteRecord(
-        id=row["id"],
-        name=row["name"],
-        code=row["code"],
-        broker_host=row["broker_host"],
-        broker_port=row["broker_port"],
-        username=row["username"],
+        **_settings(row),
         has_password=row["password_encrypted"] is not None,
-        client_id_prefix=row["client_id_prefix"],
-        protocol=row["protocol"],
-        keepalive_s=row["keepalive_s"],
-        tls=bool(row["tls"]),
-        tls_ca_pem=row["tls_ca_pem"],
-        offline_after_s=row["offline_after_s"],
-        is_enabled=bool(row["is_enabled"]),
+        has_client_key=row["tls_client_key_encrypted"] is not None,
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         status=row["status"],
@@ -157,6 +186,8 @@ async def create_site(db: Database, new: NewSite) -> SiteRecord:
     now = datetime.now(UTC)
     fields = msgspec.structs.asdict(new)
     fields["password_encrypted"] = _encrypt(db, fields.pop("password"))
+    fields["tls_client_key_encrypted"] = _encrypt(db, fields.pop("tls_client_key_pem"))
+    fields["labels"] = msgspec.json.encode(new.labels).decode()
     with conflict_on_duplicate(_code_taken(new.code)):
         async with db.transaction():
             rows = await Site.insert(Site(**fields, created_at=now, updated_at=now)).returning(
@@ -189,6 +220,10 @@ async def update_site(db: Database, site_id: int, patch: SitePatch) -> SiteRecor
             continue
         if name == "password":
             values[Site.password_encrypted] = _encrypt(db, value)
+        elif name == "tls_client_key_pem":
+            values[Site.tls_client_key_encrypted] = _encrypt(db, value)
+        elif name == "labels":
+            values[Site.labels] = msgspec.json.encode(value).decode()
         else:
             values[Site._meta.get_column_by_name(name)] = value
     values[Site.updated_at] = datetime.now(UTC)
@@ -224,32 +259,23 @@ async def _configs(db: Database, rows: list[dict[str, Any]]) -> list[SiteConfig]
     topics = await topics_of_sites([row["id"] for row in rows], active_only=True)
     return [
         SiteConfig(
-            id=row["id"],
-            name=row["name"],
-            code=row["code"],
-            broker_host=row["broker_host"],
-            broker_port=row["broker_port"],
-            username=row["username"],
-            password=_decrypt(db, row),
-            client_id_prefix=row["client_id_prefix"],
-            protocol=row["protocol"],
-            keepalive_s=row["keepalive_s"],
-            tls=bool(row["tls"]),
-            tls_ca_pem=row["tls_ca_pem"],
-            offline_after_s=row["offline_after_s"],
-            is_enabled=bool(row["is_enabled"]),
+            **_settings(row),
+            password=_decrypt(db, row, "password_encrypted"),
+            tls_client_key_pem=_decrypt(db, row, "tls_client_key_encrypted"),
             topics=tuple(topics.get(row["id"], ())),
         )
         for row in rows
     ]
 
 
-def _decrypt(db: Database, row: dict[str, Any]) -> str | None:
-    token: str | None = row["password_encrypted"]
+def _decrypt(db: Database, row: dict[str, Any], column: str) -> str | None:
+    token: str | None = row[column]
     if token is None:
         return None
     try:
         return db.cipher.decrypt(token)
     except StorageError:
-        log.error("site_password_undecryptable", site_id=row["id"], code=row["code"])
+        event = ("site_password_undecryptable" if column == "password_encrypted"
+                 else "site_client_key_undecryptable")
+        log.error(event, site_id=row["id"], code=row["code"])
         return None

@@ -55,6 +55,12 @@ class Site(Table, tablename="site"):
     keepalive_s = Integer(default=60)
     tls = Boolean(default=False)
     tls_ca_pem = Text(null=True, default=None)
+    tls_client_cert_pem = Text(null=True, default=None)
+    tls_client_key_encrypted = Text(null=True, default=None)  # like password_encrypted
+    tls_verify_hostname = Boolean(default=True)
+    transport = Varchar(length=16, default="tcp")
+    ws_path = Varchar(length=255, default="/mqtt")
+    labels = Text(default="{}")  # a JSON object of string -> string
     offline_after_s = Integer(default=180)
     is_enabled = Boolean(default=False)
     created_at = Timestamptz(default=TimestamptzNow())

@@ -568,3 +568,66 @@ def test_a_mapped_topic_round_trips_and_a_patch_is_checked_with_the_stored_field
                           json={"payload_version": "v1", "payload_map": None})
     assert changed.status_code == 200 and changed.json()["payload_map"] is None
     admin.delete(f"{topics}{topic['id']}/")
+
+
+def test_client_certificates_are_checked_when_saved_and_the_key_is_never_shown(
+    admin: httpx.Client, server: LiveServer
+) -> None:
+    """A PEM that does not parse, a key of another certificate, a certificate without its
+    key: 400 naming the field. A good pair is saved: the answer shows the certificate and
+    has_client_key, never the key; the key is stored encrypted; a patch changes both."""
+    from tls_support import Authority
+
+    ca = Authority()
+    good, other = ca.issue("client"), ca.issue("other")
+    base = {"name": "tls", "broker_host": "127.0.0.1", "tls": True, "tls_ca_pem": ca.pem}
+    cases = [
+        ({"tls_client_cert_pem": "-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----",
+          "tls_client_key_pem": good.key_pem}, "tls_client_cert_pem"),
+        ({"tls_client_cert_pem": good.cert_pem, "tls_client_key_pem": "not a key"},
+         "tls_client_key_pem"),
+        ({"tls_client_cert_pem": good.cert_pem, "tls_client_key_pem": other.key_pem},
+         "tls_client_key_pem"),
+        ({"tls_client_cert_pem": good.cert_pem}, "tls_client_key_pem"),
+        ({"tls_ca_pem": "garbage"}, "tls_ca_pem"),
+        ({"transport": "udp"}, "transport"),
+        ({"ws_path": "no-slash"}, "ws_path"),
+        ({"labels": {"bad key!": "x"}}, "labels"),
+    ]
+    for fields, field in cases:
+        response = admin.post("/api/v1/mqtt/sites/",
+                              json={**base, "code": unique_code("tls"), **fields})
+        assert response.status_code == 400, (fields, response.text)
+        assert field in response.json()["detail"], (field, response.text)
+
+    created = admin.post("/api/v1/mqtt/sites/", json={
+        **base, "code": unique_code("tls"), "tls_client_cert_pem": good.cert_pem,
+        "tls_client_key_pem": good.key_pem, "tls_verify_hostname": False,
+        "transport": "websockets", "ws_path": "/ws", "labels": {"region": "puglia"}})
+    assert created.status_code == 201, created.text
+    site_id = created.json()["site_id"]
+    config = admin.get(f"/api/v1/mqtt/sites/{site_id}/").json()
+    assert config["has_client_key"] is True and "tls_client_key_pem" not in config
+    assert config["tls_client_cert_pem"] == good.cert_pem
+    assert (config["tls_verify_hostname"], config["transport"], config["ws_path"],
+            config["labels"]) == (False, "websockets", "/ws", {"region": "puglia"})
+    assert good.key_pem.splitlines()[1] not in json.dumps(config)
+
+    from sitelink.storage.tables import Site
+    async def stored() -> Any:
+        return await Site.select(Site.tls_client_key_encrypted).where(Site.id == site_id)
+
+    rows = server.call(stored())
+    assert rows[0]["tls_client_key_encrypted"] and "PRIVATE KEY" not in \
+        rows[0]["tls_client_key_encrypted"]
+
+    alone = admin.patch(f"/api/v1/mqtt/sites/{site_id}/",
+                        json={"tls_client_key_pem": other.key_pem})
+    assert alone.status_code == 400 and "together" in alone.json()["detail"]
+    swapped = admin.patch(f"/api/v1/mqtt/sites/{site_id}/", json={
+        "tls_client_cert_pem": other.cert_pem, "tls_client_key_pem": other.key_pem})
+    assert swapped.status_code == 200 and swapped.json()["tls_client_cert_pem"] == other.cert_pem
+    cleared = admin.patch(f"/api/v1/mqtt/sites/{site_id}/", json={
+        "tls_client_cert_pem": None, "tls_client_key_pem": None})
+    assert cleared.status_code == 200 and cleared.json()["has_client_key"] is False
+    admin.delete(f"/api/v1/mqtt/sites/{site_id}/")
