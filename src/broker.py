@@ -226,9 +226,14 @@ class Mosquitto(_LocalBroker):
 class EmbeddedBroker(_LocalBroker):
     """The demo's broker: Mosquitto if installed, else amqtt (the ``demo`` extra, MQTT 3.1.1
     only) on an asyncio loop in a thread of its own. ``kind`` says which one runs;
-    ``use_mosquitto=False`` forces amqtt."""
+    ``use_mosquitto=False`` forces amqtt. ``extra_listeners`` are more amqtt listeners by
+    name (e.g. ``{"ws": {"type": "ws", "bind": "127.0.0.1:9001"}}``: MQTT over WebSockets,
+    which this machine's Mosquitto cannot serve); they force amqtt."""
 
-    def __init__(self, *, port: int | None = None, use_mosquitto: bool = True) -> None:
+    def __init__(self, *, port: int | None = None, use_mosquitto: bool = True,
+                 extra_listeners: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self._extra_listeners = {k: dict(v) for k, v in (extra_listeners or {}).items()}
+        use_mosquitto = use_mosquitto and not self._extra_listeners
         self._port = port if port is not None else free_port()
         self._mosquitto: Mosquitto | None = None
         self._amqtt_loop: asyncio.AbstractEventLoop | None = None
@@ -255,7 +260,8 @@ class EmbeddedBroker(_LocalBroker):
             ) from None
         listener = {"type": "tcp", "bind": f"{LOCALHOST}:{self._port}"}
         anonymous = {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}
-        config = {"listeners": {"default": listener}, "plugins": anonymous}
+        config = {"listeners": {"default": listener, **self._extra_listeners},
+                  "plugins": anonymous}
         loop = asyncio.new_event_loop()
         self._amqtt_loop = loop
         self._amqtt_thread = threading.Thread(target=loop.run_forever, name="amqtt", daemon=True)

@@ -17,7 +17,8 @@ Rules learned the hard way (see LIBRARY-NOTES.md):
   ``MessagesReady`` only when the buffer was empty, so under load one hand-off carries
   many messages.
 * paho's TLS wrapping leaks the socket of a refused handshake and checks host names even
-  when told not to; ``_BufferedClient._ssl_wrap_socket`` leaves all of it to the context.
+  when told not to; ``_BufferedClient._ssl_wrap_socket`` leaves all of it to the context,
+  and ``_create_socket`` closes what a failed TLS or WebSocket handshake left open.
 * paho reads each packet with three or more ``recv`` calls (command byte, length bytes,
   body); every one is a system call that lets go of the GIL, and under load getting it back
   means waiting for whichever thread took it. ``_BufferedClient`` reads the socket in
@@ -228,6 +229,20 @@ class _BufferedClient(mqtt.Client):
         self.tls_failure: ssl.SSLError | None = None
         self.uses_tls = False
         self.answered = False  # a CONNACK came
+        self._opened: socket.socket | None = None  # the outermost socket made so far
+
+    def _create_socket_connection(self) -> socket.socket:
+        self._opened = super()._create_socket_connection()
+        return self._opened
+
+    def _create_socket(self) -> Any:
+        # A TLS or WebSocket handshake that fails leaves paho's socket open: close it.
+        try:
+            return super()._create_socket()
+        except BaseException:
+            if self._opened is not None:
+                self._opened.close()
+            raise
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if self._at >= len(self._chunk):
@@ -252,6 +267,7 @@ class _BufferedClient(mqtt.Client):
         assert context is not None  # tls_set_context came first
         ssl_sock = context.wrap_socket(tcp_sock, server_hostname=self._host,
                                        do_handshake_on_connect=False)
+        self._opened = ssl_sock
         try:
             ssl_sock.settimeout(self._connect_timeout)
             ssl_sock.do_handshake()
