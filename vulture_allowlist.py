@@ -21,6 +21,8 @@ _.connection_made  # asyncio.Protocol callback (bench/sse_clients.py)
 _.data_received  # asyncio.Protocol callback
 _.connection_lost  # asyncio.Protocol callback
 _.applied_at  # a column of the migrations table (storage/tables.py): schema, not code
+_._ssl_wrap_socket  # paho's Client calls it; mqtt_port's _BufferedClient overrides it
+mapped_decoder  # registered by @register_configured("mapped"); the registry calls it
 
 # --- read by tests or tools, part of what a module offers ---------------------------------
 _.restart  # broker.Mosquitto.restart: the embedded test/demo broker; tests restart it

@@ -17,11 +17,11 @@ Rules learned the hard way (see LIBRARY-NOTES.md):
   ``MessagesReady`` only when the buffer was empty, so under load one hand-off carries
   many messages.
 * paho's TLS wrapping leaks the socket of a refused handshake and checks host names even
-  when told not to; ``_BufferedClient._ssl_wrap_socket`` leaves all of it to the context,
+  when told not to; ``BufferedClient._ssl_wrap_socket`` leaves all of it to the context,
   and ``_create_socket`` closes what a failed TLS or WebSocket handshake left open.
 * paho reads each packet with three or more ``recv`` calls (command byte, length bytes,
   body); every one is a system call that lets go of the GIL, and under load getting it back
-  means waiting for whichever thread took it. ``_BufferedClient`` reads the socket in
+  means waiting for whichever thread took it. ``BufferedClient`` reads the socket in
   64 KiB chunks and serves paho's small reads from memory.
 """
 
@@ -39,9 +39,10 @@ import paho.mqtt.client as mqtt
 import pykka
 import structlog
 from paho.mqtt.client import WebsocketConnectionError as _WebsocketError
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from sitelink.actors.mqtt_client import BufferedClient
 from sitelink.actors.mqtt_tls import ClientCertificateInvalid, tls_context
 
 log = structlog.get_logger(__name__)
@@ -209,80 +210,6 @@ class _Forgiving:
             self._owner.tell(message)
 
 
-class _BufferedClient(mqtt.Client):
-    """paho's client, reading its socket in large chunks (see the module's notes).
-
-    Relies on two paho 2.x internals, both exercised by every test that talks to a broker:
-    ``_sock_recv`` (each read paho makes) and ``loop_read`` (called when select() says the
-    socket is readable). Bytes already in memory are invisible to select(), so ``loop_read``
-    goes on while any are buffered.
-    """
-
-    CHUNK = 65_536
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._chunk = b""
-        self._at = 0
-        # With TLS 1.3 a broker refuses our certificate after the handshake, in the first
-        # read; paho turns that into a bare "connection lost", so the alert is kept here.
-        self.tls_failure: ssl.SSLError | None = None
-        self.uses_tls = False
-        self.answered = False  # a CONNACK came
-        self._opened: socket.socket | None = None  # the outermost socket made so far
-
-    def _create_socket_connection(self) -> socket.socket:
-        self._opened = super()._create_socket_connection()
-        return self._opened
-
-    def _create_socket(self) -> Any:
-        # A TLS or WebSocket handshake that fails leaves paho's socket open: close it.
-        try:
-            return super()._create_socket()
-        except BaseException:
-            if self._opened is not None:
-                self._opened.close()
-            raise
-
-    def _sock_recv(self, bufsize: int) -> bytes:
-        if self._at >= len(self._chunk):
-            try:
-                data = super()._sock_recv(self.CHUNK)  # raises BlockingIOError when empty
-            except ssl.SSLError as exc:
-                if not isinstance(exc, ssl.SSLWantReadError | ssl.SSLWantWriteError):
-                    self.tls_failure = exc
-                raise
-            if len(data) <= bufsize:  # also b"": the broker closed the connection
-                return data
-            self._chunk, self._at = data, 0
-        start, self._at = self._at, min(self._at + bufsize, len(self._chunk))
-        return self._chunk[start:self._at]
-
-    def _ssl_wrap_socket(self, tcp_sock: socket.socket) -> ssl.SSLSocket:
-        # paho's own version leaves the socket open when the handshake fails (a certificate
-        # refused), and checks the host name a second time with ssl.match_hostname even when
-        # the context was told not to (tls_verify_hostname off). The context does it all:
-        # it checks the name unless told not to, and the socket is closed on failure.
-        context = self._ssl_context
-        assert context is not None  # tls_set_context came first
-        ssl_sock = context.wrap_socket(tcp_sock, server_hostname=self._host,
-                                       do_handshake_on_connect=False)
-        self._opened = ssl_sock
-        try:
-            ssl_sock.settimeout(self._connect_timeout)
-            ssl_sock.do_handshake()
-        except BaseException:
-            ssl_sock.close()
-            raise
-        return ssl_sock
-
-    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-        rc = super().loop_read(max_packets)
-        while rc == mqtt.MQTT_ERR_SUCCESS and self._at < len(self._chunk) and self._sock:
-            rc = super().loop_read(1)
-        return rc
-
-
 class PahoPort:
     """``MqttPort`` on paho-mqtt 2.x: a fresh client and thread per connect attempt."""
 
@@ -330,8 +257,8 @@ class PahoPort:
         thread.start()
 
     @staticmethod
-    def _new_client(config: BrokerConfig, v5: bool) -> _BufferedClient:
-        client = _BufferedClient(
+    def _new_client(config: BrokerConfig, v5: bool) -> BufferedClient:
+        client = BufferedClient(
             CallbackAPIVersion.VERSION2,
             client_id=config.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
