@@ -11,16 +11,18 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, NoReturn, TypeVar
+from pathlib import Path
+from typing import Any, Literal, NoReturn, TypeVar
 
 import msgspec
 
-from sitelink import __version__
+from sitelink import __version__, sites_bulk
 from sitelink.errors import SitelinkError
 from sitelink.logs import configure_logging
 from sitelink.settings import Settings, load_settings
 from sitelink.simulate import register as register_simulate
 from sitelink.site_rules import check_new_site, parse_broker
+from sitelink.storage import bulk as bulk_store
 from sitelink.storage import sites as site_store
 from sitelink.storage import tokens as token_store
 from sitelink.storage.database import Database, open_database
@@ -136,6 +138,16 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("site")
         p.set_defaults(handler=lambda args, s, a=action: _run(s, _sites_change, args, a))
 
+    imports = sites_sub.add_parser(
+        "import", help="create or update sites (by code) from a YAML or CSV file, all or nothing")
+    imports.add_argument("file", metavar="FILE", help="sites.yaml, sites.yml or sites.csv")
+    imports.add_argument("--dry-run", action="store_true", help="only say what would change")
+    imports.set_defaults(handler=lambda args, s: _run(s, _sites_import, args, s,
+                                                      _read_sites(args.file)))
+    exports = sites_sub.add_parser("export", help="every site with its topics, no secrets")
+    exports.add_argument("--format", choices=("yaml", "csv"), default="yaml")
+    exports.set_defaults(handler=lambda args, s: _run(s, _sites_export, args))
+
     token = sub.add_parser("token", help="create, list or revoke API tokens")
     token_sub = token.add_subparsers(title="token commands", metavar="ACTION", required=True,
                                      parser_class=_Parser)
@@ -180,8 +192,8 @@ def _run(settings: Settings, work: Callable[..., Awaitable[T]], *args: Any) -> i
         finally:
             await db.close()
 
-    asyncio.run(go())
-    return 0
+    result = asyncio.run(go())
+    return result if isinstance(result, int) else 0  # a command may give its exit code
 
 
 async def _migrate(db: Database) -> None:
@@ -238,6 +250,43 @@ async def _sites_change(db: Database, args: argparse.Namespace, action: str) -> 
     else:
         await site_store.update_site(db, record.id, SitePatch(is_enabled=action == "enable"))
     print(f"site {record.code}: {action}d")
+
+
+def _read_sites(file: str) -> list[tuple[int, Any]]:
+    """The rows of a sites file (``.csv`` is CSV, anything else YAML), read and parsed
+    before the database is opened."""
+    path = Path(file)
+    fmt: Literal["yaml", "csv"] = "csv" if path.suffix.lower() == ".csv" else "yaml"
+    try:
+        body = path.read_bytes()
+    except OSError as exc:
+        raise SitelinkError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return sites_bulk.parse(body, fmt)
+
+
+async def _sites_import(db: Database, args: argparse.Namespace, settings: Settings,
+                        rows: list[tuple[int, Any]]) -> int:
+    """``sites import FILE``: the per-row report on stdout; exit 1 (nothing written) if a row
+    is bad. A running server picks the changes up at its next reconcile."""
+    sites, topics = await bulk_store.current(db)
+    planned, results = sites_bulk.plan(rows, sites, topics)
+    bad = any(r.action == "error" for r in results)
+    if not bad and not args.dry_run:
+        await bulk_store.apply(db, planned, settings.keep_alive_s)
+    for r in results:
+        problems = "; ".join(f"{p.field}: {p.message}" for p in r.errors)
+        print(f"row {r.row}: {r.code or '?'} {r.action}" + (f" ({problems})" if problems else ""))
+    report = sites_bulk.report(results, dry_run=args.dry_run, applied=not bad and not args.dry_run)
+    verdict = ("nothing written: fix the rows above" if bad else
+               "dry run: nothing written" if args.dry_run else "written")
+    print(f"{report.created} to create, {report.updated} to update, {report.unchanged} "
+          f"unchanged, {report.errors} with errors; {verdict}")
+    return 1 if bad else 0
+
+
+async def _sites_export(db: Database, args: argparse.Namespace) -> None:
+    sites, topics = await bulk_store.current(db)
+    sys.stdout.write(sites_bulk.export(sites, topics, args.format))
 
 
 async def _token_create(db: Database, args: argparse.Namespace) -> None:

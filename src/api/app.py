@@ -21,7 +21,7 @@ from litestar.params import FromPath
 from litestar.static_files import create_static_files_router
 
 from sitelink.actors.clock import BaseClock
-from sitelink.api import devices, metrics, sites, system, tokens, topics
+from sitelink.api import bulk, devices, metrics, sites, system, tokens, topics
 from sitelink.api.auth import PUBLIC, PUBLIC_OPT, SCHEMA_PATHS, TokenAuthentication, require_role
 from sitelink.api.errors import HANDLERS
 from sitelink.api.events import KEEPALIVE_S, events
@@ -64,7 +64,8 @@ def create_app(settings: Settings, *, clock: BaseClock | None = None,
             await runtime.stop()
 
     route_handlers: list[Any] = [
-        sites.SiteController, topics.TopicController, devices.DataloggerController,
+        sites.SiteController, bulk.BulkController, topics.TopicController,
+        devices.DataloggerController,
         devices.GatewayController, devices.SensorController, events, system.health,
         system.login, system.logout, system.me, system.actors, system.audit, metrics.metrics,
         tokens.TokenController,

@@ -117,6 +117,12 @@ async def insert_default_topics(site_id: int, templates: Iterable[TopicTemplateL
         await Topic.insert(*rows)
 
 
+async def replace_topics(site_id: int, topics: Iterable[NewTopic]) -> None:
+    """The site's subscriptions become exactly ``topics`` (inside the caller's transaction)."""
+    await Topic.delete().where(Topic.site == site_id)
+    await insert_default_topics(site_id, topics)
+
+
 async def _require_site(site_id: int) -> None:
     if not await Site.exists().where(Site.id == site_id):
         raise NotFound(f"site {site_id} does not exist")

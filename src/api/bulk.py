@@ -1,0 +1,81 @@
+"""Sites in bulk: ``GET /api/v1/mqtt/sites/export`` and ``POST /api/v1/mqtt/sites/import``.
+
+Handlers run on the event loop. The import reads a YAML or CSV body (``Content-Type``
+``application/yaml`` or ``text/csv``, or ``?format=``), checks every row with the site rules
+(``sitelink.sites_bulk``), and writes nothing unless every row is good: then all of it in one
+transaction (``sitelink.storage.bulk``), and each changed site is handed to its actor.
+With ``dry_run=1`` it only says what it would do. The answer is the per-row report; 400
+when a row is bad (the report names the row and the field).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import Parameter
+
+from sitelink import sites_bulk
+from sitelink.api.audit import record
+from sitelink.errors import ValidationError
+from sitelink.runtime import Runtime
+from sitelink.storage import bulk as bulk_store
+
+ADMIN = {"role": "admin"}
+MAX_BODY_BYTES = 5 * 1024 * 1024
+MEDIA_TYPES = {"yaml": "application/yaml", "csv": "text/csv"}
+_FORMAT_OF = {"application/yaml": "yaml", "application/x-yaml": "yaml", "text/yaml": "yaml",
+              "text/csv": "csv"}
+
+
+class BulkController(Controller):
+    path = "/api/v1/mqtt/sites"
+    tags = ["sites"]
+
+    @get("/export", opt=ADMIN)
+    async def export_sites(
+        self, runtime: NamedDependency[Runtime],
+        format: Literal["yaml", "csv"] = Parameter(default="yaml"),
+    ) -> Response[str]:
+        """Every site with its topics, never a secret (no password, no client key)."""
+        sites, topics = await bulk_store.current(runtime.db)
+        body = sites_bulk.export(sites, topics, format)
+        return Response(body, media_type=MEDIA_TYPES[format], headers={
+            "Content-Disposition": f'attachment; filename="sites.{format}"'})
+
+    @post("/import", opt=ADMIN, status_code=200)
+    async def import_sites(
+        self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
+        dry_run: bool = Parameter(default=False),
+        format: Literal["yaml", "csv"] | None = Parameter(default=None),
+    ) -> Response[dict[str, Any]]:
+        """Create or update sites by code from a YAML or CSV body; all or nothing."""
+        fmt = format or _format_of(request.headers.get("content-type", ""))
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            raise ValidationError("file", f"at most {MAX_BODY_BYTES} bytes")
+        rows = sites_bulk.parse(body, fmt)
+        sites, topics = await bulk_store.current(runtime.db)
+        planned, results = sites_bulk.plan(rows, sites, topics)
+        bad = any(r.action == "error" for r in results)
+        changed: list[int] = []
+        if not bad and not dry_run:
+            changed = await bulk_store.apply(runtime.db, planned, runtime.settings.keep_alive_s)
+            for site_id in changed:
+                await runtime.site_changed(site_id, "updated")
+        report = sites_bulk.report(results, dry_run=dry_run, applied=bool(not bad and not dry_run))
+        if not dry_run and not bad:
+            await record(request, "site.import", target="", detail={
+                "created": report.created, "updated": report.updated, "sites": len(changed)})
+        return Response(msgspec.to_builtins(report), status_code=400 if bad else 200)
+
+
+def _format_of(content_type: str) -> Literal["yaml", "csv"]:
+    media = content_type.split(";")[0].strip().lower()
+    found = _FORMAT_OF.get(media)
+    if found is None:
+        raise ValidationError("format", "send Content-Type application/yaml or text/csv, "
+                                        "or ?format=yaml|csv")
+    return "yaml" if found == "yaml" else "csv"
