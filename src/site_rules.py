@@ -14,6 +14,7 @@ Pure code, no I/O: safe on any thread.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeVar
@@ -217,6 +218,10 @@ def stored_site_problem(row: Mapping[str, Any]) -> str | None:
     value: ``"invalid code 'bad code': Expected `str` matching regex ..."``. Secrets are
     checked but never shown."""
     fields = {name: row[name] for name in SiteCreate.__struct_fields__ if name in row}
+    if isinstance(fields.get("labels"), str):  # stored as JSON text
+        # Text that is not JSON stays text: reported as an invalid labels field below.
+        with contextlib.suppress(msgspec.DecodeError):
+            fields["labels"] = msgspec.json.decode(fields["labels"])
     try:
         msgspec.convert(fields, SiteCreate)
     except msgspec.ValidationError as exc:
