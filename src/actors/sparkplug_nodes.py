@@ -84,6 +84,9 @@ class _Definitions:
         self.by_alias, self.by_name = birth_defs(metrics)
 
 
+_NONE_DEFINED = _Definitions()  # what DATA of a device without a DBIRTH resolves against
+
+
 class EdgeNode:
     """What we know of one edge node (one per group and edge node id)."""
 
@@ -130,7 +133,9 @@ class EdgeNodes:
         out = Outcome()
         if kind is MessageType.NCMD or kind is MessageType.DCMD:
             return out
-        node = self.nodes.setdefault((topic.group, topic.edge), EdgeNode())
+        node = self.nodes.get((topic.group, topic.edge))
+        if node is None:
+            node = self.nodes[(topic.group, topic.edge)] = EdgeNode()
         message = parse_payload(payload)
         if isinstance(message, Rejected):
             out.rejected = message.reason
@@ -156,8 +161,8 @@ class EdgeNodes:
             elif kind is MessageType.NDATA:
                 self._data(node.metrics, topic, message, at, retained, out)
             else:  # DDATA
-                known = node.devices.get(topic.device) or _Definitions()
-                self._data(known, topic, message, at, retained, out)
+                known = node.devices.get(topic.device)
+                self._data(known or _NONE_DEFINED, topic, message, at, retained, out)
         return out
 
     # --- one kind of message each ------------------------------------------------------------

@@ -151,8 +151,9 @@ def sensors_of(
     defined = by_alias.get
     for metric in metrics:
         definition: MetricDef | None
-        if metric.HasField("alias"):
-            definition = defined(metric.alias)
+        alias = metric.alias
+        if alias or metric.HasField("alias"):  # (alias 0 is valid: then ask)
+            definition = defined(alias)
             if definition is not None:  # the common DATA metric: alias, maybe no name
                 if not definition.measurement:
                     continue
