@@ -18,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import secrets
 import shlex
+import socket
 from pathlib import Path
 
 import msgspec
 
+from sitelink import instance_lock
 from sitelink.broker import EmbeddedBroker
 from sitelink.settings import Settings
 from sitelink.simulate import SimulateOptions, Simulator
@@ -84,11 +86,31 @@ async def prepare_sites(settings: Settings, host: str, port: int, count: int, *,
 
 def run_demo(settings: Settings, *, host: str, port: int, sites: int, dataloggers: int,
              interval_s: float, fresh: bool = False) -> int:
-    from sitelink.api.server import build_server
+    """The port and the instance lock come first: a demo that cannot serve prints one line
+    (``SitelinkError``) and starts nothing, never a URL and a token that belong to nothing."""
+    from sitelink.api.server import listen
 
     token = settings.admin_token or secrets.token_urlsafe(24)
     database_url = demo_database_url(settings)
     settings = msgspec.structs.replace(settings, admin_token=token, database_url=database_url)
+    sock = listen(host, port)
+    try:
+        lock = instance_lock.hold(settings, f"{host}:{port}")
+        try:
+            return _run(settings, sock, host=host, port=port, sites=sites,
+                        dataloggers=dataloggers, interval_s=interval_s, fresh=fresh)
+        finally:
+            if lock is not None:
+                lock.release()
+    finally:
+        sock.close()
+
+
+def _run(settings: Settings, sock: socket.socket, *, host: str, port: int, sites: int,
+         dataloggers: int, interval_s: float, fresh: bool) -> int:
+    from sitelink.api.server import build_server
+
+    token, database_url = settings.admin_token, settings.database_url
     broker = EmbeddedBroker()
     broker.start()
     try:
@@ -110,7 +132,7 @@ def run_demo(settings: Settings, *, host: str, port: int, sites: int, datalogger
             print(f"export DATABASE_URL={shlex.quote(database_url)}", flush=True)
             print(f"dashboard: http://{host}:{port}/", flush=True)
             print(f"admin token: {token}", flush=True)
-            server.run()
+            server.run(sockets=[sock])
         finally:
             simulator.stop()
     finally:

@@ -2,15 +2,36 @@
 
 Runs on the asyncio loop (it is fed by storage queries); the result crosses to the
 actors inside ``Apply`` / ``Upsert`` messages.
+
+Rows are loaded defensively: a stored site or topic that breaks the rules of
+``sitelink.site_rules`` / ``sitelink.topics`` (written by an older version, by hand, by a
+restore) becomes a ``RejectedSite`` naming the problem instead of a ``SiteSpec``, so it is
+shown as an error and never reaches an actor, while every other site goes on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+import msgspec
+
 from sitelink.actors.mqtt_port import BrokerConfig
 from sitelink.actors.site_messages import SiteSpec
+from sitelink.errors import InvalidRow, ValidationError
 from sitelink.settings import Settings
+from sitelink.site_rules import stored_site_problem
 from sitelink.storage.sites import SiteConfig
+from sitelink.storage.subscriptions import TopicRecord
 from sitelink.topics import Subscription
+
+
+class RejectedSite(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored site that cannot run; ``problem`` is one line naming field and value."""
+
+    site_id: int
+    code: str
+    is_enabled: bool
+    problem: str
 
 
 def client_id(prefix: str, instance_id: str, code: str) -> str:
@@ -24,7 +45,29 @@ def manager_topic(code: str, instance_id: str) -> str:
     return f"{code}/manager/{instance_id}/status"
 
 
+def desired_sites(
+    configs: Iterable[SiteConfig], settings: Settings
+) -> tuple[tuple[SiteSpec, ...], tuple[RejectedSite, ...]]:
+    """Every stored site as a spec to run, or as a rejection to show."""
+    specs: list[SiteSpec] = []
+    rejected: list[RejectedSite] = []
+    for config in configs:
+        try:
+            specs.append(site_spec(config, settings))
+        except InvalidRow as exc:
+            rejected.append(RejectedSite(site_id=config.id, code=str(config.code),
+                                         is_enabled=config.is_enabled is True,
+                                         problem=str(exc)))
+    return tuple(specs), tuple(rejected)
+
+
 def site_spec(config: SiteConfig, settings: Settings) -> SiteSpec:
+    """The spec of one stored site; ``InvalidRow`` if the row or one of its topics breaks
+    a rule."""
+    row = {name: getattr(config, name) for name in config.__struct_fields__}
+    problem = stored_site_problem(row)
+    if problem is not None:
+        raise InvalidRow(problem)
     will = manager_topic(config.code, settings.instance_id) if settings.lwt_enabled else None
     broker = BrokerConfig(
         host=config.broker_host,
@@ -45,25 +88,31 @@ def site_spec(config: SiteConfig, settings: Settings) -> SiteSpec:
         will_topic=will,
         connect_timeout_s=settings.connect_timeout_s,
     )
-    subscriptions = tuple(
-        Subscription(
-            id=t.id,
-            pattern=t.pattern,
-            device_kind=t.device_kind,  # type: ignore[arg-type]
-            message_kind=t.message_kind,  # type: ignore[arg-type]
-            payload_version=t.payload_version,
-            qos=t.qos,
-            is_active=t.is_active,
-            payload_map=t.payload_map,
-        )
-        for t in config.topics
-    )
     return SiteSpec(
         site_id=config.id,
         code=config.code,
         name=config.name,
         broker=broker,
-        subscriptions=subscriptions,
+        subscriptions=tuple(_subscription(t) for t in config.topics),
         is_enabled=config.is_enabled,
         offline_after_s=float(config.offline_after_s),
     )
+
+
+def _subscription(topic: TopicRecord) -> Subscription:
+    try:
+        return Subscription(
+            id=topic.id,
+            pattern=topic.pattern,
+            device_kind=topic.device_kind,  # type: ignore[arg-type]
+            message_kind=topic.message_kind,  # type: ignore[arg-type]
+            payload_version=topic.payload_version,
+            qos=topic.qos,
+            is_active=topic.is_active,
+            payload_map=topic.payload_map,
+        )
+    except ValidationError as exc:
+        value = getattr(topic, exc.field, None)
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        reason = str(exc).removeprefix(f"{exc.field}: ")
+        raise InvalidRow(f"invalid topic {topic.id} {exc.field} {shown}: {reason}") from None

@@ -9,6 +9,7 @@
     │   ├── NotFound           no row with that id
     │   └── Conflict           a unique value is taken (e.g. a site code)
     ├── ValidationError        bad input from a user; ``field`` names what is wrong
+    ├── InvalidRow             a stored row breaks the rules of a site (it is skipped and shown)
     ├── NotConnected           an action needs a live connection and there is none
     ├── TooManyClients         the event-stream cap is reached   (sitelink.fanout)
     ├── BrokerError            a local test/demo broker would not start   (sitelink.broker)
@@ -52,6 +53,11 @@ class ValidationError(SitelinkError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+
+
+class InvalidRow(SitelinkError):
+    """A row already in storage (an older version, a hand edit, a restore) that cannot
+    become what the actors run on; the text names the row, the field and the value."""
 
 
 class NotConnected(SitelinkError):

@@ -4,8 +4,14 @@ One object, created on the asyncio loop by the HTTP app's lifespan (or by a test
 
     start:  storage (migrate) → clock → read model, hub, bridge, writer → supervisor
             → desired state applied → reconcile every SITELINK_RECONCILE_S
-    stop:   reconcile → sites say goodbye in parallel (MQTT_SHUTDOWN_TIMEOUT) → actors
-            → bridge drained → writer flushed → storage closed → clock
+            → supervisor watch
+    stop:   watch, reconcile → sites say goodbye in parallel (MQTT_SHUTDOWN_TIMEOUT)
+            → actors → bridge drained → writer flushed → storage closed → clock
+
+Stored rows are loaded defensively (``sitelink.desired``): a site that cannot run is
+shown as ``error`` naming the problem, logged and audited once, and never reaches the
+supervisor. If the supervisor dies, the watch logs it, health says so (``running``: false)
+and a new supervisor is started from storage after a short backoff.
 
 It is also the edge between HTTP and the actors: handlers call its methods, which tell
 the supervisor and, where an answer is needed, wait for it on the loop through a callback
@@ -25,6 +31,7 @@ from typing import Any, cast
 import pykka
 import structlog
 
+from sitelink import instance_lock
 from sitelink.actors import lifecycle as lc
 from sitelink.actors.backoff import ConnectRateLimiter, RetryPolicy
 from sitelink.actors.clock import BaseClock, Clock, Target
@@ -41,13 +48,15 @@ from sitelink.actors.supervisor import (
     Upsert,
 )
 from sitelink.bridge import Bridge
-from sitelink.desired import site_spec
-from sitelink.events import DeviceKey
+from sitelink.desired import RejectedSite, desired_sites, site_spec
+from sitelink.errors import InvalidRow
+from sitelink.events import ConnectionStatus, DeviceKey, SiteStatusChanged
 from sitelink.fanout import Hub
 from sitelink.readmodel import ReadModel
 from sitelink.settings import Settings
 from sitelink.storage import devices as device_store
 from sitelink.storage import sites as site_store
+from sitelink.storage.audit import append_audit
 from sitelink.storage.availability import mark_all_unknown
 from sitelink.storage.database import Database, open_database
 from sitelink.storage.migrations import migrate
@@ -55,6 +64,10 @@ from sitelink.storage.tokens import ensure_bootstrap
 from sitelink.storage.writer_process import RemoteWriter
 
 log = structlog.get_logger(__name__)
+
+WATCH_INTERVAL_S = 1.0  # how often the supervisor's life is checked, beside its death notice
+RESTART_MAX_S = 30.0
+AVAILABILITIES = frozenset({"online", "offline", "unreachable", "unknown"})
 
 PortFactory = Callable[[Target, Callable[[], float]], MqttPort]
 
@@ -76,10 +89,15 @@ class Runtime:
         self.shutting_down = asyncio.Event()
         self.started_at = time.time()
         self._db: Database | None = None
+        self._lock: instance_lock.InstanceLock | None = None
         self.writer: RemoteWriter | None = None
         self.bridge: Bridge | None = None
         self.supervisor: pykka.ActorRef[Supervisor] | None = None
+        self.supervisor_restarts = 0
+        self.rejected: dict[int, RejectedSite] = {}
         self._reconcile_task: asyncio.Task[None] | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+        self._supervisor_died = asyncio.Event()
 
     @property
     def started(self) -> bool:
@@ -99,6 +117,8 @@ class Runtime:
 
     async def start(self) -> None:
         s = self.settings
+        # before anything connects: one instance per SQLite file (shared with serve's own hold)
+        self._lock = instance_lock.hold(s)
         self._db = await open_database(s)
         await migrate(self.db)
         if s.admin_token:
@@ -113,7 +133,22 @@ class Runtime:
         self.bridge.start()
         self.hub.start_sweeping()
         self.read_model.load(await site_store.list_sites(self.db))
-        self.supervisor = Supervisor.start(
+        self.supervisor = self._start_supervisor(loop)
+        sites = await self._apply_everything()
+        self._reconcile_task = loop.create_task(self._reconcile_forever(), name="reconcile")
+        self._watch_task = loop.create_task(self._watch_supervisor(), name="supervisor-watch")
+        log.info("sitelink started", sites=sites, engine=self.db.engine_name,
+                 instance_id=s.instance_id)
+
+    def _start_supervisor(self, loop: asyncio.AbstractEventLoop) -> pykka.ActorRef[Supervisor]:
+        s = self.settings
+        died = self._supervisor_died
+
+        def on_death(error: str) -> None:  # runs on the dying supervisor's thread
+            with contextlib.suppress(RuntimeError):  # the loop is closed: we are stopping
+                loop.call_soon_threadsafe(died.set)
+
+        return Supervisor.start(
             clock=self.clock,
             sink=self.bridge,
             policy=RetryPolicy(
@@ -127,21 +162,51 @@ class Runtime:
             max_payload=s.max_payload,
             max_devices=s.max_devices_per_site,
             port_factory=self.port_factory,
+            on_death=on_death,
         )
-        configs = await site_store.load_desired_state(self.db)
-        specs = tuple(site_spec(c, s) for c in configs)
+
+    async def _apply_everything(self) -> int:
+        """The whole desired state, with the stored devices, to a new supervisor."""
+        specs, rejected = desired_sites(await site_store.load_desired_state(self.db),
+                                        self.settings)
         known = _device_states(await device_store.load_devices(self.db), specs)
-        self.supervisor.tell(Apply(specs, known))
-        self._reconcile_task = loop.create_task(self._reconcile_forever(), name="reconcile")
-        log.info("sitelink started", sites=len(specs), engine=self.db.engine_name,
-                 instance_id=s.instance_id)
+        self._tell(Apply(specs, known))
+        await self._show_rejected(rejected)
+        return len(specs)
+
+    async def _watch_supervisor(self) -> None:
+        """Starts a new supervisor when the old one has died (loop task)."""
+        failures = 0
+        while not self.shutting_down.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._supervisor_died.wait(), WATCH_INTERVAL_S)
+            self._supervisor_died.clear()
+            if self.shutting_down.is_set() or self.supervisor is None:
+                return
+            if self.supervisor.is_alive():
+                continue
+            failures += 1
+            delay = min(2.0 ** (failures - 1) - 1.0, RESTART_MAX_S)  # 0 s, 1 s, 3 s, 7 s, ...
+            log.error("the supervisor has died; starting a new one", restart_in_s=delay,
+                      restarts=self.supervisor_restarts)
+            await asyncio.sleep(delay)  # a backoff of our own, not a wait for a timer
+            if self.shutting_down.is_set():
+                return
+            try:
+                self.supervisor = self._start_supervisor(asyncio.get_running_loop())
+                self.supervisor_restarts += 1
+                await self._apply_everything()
+                log.warning("a new supervisor is running", restarts=self.supervisor_restarts)
+            except Exception:
+                log.exception("could not start a new supervisor")
 
     async def stop(self) -> None:
         self.shutting_down.set()
-        if self._reconcile_task is not None:
-            self._reconcile_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reconcile_task
+        for task in (self._watch_task, self._reconcile_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.supervisor is not None:
             await asyncio.to_thread(self._stop_actors)
         self.hub.stop_sweeping()
@@ -153,12 +218,18 @@ class Runtime:
             await self._db.close()
         if self._own_clock:
             self.clock.stop()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
         log.info("sitelink stopped")
 
     def _stop_actors(self) -> None:
         """Every site says goodbye in parallel, within the shutdown timeout (worker thread)."""
         assert self.supervisor is not None
         deadline = time.monotonic() + self.settings.shutdown_timeout_s
+        if not self.supervisor.is_alive():
+            pykka.ActorRegistry.stop_all(block=True, timeout=self.settings.shutdown_timeout_s)
+            return
         try:
             info = cast(SupervisorInfo, self.supervisor.ask(
                 Describe(), timeout=self.settings.shutdown_timeout_s
@@ -183,7 +254,6 @@ class Runtime:
 
     async def reconcile(self) -> None:
         """Converge the live connections to what storage says (changes made elsewhere)."""
-        assert self.supervisor is not None
         configs = await site_store.load_desired_state(self.db)
         for record in await site_store.list_sites(self.db):
             if record.id not in self.read_model.sites:
@@ -192,26 +262,84 @@ class Runtime:
                 self.read_model.sites[record.id].record = record
         for site_id in [i for i in self.read_model.sites if i not in {c.id for c in configs}]:
             self.hub.publish(*self.read_model.remove_site(site_id))
-        self.supervisor.tell(Apply(tuple(site_spec(c, self.settings) for c in configs)))
+        specs, rejected = desired_sites(configs, self.settings)
+        self._tell(Apply(specs))
+        await self._show_rejected(rejected)
 
     async def site_changed(self, site_id: int, change: str) -> None:
         """Storage has just changed this site: tell its actor at once."""
-        assert self.supervisor is not None
         record = await site_store.get_site(self.db, site_id)
         self.hub.publish(*self.read_model.upsert_site(record, change))
         config = await site_store.get_site_config(self.db, site_id)
-        self.supervisor.tell(Upsert(site_spec(config, self.settings)))
+        try:
+            spec = site_spec(config, self.settings)
+        except InvalidRow as exc:
+            self._tell(Remove(site_id))
+            await self._reject(RejectedSite(site_id=site_id, code=config.code,
+                                            is_enabled=config.is_enabled, problem=str(exc)))
+            return
+        self._accept(site_id)
+        self._tell(Upsert(spec))
 
     def site_removed(self, site_id: int) -> None:
-        assert self.supervisor is not None
-        self.supervisor.tell(Remove(site_id))
+        self._tell(Remove(site_id))
+        self.rejected.pop(site_id, None)
         self.hub.publish(*self.read_model.remove_site(site_id))
+
+    # --- rows that cannot run -----------------------------------------------------------------
+
+    async def _show_rejected(self, rejected: tuple[RejectedSite, ...]) -> None:
+        """Show every rejected row; forget the ones that are valid (or gone) again."""
+        for site_id in set(self.rejected) - {r.site_id for r in rejected}:
+            self._accept(site_id)
+        for site in rejected:
+            await self._reject(site)
+
+    async def _reject(self, site: RejectedSite) -> None:
+        """Log and audit a rejection once per problem; show it in the site's status (again
+        at each reconcile if something else has overwritten it)."""
+        if self.rejected.get(site.site_id) != site:
+            self.rejected[site.site_id] = site
+            log.error("stored site cannot run; skipped", site_id=site.site_id, code=site.code,
+                      problem=site.problem)
+            try:
+                await append_audit(self.db, actor="sitelink", action="site.rejected",
+                                   target=site.code, result="error",
+                                   detail={"site_id": site.site_id, "problem": site.problem})
+            except Exception:
+                log.exception("could not audit a rejected site", site_id=site.site_id)
+        view = self.read_model.sites.get(site.site_id)
+        if self.bridge is None or (view is not None and view.status == ConnectionStatus.ERROR
+                                   and view.error_message == site.problem):
+            return
+        self.bridge.publish(SiteStatusChanged(
+            site_id=site.site_id, code=site.code, status=ConnectionStatus.ERROR,
+            is_enabled=site.is_enabled,
+            error_message=site.problem, retry_count=0, next_retry_at=None,
+            client_id=view.client_id if view is not None else "", last_connected_at=None,
+            topics=(), handler_running=False, at=time.time()))
+
+    def _accept(self, site_id: int) -> None:
+        if self.rejected.pop(site_id, None) is not None:
+            log.info("stored site is valid again", site_id=site_id)
 
     # --- commands to actors ------------------------------------------------------------------
 
-    def tell_site(self, site_id: int, message: Any) -> None:
+    def _tell(self, message: Any) -> None:
+        """Tell the supervisor; while it is dead (and being replaced) a message is dropped:
+        the new one is given the whole desired state from storage. A publish is answered
+        as not running at once."""
         assert self.supervisor is not None
-        self.supervisor.tell(Forward(site_id, message))
+        try:
+            self.supervisor.tell(message)
+        except pykka.ActorDeadError:
+            inner = message.message if isinstance(message, Forward) else None
+            if isinstance(inner, Publish) and inner.reply is not None:
+                inner.reply(PublishResult(command_id=inner.command_id, outcome="failed",
+                                          error="site is not running", connected=False))
+
+    def tell_site(self, site_id: int, message: Any) -> None:
+        self._tell(Forward(site_id, message))
 
     def forget_device(self, key: DeviceKey) -> None:
         """The device was deleted: it is new again if it speaks (ids, counts)."""
@@ -254,24 +382,34 @@ class Runtime:
 def _device_states(
     stored: list[device_store.StoredDevice], specs: tuple[SiteSpec, ...]
 ) -> dict[int, tuple[DeviceState, ...]]:
-    """Devices from storage, as the states their actors start from, grouped by site."""
+    """Devices from storage, as the states their actors start from, grouped by site. A row
+    with an availability this version does not know starts as ``unknown``; a row that
+    cannot become a state at all is skipped (logged): it never stops its site."""
     default = {spec.site_id: spec.offline_after_s for spec in specs}
     grouped: dict[int, list[DeviceState]] = {}
     for d in stored:
         site_id = d.key.site_id
         if site_id not in default:
             continue
-        grouped.setdefault(site_id, []).append(
-            DeviceState(
-                key=d.key,
-                model=d.model,
-                gateway=d.gateway,
-                availability=d.availability,  # type: ignore[arg-type]
-                last_seen_at=d.last_seen_at,
-                offline_after_s=default[site_id],
-                override_s=None if d.offline_after_s is None else float(d.offline_after_s),
+        try:
+            override = None if d.offline_after_s is None else float(d.offline_after_s)
+            if override is not None and not override > 0:
+                raise ValueError(f"offline_after_s must be positive, got {override}")
+            availability = d.availability if d.availability in AVAILABILITIES else "unknown"
+            grouped.setdefault(site_id, []).append(
+                DeviceState(
+                    key=d.key,
+                    model=d.model,
+                    gateway=d.gateway,
+                    availability=availability,  # type: ignore[arg-type]
+                    last_seen_at=d.last_seen_at,
+                    offline_after_s=default[site_id],
+                    override_s=override,
+                )
             )
-        )
+        except (TypeError, ValueError) as exc:
+            log.error("stored device cannot run; skipped", site_id=site_id,
+                      serial=str(d.key.serial), problem=str(exc))
     return {site_id: tuple(states) for site_id, states in grouped.items()}
 
 

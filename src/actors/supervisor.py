@@ -7,12 +7,17 @@ after its ``on_failure`` hook tells us ``ChildCrashed``. We restart it with back
 spin a core while the others go on untouched.
 
 The supervisor never reads storage: the async side hands it the desired state (``Apply``
-at start and at every reconcile, ``Upsert``/``Remove`` right after an API change).
+at start and at every reconcile, ``Upsert``/``Remove`` right after an API change). Rows
+that cannot become a ``SiteSpec`` never get here (``sitelink.desired`` rejects them). A
+SiteActor that cannot even be built counts as a crash of that site, never of the supervisor.
+If the supervisor itself fails, ``on_failure`` stops its children (their client ids must be
+free for the next supervisor) and calls ``on_death``; the runtime starts a new one.
 Everything here runs on the supervisor's own thread.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable
 from typing import Any
@@ -34,6 +39,7 @@ log = structlog.get_logger(__name__)
 CRASH_LIMIT = 5
 CRASH_WINDOW_S = 60.0
 RESTART_MAX_S = 30.0
+CHILD_STOP_TIMEOUT_S = 5.0
 
 
 class Apply(msgspec.Struct, frozen=True):
@@ -101,6 +107,7 @@ class Supervisor(pykka.ThreadingActor):
         port_factory: Callable[[Target, Callable[[], float]], MqttPort] | None = None,
         site_class: type[SiteActor] = SiteActor,
         rng: random.Random | None = None,
+        on_death: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__()
         self.clock = clock
@@ -112,6 +119,7 @@ class Supervisor(pykka.ThreadingActor):
         self.port_factory = port_factory
         self.site_class = site_class
         self.rng = rng or random.Random()
+        self.on_death = on_death
         self.inbox: Target = self.actor_ref
         self.children: dict[int, _Child] = {}
         self.processed = 0
@@ -157,6 +165,17 @@ class Supervisor(pykka.ThreadingActor):
             if child.ref is not None:
                 child.ref.stop(block=False)
 
+    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+        """A bug in the supervisor: stop every child and wait for them (a new supervisor
+        will start them again under the same client ids), then tell the runtime."""
+        log.error("supervisor failed; stopping its sites", error=repr(exception_value))
+        for child in self.children.values():
+            if child.ref is not None:
+                with contextlib.suppress(Exception):
+                    child.ref.stop(block=True, timeout=CHILD_STOP_TIMEOUT_S)
+        if self.on_death is not None:
+            self.on_death(repr(exception_value))
+
     # --- children -----------------------------------------------------------------------------
 
     def _upsert(self, spec: SiteSpec, devices: tuple[DeviceState, ...]) -> None:
@@ -179,11 +198,23 @@ class Supervisor(pykka.ThreadingActor):
             child.ref.stop(block=False)
 
     def _start(self, spec: SiteSpec, devices: tuple[DeviceState, ...]) -> Any:
+        """A running SiteActor, or None when it cannot be built: that is reported as a
+        crash of the site (restart with backoff, then given up), never raised here."""
         supervisor, site_id = self.inbox, spec.site_id
 
         def on_crash(error: str) -> None:  # runs on the dying SiteActor's thread
-            supervisor.tell(ChildCrashed(site_id, error))
+            with contextlib.suppress(pykka.ActorDeadError):  # we are gone, or going
+                supervisor.tell(ChildCrashed(site_id, error))
 
+        try:
+            return self._spawn(spec, devices, on_crash)
+        except Exception as exc:  # any bug or bad value in a site's setup is the site's
+            log.exception("site actor could not start", site=spec.code)
+            self.inbox.tell(ChildCrashed(site_id, f"could not start: {exc!r}"))
+            return None
+
+    def _spawn(self, spec: SiteSpec, devices: tuple[DeviceState, ...],
+               on_crash: Callable[[str], None]) -> Any:
         return self.site_class.start(
             spec,
             clock=self.clock,

@@ -10,11 +10,18 @@ garbage collector up for a long-lived server: collections far less often than CP
 default (every 700 net allocations), and everything that exists once started up — modules,
 sites, device actors loaded from storage — moved out of the collector's sight with
 ``gc.freeze()``. The ingest benchmark measured ~15 % more messages per second with it.
+
+``serve`` starts in an order that never harms a running instance: the HTTP port is bound
+first (``listen`` — a busy port is one clear ``SitelinkError``), then the SQLite instance
+lock is taken (``sitelink.instance_lock``), and only then does the lifespan connect sites.
+uvicorn by itself would run the lifespan, connecting every site under the same client ids as
+the instance already there, and fail to bind afterwards.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import socket
 from types import FrameType
@@ -22,7 +29,9 @@ from typing import Any
 
 import uvicorn
 
+from sitelink import instance_lock
 from sitelink.api.app import create_app
+from sitelink.errors import SitelinkError
 from sitelink.settings import Settings
 
 # (young, middle, old): a young collection per 50,000 net allocations, not 700
@@ -70,8 +79,43 @@ def build_server(settings: Settings, host: str, port: int, **app_options: Any) -
     return Server(config, [app.state.shutting_down])
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port``; ``SitelinkError`` in one line if it cannot
+    be had (the port is taken, the address is not this machine's, ...)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise SitelinkError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        # as uvicorn does: a restart may reuse the port of connections in TIME_WAIT; a port
+        # another process listens on is still refused
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            reason += " (is another sitelink or another server running there?)"
+        raise SitelinkError(f"cannot listen on {host}:{port}: {reason}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve(settings: Settings, host: str, port: int, **app_options: Any) -> None:
-    server = build_server(settings, host, port, **app_options)
-    gc.set_threshold(*GC_THRESHOLDS)
-    server.freeze_after_startup = True
-    server.run()
+    """Run the server until a signal: port first, then the instance lock, then the sites."""
+    sock = listen(host, port)
+    try:
+        lock = instance_lock.hold(settings, f"{host}:{port}")
+        try:
+            server = build_server(settings, host, port, **app_options)
+            gc.set_threshold(*GC_THRESHOLDS)
+            server.freeze_after_startup = True
+            server.run(sockets=[sock])
+        finally:
+            if lock is not None:
+                lock.release()
+    finally:
+        sock.close()

@@ -31,16 +31,19 @@ ADMIN = {"role": "admin"}
 
 @get("/api/v1/mqtt/health/", tags=["system"], opt=PUBLIC)
 async def health(runtime: NamedDependency[Runtime]) -> Response[dict[str, Any]]:
-    """healthy: everything enabled is connected; degraded: some is not; unhealthy: 503."""
+    """healthy: everything enabled is connected; degraded: some is not, or a stored site
+    cannot run (it counts as unhealthy even when disabled); unhealthy: 503."""
     views = list(runtime.read_model.sites.values())
     enabled = [v for v in views if v.record.is_enabled]
     healthy = sum(1 for v in enabled if v.status == "connected")
+    broken = sum(1 for site_id, v in runtime.read_model.sites.items()
+                 if site_id in runtime.rejected and not v.record.is_enabled)
     writing = runtime.writer is not None and runtime.writer.running
     storage_ok = runtime.started and writing and await runtime.db.ping()
     running = runtime.supervisor is not None and runtime.supervisor.is_alive()
     if not (running and storage_ok):
         status, code = "unhealthy", 503
-    elif healthy < len(enabled):
+    elif healthy < len(enabled) or broken:
         status, code = "degraded", 200
     else:
         status, code = "healthy", 200
@@ -48,7 +51,7 @@ async def health(runtime: NamedDependency[Runtime]) -> Response[dict[str, Any]]:
         "status": status,
         "service": {"running": running, "instance_id": runtime.settings.instance_id},
         "connections": {"total": len(views), "enabled": len(enabled), "healthy": healthy,
-                        "unhealthy": len(enabled) - healthy},
+                        "unhealthy": len(enabled) - healthy + broken},
         "storage": {"ok": storage_ok, "engine": runtime.settings.engine},
     }
     return Response(body, status_code=code)
