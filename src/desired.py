@@ -14,15 +14,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import msgspec
+import structlog
 
+from sitelink.actors.device import DeviceState
 from sitelink.actors.mqtt_port import BrokerConfig
 from sitelink.actors.site_messages import SiteSpec
 from sitelink.errors import InvalidRow, ValidationError
 from sitelink.settings import Settings
 from sitelink.site_rules import stored_site_problem
+from sitelink.storage.devices import StoredDevice
 from sitelink.storage.sites import SiteConfig
 from sitelink.storage.subscriptions import TopicRecord
 from sitelink.topics import Subscription
+
+log = structlog.get_logger(__name__)
+
+AVAILABILITIES = frozenset({"online", "offline", "unreachable", "unknown"})
 
 
 class RejectedSite(msgspec.Struct, frozen=True, kw_only=True):
@@ -116,3 +123,37 @@ def _subscription(topic: TopicRecord) -> Subscription:
         shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
         reason = str(exc).removeprefix(f"{exc.field}: ")
         raise InvalidRow(f"invalid topic {topic.id} {exc.field} {shown}: {reason}") from None
+
+
+def device_states(
+    stored: list[StoredDevice], specs: tuple[SiteSpec, ...]
+) -> dict[int, tuple[DeviceState, ...]]:
+    """Devices from storage, as the states their actors start from, grouped by site. A row
+    with an availability this version does not know starts as ``unknown``; a row that
+    cannot become a state at all is skipped (logged): it never stops its site."""
+    default = {spec.site_id: spec.offline_after_s for spec in specs}
+    grouped: dict[int, list[DeviceState]] = {}
+    for d in stored:
+        site_id = d.key.site_id
+        if site_id not in default:
+            continue
+        try:
+            override = None if d.offline_after_s is None else float(d.offline_after_s)
+            if override is not None and not override > 0:
+                raise ValueError(f"offline_after_s must be positive, got {override}")
+            availability = d.availability if d.availability in AVAILABILITIES else "unknown"
+            grouped.setdefault(site_id, []).append(
+                DeviceState(
+                    key=d.key,
+                    model=d.model,
+                    gateway=d.gateway,
+                    availability=availability,  # type: ignore[arg-type]
+                    last_seen_at=d.last_seen_at,
+                    offline_after_s=default[site_id],
+                    override_s=override,
+                )
+            )
+        except (TypeError, ValueError) as exc:
+            log.error("stored device cannot run; skipped", site_id=site_id,
+                      serial=str(d.key.serial), problem=str(exc))
+    return {site_id: tuple(states) for site_id, states in grouped.items()}

@@ -13,11 +13,17 @@ behind is dropped once it has sent nothing for ``stall_s`` (it is stuck), but a 
 keeps sending may fall further behind during a burst, up to ``buffer_size`` events (the most
 a reconnect could replay anyway) — a burst of readings does not cut off every reader. A
 client stuck after the last event of a burst is found by a sweep every ``stall_s / 2``.
+
+Ids are unique across restarts (``sitelink.storage.event_ids``): ``start_run`` sets where
+this run's ids begin and how far they are reserved, and the hub calls ``on_reserve_due``
+(with its last id) when half of the reservation is used. An id from before this run — or
+above the last id — is not this run's, and always answers ``reset``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -160,6 +166,9 @@ class Hub:
     ) -> None:
         self.ring: deque[PublicEvent] = deque(maxlen=buffer_size)
         self.last_id = 0
+        self.run_first_id = 1  # the first id of this run
+        self.on_reserve_due: Callable[[int], None] | None = None
+        self._reserve_at = math.inf  # last id at which on_reserve_due is called
         self.buffer_size = buffer_size
         self.queue_size = queue_size
         self.stall_s = stall_s
@@ -177,6 +186,9 @@ class Hub:
         """Number, buffer and offer one event. ``data`` is a dict (encoded now) or a function
         that returns it (called and encoded when a client first needs the event)."""
         self.last_id += 1
+        if self.last_id >= self._reserve_at and self.on_reserve_due is not None:
+            self._reserve_at = math.inf  # until ``reserved`` says how far we may go
+            self.on_reserve_due(self.last_id)
         if callable(data):
             event = PublicEvent(self.last_id, type_, site_id, source=data)
         else:
@@ -191,6 +203,17 @@ class Hub:
             for sub in slow:
                 self._drop(sub)
         return event
+
+    def start_run(self, last_id: int, reserved: int) -> None:
+        """This run's ids begin at ``last_id + 1``; ids up to ``reserved`` are reserved in
+        storage. Called once, before any event is published."""
+        self.last_id = last_id
+        self.run_first_id = last_id + 1
+        self.reserved(reserved)
+
+    def reserved(self, ceiling: int) -> None:
+        """Storage now reserves ids up to ``ceiling``: ask again when half is used."""
+        self._reserve_at = self.last_id + max(1, (ceiling - self.last_id) // 2)
 
     def drop_stalled(self) -> int:
         """Drop every client that is stuck (also when no event is coming to notice it)."""
@@ -238,8 +261,9 @@ class Hub:
 
     def _replay(self, last_event_id: int) -> Iterable[PublicEvent]:
         oldest = self.ring[0].id if self.ring else self.last_id + 1
-        if last_event_id > self.last_id or last_event_id < oldest - 1:
-            # Unknown or too old: say so once; the client refetches everything.
+        if (last_event_id > self.last_id or last_event_id < oldest - 1
+                or last_event_id < self.run_first_id):
+            # Unknown, too old or another run's: say so once; the client refetches everything.
             return [PublicEvent(self.last_id, "reset", None, b'{"reason":"event id not buffered"}')]
         return (e for e in self.ring if e.id > last_event_id)
 

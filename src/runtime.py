@@ -35,9 +35,8 @@ from sitelink import instance_lock
 from sitelink.actors import lifecycle as lc
 from sitelink.actors.backoff import ConnectRateLimiter, RetryPolicy
 from sitelink.actors.clock import BaseClock, Clock, Target
-from sitelink.actors.device import DeviceState
 from sitelink.actors.mqtt_port import MqttPort
-from sitelink.actors.site_messages import Discover, Publish, PublishResult, Shutdown, SiteSpec
+from sitelink.actors.site_messages import Discover, Publish, PublishResult, Shutdown
 from sitelink.actors.supervisor import (
     Apply,
     Describe,
@@ -48,13 +47,14 @@ from sitelink.actors.supervisor import (
     Upsert,
 )
 from sitelink.bridge import Bridge
-from sitelink.desired import RejectedSite, desired_sites, site_spec
+from sitelink.desired import RejectedSite, desired_sites, device_states, site_spec
 from sitelink.errors import InvalidRow
 from sitelink.events import ConnectionStatus, DeviceKey, SiteStatusChanged
 from sitelink.fanout import Hub
 from sitelink.readmodel import ReadModel
 from sitelink.settings import Settings
 from sitelink.storage import devices as device_store
+from sitelink.storage import event_ids
 from sitelink.storage import sites as site_store
 from sitelink.storage.audit import append_audit
 from sitelink.storage.availability import mark_all_unknown
@@ -67,7 +67,6 @@ log = structlog.get_logger(__name__)
 
 WATCH_INTERVAL_S = 1.0  # how often the supervisor's life is checked, beside its death notice
 RESTART_MAX_S = 30.0
-AVAILABILITIES = frozenset({"online", "offline", "unreachable", "unknown"})
 
 PortFactory = Callable[[Target, Callable[[], float]], MqttPort]
 
@@ -98,6 +97,7 @@ class Runtime:
         self._reconcile_task: asyncio.Task[None] | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self._supervisor_died = asyncio.Event()
+        self._background: set[asyncio.Task[None]] = set()
 
     @property
     def started(self) -> bool:
@@ -124,6 +124,8 @@ class Runtime:
         if s.admin_token:
             await ensure_bootstrap(self.db, s.admin_token)
         loop = asyncio.get_running_loop()
+        self.hub.start_run(*await event_ids.start_run(self.db))
+        self.hub.on_reserve_due = self._reserve_event_ids
         # Nothing is known about any device until it is heard from in this process; this
         # also closes the previous run's open availability intervals.
         await mark_all_unknown(self.db, datetime.now(UTC))
@@ -169,7 +171,7 @@ class Runtime:
         """The whole desired state, with the stored devices, to a new supervisor."""
         specs, rejected = desired_sites(await site_store.load_desired_state(self.db),
                                         self.settings)
-        known = _device_states(await device_store.load_devices(self.db), specs)
+        known = device_states(await device_store.load_devices(self.db), specs)
         self._tell(Apply(specs, known))
         await self._show_rejected(rejected)
         return len(specs)
@@ -286,6 +288,19 @@ class Runtime:
         self.rejected.pop(site_id, None)
         self.hub.publish(*self.read_model.remove_site(site_id))
 
+    def _reserve_event_ids(self, last_id: int) -> None:
+        """Half of the reserved event ids are used: reserve more (on the loop, in the
+        background; millions of ids of margin remain while it is written)."""
+        async def extend() -> None:
+            try:
+                self.hub.reserved(await event_ids.extend(self.db, last_id))
+            except Exception:
+                log.exception("could not reserve more event ids; will try again")
+                self.hub.reserved(last_id + 2 * event_ids.BLOCK // 16)
+
+        self._background.add(task := asyncio.get_running_loop().create_task(extend()))
+        task.add_done_callback(self._background.discard)
+
     # --- rows that cannot run -----------------------------------------------------------------
 
     async def _show_rejected(self, rejected: tuple[RejectedSite, ...]) -> None:
@@ -377,40 +392,6 @@ class Runtime:
         assert self.supervisor is not None
         supervisor = self.supervisor
         return await asyncio.to_thread(supervisor.ask, Describe(), timeout=2.0)
-
-
-def _device_states(
-    stored: list[device_store.StoredDevice], specs: tuple[SiteSpec, ...]
-) -> dict[int, tuple[DeviceState, ...]]:
-    """Devices from storage, as the states their actors start from, grouped by site. A row
-    with an availability this version does not know starts as ``unknown``; a row that
-    cannot become a state at all is skipped (logged): it never stops its site."""
-    default = {spec.site_id: spec.offline_after_s for spec in specs}
-    grouped: dict[int, list[DeviceState]] = {}
-    for d in stored:
-        site_id = d.key.site_id
-        if site_id not in default:
-            continue
-        try:
-            override = None if d.offline_after_s is None else float(d.offline_after_s)
-            if override is not None and not override > 0:
-                raise ValueError(f"offline_after_s must be positive, got {override}")
-            availability = d.availability if d.availability in AVAILABILITIES else "unknown"
-            grouped.setdefault(site_id, []).append(
-                DeviceState(
-                    key=d.key,
-                    model=d.model,
-                    gateway=d.gateway,
-                    availability=availability,  # type: ignore[arg-type]
-                    last_seen_at=d.last_seen_at,
-                    offline_after_s=default[site_id],
-                    override_s=override,
-                )
-            )
-        except (TypeError, ValueError) as exc:
-            log.error("stored device cannot run; skipped", site_id=site_id,
-                      serial=str(d.key.serial), problem=str(exc))
-    return {site_id: tuple(states) for site_id, states in grouped.items()}
 
 
 def _settle(future: asyncio.Future[PublishResult], result: PublishResult) -> None:

@@ -111,3 +111,29 @@ def test_a_client_stuck_after_the_last_event_is_found_by_the_sweep(ticks: Ticks)
     ticks.t = 2.5
     assert hub.drop_stalled() == 1
     assert stuck.dropped.is_set() and not idle.dropped.is_set(), "nothing pending: not stuck"
+
+
+def test_ids_of_another_run_always_answer_reset(ticks: Ticks) -> None:
+    """After a restart ids continue above the previous run's reservation; an id from the
+    previous run (or from the future) gets one ``reset``, never this run's events as if they
+    followed it; this run's own ids replay as before."""
+    hub = make_hub(ticks)
+    hub.start_run(1000, 2000)
+    publish(hub, 5)
+    assert [e.id for e in hub.ring] == [1001, 1002, 1003, 1004, 1005]
+    for stale in (5, 999, 1000, 1006):
+        [reset] = hub.subscribe(EVERYTHING, stale).pending
+        assert reset.type == "reset", stale
+    assert [e.id for e in hub.subscribe(EVERYTHING, 1002).pending] == [1003, 1004, 1005]
+
+
+def test_the_reservation_is_renewed_when_half_is_used(ticks: Ticks) -> None:
+    hub = make_hub(ticks)
+    due: list[int] = []
+    hub.on_reserve_due = due.append
+    hub.start_run(0, 10)
+    publish(hub, 7)
+    assert due == [5]  # asked once, not again until storage answers
+    hub.reserved(5 + 10)
+    publish(hub, 5)
+    assert due == [5, 11]

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from sitelink.storage import event_ids
 from sitelink.storage.database import Database
 from sitelink.storage.tables import ALL_TABLES, COMPOSITE_INDEXES, MigrationRecord
 
@@ -88,6 +89,7 @@ async def _connectivity(db: Database) -> None:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial_schema", _initial_schema),
     Migration("0003_connectivity", _connectivity),
+    Migration("0004_event_id_reservation", event_ids.create_table),
 )
 
 
