@@ -67,6 +67,7 @@ log = structlog.get_logger(__name__)
 
 WATCH_INTERVAL_S = 1.0  # how often the supervisor's life is checked, beside its death notice
 RESTART_MAX_S = 30.0
+STABLE_S = 60.0  # a supervisor that lived this long starts the backoff afresh when it dies
 
 PortFactory = Callable[[Target, Callable[[], float]], MqttPort]
 
@@ -153,13 +154,8 @@ class Runtime:
         return Supervisor.start(
             clock=self.clock,
             sink=self.bridge,
-            policy=RetryPolicy(
-                base_s=s.retry_base_s,
-                max_s=s.retry_max_s,
-                jitter=s.retry_jitter,
-                reset_s=s.retry_reset_s,
-                connect_timeout_s=s.connect_timeout_s,
-            ),
+            policy=RetryPolicy(base_s=s.retry_base_s, max_s=s.retry_max_s, jitter=s.retry_jitter,
+                               reset_s=s.retry_reset_s, connect_timeout_s=s.connect_timeout_s),
             limiter=ConnectRateLimiter(s.connect_rate),
             max_payload=s.max_payload,
             max_devices=s.max_devices_per_site,
@@ -178,7 +174,7 @@ class Runtime:
 
     async def _watch_supervisor(self) -> None:
         """Starts a new supervisor when the old one has died (loop task)."""
-        failures = 0
+        failures, restarted_at = 0, time.monotonic()
         while not self.shutting_down.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._supervisor_died.wait(), WATCH_INTERVAL_S)
@@ -187,6 +183,8 @@ class Runtime:
                 return
             if self.supervisor.is_alive():
                 continue
+            if time.monotonic() - restarted_at > STABLE_S:
+                failures = 0  # it ran for a while: this is a new failure, not a crash loop
             failures += 1
             delay = min(2.0 ** (failures - 1) - 1.0, RESTART_MAX_S)  # 0 s, 1 s, 3 s, 7 s, ...
             log.error("the supervisor has died; starting a new one", restart_in_s=delay,
@@ -197,6 +195,7 @@ class Runtime:
             try:
                 self.supervisor = self._start_supervisor(asyncio.get_running_loop())
                 self.supervisor_restarts += 1
+                restarted_at = time.monotonic()
                 await self._apply_everything()
                 log.warning("a new supervisor is running", restarts=self.supervisor_restarts)
             except Exception:

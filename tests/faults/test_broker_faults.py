@@ -111,6 +111,7 @@ def test_a_half_open_link_is_noticed_and_healed(live: LiveServer, bystander: int
         lost = wait_status(admin, site_id, "error", 60)
         noticed_s = time.monotonic() - began
         assert lost["error_message"], lost
+        print(f"\nhalf-open link noticed after {noticed_s:.1f} s (keep-alive 5 s)")
         assert noticed_s < 30, f"noticed after {noticed_s:.1f} s with a 5 s keep-alive"
         proxy.passing()
         wait_status(admin, site_id, "connected", 60)
