@@ -155,7 +155,10 @@ async def _set_enabled(request: Request[Any, Any, Any], runtime: Runtime, site_i
     await runtime.site_changed(site_id, "updated")
     action = "site.start" if enabled else "site.stop"
     await record(request, action, target=record_.code, detail={"site_id": site_id})
-    if enabled:
+    rejected = runtime.rejected.get(site_id)
+    if enabled and rejected is not None:
+        message = f"Site {site_id} enabled, but it cannot run: {rejected.problem}"
+    elif enabled:
         broker = f"{record_.broker_host}:{record_.broker_port}"
         message = f"Site {site_id} enabled. Connecting to {broker} now."
     else:

@@ -76,7 +76,9 @@ def test_a_bad_code_row_at_reconcile_is_shown_and_the_others_go_on(
     report = health(admin)
     assert report["status"] == "degraded" and report["service"]["running"] is True
     assert report["connections"]["unhealthy"] == 1
-    assert ("site.rejected", "bad code") in audit_actions(admin)
+    assert audit_actions(admin).count(("site.rejected", "bad code")) == 1
+    live.call(live.runtime.reconcile())  # again: shown again, audited once
+    assert audit_actions(admin).count(("site.rejected", "bad code")) == 1
     assert_good_site_works(admin, good)
 
     live.call(site_store.delete_site(live.runtime.db, bad))
@@ -109,6 +111,10 @@ def test_a_bad_row_at_start_is_shown_and_shutdown_is_quiet(
     report = health(admin)
     assert report["status"] == "degraded"
     assert report["connections"]["unhealthy"] == 3  # two enabled, one disabled
+    started = admin.post(f"/api/v1/mqtt/sites/{bad_code}/start/")
+    assert started.status_code == 200
+    assert started.json()["message"] == f"Site {bad_code} enabled, but it cannot run: {BAD_CODE}"
+    assert wait_status(admin, bad_code, "error")["error_message"] == BAD_CODE
     assert_good_site_works(admin, good)
 
     fixed = admin.patch(f"/api/v1/mqtt/sites/{bad_port}/", json={"broker_port": broker.port})
