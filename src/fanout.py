@@ -175,6 +175,9 @@ class Hub:
         self.now = now
         self.max_clients = max_clients
         self.subscribers: set[Subscriber] = set()
+        # Slots taken before a stream's answer starts and not yet turned into a subscriber
+        # (the cap counts them, so it is decided before the 200 is sent).
+        self.reserved = 0
         # Subscribers grouped by filter: an event is matched once per distinct filter (a
         # thousand dashboards ask for the same thing), not once per client.
         self._groups: dict[EventFilter, dict[Subscriber, None]] = {}
@@ -236,12 +239,20 @@ class Hub:
             self._sweeper.cancel()
             self._sweeper = None
 
-    def check_capacity(self) -> None:
-        if len(self.subscribers) >= self.max_clients:
-            raise TooManyClients(f"{len(self.subscribers)} event streams are open already")
+    def reserve(self) -> Reservation:
+        """Take one of the ``max_clients`` slots now, or raise ``TooManyClients``. Check and
+        take happen in one step on the loop thread, so concurrent opens cannot both pass."""
+        if len(self.subscribers) + self.reserved >= self.max_clients:
+            raise TooManyClients(f"{self.max_clients} event streams are open already")
+        self.reserved += 1
+        return Reservation(self)
 
-    def subscribe(self, event_filter: EventFilter, last_event_id: int | None) -> Subscriber:
-        self.check_capacity()
+    def subscribe(self, event_filter: EventFilter, last_event_id: int | None,
+                  reservation: Reservation | None = None) -> Subscriber:
+        """A new subscriber, in the slot of ``reservation`` (which is used up) or in a free
+        slot (``TooManyClients`` when there is none)."""
+        if reservation is None or not reservation.take():
+            self.reserve().take()
         backlog = [] if last_event_id is None else list(self._replay(last_event_id))
         backlog = [e for e in backlog if event_filter.accepts(e)]
         sub = Subscriber(event_filter, self.queue_size + len(backlog),
@@ -259,6 +270,9 @@ class Hub:
             if not group:
                 del self._groups[sub.filter]
 
+    def _release_slot(self) -> None:
+        self.reserved -= 1
+
     def _replay(self, last_event_id: int) -> Iterable[PublicEvent]:
         oldest = self.ring[0].id if self.ring else self.last_id + 1
         if (last_event_id > self.last_id or last_event_id < oldest - 1
@@ -273,3 +287,25 @@ class Hub:
         self.unsubscribe(sub)
         self.dropped_clients += 1
         sub.dropped.set()
+
+
+class Reservation:
+    """One reserved slot of the hub: turned into a subscriber by ``Hub.subscribe``, or given
+    back by ``release`` — exactly once either way (later calls do nothing). Loop thread only."""
+
+    __slots__ = ("_hub",)
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub: Hub | None = hub
+
+    def take(self) -> bool:
+        """Hand the slot over to a subscriber; False when it was already released or taken."""
+        hub, self._hub = self._hub, None
+        if hub is None:
+            return False
+        hub._release_slot()
+        return True
+
+    def release(self) -> None:
+        """Give the slot back unused."""
+        self.take()

@@ -7,6 +7,7 @@ constants: they build a ``Settings`` with the values they want.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import sys
@@ -42,6 +43,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_format: str = "console"
     web_dir: str | None = None
     sse_max_clients: int = 1000
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto / X-Forwarded-Host are believed:
+    # addresses or networks, comma-separated in the environment. Nobody else's are.
+    trusted_proxies: tuple[str, ...] = ()
+    # The origin browsers reach the dashboard at (https://sitelink.example.com); when unset,
+    # the request's own scheme and host are the server's origin.
+    public_url: str | None = None
+    session_max_age_s: int = 7 * 86_400
+    session_idle_s: int = 12 * 3_600
+    # Failed logins and failed bearer tokens per client address, per window.
+    auth_failures_max: int = 10
+    auth_failures_window_s: float = 60.0
 
     @property
     def data_dir(self) -> Path:
@@ -79,6 +91,12 @@ _ENV: dict[str, tuple[str, type]] = {
     "SITELINK_LOG_FORMAT": ("log_format", str),
     "SITELINK_WEB_DIR": ("web_dir", str),
     "SITELINK_SSE_MAX_CLIENTS": ("sse_max_clients", int),
+    "SITELINK_TRUSTED_PROXIES": ("trusted_proxies", tuple),
+    "SITELINK_PUBLIC_URL": ("public_url", str),
+    "SITELINK_SESSION_MAX_AGE_S": ("session_max_age_s", int),
+    "SITELINK_SESSION_IDLE_S": ("session_idle_s", int),
+    "SITELINK_AUTH_FAILURES_MAX": ("auth_failures_max", int),
+    "SITELINK_AUTH_FAILURES_WINDOW_S": ("auth_failures_window_s", float),
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -93,6 +111,8 @@ def _convert(name: str, raw: str, kind: type) -> object:
         if lowered in _FALSE:
             return False
         raise ConfigError(f"{name}: expected true or false, got {raw!r}")
+    if kind is tuple:
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
     try:
         return kind(raw)
     except ValueError:
@@ -126,3 +146,15 @@ def _check(s: Settings) -> None:
             raise ConfigError(f"{field}: must be positive")
     if not 0 <= s.retry_jitter < 1:
         raise ConfigError("SITELINK_RETRY_JITTER: must be in [0, 1)")
+    for proxy in s.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"SITELINK_TRUSTED_PROXIES: {proxy!r} is not an address or a network") from None
+    if s.public_url is not None and not s.public_url.startswith(("http://", "https://")):
+        raise ConfigError("SITELINK_PUBLIC_URL: expected http://HOST[:PORT] or https://...")
+    for field in ("session_max_age_s", "session_idle_s", "auth_failures_max",
+                  "auth_failures_window_s"):
+        if getattr(s, field) <= 0:
+            raise ConfigError(f"{field}: must be positive")

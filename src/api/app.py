@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import mimetypes
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,18 @@ from litestar.static_files import create_static_files_router
 from sitelink.actors.clock import BaseClock
 from sitelink.api import bulk, devices, metrics, sites, system, tokens, topics
 from sitelink.api.auth import PUBLIC, PUBLIC_OPT, SCHEMA_PATHS, TokenAuthentication, require_role
+from sitelink.api.clients import ClientView
 from sitelink.api.errors import HANDLERS
 from sitelink.api.events import KEEPALIVE_S, events
+from sitelink.api.headers import add_security_headers
+from sitelink.api.limits import SMALL_BODY, check_json_depth
+from sitelink.api.openapi import document_errors
+from sitelink.api.ratelimit import FailureLimiter
 from sitelink.runtime import PortFactory, Runtime
 from sitelink.settings import Settings
 
 _NO_DASHBOARD = """<!doctype html><meta charset="utf-8"><title>sitelink</title>
-<body style="font-family:system-ui;max-width:40em;margin:3em auto;line-height:1.5">
+<body>
 <h1>sitelink is running</h1>
 <p>The dashboard has not been built. Build it with <code>make web</code> (it needs Node.js
 and npm), or point <code>SITELINK_WEB_DIR</code> at a built dashboard, then reload.</p>
@@ -50,9 +56,11 @@ def web_dir(settings: Settings) -> Path | None:
 
 def create_app(settings: Settings, *, clock: BaseClock | None = None,
                port_factory: PortFactory | None = None,
-               sse_keepalive_s: float = KEEPALIVE_S) -> Litestar:
+               sse_keepalive_s: float = KEEPALIVE_S,
+               auth_clock: Callable[[], float] = time.monotonic) -> Litestar:
     """The app and its (not yet started) runtime. ``sse_keepalive_s``: how often an idle
-    event stream gets a comment line (API.md: at least every 15 s; tests use less)."""
+    event stream gets a comment line (API.md: at least every 15 s; tests use less).
+    ``auth_clock``: monotonic seconds for the failed-authentication window (tests move it)."""
     runtime = Runtime(settings, clock=clock, port_factory=port_factory)
 
     @contextlib.asynccontextmanager
@@ -83,6 +91,10 @@ def create_app(settings: Settings, *, clock: BaseClock | None = None,
                                      exclude_from_auth_key=PUBLIC_OPT)],
         guards=[require_role],
         exception_handlers=HANDLERS,
+        before_request=check_json_depth,
+        before_send=[add_security_headers],
+        # Routes that take more say so themselves (api/limits.py).
+        request_max_body_size=SMALL_BODY,
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="sitelink", version="1", path="/schema"),
         debug=False,
@@ -91,6 +103,11 @@ def create_app(settings: Settings, *, clock: BaseClock | None = None,
     app.state.runtime = runtime
     app.state.shutting_down = runtime.shutting_down
     app.state.sse_keepalive_s = sse_keepalive_s
+    app.state.clients = ClientView(settings)
+    app.state.auth_failures = FailureLimiter(
+        limit=settings.auth_failures_max, window_s=settings.auth_failures_window_s,
+        now=auth_clock)
+    document_errors(app.openapi_schema)
     return app
 
 

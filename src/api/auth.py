@@ -1,21 +1,43 @@
 """Who is calling: bearer tokens and the dashboard's session cookie; roles as guards.
 
-Tokens come in an ``Authorization: Bearer`` header or in the HttpOnly session cookie that
-``POST /api/v1/auth/session`` sets; never from a URL (a token in a query string is
-ignored, so the request is anonymous and gets 401). Verified identities are cached for a
-few seconds by token hash, so a burst of requests costs one database lookup.
+Credentials come in an ``Authorization: Bearer`` header, or as the session cookie that
+``POST /api/v1/auth/session`` sets — which holds a server-side session id
+(``storage/sessions.py``), never a token. Never from a URL (a token in a query string is
+ignored, so the request is anonymous and gets 401). Verified bearer tokens are cached for a
+few seconds by token hash, so a burst of requests costs one database lookup; sessions are
+looked up every time, so logging out or revoking the token ends them at once.
+
+A request authenticated by the cookie is one a browser may have been tricked into sending,
+so an unsafe one (POST, PATCH, PUT, DELETE) must come from the server's own origin
+(``Origin``, else ``Referer``: 403 otherwise) and carry JSON if it carries anything (415
+otherwise: a form or ``text/plain`` post needs no CORS preflight). Bearer requests cannot be
+forged by a page and are not checked.
+
+Failed logins and bearer tokens that are not valid count against the client's address
+(``api/ratelimit.py``); past the limit every attempt from it gets 429 with ``Retry-After``.
+
+All of it runs on the event loop.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import (
+    ClientException,
+    NotAuthorizedException,
+    PermissionDeniedException,
+    TooManyRequestsException,
+)
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
+from sitelink.api.clients import ClientView, origin_of
+from sitelink.api.ratelimit import FailureLimiter
+from sitelink.storage.sessions import session_identity
 from sitelink.storage.tokens import Identity, hash_token, verify_token
 
 COOKIE = "sitelink_session"
@@ -29,18 +51,23 @@ SCHEMA_PATHS = [r"^/schema"]
 
 _cache: dict[str, tuple[Identity, float]] = {}
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+Credential = tuple[Literal["bearer", "session"], str]
+
 
 def forget_cached_identities() -> None:
     """After a token is revoked in this process, stop trusting cached lookups at once."""
     _cache.clear()
 
 
-def presented_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+def presented_credential(connection: ASGIConnection[Any, Any, Any, Any]) -> Credential | None:
+    """The bearer token, else the session id of the cookie, else None."""
     header = connection.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return connection.cookies.get(COOKIE) or None
+        return ("bearer", value.strip())
+    session_id = connection.cookies.get(COOKIE)
+    return ("session", session_id) if session_id else None
 
 
 async def identify(connection: ASGIConnection[Any, Any, Any, Any], token: str) -> Identity | None:
@@ -58,17 +85,69 @@ async def identify(connection: ASGIConnection[Any, Any, Any, Any], token: str) -
     return identity
 
 
+def check_not_limited(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """429 when the caller's address has failed too often lately; else its address."""
+    clients: ClientView = connection.app.state.clients
+    limiter: FailureLimiter = connection.app.state.auth_failures
+    address = clients.address(connection.scope)
+    retry_after = limiter.retry_after_s(address)
+    if retry_after is not None:
+        raise TooManyRequestsException("too many failed authentication attempts; try later",
+                                       headers={"Retry-After": str(retry_after)})
+    return address
+
+
+def check_same_origin(connection: ASGIConnection[Any, Any, Any, Any], *, required: bool) -> None:
+    """403 unless ``Origin`` (else ``Referer``) names one of the server's own origins.
+    With neither header: 403 when ``required``, else allowed (a script, not a browser)."""
+    claimed = connection.headers.get("origin") or connection.headers.get("referer")
+    if claimed is None:
+        if required:
+            raise PermissionDeniedException("cross-site request refused: no Origin header")
+        return
+    clients: ClientView = connection.app.state.clients
+    if origin_of(claimed) not in set(clients.server_origins(connection.scope)):
+        raise PermissionDeniedException("cross-site request refused: Origin does not match")
+
+
+def check_json_body(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """415 unless the request carries no body or a JSON one."""
+    content_type = connection.headers.get("content-type")
+    length = connection.headers.get("content-length")
+    has_body = content_type is not None or (length not in (None, "0")) or (
+        "transfer-encoding" in connection.headers)
+    if not has_body:
+        return
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise ClientException("the body must be application/json", status_code=415)
+
+
 class TokenAuthentication(AbstractAuthenticationMiddleware):
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
-        token = presented_token(connection)
-        if token is None:
+        credential = presented_credential(connection)
+        if credential is None:
             raise NotAuthorizedException("authentication required: send a bearer token")
-        identity = await identify(connection, token)
+        address = check_not_limited(connection)
+        kind, secret = credential
+        if kind == "bearer":
+            identity = await identify(connection, secret)
+            if identity is None:
+                connection.app.state.auth_failures.failed(address)
+                raise NotAuthorizedException("invalid or revoked token")
+            return AuthenticationResult(user=identity, auth=kind)
+        settings = connection.app.state.runtime.settings
+        identity = await session_identity(connection.app.state.runtime.db, secret,
+                                          now=datetime.now(UTC),
+                                          idle_s=settings.session_idle_s)
         if identity is None:
-            raise NotAuthorizedException("invalid or revoked token")
-        return AuthenticationResult(user=identity, auth=None)
+            raise NotAuthorizedException("session ended or unknown: log in again")
+        if connection.scope.get("method", "GET") not in SAFE_METHODS:
+            check_same_origin(connection, required=True)
+            check_json_body(connection)
+        return AuthenticationResult(user=identity, auth=kind)
 
 
 def require_role(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:

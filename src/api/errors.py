@@ -1,10 +1,20 @@
 """Error answers: JSON with a ``detail`` string; the HTTP status is chosen only here.
 
 Validation errors are 400 and name the field: ``"broker_port: Expected `int` <= 65535"``.
+
+Memory: Litestar's validation path leaves the exceptions it raises in reference cycles with
+the frames that raised them (``raise ... from e`` inside ``except``; a list of caught
+exceptions kept in the frame that caught them), and those frames hold the request — its
+raw body and the decoded JSON. Such cycles are freed only by the cyclic garbage collector,
+which counts objects, not bytes: a 9 MB body counts as one. ``release_frames`` clears those
+frames once the answer is built, so a refused body is freed at once by reference counting.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import types
 from typing import Any
 
 import structlog
@@ -25,7 +35,50 @@ from sitelink.site_rules import field_text
 
 log = structlog.get_logger(__name__)
 
+def release_frames(exc: BaseException) -> None:
+    """Clear the local variables of the finished frames that ``exc`` (and every exception
+    it leads to: causes, contexts, exceptions held in those frames' variables) was raised
+    through, breaking the cycles that would keep the request alive. Frames still running
+    (the caller's own) are left alone. Only for exceptions answered without a traceback."""
+    pending: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+        tb = current.__traceback__
+        while tb is not None:
+            frame = tb.tb_frame
+            pending.extend(_exceptions_in(frame))
+            with contextlib.suppress(RuntimeError):  # still executing: one of our callers
+                frame.clear()
+            tb = tb.tb_next
+
+
+def _exceptions_in(frame: types.FrameType) -> list[BaseException]:
+    # gc.get_referents, not frame.f_locals: f_locals makes a snapshot dict that the frame
+    # keeps, and that frame.clear() does not empty (Python 3.11).
+    found: list[BaseException] = []
+    for value in gc.get_referents(frame):
+        if isinstance(value, BaseException):
+            found.append(value)
+        elif isinstance(value, list):  # e.g. [(field, exception), ...]
+            for item in value[:100]:
+                parts = item if isinstance(item, tuple) else (item,)
+                found.extend(p for p in parts if isinstance(p, BaseException))
+    return found
+
+
 def validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    try:
+        return _validation_answer(exc)
+    finally:
+        release_frames(exc)
+
+
+def _validation_answer(exc: ValidationException) -> Response[Any]:
     extra = exc.extra if isinstance(exc.extra, list) else []
     parts = []
     for item in extra:
@@ -39,7 +92,11 @@ def validation_error(request: Request[Any, Any, Any], exc: ValidationException) 
 
 
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    return Response({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    try:
+        return Response({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    finally:
+        if exc.status_code < 500:
+            release_frames(exc)
 
 
 _STATUS: list[tuple[type[SitelinkError], int]] = [
@@ -52,10 +109,16 @@ _STATUS: list[tuple[type[SitelinkError], int]] = [
 ]
 
 
+# How long a client refused for lack of capacity should wait before trying again.
+RETRY_AFTER_S: dict[type[SitelinkError], int] = {TooManyClients: 10}
+
+
 def sitelink_error(request: Request[Any, Any, Any], exc: SitelinkError) -> Response[Any]:
     for kind, status in _STATUS:
         if isinstance(exc, kind):
-            return Response({"detail": str(exc)}, status_code=status)
+            retry_after = RETRY_AFTER_S.get(kind)
+            headers = {"Retry-After": str(retry_after)} if retry_after else None
+            return Response({"detail": str(exc)}, status_code=status, headers=headers)
     return internal_error(request, exc)
 
 

@@ -8,6 +8,7 @@ when the server shuts down (uvicorn would otherwise wait for open streams foreve
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -17,7 +18,7 @@ from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from sitelink.errors import ValidationError
-from sitelink.fanout import EventFilter, Hub
+from sitelink.fanout import EventFilter, Hub, Reservation
 from sitelink.runtime import Runtime
 
 KEEPALIVE_S = 15.0
@@ -48,19 +49,24 @@ async def events(
             raise ValidationError("Last-Event-ID", "expected an integer") from None
     event_filter = EventFilter(site_ids=frozenset(site_id or ()), types=wanted,
                                readings=bool(readings) or "sensor.reading" in wanted)
-    runtime.hub.check_capacity()  # 503 now, before the response starts
+    # The slot is taken now, before the answer starts: a refused client gets a 503, never
+    # a 200 that is then cut off (concurrent opens all passed a mere check).
+    reservation = runtime.hub.reserve()
     keepalive_s = request.app.state.get("sse_keepalive_s", KEEPALIVE_S)
-    return ServerSentEvent(
-        _stream(runtime.hub, event_filter, resume, runtime.shutting_down, keepalive_s)
-    )
+    stream = _stream(runtime.hub, reservation, event_filter, resume, runtime.shutting_down,
+                     keepalive_s)
+    # A client gone before the first byte never starts the generator, so its ``finally``
+    # never runs: the slot then comes back when the generator is dropped.
+    weakref.finalize(stream, reservation.release)
+    return ServerSentEvent(stream)
 
 
-async def _stream(hub: Hub, event_filter: EventFilter, resume: int | None,
-                  shutting_down: asyncio.Event, keepalive_s: float
+async def _stream(hub: Hub, reservation: Reservation, event_filter: EventFilter,
+                  resume: int | None, shutting_down: asyncio.Event, keepalive_s: float
                   ) -> AsyncIterator[ServerSentEventMessage]:
-    # Subscribed here, not in the handler: a client that is gone before the first byte never
-    # starts this generator, and a subscription made outside it would never be released.
-    sub = hub.subscribe(event_filter, resume)
+    # Subscribed here, not in the handler: a subscription made outside the generator would
+    # never be released by a client that is gone before the first byte.
+    sub = hub.subscribe(event_filter, resume, reservation)
     ending = asyncio.ensure_future(_first(sub.dropped, shutting_down))
     ending.add_done_callback(lambda _: sub.wake())
     try:

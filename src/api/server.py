@@ -74,6 +74,9 @@ def build_server(settings: Settings, host: str, port: int, **app_options: Any) -
     app = create_app(settings, **app_options)
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
+        # Forwarded headers are read in api/clients.py, from SITELINK_TRUSTED_PROXIES only;
+        # uvicorn's own handling would believe any local client's X-Forwarded-Proto.
+        proxy_headers=False,
         timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout_s)),
     )
     return Server(config, [app.state.shutting_down])

@@ -15,6 +15,7 @@ from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from sitelink.api.audit import record
+from sitelink.api.limits import CONFIG_BODY
 from sitelink.api.schemas import PathId, SiteCreate, SiteUpdate
 from sitelink.errors import NotConnected, NotFound
 from sitelink.runtime import Runtime
@@ -61,7 +62,7 @@ class SiteController(Controller):
         """Every site's live status object."""
         return {"sites": runtime.read_model.status_objects()}
 
-    @post("/", opt=ADMIN, status_code=HTTP_201_CREATED)
+    @post("/", opt=ADMIN, status_code=HTTP_201_CREATED, request_max_body_size=CONFIG_BODY)
     async def create_site(self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
                           data: JSONBody[SiteCreate]) -> dict[str, Any]:
         """Create a site (with the three default subscriptions); 409 if the code is taken."""
@@ -80,7 +81,7 @@ class SiteController(Controller):
     ) -> dict[str, Any]:
         return site_config(await site_store.get_site(runtime.db, site_id))
 
-    @patch("/{site_id:int}/", opt=ADMIN)
+    @patch("/{site_id:int}/", opt=ADMIN, request_max_body_size=CONFIG_BODY)
     async def update_site(self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
                           site_id: PathId, data: JSONBody[SiteUpdate]) -> dict[str, Any]:
         """Change the configuration; a live connection reconnects if broker settings changed."""

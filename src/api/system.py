@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
 from litestar import Request, Response, delete, get, post
@@ -18,11 +19,20 @@ from litestar.params import JSONBody, Parameter
 from litestar.response import Stream
 
 from sitelink.api.audit import record
-from sitelink.api.auth import COOKIE, PUBLIC, identify
+from sitelink.api.auth import (
+    COOKIE,
+    PUBLIC,
+    check_json_body,
+    check_not_limited,
+    check_same_origin,
+    identify,
+)
+from sitelink.api.clients import ClientView
 from sitelink.api.csv_export import attachment, audit_csv
 from sitelink.api.schemas import ID_MAX, SessionRequest
 from sitelink.runtime import Runtime
 from sitelink.storage import audit as audit_store
+from sitelink.storage import sessions as session_store
 from sitelink.storage.tokens import Identity
 from sitelink.times import iso, iso_time
 
@@ -59,22 +69,43 @@ async def health(runtime: NamedDependency[Runtime]) -> Response[dict[str, Any]]:
 
 @post("/api/v1/auth/session", tags=["auth"], status_code=200, opt=PUBLIC)
 async def login(
-    request: Request[Any, Any, Any], data: JSONBody[SessionRequest],
+    request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
+    data: JSONBody[SessionRequest],
 ) -> Response[dict[str, Any]]:
-    """Exchange a token for an HttpOnly, SameSite=Strict session cookie."""
+    """Exchange a token for a server-side session: an HttpOnly, SameSite=Strict cookie that
+    holds the session's random id (never the token). A failed login counts against the
+    caller's address (429 past the limit)."""
+    check_same_origin(request, required=False)
+    check_json_body(request)
+    address = check_not_limited(request)
     identity = await identify(request, data.token)
     if identity is None:
+        request.app.state.auth_failures.failed(address)
         raise NotAuthorizedException("invalid or revoked token")
-    cookie = Cookie(key=COOKIE, value=data.token, httponly=True, samesite="strict",
-                    secure=request.url.scheme == "https", path="/", max_age=7 * 86_400)
+    settings = runtime.settings
+    now = datetime.now(UTC)
+    await session_store.sweep_sessions(runtime.db, now=now, idle_s=settings.session_idle_s)
+    session_id = await session_store.create_session(runtime.db, data.token, now=now,
+                                                    max_age_s=settings.session_max_age_s)
+    clients: ClientView = request.app.state.clients
+    cookie = Cookie(key=COOKIE, value=session_id, httponly=True, samesite="strict",
+                    secure=clients.is_secure(request.scope), path="/",
+                    max_age=settings.session_max_age_s)
     return Response({"name": identity.name, "role": identity.role}, cookies=[cookie])
 
 
 @delete("/api/v1/auth/session", tags=["auth"], status_code=200, opt=PUBLIC)
-async def logout() -> Response[dict[str, Any]]:
+async def logout(request: Request[Any, Any, Any],
+                 runtime: NamedDependency[Runtime]) -> Response[dict[str, Any]]:
+    """End the session of the cookie (on the server, at once) and clear the cookie."""
+    check_same_origin(request, required=False)
+    session_id = request.cookies.get(COOKIE)
+    if session_id:
+        await session_store.end_session(runtime.db, session_id)
+    clients: ClientView = request.app.state.clients
     return Response({"success": True},
                     cookies=[Cookie(key=COOKIE, value="", max_age=0, path="/", httponly=True,
-                                    samesite="strict")])
+                                    samesite="strict", secure=clients.is_secure(request.scope))])
 
 
 @get("/api/v1/auth/me", tags=["auth"])

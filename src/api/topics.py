@@ -18,6 +18,7 @@ from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from sitelink.api.audit import record
+from sitelink.api.limits import PUBLISH_BODY
 from sitelink.api.schemas import (
     DiscoveryRequest,
     PathId,
@@ -142,7 +143,7 @@ class TopicController(Controller):
         return {"site_id": site_id, "state": view.state, "started_at": iso(view.started_at),
                 "ends_at": iso(view.ends_at), "topics": list(view.topics)}
 
-    @post("/publish/", opt=ADMIN, status_code=200)
+    @post("/publish/", opt=ADMIN, status_code=200, request_max_body_size=PUBLISH_BODY)
     async def publish(
         self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
         site_id: PathId, data: JSONBody[PublishCommand],

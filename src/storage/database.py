@@ -20,6 +20,7 @@ Unique violations of both engines become ``Conflict`` in exactly one place,
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -152,7 +153,19 @@ async def _open_sqlite(url: str) -> SQLiteEngine:
 def _make_sqlite_engine(raw_path: str) -> SQLiteEngine:
     path = Path(raw_path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
+    _create_private(path)
     return SQLiteEngine(path=str(path), timeout=SQLITE_BUSY_TIMEOUT_S)
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file readable by its owner only (it holds token and session
+    hashes and encrypted broker passwords), whatever the umask. SQLite gives its -wal and
+    -shm files the database file's mode. An existing file keeps the mode it was given."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 async def _open_postgres(url: str) -> PostgresEngine:

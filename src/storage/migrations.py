@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 from sitelink.storage import event_ids
 from sitelink.storage.database import Database
-from sitelink.storage.tables import ALL_TABLES, COMPOSITE_INDEXES, MigrationRecord
+from sitelink.storage.tables import ALL_TABLES, COMPOSITE_INDEXES, MigrationRecord, WebSession
 
 # Any constant works; both instances of sitelink must use the same one.
 PG_MIGRATION_LOCK_ID = 0x5173_4C1C
@@ -86,10 +86,16 @@ async def _connectivity(db: Database) -> None:
     })
 
 
+async def _web_sessions(db: Database) -> None:
+    """Server-side dashboard sessions (a no-op where the first step already made the table)."""
+    await WebSession.create_table(if_not_exists=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial_schema", _initial_schema),
     Migration("0003_connectivity", _connectivity),
     Migration("0004_event_id_reservation", event_ids.create_table),
+    Migration("0005_web_sessions", _web_sessions),
 )
 
 

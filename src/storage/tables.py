@@ -114,6 +114,19 @@ class ApiToken(Table, tablename="api_token"):
     revoked = Boolean(default=False)
 
 
+class WebSession(Table, tablename="web_session"):
+    """A dashboard login: the SHA-256 of its random id (the cookie holds the id itself), the
+    hash of the token it was made from, and its two deadlines."""
+
+    id = Serial(primary_key=True)
+
+    session_hash = Varchar(length=64, unique=True)
+    token_hash = Varchar(length=64, index=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    expires_at = Timestamptz()
+    last_seen_at = Timestamptz()
+
+
 class Device(Table, tablename="device"):
     """A gateway or a datalogger of a site; unique by (site, kind, serial)."""
 
@@ -214,6 +227,7 @@ ALL_TABLES: tuple[type[Table], ...] = (
     Topic,
     ConnectionEvent,
     ApiToken,
+    WebSession,
     Device,
     Sensor,
     Reading,

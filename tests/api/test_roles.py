@@ -305,6 +305,6 @@ def test_login_with_a_bad_token_is_401_and_sets_no_cookie(server: LiveServer) ->
 
 
 def test_a_forged_cookie_is_401(server: LiveServer) -> None:
-    """The cookie holds a token and is checked like one."""
+    """The cookie holds a server-side session id; one the server never issued is 401."""
     browser = server.client(cookies={"sitelink_session": "forged"})
     assert browser.get("/api/v1/auth/me").status_code == 401

@@ -72,6 +72,9 @@ def server_settings(database_url: str, **overrides: Any) -> Settings:
         "reconcile_s": 3600.0,
         "shutdown_timeout_s": 2.0,
         "log_format": "json",
+        # Tests fail authentication on purpose in many places, all from 127.0.0.1: only the
+        # tests of the limit itself set it low.
+        "auth_failures_max": 1_000_000,
     }
     values.update(overrides)
     return Settings(**values)
@@ -121,9 +124,10 @@ class LiveServer:
     """sitelink's real HTTP server on a thread; ``restart`` keeps the port and the database."""
 
     def __init__(self, settings: Settings, *, port: int | None = None,
-                 sse_keepalive_s: float = SSE_KEEPALIVE_S, send_buffer: int | None = None
-                 ) -> None:
+                 sse_keepalive_s: float = SSE_KEEPALIVE_S, send_buffer: int | None = None,
+                 app_options: dict[str, Any] | None = None) -> None:
         self.settings = settings
+        self.app_options = app_options or {}
         # A small kernel send buffer (inherited by accepted sockets) makes a client that does
         # not read fill up after kilobytes instead of megabytes: the slow-client test stays short.
         self.send_buffer = send_buffer
@@ -139,7 +143,7 @@ class LiveServer:
 
     def start(self, timeout_s: float = 20.0) -> None:
         self.server = build_server(self.settings, "127.0.0.1", self.port,
-                                   sse_keepalive_s=self.sse_keepalive_s)
+                                   sse_keepalive_s=self.sse_keepalive_s, **self.app_options)
         server = self.server
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -261,8 +265,13 @@ class EventStream:
         self._socket: socket.socket | None = None
         self._thread = threading.Thread(target=self._run, name="sse-client", daemon=True)
 
-    def open(self, timeout_s: float = 5.0) -> EventStream:
+    def begin(self) -> EventStream:
+        """Send the request and return at once (``open`` also waits for the answer)."""
         self._thread.start()
+        return self
+
+    def open(self, timeout_s: float = 5.0) -> EventStream:
+        self.begin()
         assert self.wait(lambda: self.status_code is not None or self.ended, timeout_s), \
             "no answer to GET /api/v1/events"
         return self
@@ -362,11 +371,14 @@ class EventStream:
 
 @contextlib.contextmanager
 def running_server(engine: str, tmp: Path, *, send_buffer: int | None = None,
+                   app_options: dict[str, Any] | None = None,
                    **overrides: Any) -> Iterator[LiveServer]:
-    """A started server on a fresh database of ``engine``; stopped (and dropped) after."""
+    """A started server on a fresh database of ``engine``; stopped (and dropped) after.
+    ``app_options`` go to ``create_app`` (e.g. a fake ``auth_clock``)."""
     with contextlib.ExitStack() as stack:
         url = database_url(engine, tmp, stack)
-        live = LiveServer(server_settings(url, **overrides), send_buffer=send_buffer)
+        live = LiveServer(server_settings(url, **overrides), send_buffer=send_buffer,
+                          app_options=app_options)
         live.start()
         try:
             yield live
