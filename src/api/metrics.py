@@ -110,7 +110,12 @@ def _registry(runtime: Runtime) -> CollectorRegistry:
     return registry
 
 
-@get("/metrics", tags=["system"], opt=PUBLIC)
+# Litestar adds "; charset=utf-8" to text types itself; declared on the route too, so that
+# the published schema says what is sent.
+PROMETHEUS_TEXT = "text/plain; version=0.0.4"
+
+
+@get("/metrics", tags=["system"], opt=PUBLIC, media_type=PROMETHEUS_TEXT)
 async def metrics(runtime: NamedDependency[Runtime]) -> Response[Any]:
     body = generate_latest(_registry(runtime))
-    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+    return Response(body, media_type=PROMETHEUS_TEXT)

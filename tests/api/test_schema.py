@@ -1,4 +1,5 @@
-"""Schemathesis against the app's own OpenAPI schema: no input it can derive makes a 5xx.
+"""Schemathesis against the app's own OpenAPI schema: no input it can derive makes a 5xx, and
+every answer conforms to the schema (status documented, content type, body, headers).
 
 Every operation of ``/schema/openapi.json`` is called with generated parameters and bodies
 (admin token) on a live server. ``GET /api/v1/events`` is left out: it never ends. Few
@@ -12,6 +13,13 @@ from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from fake_clock import FakeClock
 from integration.live import ADMIN_TOKEN, LiveServer
@@ -58,7 +66,22 @@ def test_the_schema_describes_every_route(server: LiveServer) -> None:
 @schema.parametrize()
 @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_generated_request_is_a_server_error(case: Any, server: LiveServer) -> None:
-    """Any request schemathesis derives from the schema is answered below 500."""
+    """Any request schemathesis derives from the schema is answered below 500, with a status
+    the schema lists and a body and headers that match what it says about that status."""
     response = case.call(base_url=server.base_url,
                          headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10)
     assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text}"
+    case.validate_response(response, checks=[
+        not_a_server_error, status_code_conformance, content_type_conformance,
+        response_schema_conformance, response_headers_conformance])
+
+
+def test_error_answers_are_published_as_they_are_sent() -> None:
+    """The published 400 (and every other error) is ``{"detail": string}`` — not Litestar's
+    default with a required ``status_code`` that the answers do not carry."""
+    operation = DOCUMENT["paths"]["/api/v1/mqtt/sites"]["post"]
+    for status in ("400", "default"):
+        ref = operation["responses"][status]["content"]["application/json"]["schema"]["$ref"]
+        assert ref == "#/components/schemas/Error"
+    error = DOCUMENT["components"]["schemas"]["Error"]
+    assert error["required"] == ["detail"] and set(error["properties"]) == {"detail"}
