@@ -39,7 +39,7 @@ class FakeEventSource implements EventSourceLike {
   }
 }
 
-function setup() {
+function setup(random: () => number = () => 0.5) {
   const sources: FakeEventSource[] = [];
   const events: LiveEvent[] = [];
   const states: LiveState[] = [];
@@ -58,6 +58,7 @@ function setup() {
       gaps += 1;
     },
     setTimeout: (callback, ms) => timers.push({ callback, ms }),
+    random,
     clearTimeout: () => {},
   });
   return { connection, sources, events, states, timers, gaps: () => gaps };
@@ -110,6 +111,20 @@ describe("LiveConnection", () => {
     timers[1]?.callback();
     sources[2]?.open();
     expect(gaps()).toBe(1);
+  });
+
+  it("backs off, spread by jitter, while the server refuses streams (503 at its cap)", () => {
+    const { connection, sources, timers } = setup(() => 0);
+    connection.start();
+    for (let refused = 0; refused < 7; refused += 1) {
+      sources[refused]?.fail(); // an HTTP error answer: the browser gives up at once
+      timers[refused]?.callback();
+    }
+    expect(timers.map((t) => t.ms)).toEqual([500, 1000, 2000, 4000, 8000, 15000, 15000]);
+    const late = setup(() => 0.999);
+    late.connection.start();
+    late.sources[0]?.fail();
+    expect(late.timers[0]?.ms).toBe(1499);
   });
 
   it("stops for good: no more streams and no more events", () => {

@@ -7,6 +7,11 @@
  * a new one after a backoff; a new EventSource has no Last-Event-ID, so events may have been
  * missed and `onGap` tells the owner to refetch everything.
  *
+ * A server at its stream cap answers 503 (with Retry-After, which an EventSource cannot read):
+ * the browser closes the stream and we back off like for any refused open, doubling up to
+ * `retryMaxMs`, each delay spread by ±50 % so that dashboards refused together do not come
+ * back together.
+ *
  * Runs on the browser's main thread; the EventSource constructor is injected for tests.
  */
 
@@ -36,6 +41,8 @@ export interface LiveConnectionOptions {
   clearTimeout?: (handle: unknown) => void;
   retryBaseMs?: number;
   retryMaxMs?: number;
+  /** A number in [0, 1), for the jitter of the retry delay (Math.random by default). */
+  random?: () => number;
 }
 
 const CLOSED = 2;
@@ -99,7 +106,8 @@ export class LiveConnection {
     this.hadStream = true;
     const base = this.options.retryBaseMs ?? 1000;
     const max = this.options.retryMaxMs ?? 30000;
-    const delay = Math.min(base * 2 ** this.failures, max);
+    const random = this.options.random ?? Math.random;
+    const delay = Math.round(Math.min(base * 2 ** this.failures, max) * (0.5 + random()));
     this.failures += 1;
     this.retryTimer = this.setTimer(() => {
       this.retryTimer = null;
