@@ -5,11 +5,15 @@ never ends by itself. ``Server.handle_exit`` therefore also sets the runtime's
 ``shutting_down`` event, which every stream watches; streams end, uvicorn proceeds, and the
 lifespan stops the actors within MQTT_SHUTDOWN_TIMEOUT.
 
-``serve`` (the process-level entry point, not the tests' in-process servers) also sets the
-garbage collector up for a long-lived server: collections far less often than CPython's
-default (every 700 net allocations), and everything that exists once started up — modules,
-sites, device actors loaded from storage — moved out of the collector's sight with
-``gc.freeze()``. The ingest benchmark measured ~15 % more messages per second with it.
+``serve`` (the process-level entry point, not the tests' in-process servers) moves
+everything that exists once started up — modules, sites, device actors loaded from storage —
+out of the collector's sight with ``gc.freeze()``, so full collections do not walk it again
+and again. The collector's thresholds stay CPython's: they count objects, not bytes, and
+raising them (it was 50,000/20/100) let cyclic garbage that holds large buffers live long —
+a refused 9 MB body was kept ~17 MiB a request (issue 12); after that fix, uvicorn's cycles of
+refused oversized requests still grew the server by 20 MiB per 100 requests with the raised
+thresholds, 4 MiB with CPython's. The ingest benchmark, alternated four times on this shared
+machine, showed no gain above its noise (5.8-11.5k/s raised, 6.9-12.4k/s default).
 
 ``serve`` starts in an order that never harms a running instance: the HTTP port is bound
 first (``listen`` — a busy port is one clear ``SitelinkError``), then the SQLite instance
@@ -33,9 +37,6 @@ from sitelink import instance_lock
 from sitelink.api.app import create_app
 from sitelink.errors import SitelinkError
 from sitelink.settings import Settings
-
-# (young, middle, old): a young collection per 50,000 net allocations, not 700
-GC_THRESHOLDS = (50_000, 20, 100)
 
 
 class Server(uvicorn.Server):
@@ -114,7 +115,6 @@ def serve(settings: Settings, host: str, port: int, **app_options: Any) -> None:
         lock = instance_lock.hold(settings, f"{host}:{port}")
         try:
             server = build_server(settings, host, port, **app_options)
-            gc.set_threshold(*GC_THRESHOLDS)
             server.freeze_after_startup = True
             server.run(sockets=[sock])
         finally:

@@ -63,6 +63,13 @@ function heartbeat(temperature: number): string {
 
 test("a live fleet in the browser, from login to a broker outage and back", async ({ page }) => {
   const badge = page.getByTestId("site-status-badge").first();
+  // The server sends a strict Content-Security-Policy: the dashboard must not trip it.
+  const cspViolations: string[] = [];
+  page.on("console", (message) => {
+    if (/Content Security Policy|Refused to (load|execute|apply|connect)/.test(message.text())) {
+      cspViolations.push(message.text());
+    }
+  });
 
   await test.step("log in with a token; the token is not kept by the page", async () => {
     await page.goto(server.url);
@@ -195,6 +202,10 @@ test("a live fleet in the browser, from login to a broker outage and back", asyn
     await page.getByTestId("admin-menu").click();
     await page.getByTestId("action-start").click();
     await expect(badge).toHaveAttribute("data-status", "connected");
+  });
+
+  await test.step("nothing the dashboard did broke its Content-Security-Policy", async () => {
+    expect(cspViolations).toEqual([]);
   });
 });
 
