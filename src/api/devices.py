@@ -172,7 +172,7 @@ class SensorController(Controller):
                 yield "".join(csv_row([iso_time(r.at), repr(r.value)]) for r in page)
 
         filename = f"sensor-{sensor.id}-{sensor.key}.csv"
-        return Stream(lines(), media_type="text/csv; charset=utf-8",
+        return Stream(lines(), media_type="text/csv",
                       headers={"Content-Disposition": attachment(filename)})
 
 

@@ -5,7 +5,8 @@ Litestar documents its error answers as ``{"status_code", "detail", "extra"}`` w
 document is built, every error answer of every operation is pointed at one ``Error`` schema,
 and each operation gets a ``default`` answer of that schema: any status that a route may
 answer without listing it (401, 403, 413, 415, 429, 503) is still described, and its body
-matches. Runs once, when the app is created.
+matches. Routes that answer CSV on request (``?format=csv``) say so beside their JSON.
+Runs once, when the app is created.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ ERROR_SCHEMA = Schema(
     description="Every error answer: JSON with a detail string.",
 )
 
+# (path, method) -> another media type the success answer may have, chosen by a parameter
+ALTERNATE_SUCCESS_CONTENT = {("/api/v1/audit", "get"): "text/csv"}
+
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
@@ -38,12 +42,17 @@ def _error(description: str) -> OpenAPIResponse:
 def document_errors(openapi: OpenAPI) -> None:
     """Rewrite ``openapi`` in place: errors are ``Error``; every operation has a default."""
     openapi.components.schemas = {**(openapi.components.schemas or {}), "Error": ERROR_SCHEMA}
-    for path_item in (openapi.paths or {}).values():
+    for path, path_item in (openapi.paths or {}).items():
         for method in _METHODS:
             operation = getattr(path_item, method, None)
             if operation is None:
                 continue
             responses = dict(operation.responses or {})
+            alternate = ALTERNATE_SUCCESS_CONTENT.get((path, method))
+            success = responses.get("200")
+            if alternate and isinstance(success, OpenAPIResponse):
+                success.content = {**(success.content or {}), alternate: OpenAPIMediaType(
+                    schema=Schema(type=OpenAPIType.STRING))}
             for status, response in responses.items():
                 if status.isdigit() and int(status) >= 400:
                     description = getattr(response, "description", "") or "error"

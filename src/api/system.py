@@ -185,7 +185,7 @@ async def audit(runtime: NamedDependency[Runtime],
     """Who did what, newest first. ``?format=csv``: every entry (``limit``/``offset`` do
     not apply), streamed, with ``detail`` as JSON in one column."""
     if format == "csv":
-        return Stream(audit_csv(runtime), media_type="text/csv; charset=utf-8",
+        return Stream(audit_csv(runtime), media_type="text/csv",
                       headers={"Content-Disposition": attachment("audit.csv")})
     entries = await audit_store.list_audit(runtime.db, limit=limit, offset=offset)
     return Response({"entries": [
