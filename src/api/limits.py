@@ -2,7 +2,7 @@
 
 Body size: every route accepts at most ``SMALL_BODY`` unless its decorator says otherwise with
 Litestar's ``request_max_body_size=`` (a route that takes more names one of the sizes here;
-an import endpoint would take a larger one the same way). Litestar refuses a larger
+the import endpoint takes ``IMPORT_BODY``). Litestar refuses a larger
 ``Content-Length`` with 413 before reading a byte, and stops reading a chunked body at the
 limit, so an oversized body is never held whole.
 
@@ -26,6 +26,8 @@ SMALL_BODY = 4 * 1024
 CONFIG_BODY = 256 * 1024
 # a published command: a message of up to 256 KiB, which JSON escaping can make 6 times longer
 PUBLISH_BODY = 2 * 1024 * 1024
+# a YAML or CSV file of sites for ``POST /api/v1/mqtt/sites/import``
+IMPORT_BODY = 5 * 1024 * 1024
 
 MAX_JSON_DEPTH = 32
 

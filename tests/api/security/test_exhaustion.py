@@ -18,6 +18,7 @@ from integration.live import ADMIN_TOKEN, EventStream, LiveServer, running_serve
 from sitelink.api.limits import MAX_JSON_DEPTH, SMALL_BODY, json_depth_exceeds
 from sitelink.broker import free_port
 from sitelink.fanout import EventFilter, Hub, TooManyClients
+from tls_support import Authority
 
 NINE_MB_JUNK = json.dumps({"token": "x", "junk": "a" * 9_000_000}).encode()
 
@@ -55,7 +56,8 @@ def test_exhaustion_body_limits_are_per_route(server: LiveServer) -> None:
     client, admin = server.client(), server.admin()
     padded = json.dumps({"token": "x" * (SMALL_BODY + 10)}).encode()
     assert _post_json(client, "/api/v1/auth/session", padded).status_code == 413
-    pem = "-----BEGIN CERTIFICATE-----\n" + "A" * 60_000 + "\n-----END CERTIFICATE-----\n"
+    pem = "".join(Authority(f"CA {i}").pem for i in range(12))  # a bundle of ~7 KiB
+    assert len(pem) > SMALL_BODY
     site = {"name": "big", "code": "big_pem", "broker_host": "127.0.0.1", "tls": True,
             "tls_ca_pem": pem}
     assert admin.post("/api/v1/mqtt/sites/", json=site).status_code == 201
