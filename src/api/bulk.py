@@ -34,7 +34,7 @@ class BulkController(Controller):
     path = "/api/v1/mqtt/sites"
     tags = ["sites"]
 
-    @get("/export", opt=ADMIN)
+    @get("/export", opt=ADMIN, media_type=MEDIA_TYPES["yaml"])
     async def export_sites(
         self, runtime: NamedDependency[Runtime],
         format: Literal["yaml", "csv"] = Parameter(default="yaml"),

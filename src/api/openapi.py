@@ -28,8 +28,20 @@ ERROR_SCHEMA = Schema(
     description="Every error answer: JSON with a detail string.",
 )
 
-# (path, method) -> another media type the success answer may have, chosen by a parameter
-ALTERNATE_SUCCESS_CONTENT = {("/api/v1/audit", "get"): "text/csv"}
+_TEXT = Schema(type=OpenAPIType.STRING)
+_SITES_DOCUMENT = Schema(
+    type=OpenAPIType.OBJECT, required=["sites"],
+    properties={"sites": Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.OBJECT))},
+    description="every site with its topics, no secrets",
+)
+
+# (path, method) -> media types (and their schemas) the success answer may also have, chosen
+# by a parameter; they are added beside (or replace) what the route itself declares
+ALTERNATE_SUCCESS_CONTENT: dict[tuple[str, str], dict[str, Schema]] = {
+    ("/api/v1/audit", "get"): {"text/csv": _TEXT},
+    ("/api/v1/mqtt/sites/export", "get"): {"application/yaml": _SITES_DOCUMENT,
+                                            "text/csv": _TEXT},
+}
 
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
@@ -51,8 +63,8 @@ def document_errors(openapi: OpenAPI) -> None:
             alternate = ALTERNATE_SUCCESS_CONTENT.get((path, method))
             success = responses.get("200")
             if alternate and isinstance(success, OpenAPIResponse):
-                success.content = {**(success.content or {}), alternate: OpenAPIMediaType(
-                    schema=Schema(type=OpenAPIType.STRING))}
+                success.content = {**(success.content or {}), **{
+                    media: OpenAPIMediaType(schema=schema) for media, schema in alternate.items()}}
             for status, response in responses.items():
                 if status.isdigit() and int(status) >= 400:
                     description = getattr(response, "description", "") or "error"
