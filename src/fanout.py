@@ -177,7 +177,7 @@ class Hub:
         self.subscribers: set[Subscriber] = set()
         # Slots taken before a stream's answer starts and not yet turned into a subscriber
         # (the cap counts them, so it is decided before the 200 is sent).
-        self.reserved = 0
+        self.slots_reserved = 0
         # Subscribers grouped by filter: an event is matched once per distinct filter (a
         # thousand dashboards ask for the same thing), not once per client.
         self._groups: dict[EventFilter, dict[Subscriber, None]] = {}
@@ -242,9 +242,9 @@ class Hub:
     def reserve(self) -> Reservation:
         """Take one of the ``max_clients`` slots now, or raise ``TooManyClients``. Check and
         take happen in one step on the loop thread, so concurrent opens cannot both pass."""
-        if len(self.subscribers) + self.reserved >= self.max_clients:
+        if len(self.subscribers) + self.slots_reserved >= self.max_clients:
             raise TooManyClients(f"{self.max_clients} event streams are open already")
-        self.reserved += 1
+        self.slots_reserved += 1
         return Reservation(self)
 
     def subscribe(self, event_filter: EventFilter, last_event_id: int | None,
@@ -271,7 +271,7 @@ class Hub:
                 del self._groups[sub.filter]
 
     def _release_slot(self) -> None:
-        self.reserved -= 1
+        self.slots_reserved -= 1
 
     def _replay(self, last_event_id: int) -> Iterable[PublicEvent]:
         oldest = self.ring[0].id if self.ring else self.last_id + 1

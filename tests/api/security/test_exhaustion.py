@@ -178,10 +178,10 @@ def test_exhaustion_hub_reservations_count_against_the_cap() -> None:
     second.release()
     second.release()  # a second release gives nothing back twice
     sub = hub.subscribe(EventFilter(), None, first)
-    assert hub.reserved == 0 and len(hub.subscribers) == 1
+    assert hub.slots_reserved == 0 and len(hub.subscribers) == 1
     third = hub.reserve()
     with pytest.raises(TooManyClients):
         hub.subscribe(EventFilter(), None)
     third.release()
     hub.unsubscribe(sub)
-    assert hub.reserved == 0 and not hub.subscribers
+    assert hub.slots_reserved == 0 and not hub.subscribers
