@@ -19,6 +19,7 @@ from sitelink.site_rules import (
     Code,
     Host,
     Keepalive,
+    Labels,
     Name,
     OfflineAfter,
     Pem,
@@ -46,7 +47,8 @@ QueryId = Annotated[int, QueryParameter(ge=1, le=ID_MAX)]
 OptionalQueryId = Annotated[int | None, QueryParameter(ge=1, le=ID_MAX)]
 
 __all__ = [
-    "ID_MAX", "Code", "DataloggerUpdate", "DiscoveryRequest", "Host", "Keepalive", "Name",
+    "ID_MAX", "Code", "DataloggerUpdate", "DiscoveryRequest", "Host", "Keepalive", "Labels",
+    "Name",
     "OfflineAfter", "OptionalQueryId", "PathId", "Pem", "Port", "Prefix", "Protocol",
     "PublishCommand", "QueryId", "Secret", "SessionRequest", "SiteCreate", "SiteUpdate",
     "TopicCreate", "TopicUpdate",

@@ -27,7 +27,13 @@ from typing import NamedTuple
 
 from sitelink.storage import event_ids
 from sitelink.storage.database import Database
-from sitelink.storage.tables import ALL_TABLES, COMPOSITE_INDEXES, MigrationRecord, WebSession
+from sitelink.storage.tables import (
+    ALERT_TABLES,
+    ALL_TABLES,
+    COMPOSITE_INDEXES,
+    MigrationRecord,
+    WebSession,
+)
 
 # Any constant works; both instances of sitelink must use the same one.
 PG_MIGRATION_LOCK_ID = 0x5173_4C1C
@@ -51,6 +57,20 @@ async def _initial_schema(db: Database) -> None:
         await db.engine.run_ddl(
             f'CREATE {unique}INDEX IF NOT EXISTS "{index.name}" ON "{tablename}" ({columns})'
         )
+
+
+# Indexes of the alert tables: one open alert per rule and subject (partial, so resolved
+# ones pile up as history), the outbox's due scan, and alert lists newest first.
+ALERT_INDEXES = (
+    'CREATE UNIQUE INDEX IF NOT EXISTS "alert_open_rule_subject_uq" ON "alert" '
+    "(\"rule\", \"subject\") WHERE \"state\" <> 'resolved'",
+    'CREATE INDEX IF NOT EXISTS "alert_started_ix" ON "alert" ("started_at")',
+    'CREATE INDEX IF NOT EXISTS "alert_notification_due_ix" ON "alert_notification" '
+    '("channel", "state", "next_attempt_at")',
+    'CREATE INDEX IF NOT EXISTS "alert_notification_alert_ix" ON "alert_notification" ("alert")',
+    'CREATE INDEX IF NOT EXISTS "alert_notification_attempt_ix" '
+    'ON "alert_notification_attempt" ("notification")',
+)
 
 
 async def has_column(db: Database, table: str, column: str) -> bool:
@@ -91,11 +111,22 @@ async def _web_sessions(db: Database) -> None:
     await WebSession.create_table(if_not_exists=True)
 
 
+async def _alerts(db: Database) -> None:
+    """Issue 13: alert rules, channels, alerts, the notification outbox with its attempts,
+    silences; and ``site.labels``, which rules match on (kept if another step added it)."""
+    await add_missing_columns(db, "site", {"labels": "TEXT NOT NULL DEFAULT '{}'"})
+    for table in ALERT_TABLES:
+        await table.create_table(if_not_exists=True)
+    for statement in ALERT_INDEXES:
+        await db.engine.run_ddl(statement)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial_schema", _initial_schema),
     Migration("0003_connectivity", _connectivity),
     Migration("0004_event_id_reservation", event_ids.create_table),
     Migration("0005_web_sessions", _web_sessions),
+    Migration("0006_alerts", _alerts),
 )
 
 

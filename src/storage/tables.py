@@ -212,6 +212,116 @@ class AuditEntry(Table, tablename="audit_entry"):
     result = Varchar(length=64, default="ok")
 
 
+class AlertRule(Table, tablename="alert_rule"):
+    """When to alert: a kind of condition, a scope of sites, a debounce and where to send."""
+
+    id = Serial(primary_key=True)
+
+    name = Varchar(length=200)
+    kind = Varchar(length=32)
+    site = ForeignKey(references=Site, on_delete=OnDelete.cascade, null=True)
+    labels = Text(default="{}")  # JSON object: sites whose labels include all of these
+    for_s = Integer(default=60)
+    repeat_s = Integer(default=0)
+    notify_resolved = Boolean(default=True)
+    channel_ids = Text(default="[]")  # JSON list of alert_channel ids
+    is_enabled = Boolean(default=True)
+    sensor_key = Varchar(length=255, default="")
+    model = Varchar(length=255, default="")
+    min_value = DoublePrecision(null=True, default=None)
+    max_value = DoublePrecision(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class AlertChannel(Table, tablename="alert_channel"):
+    """Where notifications go. The URL and the secret are stored encrypted (Fernet);
+    ``url_shown`` is the URL without credentials, query or (for Apprise) anything but its
+    scheme, for display."""
+
+    id = Serial(primary_key=True)
+
+    name = Varchar(length=200, unique=True)
+    kind = Varchar(length=16)
+    url_encrypted = Text()
+    url_shown = Varchar(length=1024, default="")
+    secret_encrypted = Text(null=True, default=None)
+    has_secret = Boolean(default=False)
+    is_enabled = Boolean(default=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class Alert(Table, tablename="alert"):
+    """One alert of one rule about one subject, from pending to resolved. At most one row
+    per (rule, subject) is open (not resolved): a partial unique index in the migration."""
+
+    id = Serial(primary_key=True)
+
+    rule = ForeignKey(references=AlertRule, on_delete=OnDelete.set_null, null=True)
+    kind = Varchar(length=32)
+    subject = Varchar(length=600)  # "site:3", "device:3:datalogger:SN1", "sensor:...:t_ext"
+    state = Varchar(length=16, default="pending")
+    site = ForeignKey(references=Site, on_delete=OnDelete.cascade, null=True)
+    device_id = Integer(null=True, default=None)
+    sensor_id = Integer(null=True, default=None)
+    message = Text(default="")
+    started_at = Timestamptz()
+    fired_at = Timestamptz(null=True, default=None)
+    resolved_at = Timestamptz(null=True, default=None)
+    acknowledged_by = Varchar(length=100, null=True, default=None)
+    acknowledged_at = Timestamptz(null=True, default=None)
+    silenced = Boolean(default=False)
+
+
+class AlertNotification(Table, tablename="alert_notification"):
+    """The outbox: one notification of one alert transition to one channel, kept until
+    sent or given up (24 h). ``dedupe_key`` (alert, channel, transition) is unique, so a
+    transition is never queued twice. Rows with the same ``group_key`` go out as one."""
+
+    id = Serial(primary_key=True)
+
+    alert = ForeignKey(references=Alert, on_delete=OnDelete.cascade, null=False)
+    channel = ForeignKey(references=AlertChannel, on_delete=OnDelete.cascade, null=False)
+    rule_id = Integer(null=True, default=None)
+    transition = Varchar(length=32)  # firing, resolved, repeat-N
+    dedupe_key = Varchar(length=100, unique=True)
+    state = Varchar(length=16, default="queued")  # queued, sending, sent, failed
+    group_key = Varchar(length=200, default="")
+    attempts = Integer(default=0)
+    next_attempt_at = Timestamptz()
+    claimed_until = Timestamptz(null=True, default=None)
+    last_error = Text(default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+    sent_at = Timestamptz(null=True, default=None)
+
+
+class NotificationAttempt(Table, tablename="alert_notification_attempt"):
+    """One delivery attempt of a notification, with its outcome."""
+
+    id = Serial(primary_key=True)
+
+    notification = ForeignKey(references=AlertNotification, on_delete=OnDelete.cascade,
+                              null=False)
+    at = Timestamptz()
+    outcome = Varchar(length=16)  # sent, failed
+    error = Text(default="")
+    duration_ms = Integer(default=0)
+
+
+class AlertSilence(Table, tablename="alert_silence"):
+    """Mutes alerts of a site and/or a rule until a time; they are kept, not notified."""
+
+    id = Serial(primary_key=True)
+
+    site = ForeignKey(references=Site, on_delete=OnDelete.cascade, null=True)
+    rule = ForeignKey(references=AlertRule, on_delete=OnDelete.cascade, null=True)
+    until = Timestamptz()
+    reason = Text(default="")
+    created_by = Varchar(length=100, default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
 class MigrationRecord(Table, tablename="sitelink_migrations"):
     """One applied migration of ``sitelink.storage.migrations.MIGRATIONS``."""
 
@@ -234,8 +344,17 @@ ALL_TABLES: tuple[type[Table], ...] = (
     AvailabilityInterval,
     Command,
     AuditEntry,
+    AlertRule,
+    AlertChannel,
+    Alert,
+    AlertNotification,
+    NotificationAttempt,
+    AlertSilence,
     MigrationRecord,
 )
+# The alert tables, created by the 0006_alerts migration (and by the first on a new database).
+ALERT_TABLES: tuple[type[Table], ...] = (
+    AlertRule, AlertChannel, Alert, AlertNotification, NotificationAttempt, AlertSilence)
 
 
 class CompositeIndex(NamedTuple):

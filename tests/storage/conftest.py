@@ -20,7 +20,7 @@ import pytest
 from sitelink.settings import Settings
 from sitelink.storage.database import Database, open_database
 from sitelink.storage.migrations import migrate
-from sitelink.storage.tables import ALL_TABLES, ApiToken, AuditEntry, Site
+from sitelink.storage.tables import ALL_TABLES, AlertChannel, AlertRule, ApiToken, AuditEntry, Site
 
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 PG_BASE = "postgresql://postgres@127.0.0.1:5432"
@@ -93,6 +93,7 @@ async def db(db_settings: Settings) -> AsyncIterator[Database]:
     if db_settings.engine == "postgres":
         if not await database.ping():  # the test closed it (restart tests)
             database = await open_database(db_settings)
-        for table in (Site, ApiToken, AuditEntry):  # every other row cascades from a site
+        # every other row cascades from these
+        for table in (Site, ApiToken, AuditEntry, AlertRule, AlertChannel):
             await database.execute(f'DELETE FROM "{table._meta.tablename}"')
     await database.close()
