@@ -112,8 +112,9 @@ def transition(
         case State.PENDING, Clear() | Suspend():
             return IDLE, (Discard(),)
         case State.PENDING, Due():
-            assert m.since is not None
-            if now - m.since >= t.for_s:
+            # Compared with due_at itself: since + for_s - since may round below for_s.
+            assert m.since is not None and m.due_at is not None
+            if now >= m.due_at:
                 return _fire(m.since, now, t, opened=True)
             return m, ()
         case State.FIRING, Clear():
