@@ -14,7 +14,8 @@ On the loop, one consumer task takes batches in order and
    with one lookup for all the batches that queued up while it waited,
 2. applies every event to the read model, which says what to announce,
 3. announces that to the SSE hub,
-4. hands the batch to the storage writer (which coalesces and writes in the background).
+4. shows it to the alert evaluator (``alerts``), which reads the read model's new state,
+5. hands the batch to the storage writer (which coalesces and writes in the background).
 """
 
 from __future__ import annotations
@@ -55,6 +56,12 @@ class Writer(Protocol):
     ) -> dict[DeviceKey, int]: ...
 
 
+class AlertObserver(Protocol):
+    """What the bridge needs of the alert service (runs on the loop, must not block)."""
+
+    def observe(self, event: Event) -> None: ...
+
+
 class Bridge:
     def __init__(
         self,
@@ -79,6 +86,7 @@ class Bridge:
         self._task: asyncio.Task[None] | None = None
         self.crossings = 0
         self.events = 0
+        self.alerts: AlertObserver | None = None
 
     # --- any thread -----------------------------------------------------------------------------
 
@@ -155,8 +163,14 @@ class Bridge:
             await self.writer.ensure_devices(discovered)
 
     def _handle(self, batch: list[Event]) -> None:
+        alerts = self.alerts
         for event in batch:
             for type_, site_id, data in self.read_model.apply(event):
                 self.hub.publish(type_, site_id, data)
+            if alerts is not None:
+                try:
+                    alerts.observe(event)
+                except Exception:  # an alerting bug must not cost the batch its storage
+                    log.exception("alert evaluation failed", event=type(event).__name__)
         if self.writer is not None:
             self.writer.submit(batch)

@@ -2,11 +2,12 @@
 
 One object, created on the asyncio loop by the HTTP app's lifespan (or by a test):
 
-    start:  storage (migrate) → clock → read model, hub, bridge, writer → supervisor
+    start:  storage (migrate) → clock → read model, hub, bridge, writer → alerts → supervisor
             → desired state applied → reconcile every SITELINK_RECONCILE_S
             → supervisor watch
     stop:   watch, reconcile → sites say goodbye in parallel (MQTT_SHUTDOWN_TIMEOUT)
-            → actors → bridge drained → writer flushed → storage closed → clock
+            → actors → bridge drained → alerts recorded, senders stopped → writer flushed
+            → storage closed → clock
 
 Stored rows are loaded defensively (``sitelink.desired``): a site that cannot run is
 shown as ``error`` naming the problem, logged and audited once, and never reaches the
@@ -46,6 +47,9 @@ from sitelink.actors.supervisor import (
     SupervisorInfo,
     Upsert,
 )
+from sitelink.alerts.outbox import Sender
+from sitelink.alerts.service import AlertService
+from sitelink.alerts.timers import ClockScheduler, LoopScheduler, Scheduler
 from sitelink.bridge import Bridge
 from sitelink.desired import RejectedSite, desired_sites, device_states, site_spec
 from sitelink.errors import InvalidRow
@@ -99,6 +103,13 @@ class Runtime:
         self._watch_task: asyncio.Task[None] | None = None
         self._supervisor_died = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
+        self.alerts: AlertService | None = None
+        self.listen_url = "http://127.0.0.1:8000"  # set by the server to its host and port
+
+    @property
+    def public_url(self) -> str:
+        """Where notifications link to: SITELINK_PUBLIC_URL, else http://HOST:PORT."""
+        return self.settings.public_url or self.listen_url
 
     @property
     def started(self) -> bool:
@@ -136,6 +147,12 @@ class Runtime:
         self.bridge.start()
         self.hub.start_sweeping()
         self.read_model.load(await site_store.list_sites(self.db))
+        scheduler: Scheduler = (LoopScheduler(loop) if self._own_clock
+                                else ClockScheduler(self.clock, loop))
+        self.alerts = AlertService(self.db, self.read_model, self.hub, scheduler,
+                                   Sender(self.db, public_url=self.public_url))
+        await self.alerts.start()
+        self.bridge.alerts = self.alerts
         self.supervisor = self._start_supervisor(loop)
         sites = await self._apply_everything()
         self._reconcile_task = loop.create_task(self._reconcile_forever(), name="reconcile")
@@ -213,6 +230,8 @@ class Runtime:
         self.hub.stop_sweeping()
         if self.bridge is not None:
             await self.bridge.stop()
+        if self.alerts is not None:
+            await self.alerts.stop()
         if self.writer is not None:
             await self.writer.close()
         if self._db is not None:
@@ -286,6 +305,8 @@ class Runtime:
         self._tell(Remove(site_id))
         self.rejected.pop(site_id, None)
         self.hub.publish(*self.read_model.remove_site(site_id))
+        if self.alerts is not None:
+            self.alerts.site_removed(site_id)
 
     def _reserve_event_ids(self, last_id: int) -> None:
         """Half of the reserved event ids are used: reserve more (on the loop, in the
@@ -360,6 +381,8 @@ class Runtime:
         self.read_model.forget_device(key)
         if self.writer is not None:
             self.writer.forget_device(key)
+        if self.alerts is not None:
+            self.alerts.device_removed(key)
 
     def reconnect(self, site_id: int) -> None:
         self.tell_site(site_id, lc.Reconnect())

@@ -1,7 +1,8 @@
 """Timers of the alert evaluator: callbacks at a wall-clock time, on the event loop.
 
-``LoopScheduler`` runs them with ``loop.call_later``; ``ManualScheduler`` is the fake
-clock of tests and benchmarks, advanced by hand, so that no test sleeps to wait for a
+``LoopScheduler`` runs them with ``loop.call_later``; ``ClockScheduler`` with the actors'
+clock (so a test's ``FakeClock`` drives both); ``ManualScheduler`` is the fake clock of
+unit tests and benchmarks, advanced by hand, so that no test sleeps to wait for a
 timer. Both run callbacks on the thread that drives them (the loop's, or the caller of
 ``advance``).
 """
@@ -14,6 +15,8 @@ import itertools
 import time
 from collections.abc import Callable
 from typing import Protocol
+
+from sitelink.actors.clock import BaseClock
 
 
 class Handle(Protocol):
@@ -85,3 +88,31 @@ class ManualScheduler:
             self._now = max(self._now, handle.when)
             handle.callback()
         self._now = end
+
+
+class _OnLoop:
+    """A clock target that runs a callback on the loop (the clock's thread only hands over)."""
+
+    __slots__ = ("callback", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+        self.loop = loop
+        self.callback = callback
+
+    def tell(self, message: object) -> None:
+        self.loop.call_soon_threadsafe(self.callback)
+
+
+class ClockScheduler:
+    """The actors' clock (``sitelink.actors.clock``) as a scheduler of loop callbacks: with
+    the ``FakeClock`` of a test, advancing the actors' time also moves the alerts'."""
+
+    def __init__(self, clock: BaseClock, loop: asyncio.AbstractEventLoop) -> None:
+        self.clock = clock
+        self.loop = loop
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> Handle:
+        return self.clock.schedule(when - self.clock.now(), _OnLoop(self.loop, callback), None)

@@ -22,7 +22,18 @@ from litestar.params import FromPath
 from litestar.static_files import create_static_files_router
 
 from sitelink.actors.clock import BaseClock
-from sitelink.api import bulk, devices, metrics, sites, system, tokens, topics
+from sitelink.api import (
+    alert_channels,
+    alert_rules,
+    alerts,
+    bulk,
+    devices,
+    metrics,
+    sites,
+    system,
+    tokens,
+    topics,
+)
 from sitelink.api.auth import PUBLIC, PUBLIC_OPT, SCHEMA_PATHS, TokenAuthentication, require_role
 from sitelink.api.clients import ClientView
 from sitelink.api.errors import HANDLERS
@@ -77,6 +88,8 @@ def create_app(settings: Settings, *, clock: BaseClock | None = None,
         devices.GatewayController, devices.SensorController, events, system.health,
         system.login, system.logout, system.me, system.actors, system.audit, metrics.metrics,
         tokens.TokenController,
+        alerts.AlertController, alert_rules.AlertRuleController,
+        alert_channels.AlertChannelController,
     ]
     dist = web_dir(settings)
     if dist is not None:

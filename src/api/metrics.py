@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from sitelink.alerts.model import RuleKind
 from sitelink.api.auth import PUBLIC
 from sitelink.runtime import Runtime
 
@@ -90,6 +91,19 @@ class RuntimeCollector(Collector):
             yield CounterMetricFamily("sitelink_storage_dropped_events",
                                       "Events dropped by the storage writer",
                                       value=rt.writer.dropped)
+        if rt.alerts is not None:
+            firing = GaugeMetricFamily("sitelink_alerts_firing", "Alerts firing now, by kind",
+                                       labels=["kind"])
+            by_kind = rt.alerts.firing_by_kind()
+            for kind in RuleKind:
+                firing.add_metric([kind.value], by_kind.get(kind.value, 0))
+            yield firing
+            sent = CounterMetricFamily("sitelink_notifications",
+                                       "Notification attempts by channel and outcome",
+                                       labels=["channel", "outcome"])
+            for (channel, outcome), count in sorted(rt.alerts.sender.outcomes.items()):
+                sent.add_metric([channel, outcome], count)
+            yield sent
         if rt.bridge is not None:
             yield CounterMetricFamily("sitelink_bridge_crossings",
                                       "Thread-to-loop hand-offs (each carries a batch)",

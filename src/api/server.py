@@ -73,6 +73,7 @@ class Server(uvicorn.Server):
 
 def build_server(settings: Settings, host: str, port: int, **app_options: Any) -> Server:
     app = create_app(settings, **app_options)
+    app.state.runtime.listen_url = f"http://{host}:{port}"
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
         # Forwarded headers are read in api/clients.py, from SITELINK_TRUSTED_PROXIES only;

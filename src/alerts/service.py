@@ -1,0 +1,205 @@
+"""The alert service: the evaluator's transitions recorded in the database, in order.
+
+Runs on the event loop. The evaluator decides synchronously (inside the bridge's handling
+of a batch); its transitions go into a queue that one task writes to the database, so the
+bridge never waits for SQL. After each write the task announces the alert on the event
+stream (``alert.firing``, ``alert.resolved``) and wakes the channels it queued work for.
+
+Start (``start``): alerts still pending from the last run are dropped (their timers are
+gone; live state raises them again); firing ones are restored as firing — not fired
+again — when their rule still holds for their site, and resolved at once otherwise (rule
+deleted or disabled, site deleted or disabled). The rest resolve as the live state
+arrives: a site that connects resolves its ``site_down``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import structlog
+
+from sitelink.alerts import machine as am
+from sitelink.alerts.evaluator import Evaluator, Subject, Transition
+from sitelink.alerts.model import AlertInfo, AlertStateName, Rule, RuleKind, Silence
+from sitelink.alerts.outbox import Sender
+from sitelink.alerts.timers import Scheduler
+from sitelink.events import DeviceKey, Event
+from sitelink.fanout import Hub
+from sitelink.readmodel import ReadModel
+from sitelink.storage import alert_config, alert_state
+from sitelink.storage.database import Database
+from sitelink.storage.tables import Device
+
+log = structlog.get_logger(__name__)
+
+
+def alert_data(info: AlertInfo) -> dict[str, Any]:
+    data: dict[str, Any] = msgspec.to_builtins(info)
+    return data
+
+
+class AlertService:
+    def __init__(self, db: Database, read_model: ReadModel, hub: Hub, scheduler: Scheduler,
+                 sender: Sender) -> None:
+        self.db = db
+        self.read_model = read_model
+        self.hub = hub
+        self.scheduler = scheduler
+        self.sender = sender
+        self.evaluator = Evaluator(read_model, scheduler, self._queue_transition)
+        self.silences: list[Silence] = []
+        self._ids: dict[tuple[int, str], int] = {}  # open alert ids by (rule, subject)
+        self._queue: asyncio.Queue[Transition] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    # --- life ----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        rules = {r.id: r for r in await alert_config.list_rules(self.db)}
+        await self._load_silences()
+        for alert in await alert_state.open_alerts(self.db):
+            await self._restore(alert, rules)
+        self.evaluator.set_rules(rules.values())
+        self._task = asyncio.get_running_loop().create_task(self._persist(), name="alerts")
+        await self.sender.start()
+
+    async def stop(self) -> None:
+        await self.drain()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.sender.stop()
+
+    async def drain(self) -> None:
+        """Wait until every transition so far is in the database (tests, shutdown)."""
+        await self._queue.join()
+
+    async def _restore(self, alert: alert_state.OpenAlert, rules: dict[int, Rule]) -> None:
+        rule = rules.get(alert.rule_id) if alert.rule_id is not None else None
+        if alert.state is AlertStateName.PENDING:
+            await alert_state.discard_alert(self.db, alert.id)
+            return
+        subject = Subject.parse(alert.subject)
+        view = self.read_model.sites.get(subject.site_id)
+        holds = (rule is not None and rule.is_enabled and view is not None
+                 and rule.covers(subject.site_id, view.record.labels)
+                 and (rule.kind is not RuleKind.SITE_DOWN or view.record.is_enabled))
+        if rule is None or not holds:
+            await alert_state.resolve_alert(
+                self.db, alert.id, at=self.scheduler.now(),
+                notify=rule is not None and rule.notify_resolved,
+                channel_ids=rule.channel_ids if rule is not None else [],
+                rule_id=alert.rule_id)
+            return
+        self._ids[(rule.id, alert.subject)] = alert.id
+        self.evaluator.restore(rule, subject, alert.started_at.timestamp(),
+                               acked=alert.acknowledged)
+
+    # --- inputs --------------------------------------------------------------------------------
+
+    def observe(self, event: Event) -> None:
+        """The bridge, on the loop, after the read model applied ``event``."""
+        self.evaluator.observe(event)
+
+    async def rules_changed(self) -> None:
+        self.evaluator.set_rules(await alert_config.list_rules(self.db))
+
+    async def silences_changed(self) -> None:
+        """Reload the silences; open alerts they cover are silenced from now on."""
+        await self._load_silences()
+        now = datetime.now(UTC)
+        for (rule_id, subject_key), alert_id in list(self._ids.items()):
+            site_id = Subject.parse(subject_key).site_id
+            if any(s.mutes(rule_id, site_id, now) for s in self.silences):
+                await alert_state.set_silenced(self.db, alert_id, True)
+
+    async def _load_silences(self) -> None:
+        self.silences = await alert_config.list_silences(self.db, active_at=datetime.now(UTC),
+                                                         limit=10_000)
+
+    async def acknowledge(self, alert_id: int, by: str) -> AlertInfo:
+        info = await alert_state.acknowledge(self.db, alert_id, by=by, at=datetime.now(UTC))
+        for key, open_id in self._ids.items():
+            if open_id == alert_id:
+                self.evaluator.acknowledge(*key)
+        self.hub.publish("alert.acknowledged", info.site_id, alert_data(info))
+        return info
+
+    def site_removed(self, site_id: int) -> None:
+        self.evaluator.site_removed(site_id)
+
+    def device_removed(self, device: DeviceKey) -> None:
+        self.evaluator.device_removed(device)
+
+    def firing_by_kind(self) -> dict[str, int]:
+        return dict(self.evaluator.firing_by_kind())
+
+    # --- recording -----------------------------------------------------------------------------
+
+    def _queue_transition(self, transition: Transition) -> None:
+        self._queue.put_nowait(transition)
+
+    async def _persist(self) -> None:
+        while True:
+            transition = await self._queue.get()
+            try:
+                await self._record(transition)
+            except Exception:
+                log.exception("recording an alert transition failed",
+                              rule_id=transition.rule.id, subject=transition.subject.key,
+                              effect=type(transition.effect).__name__)
+            finally:
+                self._queue.task_done()
+
+    def _silenced(self, rule: Rule, site_id: int) -> bool:
+        now = datetime.now(UTC)
+        return any(s.mutes(rule.id, site_id, now) for s in self.silences)
+
+    async def _device_id(self, device: DeviceKey | None) -> int | None:
+        if device is None:
+            return None
+        known = self.read_model.device_id_of(device)
+        if known is not None:
+            return known
+        row = await Device.select(Device.id).where(
+            (Device.site == device.site_id) & (Device.kind == device.kind)
+            & (Device.serial == device.serial)).first()
+        return None if row is None else int(row["id"])
+
+    async def _record(self, t: Transition) -> None:
+        rule, subject, key = t.rule, t.subject, (t.rule.id, t.subject.key)
+        match t.effect:
+            case am.Open(since=since):
+                self._ids[key] = await alert_state.open_alert(
+                    self.db, rule_id=rule.id, kind=rule.kind, subject=subject.key,
+                    site_id=subject.site_id, device_id=await self._device_id(subject.device),
+                    sensor_key=subject.sensor_key, message=t.message, started_at=since)
+            case am.Fire(at=at):
+                alert_id = self._ids[key]
+                await alert_state.fire_alert(
+                    self.db, alert_id, at=at, message=t.message,
+                    silenced=self._silenced(rule, subject.site_id), rule_id=rule.id,
+                    channel_ids=rule.channel_ids)
+                await self._announce("alert.firing", alert_id, rule)
+            case am.Resolve(at=at):
+                alert_id = self._ids.pop(key)
+                await alert_state.resolve_alert(
+                    self.db, alert_id, at=at, notify=rule.notify_resolved,
+                    channel_ids=rule.channel_ids, rule_id=rule.id)
+                await self._announce("alert.resolved", alert_id, rule)
+            case am.Discard():
+                await alert_state.discard_alert(self.db, self._ids.pop(key))
+            case am.Renotify(n=n, at=at):
+                await alert_state.renotify_alert(self.db, self._ids[key], n=n, at=at,
+                                                 rule_id=rule.id, channel_ids=rule.channel_ids)
+                self.sender.wake(rule.channel_ids)
+
+    async def _announce(self, type_: str, alert_id: int, rule: Rule) -> None:
+        info = await alert_state.get_alert(self.db, alert_id)
+        self.hub.publish(type_, info.site_id, alert_data(info))
+        self.sender.wake(rule.channel_ids)
