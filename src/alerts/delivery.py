@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import warnings
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -114,16 +115,25 @@ def apprise_text(deliveries: Sequence[Delivery], *, public_url: str) -> tuple[st
     return title, "\n".join([f"{len(deliveries)} alerts of rule {first.rule_name}:", *lines])
 
 
+def _apprise() -> Any:
+    """The apprise module, imported on first use (~0.1 s; only channels need it). Its
+    plugins import ``imghdr`` lazily, which Python 3.11 flags as deprecated: not ours to
+    fix, so it is imported here once with that warning silenced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import imghdr  # noqa: F401
+
+        import apprise
+    return apprise
+
+
 def apprise_understands(url: str) -> bool:
     """True when Apprise has a plugin for this URL and the URL parses for it."""
-    import apprise  # imported on use: ~0.1 s, and only channels need it
-
-    return bool(apprise.Apprise().add(url))
+    return bool(_apprise().Apprise().add(url))
 
 
 def _apprise_notify(url: str, title: str, body: str, failed: bool) -> bool:
-    import apprise
-
+    apprise = _apprise()
     app = apprise.Apprise()
     if not app.add(url):
         return False

@@ -23,7 +23,8 @@ from sitelink.runtime import Runtime
 
 KEEPALIVE_S = 15.0
 TYPES = frozenset({"site.status", "site.changed", "device.discovered", "device.online",
-                   "device.offline", "sensor.reading", "command.published"})
+                   "device.offline", "sensor.reading", "command.published",
+                   "alert.firing", "alert.resolved", "alert.acknowledged"})
 
 
 @get("/api/v1/events", tags=["events"])
