@@ -86,6 +86,7 @@ class Sender:
         self.client = httpx.AsyncClient(follow_redirects=False)
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._wake: dict[int, asyncio.Event] = {}
+        self._stopping = False
 
     # --- life ----------------------------------------------------------------------------------
 
@@ -94,13 +95,19 @@ class Sender:
             self.watch(target.id)
 
     async def stop(self) -> None:
+        """Let each channel finish the delivery in hand (bounded by its timeout), then end.
+        Not cancelled mid-claim: that would leave a claim's transaction open."""
+        self._stopping = True
         tasks = list(self._tasks.values())
         self._tasks.clear()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self.wake()
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=self.timeout_s + 5)
+            for task in late:
+                task.cancel()
+            for task in late:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.client.aclose()
 
     def watch(self, channel_id: int) -> None:
@@ -112,10 +119,11 @@ class Sender:
         self.wake([channel_id])
 
     def forget(self, channel_id: int) -> None:
-        task = self._tasks.pop(channel_id, None)
-        self._wake.pop(channel_id, None)
-        if task is not None:
-            task.cancel()
+        """A deleted channel: its task ends after the delivery in hand."""
+        self._tasks.pop(channel_id, None)
+        wake = self._wake.pop(channel_id, None)
+        if wake is not None:
+            wake.set()
 
     def wake(self, channel_ids: list[int] | None = None) -> None:
         for channel_id in self._wake if channel_ids is None else channel_ids:
@@ -127,7 +135,7 @@ class Sender:
 
     async def _loop(self, channel_id: int) -> None:
         wake = self._wake[channel_id]
-        while True:
+        while not self._stopping and self._wake.get(channel_id) is wake:
             wake.clear()
             try:
                 await self.run_once(channel_id)
@@ -138,6 +146,8 @@ class Sender:
                 log.exception("alert channel sender failed", channel_id=channel_id)
                 due = None
             wait = IDLE_WAIT_S
+            if self._stopping:
+                return
             if due is not None:
                 wait = min(wait, max(0.0, (due - self.now()).total_seconds()))
             if wait > 0:
