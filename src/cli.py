@@ -1,4 +1,4 @@
-"""The ``sitelink`` command: serve, demo, simulate, migrate, status, sites, token.
+"""The ``sitelink`` command: serve, demo, simulate, migrate, status, sites, token, alerts.
 
 Commands that only touch storage (``migrate``, ``status``, ``sites``, ``token``) open the
 database named by DATABASE_URL, do their work and close it; a running server picks their
@@ -11,17 +11,20 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, NoReturn, TypeVar
 
 import msgspec
 
 from sitelink import __version__, sites_bulk
+from sitelink.alerts.model import AlertStateName
 from sitelink.errors import SitelinkError
 from sitelink.logs import configure_logging
 from sitelink.settings import Settings, load_settings
 from sitelink.simulate import register as register_simulate
 from sitelink.site_rules import check_new_site, parse_broker
+from sitelink.storage import alert_state
 from sitelink.storage import bulk as bulk_store
 from sitelink.storage import sites as site_store
 from sitelink.storage import tokens as token_store
@@ -118,6 +121,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="a table of sites and their status").set_defaults(
         handler=lambda args, s: _run(s, _status))
 
+    alerts = sub.add_parser("alerts", help="a table of firing alerts")
+    alerts.add_argument("--all", action="store_true",
+                        help="pending and recently resolved alerts too")
+    alerts.set_defaults(handler=lambda args, s: _run(s, _alerts, args))
+
     sites = sub.add_parser("sites", help="add, list, enable, disable or remove sites")
     sites_sub = sites.add_subparsers(title="sites commands", metavar="ACTION", required=True,
                                      parser_class=_Parser)
@@ -213,6 +221,41 @@ async def _status(db: Database) -> None:
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _ago(start: datetime, now: datetime) -> str:
+    seconds = int((now - start).total_seconds())
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+async def _alerts(db: Database, args: argparse.Namespace) -> None:
+    state = None if args.all else AlertStateName.FIRING
+    alerts = await alert_state.list_alerts(db, state=state, limit=1000)
+    if not alerts:
+        print("no firing alerts" if state else "no alerts")
+        return
+    codes = {s.id: s.code for s in await site_store.list_sites(db)}
+    now = datetime.now(UTC)
+    header = ("ID", "STATE", "KIND", "SITE", "SINCE", "FOR", "ACK", "MESSAGE")
+    table: list[tuple[str, ...]] = [header]
+    for a in alerts:
+        since = a.fired_at or a.started_at
+        ack = a.acknowledged_by or ("silenced" if a.silenced else "")
+        table.append((str(a.id), a.state.value, a.kind.value,
+                      codes.get(a.site_id, "") if a.site_id is not None else "",
+                      f"{since:%Y-%m-%d %H:%M}", _ago(since, a.resolved_at or now), ack,
+                      a.message[:80]))
+    _table(table)
 
 
 async def _find(db: Database, site: str) -> SiteRecord:

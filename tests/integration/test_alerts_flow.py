@@ -3,6 +3,9 @@ receiver (signature checked), a real SMTP server behind an Apprise mailto:// cha
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -99,6 +102,10 @@ def test_restart_neither_refires_nor_forgets(server: LiveServer, mosquitto: Mosq
         [alert] = _alerts(server, state="firing")
         wait_status(admin, site["site_id"], "error")
         assert len(hook.bodies()) == 1
+        table = _cli_alerts(server)
+        assert table[0].split() == ["ID", "STATE", "KIND", "SITE", "SINCE", "FOR", "ACK",
+                                    "MESSAGE"]
+        assert table[1].split()[:4] == [str(alert["id"]), "firing", "site_down", site["code"]]
         server.stop()
         mosquitto.start()
         server.start()
@@ -107,6 +114,15 @@ def test_restart_neither_refires_nor_forgets(server: LiveServer, mosquitto: Mosq
                    message="the alert resolves after the restart")
         assert [a["id"] for a in _alerts(server)] == [alert["id"]]
         assert [b["status"] for b in hook.wait(2)] == ["firing", "resolved"]
+
+
+def _cli_alerts(server: LiveServer) -> list[str]:
+    """``sitelink alerts`` in a process of its own (piccolo binds one database per process)."""
+    env = {**os.environ, "DATABASE_URL": server.settings.database_url,
+           "SITELINK_SECRET_KEY": server.settings.secret_key or ""}
+    done = subprocess.run([sys.executable, "-m", "sitelink.cli", "alerts"], env=env,
+                          capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout.splitlines()
 
 
 def test_failing_receiver_is_retried_and_each_attempt_recorded(
