@@ -16,7 +16,7 @@ import argparse
 import time
 from collections.abc import Callable
 
-from bench import control, decoders, failure, fanout, ingest, scale, storage
+from bench import alerts, control, decoders, failure, fanout, ingest, scale, storage
 from bench.common import BENCH_DIR, Row, Section, machine, render_table
 
 BENCHES: list[tuple[str, Callable[[], Section]]] = [
@@ -27,6 +27,7 @@ BENCHES: list[tuple[str, Callable[[], Section]]] = [
     ("fanout", fanout.run),
     ("storage", storage.run),
     ("scale", scale.run),
+    ("alerts", alerts.run),
 ]
 
 

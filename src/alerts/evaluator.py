@@ -109,6 +109,7 @@ class Evaluator:
         self._thresholds: dict[str, list[Rule]] = {}  # sensor key -> rules
         self._last_heard: dict[int, float] = {}
         self._silence_checks: dict[tuple[int, int], Handle] = {}
+        self._threshold_slots = 0  # open machines of threshold rules
 
     # --- rules ----------------------------------------------------------------------------------
 
@@ -136,7 +137,10 @@ class Evaluator:
 
     def restore(self, rule: Rule, subject: Subject, since: float, *, acked: bool) -> None:
         """An alert that was firing when the process stopped: firing again, not re-fired."""
-        slot = self.slots.setdefault((rule.id, subject.key), _Slot(subject))
+        key = (rule.id, subject.key)
+        if key not in self.slots and rule.kind is RuleKind.SENSOR_THRESHOLD:
+            self._threshold_slots += 1
+        slot = self.slots.setdefault(key, _Slot(subject))
         slot.machine = am.firing(since, self.scheduler.now(), self._timing(rule), acked=acked)
         self._arm(rule, slot)
 
@@ -214,19 +218,25 @@ class Evaluator:
     def _readings(self, e: DeviceHeartbeat) -> None:
         if e.device.kind != "datalogger":
             return
+        thresholds = self._thresholds
         for sensor in e.sensors:
-            rules = self._thresholds.get(sensor.key)
-            if not rules or sensor.value is None:
+            rules = thresholds.get(sensor.key)
+            value = sensor.value
+            if rules is None or value is None:
                 continue
             for rule in rules:
+                # The common case, a reading inside with no threshold alert open anywhere,
+                # costs two comparisons: no subject is built.
+                if not self._threshold_slots and not rule.outside(value):
+                    continue
                 if (rule.model and rule.model != e.model) or not self._covers(
                         rule, e.device.site_id):
                     continue
                 subject = Subject(site_id=e.device.site_id, device=e.device, sensor_key=sensor.key)
-                outside = rule.outside(sensor.value)
+                outside = rule.outside(value)
                 event = am.Raise(self.scheduler.now()) if outside else am.Clear()
                 if outside or (rule.id, subject.key) in self.slots:
-                    self._event(rule, subject, event, value=sensor.value)
+                    self._event(rule, subject, event, value=value)
 
     def _traffic(self, site_id: int) -> None:
         self._last_heard[site_id] = self.scheduler.now()
@@ -310,6 +320,8 @@ class Evaluator:
             if not isinstance(event, am.Raise):
                 return
             slot = self.slots[key] = _Slot(subject)
+            if rule.kind is RuleKind.SENSOR_THRESHOLD:
+                self._threshold_slots += 1
         self._step(rule, slot, event, **context)
 
     def _step(self, rule: Rule, slot: _Slot, event: am.Event, **context: Any) -> None:
@@ -318,8 +330,11 @@ class Evaluator:
         slot.machine, effects = am.transition(before, event, now, self._timing(rule))
         if slot.machine.due_at != before.due_at or slot.machine is am.IDLE:
             self._arm(rule, slot)
-        if slot.machine is am.IDLE:
-            self.slots.pop((rule.id, slot.subject.key), None)
+        gone = slot.machine is am.IDLE and (rule.id, slot.subject.key) in self.slots
+        if gone:
+            del self.slots[(rule.id, slot.subject.key)]
+        if gone and rule.kind is RuleKind.SENSOR_THRESHOLD:
+            self._threshold_slots -= 1
         for effect in effects:
             self.sink(Transition(rule=rule, subject=slot.subject, effect=effect,
                                  message=self.message(rule, slot.subject, now, slot.machine,
