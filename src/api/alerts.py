@@ -43,10 +43,6 @@ class AlertController(Controller):
                                                limit=limit, offset=offset)
         return AlertList(alerts=alerts)
 
-    @get("/{alert_id:int}")
-    async def get_alert(self, runtime: NamedDependency[Runtime], alert_id: PathId) -> AlertInfo:
-        return await alert_state.get_alert(runtime.db, alert_id)
-
     @post("/{alert_id:int}/ack", opt=ADMIN, status_code=200)
     async def acknowledge(self, request: Request[Any, Any, Any],
                           runtime: NamedDependency[Runtime], alert_id: PathId) -> AlertInfo:
