@@ -188,10 +188,11 @@ class AlertService:
                 await self._announce("alert.firing", alert_id, rule)
             case am.Resolve(at=at):
                 alert_id = self._ids.pop(key)
-                await alert_state.resolve_alert(
-                    self.db, alert_id, at=at, notify=rule.notify_resolved,
-                    channel_ids=rule.channel_ids, rule_id=rule.id)
-                await self._announce("alert.resolved", alert_id, rule)
+                if await alert_state.resolve_alert(
+                        self.db, alert_id, at=at, notify=rule.notify_resolved,
+                        channel_ids=rule.channel_ids, rule_id=rule.id):
+                    await self._announce("alert.resolved", alert_id, rule)
+                # else: gone with its site (deleted), nothing left to announce
             case am.Discard():
                 await alert_state.discard_alert(self.db, self._ids.pop(key))
             case am.Renotify(n=n, at=at):

@@ -14,9 +14,12 @@ import pytest
 from alerts.receivers import WebhookReceiver, smtp_server
 from integration.live import (
     LiveServer,
+    Publisher,
     create_site,
     metric,
+    require_postgres,
     running_server,
+    v1_heartbeat,
     wait_status,
     wait_until,
 )
@@ -200,3 +203,57 @@ def test_viewers_read_and_admins_change(server: LiveServer) -> None:
     actions = [e["action"] for e in admin.get("/api/v1/audit").json()["entries"]]
     assert actions[:5] == ["alert.rule.delete", "alert.silence.delete", "alert.silence.create",
                            "alert.rule.update", "alert.rule.create"]
+
+
+def test_device_offline_and_acknowledge(server: LiveServer, mosquitto: Mosquitto) -> None:
+    """A datalogger that says offline on a connected site fires device_offline with its
+    serial and a link to its page; acknowledging it is recorded and announced."""
+    admin = server.admin()
+    with WebhookReceiver() as hook:
+        channel = admin.post("/api/v1/alerts/channels", json={
+            "name": "hook", "kind": "webhook", "url": hook.url}).json()
+        admin.post("/api/v1/alerts/rules", json={
+            "name": "offline", "kind": "device_offline", "for_s": 0,
+            "channel_ids": [channel["id"]]})
+        site = create_site(admin, mosquitto.host, mosquitto.port, is_enabled=True)
+        wait_status(admin, site["site_id"], "connected")
+        stream = server.events(params={"types": "alert.firing,alert.acknowledged"})
+        device = Publisher(mosquitto.host, mosquitto.port)
+        base = f"{site['code']}/datalogger/monstro/SN-77"
+        device.publish(f"{base}/heartbeat", v1_heartbeat(("t_ext", 20.0)))
+        wait_until(lambda: admin.get("/api/v1/mqtt/dataloggers/", params={
+            "site_id": site["site_id"], "online_only": "true"}).json()["dataloggers"],
+            message="the datalogger is online")
+        device.publish(f"{base}/status", "offline")
+        [body] = hook.wait(1)
+        [alert] = body["alerts"]
+        assert alert["labels"]["device_serial"] == "SN-77"
+        assert alert["labels"]["kind"] == "device_offline"
+        fired = stream.wait_for("alert.firing").json
+        assert alert["annotations"]["link"].endswith(f"/dataloggers/{fired['device_id']}")
+        acked = admin.post(f"/api/v1/alerts/{fired['id']}/ack")
+        assert acked.status_code == 200, acked.text
+        assert acked.json()["acknowledged_by"] == "bootstrap-admin"
+        assert stream.wait_for("alert.acknowledged").json["id"] == fired["id"]
+        assert server.viewer().post(f"/api/v1/alerts/{fired['id']}/ack").status_code == 403
+        device.close()
+        stream.close()
+
+
+def test_site_down_on_postgres(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """The same alert flow on PostgreSQL (the outbox is claimed with SKIP LOCKED there)."""
+    require_postgres()
+    with running_server("postgres", tmp_path) as server, WebhookReceiver() as hook:
+        admin = server.admin()
+        channel = admin.post("/api/v1/alerts/channels", json={
+            "name": "hook", "kind": "webhook", "url": hook.url}).json()
+        admin.post("/api/v1/alerts/rules", json={
+            "name": "down", "kind": "site_down", "for_s": 1, "channel_ids": [channel["id"]]})
+        site = create_site(admin, mosquitto.host, mosquitto.port, is_enabled=True)
+        wait_status(admin, site["site_id"], "connected")
+        mosquitto.kill()
+        hook.wait(1)
+        mosquitto.start()
+        assert [b["status"] for b in hook.wait(2, timeout_s=20)] == ["firing", "resolved"]
+        [alert] = _alerts(server, state="resolved")
+        assert [n["outcome"] for n in alert["notifications"]] == ["sent", "sent"]
