@@ -153,3 +153,40 @@ async def test_service_records_transitions_and_restores_firing(db: Database) -> 
     [alert] = await alert_state.list_alerts(db)
     assert alert.state.value == "resolved"
     assert [n.transition for n in alert.notifications] == ["firing", "resolved"]
+
+
+async def test_repeats_stop_when_acknowledged_and_silences_mute(db: Database) -> None:
+    """A firing alert with repeat_s queues a repeat per period until acknowledged; an alert
+    of a silenced site fires silenced and queues nothing."""
+    from sitelink.events import DeviceKey
+
+    site = await create_site(db, NewSite(name="Site 1", code="s1", broker_host="h"))
+    quiet = await create_site(db, NewSite(name="Site 2", code="s2", broker_host="h"))
+    channel = await alert_config.create_channel(db, {
+        "name": "hook", "kind": ChannelKind.WEBHOOK, "url": "http://127.0.0.1:9/x"})
+    await alert_config.create_rule(db, {"name": "off", "kind": RuleKind.DEVICE_OFFLINE,
+                                        "for_s": 0, "repeat_s": 300,
+                                        "channel_ids": [channel.id]})
+    await alert_config.create_silence(db, site_id=quiet.id, rule_id=None,
+                                      until=datetime.now(UTC) + timedelta(hours=1),
+                                      reason="maintenance", created_by="ops")
+    rig = Rig(site_record(site.id), site_record(quiet.id))
+    service = AlertService(db, rig.read_model, Hub(), rig.clock,
+                           Sender(db, public_url="http://dash"))
+    rig.evaluator = service.evaluator
+    await service.start()
+    rig.status(site.id, "connected")
+    rig.status(quiet.id, "connected")
+    rig.availability(DeviceKey(site.id, "datalogger", "A"), "offline")
+    rig.availability(DeviceKey(quiet.id, "datalogger", "B"), "offline")
+    rig.clock.advance(600)
+    await service.drain()
+    loud, muted = sorted(await alert_state.list_alerts(db), key=lambda a: a.site_id or 0)
+    assert [n.transition for n in loud.notifications] == ["firing", "repeat-1", "repeat-2"]
+    assert muted.silenced and muted.notifications == []
+    await service.acknowledge(loud.id, "ops")
+    rig.clock.advance(3600)
+    await service.drain()
+    await service.stop()
+    loud = await alert_state.get_alert(db, loud.id)
+    assert loud.acknowledged_by == "ops" and len(loud.notifications) == 3

@@ -120,3 +120,23 @@ async def test_resolve_and_discard(db: Database) -> None:
     assert [n.transition for n in resolved[0].notifications] == ["firing", "resolved"]
     assert (await alert_state.get_alert(db, quiet)).notifications == []
     assert [o.id for o in await alert_state.open_alerts(db)] == [quiet]
+
+
+async def test_concurrent_claims_never_share_a_row(db: Database) -> None:
+    """Two senders claiming at once (SKIP LOCKED on PostgreSQL, the write lock on SQLite)
+    get disjoint rows that add up to all of them."""
+    import asyncio
+
+    site_id, channel_id, rule_id = await _setup(db)
+    for i in range(6):
+        alert_id = await alert_state.open_alert(
+            db, rule_id=rule_id, kind=RuleKind.SITE_DOWN, subject=f"c{i}", site_id=site_id,
+            device_id=None, sensor_key=None, message="m", started_at=T0)
+        await alert_state.fire_alert(db, alert_id, at=T0 + 1, message="m", silenced=False,
+                                     rule_id=rule_id, channel_ids=[channel_id])
+    now = datetime.fromtimestamp(T0 + 2, UTC)
+    first, second = await asyncio.gather(
+        outbox.claim_due(db, channel_id, now, lease_s=30, limit=4),
+        outbox.claim_due(db, channel_id, now, lease_s=30, limit=4))
+    ids = [d.id for d in first] + [d.id for d in second]
+    assert len(ids) == len(set(ids)) == 6
