@@ -290,6 +290,8 @@ class Runtime:
         """Storage has just changed this site: tell its actor at once."""
         record = await site_store.get_site(self.db, site_id)
         self.hub.publish(*self.read_model.upsert_site(record, change))
+        if self.alerts is not None:
+            self.alerts.site_changed()
         config = await site_store.get_site_config(self.db, site_id)
         try:
             spec = site_spec(config, self.settings)

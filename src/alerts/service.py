@@ -106,6 +106,10 @@ class AlertService:
         """The bridge, on the loop, after the read model applied ``event``."""
         self.evaluator.observe(event)
 
+    def site_changed(self) -> None:
+        """A site's configuration changed (labels, enabled): rules re-read their scope."""
+        self.evaluator.set_rules(list(self.evaluator.rules.values()))
+
     async def rules_changed(self) -> None:
         self.evaluator.set_rules(await alert_config.list_rules(self.db))
 

@@ -142,3 +142,18 @@ def test_subject_keys_round_trip() -> None:
     for subject in (Subject(site_id=3), Subject(site_id=1, device=D1),
                     Subject(site_id=1, device=D1, sensor_key="t_ext")):
         assert Subject.parse(subject.key) == subject
+
+
+def test_a_site_that_gains_a_label_comes_into_scope() -> None:
+    """A rule for a label covers a site once the site gets that label (PATCH), and lets go
+    of it when the label goes: its alert resolves."""
+    rig = connected_rig(rule(1, RuleKind.SITE_DOWN, for_s=0, labels={"tier": "gold"}))
+    rig.status(1, "error", "x")
+    assert rig.effects() == []
+    view = rig.read_model.sites[1]
+    view.record = site_record(1, labels={"tier": "gold"})
+    rig.evaluator.set_rules(list(rig.evaluator.rules.values()))
+    assert rig.effects() == [("Open", "site:1"), ("Fire", "site:1")]
+    view.record = site_record(1)
+    rig.evaluator.set_rules(list(rig.evaluator.rules.values()))
+    assert rig.effects()[-1] == ("Resolve", "site:1")

@@ -57,6 +57,8 @@ def test_site_down_fires_once_signed_and_resolves(server: LiveServer,
         site = create_site(admin, mosquitto.host, mosquitto.port, name="Site A",
                            is_enabled=True, labels={"region": "puglia"})
         wait_status(admin, site["site_id"], "connected")
+        config = admin.get(f"/api/v1/mqtt/sites/{site['site_id']}/").json()
+        assert config["labels"] == {"region": "puglia"}
         stream = server.events(params={"types": "alert.firing,alert.resolved"})
         mosquitto.kill()
         [firing] = hook.wait(1)
