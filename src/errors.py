@@ -12,6 +12,7 @@
     ├── InvalidRow             a stored row breaks the rules of a site (it is skipped and shown)
     ├── NotConnected           an action needs a live connection and there is none
     ├── TooManyClients         the event-stream cap is reached   (sitelink.fanout)
+    ├── DeliveryFailed         a notification did not reach its channel   (sitelink.alerts.delivery)
     ├── BrokerError            a local test/demo broker would not start   (sitelink.broker)
     └── SimulatorError         the fleet simulator cannot reach its broker   (sitelink.simulate)
 
