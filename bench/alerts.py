@@ -201,7 +201,9 @@ def _evaluation_cost(section: Section, heartbeats: int) -> None:
     records = [SiteRecord(
         id=s, name=f"Site {s}", code=f"site_{s}", broker_host="h", broker_port=1883,
         username="", client_id_prefix="", protocol="3.1.1", keepalive_s=60, tls=False,
-        tls_ca_pem=None, offline_after_s=180, is_enabled=True, has_password=False, labels={},
+        tls_ca_pem=None, tls_client_cert_pem=None, tls_verify_hostname=True, transport="tcp",
+        ws_path="/mqtt", offline_after_s=180, is_enabled=True, has_password=False,
+        has_client_key=False, labels={},
         created_at=epoch, updated_at=epoch, status="connected", error_message="",
         last_connected_at=None, last_heartbeat_at=None, connection_errors=0,
         messages_received=0) for s in range(1, SITES + 1)]

@@ -37,8 +37,10 @@ def site_record(site_id: int, *, labels: dict[str, str] | None = None,
     return SiteRecord(
         id=site_id, name=f"Site {site_id:03d}", code=f"site_{site_id:03d}", broker_host="h",
         broker_port=1883, username="", client_id_prefix="", protocol="3.1.1", keepalive_s=60,
-        tls=False, tls_ca_pem=None, offline_after_s=180, is_enabled=enabled,
-        has_password=False, labels=labels or {}, created_at=EPOCH, updated_at=EPOCH,
+        tls=False, tls_ca_pem=None, tls_client_cert_pem=None, tls_verify_hostname=True,
+        transport="tcp", ws_path="/mqtt", offline_after_s=180, is_enabled=enabled,
+        has_password=False, has_client_key=False, labels=labels or {}, created_at=EPOCH,
+        updated_at=EPOCH,
         status="disconnected", error_message="", last_connected_at=None,
         last_heartbeat_at=None, connection_errors=0, messages_received=0)
 
