@@ -181,9 +181,3 @@ async def next_due_at(db: Database, channel_id: int) -> datetime | None:
     row = await n.select(n.next_attempt_at).where(
         (n.channel == channel_id) & (n.state == "queued")).order_by(n.next_attempt_at).first()
     return None if row is None else row["next_attempt_at"]
-
-
-async def channels_with_work(db: Database) -> list[int]:
-    n = AlertNotification
-    rows = await n.select(n.channel).where(n.state.is_in(["queued", "sending"])).distinct()
-    return [r["channel"] for r in rows]
