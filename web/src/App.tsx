@@ -10,6 +10,7 @@ import { ToastStore } from "./data/toastStore";
 import { LiveProvider } from "./live/LiveContext";
 import { ToastProvider } from "./live/ToastContext";
 import { ActorsPage } from "./pages/ActorsPage";
+import { AlertsPage } from "./pages/AlertsPage";
 import { AuditPage } from "./pages/AuditPage";
 import { DataloggerPage } from "./pages/DataloggerPage";
 import { FleetPage } from "./pages/FleetPage";
@@ -53,6 +54,7 @@ function Session() {
           <Route path="/" element={<FleetPage />} />
           <Route path="/sites/:siteId" element={<SitePage />} />
           <Route path="/dataloggers/:dataloggerId" element={<DataloggerPage />} />
+          <Route path="/alerts" element={<AlertsPage />} />
           <Route path="/actors" element={<AdminOnly><ActorsPage /></AdminOnly>} />
           <Route path="/audit" element={<AdminOnly><AuditPage /></AdminOnly>} />
           <Route path="/tokens" element={<AdminOnly><TokensPage /></AdminOnly>} />

@@ -1,6 +1,6 @@
 /** Small builders of API answers for tests. */
 
-import type { Datalogger, Gateway, SiteStatus } from "../src/api/types";
+import type { Alert, Datalogger, Gateway, SiteStatus } from "../src/api/types";
 
 export function site(id: number, overrides: Partial<SiteStatus> = {}): SiteStatus {
   const code = `site_${String(id).padStart(3, "0")}`;
@@ -63,6 +63,27 @@ export function gateway(id: number, siteId: number, overrides: Partial<Gateway> 
     uptime_percentage: null,
     last_seen_at: null,
     discovered_at: "2025-11-11T10:00:00Z",
+    ...overrides,
+  };
+}
+
+export function alert(id: number, overrides: Partial<Alert> = {}): Alert {
+  return {
+    id,
+    rule_id: 1,
+    kind: "site_down",
+    state: "firing",
+    site_id: 1,
+    device_id: null,
+    sensor_id: null,
+    message: `Site 001: MQTT error — Connection refused, alert ${id}`,
+    started_at: "2025-11-11T10:30:00Z",
+    fired_at: "2025-11-11T10:31:00Z",
+    resolved_at: null,
+    acknowledged_by: null,
+    acknowledged_at: null,
+    silenced: false,
+    notifications: [],
     ...overrides,
   };
 }

@@ -3,6 +3,18 @@
 import { ApiError, request, withQuery } from "./client";
 import type {
   ActorTree,
+  AlertsResponse,
+  AlertFilter,
+  Channel,
+  ChannelInput,
+  ChannelsResponse,
+  ChannelTestResult,
+  Rule,
+  RuleInput,
+  RulesResponse,
+  Silence,
+  SilenceInput,
+  SilencesResponse,
   AuditResponse,
   CommandsResponse,
   ControlResult,
@@ -33,6 +45,8 @@ import type {
 
 const V1 = "/api/v1";
 const MQTT = `${V1}/mqtt`;
+
+const ALERTS = `${V1}/alerts`;
 
 export type ControlAction = "start" | "stop" | "reconnect";
 
@@ -121,4 +135,29 @@ export const api = {
 
   audit: (limit: number, signal?: AbortSignal) =>
     request<AuditResponse>("GET", withQuery(`${V1}/audit`, { limit }), undefined, signal),
+
+  alerts: (filter: AlertFilter, limit: number, signal?: AbortSignal) =>
+    request<AlertsResponse>(
+      "GET",
+      withQuery(ALERTS, { state: filter.state, site_id: filter.siteId, limit }),
+      undefined,
+      signal,
+    ),
+  /** API.md does not say what the answer holds: the alert, when it is one (see parseAlert). */
+  ackAlert: (id: number) => request<unknown>("POST", `${ALERTS}/${id}/ack`),
+
+  alertRules: (signal?: AbortSignal) => request<RulesResponse>("GET", `${ALERTS}/rules`, undefined, signal),
+  createRule: (input: RuleInput) => request<Rule>("POST", `${ALERTS}/rules`, input),
+  patchRule: (id: number, patch: Partial<RuleInput>) => request<Rule>("PATCH", `${ALERTS}/rules/${id}`, patch),
+  deleteRule: (id: number) => request<void>("DELETE", `${ALERTS}/rules/${id}`),
+
+  alertChannels: (signal?: AbortSignal) => request<ChannelsResponse>("GET", `${ALERTS}/channels`, undefined, signal),
+  createChannel: (input: ChannelInput) => request<Channel>("POST", `${ALERTS}/channels`, input),
+  patchChannel: (id: number, patch: Partial<ChannelInput>) => request<Channel>("PATCH", `${ALERTS}/channels/${id}`, patch),
+  deleteChannel: (id: number) => request<void>("DELETE", `${ALERTS}/channels/${id}`),
+  testChannel: (id: number) => request<ChannelTestResult>("POST", `${ALERTS}/channels/${id}/test`),
+
+  silences: (signal?: AbortSignal) => request<SilencesResponse>("GET", `${ALERTS}/silences`, undefined, signal),
+  createSilence: (input: SilenceInput) => request<Silence>("POST", `${ALERTS}/silences`, input),
+  deleteSilence: (id: number) => request<void>("DELETE", `${ALERTS}/silences/${id}`),
 };

@@ -6,6 +6,7 @@
  * ignored, so one odd event can never break the dashboard.
  */
 
+import { ALERT_EVENT_TYPES, parseAlertEvent, type AlertEvent, type AlertEventType } from "./alertEvents";
 import type { Availability, CommandOutcome, ConnectionStatus, DeviceKind } from "./types";
 
 export const EVENT_TYPES = [
@@ -15,6 +16,7 @@ export const EVENT_TYPES = [
   "device.online",
   "device.offline",
   "command.published",
+  ...ALERT_EVENT_TYPES,
   "reset",
 ] as const;
 
@@ -68,6 +70,7 @@ export type LiveEvent =
   | SiteChangedEvent
   | DeviceEvent
   | CommandPublishedEvent
+  | AlertEvent
   | ResetEvent;
 
 type Json = Record<string, unknown>;
@@ -146,6 +149,10 @@ export function parseEvent(type: string, data: string): LiveEvent | null {
         error: str(d.error),
       };
     }
+    case "alert.firing":
+    case "alert.resolved":
+    case "alert.acknowledged":
+      return parseAlertEvent(type satisfies AlertEventType, d);
     default:
       return null;
   }

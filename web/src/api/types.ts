@@ -336,3 +336,6 @@ export interface TokensResponse {
 export interface NewToken extends TokenInfo {
   token: string;
 }
+
+// The alerts of API.md ("Alerts") live in alertTypes.ts, by concern; imported from here as the rest.
+export * from "./alertTypes";

@@ -2,6 +2,7 @@ import { useState, type ReactNode } from "react";
 import { useTranslation } from "react-i18next";
 import { NavLink, useLocation } from "react-router";
 import { useLogout, useMe } from "../auth/useAuth";
+import { AlertCount } from "./AlertCount";
 import { HealthBanner } from "./HealthBanner";
 import { LiveIndicator } from "./LiveIndicator";
 import { Preferences } from "./Preferences";
@@ -32,6 +33,7 @@ export function Layout({ children }: { children: ReactNode }) {
             sitelink
           </NavLink>
           <LiveIndicator />
+          <AlertCount />
           <button
             type="button"
             className="menu-toggle"
@@ -49,6 +51,7 @@ export function Layout({ children }: { children: ReactNode }) {
             <NavLink to="/" end>
               {t("nav.fleet")}
             </NavLink>
+            <NavLink to="/alerts">{t("nav.alerts")}</NavLink>
             {admin && <NavLink to="/actors">{t("nav.actors")}</NavLink>}
             {admin && <NavLink to="/audit">{t("nav.audit")}</NavLink>}
             {admin && <NavLink to="/tokens">{t("nav.tokens")}</NavLink>}

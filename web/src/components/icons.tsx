@@ -29,3 +29,10 @@ export const ChevronIcon = ({ open }: { open: boolean }) => (
     <path d="M9 6l6 6-6 6" />
   </svg>
 );
+
+export const BellIcon = () => (
+  <svg {...common}>
+    <path d="M18 8a6 6 0 0 0-12 0c0 7-3 9-3 9h18s-3-2-3-9" />
+    <path d="M13.73 21a2 2 0 0 1-3.46 0" />
+  </svg>
+);

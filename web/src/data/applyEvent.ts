@@ -10,6 +10,9 @@
 import type { QueryClient } from "@tanstack/react-query";
 import type { LiveEvent } from "../api/events";
 import type {
+  Alert,
+  AlertFilter,
+  AlertsResponse,
   Availability,
   DataloggerDetail,
   DataloggersResponse,
@@ -24,6 +27,7 @@ import {
   patchSiteStatus,
   type SiteStatusPatch,
 } from "./cacheEdits";
+import { applyAlertToList } from "./alerts";
 import { planEvent, type CacheEdit, type ToastSpec } from "./eventPlan";
 import type { InvalidationBatcher } from "./invalidationBatcher";
 import { pendingControls } from "./pendingControls";
@@ -40,10 +44,12 @@ export interface MergedEdits {
   gateways: Map<number, { siteId: number; availability: Availability }>;
   /** Sites whose link went down in this batch (and did not come back within it). */
   unreachableSites: Set<number>;
+  /** Alerts as the batch's events told them, in order (a later word on one alert wins). */
+  alerts: Alert[];
 }
 
 export function mergeEdits(edits: readonly CacheEdit[]): MergedEdits {
-  const merged: MergedEdits = { sites: new Map(), removedSites: new Set(), dataloggers: new Map(), gateways: new Map(), unreachableSites: new Set() };
+  const merged: MergedEdits = { sites: new Map(), removedSites: new Set(), dataloggers: new Map(), gateways: new Map(), unreachableSites: new Set(), alerts: [] };
   for (const edit of edits) {
     switch (edit.kind) {
       case "site-status":
@@ -62,6 +68,9 @@ export function mergeEdits(edits: readonly CacheEdit[]): MergedEdits {
         break;
       case "gateway-availability":
         merged.gateways.set(edit.id, { siteId: edit.siteId, availability: edit.availability });
+        break;
+      case "alert":
+        merged.alerts.push(edit.alert);
         break;
     }
   }
@@ -112,6 +121,14 @@ export function applyMergedEdits(client: QueryClient, merged: MergedEdits): void
     for (const { queryKey } of cache.findAll({ queryKey: queryKeys.dataloggerDetails() })) {
       const edit = merged.dataloggers.get(queryKey[2] as number);
       if (edit) client.setQueryData<DataloggerDetail>(queryKey, (device) => patchDeviceAvailability(device, edit.availability));
+    }
+  }
+  if (merged.alerts.length > 0) {
+    for (const { queryKey } of cache.findAll({ queryKey: queryKeys.alertLists() })) {
+      const filter = queryKey[2] as AlertFilter;
+      client.setQueryData<AlertsResponse>(queryKey, (list) =>
+        merged.alerts.reduce((current, alert) => applyAlertToList(current, filter, alert), list),
+      );
     }
   }
   if (merged.gateways.size > 0) {

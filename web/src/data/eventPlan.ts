@@ -5,7 +5,7 @@
  */
 
 import type { LiveEvent, SiteStatusEvent } from "../api/events";
-import type { Availability, SiteStatus } from "../api/types";
+import type { Alert, Availability, SiteStatus } from "../api/types";
 import type { SiteStatusPatch } from "./cacheEdits";
 import { queryKeys, type QueryKey } from "./queryKeys";
 
@@ -15,7 +15,9 @@ export type CacheEdit =
   | { kind: "datalogger-availability"; siteId: number; id: number; availability: Availability }
   | { kind: "gateway-availability"; siteId: number; id: number; availability: Availability }
   /** The site's link went down: its online devices are unreachable now, as the server says. */
-  | { kind: "site-devices-unreachable"; siteId: number };
+  | { kind: "site-devices-unreachable"; siteId: number }
+  /** An alert changed: every cached alerts list takes it in (or lets it go) by its filter. */
+  | { kind: "alert"; alert: Alert };
 
 export type ToastTone = "success" | "info" | "warning" | "error";
 
@@ -44,7 +46,9 @@ export type ToastKey =
   | "siteSaved"
   | "siteDeleted"
   | "deviceSaved"
-  | "bulk";
+  | "bulk"
+  | "alertFiring"
+  | "alertResolved";
 
 export interface EventPlan {
   edits: CacheEdit[];
@@ -174,6 +178,23 @@ export function planEvent(event: LiveEvent, previous?: SiteStatus): EventPlan {
         plan.toast = event.error
           ? { tone, key: "commandError", params: { outcome: event.outcome, error: event.error }, siteId: event.site_id }
           : { tone, key: "command", params: { outcome: event.outcome }, siteId: event.site_id };
+      }
+      return plan;
+    case "alert.firing":
+    case "alert.resolved":
+    case "alert.acknowledged":
+      plan.edits.push({ kind: "alert", alert: event.alert });
+      // The event carries the alert, so the edit is the news; the refetch confirms it (and
+      // brings notification attempts made since).
+      plan.invalidate.push(queryKeys.alertLists());
+      // A silenced alert is shown, not announced (API.md): no toast for it either.
+      if (!event.alert.silenced && event.type !== "alert.acknowledged") {
+        const firing = event.type === "alert.firing";
+        plan.toast = {
+          tone: firing ? "error" : "success",
+          key: firing ? "alertFiring" : "alertResolved",
+          params: { message: event.alert.message || event.alert.kind },
+        };
       }
       return plan;
   }

@@ -6,6 +6,8 @@
  * Lists carry `{ siteId }`, with `siteId: null` for the whole fleet.
  */
 
+import type { AlertFilter } from "../api/types";
+
 export type ListScope = { siteId: number | null };
 
 export const queryKeys = {
@@ -38,6 +40,14 @@ export const queryKeys = {
   audit: () => ["audit"] as const,
   tokens: () => ["tokens"] as const,
   health: () => ["health"] as const,
+
+  alerts: () => ["alerts"] as const,
+  alertLists: () => ["alerts", "list"] as const,
+  alertList: (filter: AlertFilter) =>
+    ["alerts", "list", { state: filter.state, siteId: filter.siteId } satisfies AlertFilter] as const,
+  alertRules: () => ["alerts", "rules"] as const,
+  alertChannels: () => ["alerts", "channels"] as const,
+  alertSilences: () => ["alerts", "silences"] as const,
 };
 
 export type QueryKey = readonly unknown[];

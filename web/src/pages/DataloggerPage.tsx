@@ -6,6 +6,7 @@ import { Link, useParams } from "react-router";
 import { api } from "../api/endpoints";
 import type { DataloggerDetail, Sensor } from "../api/types";
 import { useIsAdmin } from "../auth/useAuth";
+import { AlertBadges } from "../components/AlertBadges";
 import { DeviceAvailability } from "../components/AvailabilityBadge";
 import { Loading } from "../components/ErrorText";
 import { SensorChart } from "../components/SensorChart";
@@ -149,6 +150,7 @@ export function DataloggerPage() {
           {d.label || d.serial_number} <span className="muted mono">{d.label ? d.serial_number : d.model}</span>
         </h1>
         <DeviceAvailability kind="datalogger" id={d.id} availability={d.availability} showReason />
+        <AlertBadges siteId={d.site_id} deviceId={d.id} />
       </div>
       <div className="grid-2">
         <div className="card">

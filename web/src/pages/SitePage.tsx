@@ -7,6 +7,7 @@ import { Link, useNavigate, useParams } from "react-router";
 import { api } from "../api/endpoints";
 import { useIsAdmin } from "../auth/useAuth";
 import { AdminMenu, type MenuItem } from "../components/AdminMenu";
+import { AlertBadges } from "../components/AlertBadges";
 import { ErrorText, Loading } from "../components/ErrorText";
 import { RetryInfo } from "../components/RetryInfo";
 import { StatusBadge } from "../components/StatusBadge";
@@ -61,6 +62,7 @@ export function SitePage() {
           {site.site_name} <span className="muted mono">{site.code}</span>
         </h1>
         <StatusBadge status={site.status} />
+        <AlertBadges siteId={siteId} />
         {admin && <AdminMenu site={site} items={items} />}
       </div>
       {site.status === "error" && (
