@@ -383,6 +383,7 @@ export const en = {
       channels: "Channels",
       noChannels: "No channel yet: add one under Channels.",
       enabled: "enabled",
+      enabledCheck: "Enabled",
       disabled: "disabled",
       sensorKey: "Sensor key",
       model: "Model (optional)",

@@ -384,6 +384,7 @@ export const it: Messages<typeof en> = {
       channels: "Canali",
       noChannels: "Nessun canale: aggiungine uno in Canali.",
       enabled: "attiva",
+      enabledCheck: "Attiva",
       disabled: "disattivata",
       sensorKey: "Chiave del sensore",
       model: "Modello (facoltativo)",

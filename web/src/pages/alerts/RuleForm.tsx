@@ -157,7 +157,7 @@ export function RuleForm({ existing, channels, onDone }: { existing?: Rule; chan
       </label>
       <label className="check">
         <input type="checkbox" checked={draft.is_enabled} onChange={(e) => set("is_enabled", e.target.checked)} data-testid="rule-enabled" />
-        {t("alerts.rules.enabled")}
+        {t("alerts.rules.enabledCheck")}
       </label>
       <div className="wide form-actions">
         {server.other && (
