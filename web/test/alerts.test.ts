@@ -20,6 +20,12 @@ describe("applyAlertToList", () => {
     expect(ids(next)).toEqual([2, 1]);
   });
 
+  it("orders by the instant, whether or not the server wrote fractions of a second", () => {
+    const list: AlertsResponse = { alerts: [alert(1, { started_at: "2025-11-11T10:00:00Z" })] };
+    const next = applyAlertToList(list, FIRING, alert(2, { started_at: "2025-11-11T10:00:00.250000Z" }));
+    expect(ids(next)).toEqual([2, 1]);
+  });
+
   it("drops a resolved alert from the firing list and adds it to the resolved one", () => {
     const firing: AlertsResponse = { alerts: [alert(1), alert(2)] };
     const resolved: AlertsResponse = { alerts: [] };

@@ -18,9 +18,12 @@ export function matchesFilter(alert: Alert, filter: AlertFilter): boolean {
   return (filter.state === null || alert.state === filter.state) && (filter.siteId === null || alert.site_id === filter.siteId);
 }
 
-/** Newest first, as the server lists them: by start, then by id. */
+/**
+ * Newest first, as the server lists them: by start, then by id. Times are compared as
+ * instants, not as text: the server writes fractions of a second only when there are some.
+ */
 function newestFirst(a: Alert, b: Alert): number {
-  return b.started_at.localeCompare(a.started_at) || b.id - a.id;
+  return (Date.parse(b.started_at) || 0) - (Date.parse(a.started_at) || 0) || b.id - a.id;
 }
 
 /**
