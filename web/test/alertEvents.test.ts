@@ -64,6 +64,22 @@ describe("parseEvent for alerts", () => {
     ]);
   });
 
+  it("reads each attempt of a notification when the server lists them", () => {
+    const history = [
+      { at: "2025-11-11T10:31:01Z", outcome: "failed", error: "HTTP 502", duration_ms: 40 },
+      { at: "2025-11-11T10:31:03Z", outcome: "sent", error: "" },
+    ];
+    const event = parseEvent(
+      "alert.firing",
+      wire({ notifications: [{ channel_id: 3, at: "2025-11-11T10:31:03Z", outcome: "sent", attempts: 2, error: "", history }] }),
+    );
+    if (event?.type !== "alert.firing") throw new Error("not an alert event");
+    expect(event.alert.notifications[0]?.history).toEqual([
+      { at: "2025-11-11T10:31:01Z", outcome: "failed", error: "HTTP 502", duration_ms: 40 },
+      { at: "2025-11-11T10:31:03Z", outcome: "sent", error: "" },
+    ]);
+  });
+
   it("ignores an alert event without an id or a known state, or that is not JSON", () => {
     expect(parseEvent("alert.firing", wire({ id: undefined }))).toBeNull();
     expect(parseEvent("alert.resolved", wire({ state: "exploded" }))).toBeNull();

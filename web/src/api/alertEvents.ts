@@ -4,7 +4,15 @@
  * a known state is not one, and becomes null.
  */
 
-import { ALERT_STATES, RULE_KINDS, type Alert, type AlertNotification, type AlertState, type RuleKind } from "./types";
+import {
+  ALERT_STATES,
+  RULE_KINDS,
+  type Alert,
+  type AlertNotification,
+  type AlertState,
+  type NotificationAttempt,
+  type RuleKind,
+} from "./types";
 
 export const ALERT_EVENT_TYPES = ["alert.firing", "alert.resolved", "alert.acknowledged"] as const;
 
@@ -42,6 +50,16 @@ function notification(v: unknown): AlertNotification | null {
     error: str(n.error),
   };
   if (typeof n.transition === "string") parsed.transition = n.transition;
+  if (Array.isArray(n.history)) {
+    parsed.history = n.history
+      .filter((a): a is Json => a !== null && typeof a === "object")
+      .map((a) => {
+        const attempt: NotificationAttempt = { at: str(a.at), outcome: str(a.outcome), error: str(a.error) };
+        const ms = int(a.duration_ms);
+        if (ms !== null) attempt.duration_ms = ms;
+        return attempt;
+      });
+  }
   return parsed;
 }
 

@@ -90,6 +90,15 @@ export interface AlertNotification {
   error: string;
   /** Which change of the alert it tells (firing, resolved, repeat), when the server says. */
   transition?: string;
+  /** Each attempt, oldest first, when the server lists them (beyond API.md). */
+  history?: NotificationAttempt[];
+}
+
+export interface NotificationAttempt {
+  at: string;
+  outcome: string;
+  error: string;
+  duration_ms?: number;
 }
 
 export interface Alert {

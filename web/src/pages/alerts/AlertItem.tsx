@@ -4,7 +4,7 @@
  * Admins acknowledge a firing alert or silence its site and rule from here.
  */
 
-import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { useTranslation } from "react-i18next";
 import { Link } from "react-router";
@@ -23,6 +23,22 @@ export interface Names {
   sites: ReadonlyMap<number, SiteStatus>;
   rules: ReadonlyMap<number, Rule>;
   channels: ReadonlyMap<number, Channel>;
+}
+
+/**
+ * The alert's device. Gateways and dataloggers share ids, and only dataloggers have a page:
+ * the link is offered when the site's datalogger list (cached, not polled from here) has it.
+ */
+function DeviceLink({ siteId, deviceId }: { siteId: number; deviceId: number }) {
+  const { t } = useTranslation();
+  const dataloggers = useQuery({
+    queryKey: queryKeys.dataloggerList(siteId),
+    queryFn: ({ signal }) => api.dataloggers(siteId, signal),
+    staleTime: 60_000,
+  }).data?.dataloggers;
+  const device = dataloggers?.find((d) => d.id === deviceId);
+  if (device === undefined) return <span>{t("alerts.device", { id: deviceId })}</span>;
+  return <Link to={`/dataloggers/${deviceId}`}>{device.label || device.serial_number}</Link>;
 }
 
 function Notifications({ alert, names }: { alert: Alert; names: Names }) {
@@ -45,6 +61,17 @@ function Notifications({ alert, names }: { alert: Alert; names: Names }) {
               {format.shortDateTime(n.at)} · {t("alerts.attempts")}: {format.number(n.attempts)}
             </span>
             {n.error && <span className="error-text small notification-error">{n.error}</span>}
+            {n.history && n.history.length > 1 && (
+              <ol className="attempt-list muted small" data-testid="notification-attempts">
+                {n.history.map((a) => (
+                  <li key={a.at}>
+                    {format.shortDateTime(a.at)} · {t(`alerts.outcomes.${a.outcome}` as "alerts.outcomes.sent", { defaultValue: a.outcome })}
+                    {a.duration_ms !== undefined && <> · {format.number(a.duration_ms)} ms</>}
+                    {a.error && <> · {a.error}</>}
+                  </li>
+                ))}
+              </ol>
+            )}
           </li>
         ))}
       </ul>
@@ -117,7 +144,7 @@ export function AlertItem({
         {alert.device_id !== null && (
           <>
             {" · "}
-            <Link to={`/dataloggers/${alert.device_id}`}>{t("alerts.device", { id: alert.device_id })}</Link>
+            {alert.site_id === null ? t("alerts.device", { id: alert.device_id }) : <DeviceLink siteId={alert.site_id} deviceId={alert.device_id} />}
           </>
         )}
         {rule && <> · {rule.name}</>}
