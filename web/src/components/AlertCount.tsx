@@ -21,12 +21,13 @@ export function AlertCount() {
       to="/alerts"
       className={`alert-count${n > 0 ? " firing" : ""}`}
       title={label}
-      aria-label={label}
       data-testid="alert-count"
       data-count={count === null ? "" : n}
     >
       <BellIcon />
       <span className="alert-count-n">{count === null ? "…" : `${n}${count.more ? "+" : ""}`}</span>
+      {/* The words for screen readers; the name still holds the number that shows (WCAG 2.5.3). */}
+      <span className="visually-hidden">{label}</span>
     </Link>
   );
 }
