@@ -62,6 +62,13 @@ async function shot(page: Page, name: string): Promise<void> {
 
 test("a rule and a channel made in the dashboard; the site's broker dies, the alert fires and resolves", async ({ page }) => {
   const count = page.getByTestId("alert-count");
+  // The server sends a strict Content-Security-Policy: the alerts pages must not trip it.
+  const cspViolations: string[] = [];
+  page.on("console", (message) => {
+    if (/Content Security Policy|Refused to (load|execute|apply|connect)/.test(message.text())) {
+      cspViolations.push(message.text());
+    }
+  });
 
   await test.step("log in; nothing is firing", async () => {
     await page.goto(server.url);
@@ -167,6 +174,10 @@ test("a rule and a channel made in the dashboard; the site's broker dies, the al
   await test.step("the silence is listed with its reason", async () => {
     await page.getByTestId("alerts-tab-silences").click();
     await expect(page.getByTestId("silence-row").first()).toContainText("broker maintenance");
+  });
+
+  await test.step("nothing on the alerts pages broke the Content-Security-Policy", async () => {
+    expect(cspViolations).toEqual([]);
   });
 });
 
