@@ -78,6 +78,8 @@ class SiteTraffic(Event, frozen=True, kw_only=True, tag="site.traffic"):
     sparkplug_rebirths: int = 0
     sparkplug_seq_gaps: int = 0
     sparkplug_stale_deaths: int = 0
+    reasons: dict[str, int] = {}
+    """Fields cut, sensors dropped, messages rejected for a limit (``payloads.limits``)."""
 
 
 class SensorValue(msgspec.Struct, frozen=True, kw_only=True):

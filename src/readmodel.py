@@ -12,6 +12,7 @@ database id.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -72,6 +73,8 @@ class ReadModel:
         self.sites: dict[int, SiteView] = {}
         self.device_availability: dict[DeviceKey, str] = {}
         self.discoveries: dict[int, DiscoveryView] = {}
+        self.rejects: Counter[str] = Counter()
+        """Fields cut, sensors dropped, messages rejected for a limit, by reason (all sites)."""
 
     # --- loading and API-side changes -------------------------------------------------------------
 
@@ -125,7 +128,9 @@ class ReadModel:
             case SiteStatusChanged():
                 return self._status(event)
             case SiteTraffic(site_id=site_id, received=received, rejected=rejected,
-                             last_message_at=last):
+                             last_message_at=last, reasons=reasons):
+                if reasons:
+                    self.rejects.update(reasons)
                 view = self.sites.get(site_id)
                 if view is not None:
                     view.messages_received += received

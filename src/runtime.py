@@ -62,7 +62,7 @@ from sitelink.storage import event_ids
 from sitelink.storage import sites as site_store
 from sitelink.storage.audit import append_audit
 from sitelink.storage.availability import mark_all_unknown
-from sitelink.storage.database import Database, open_database
+from sitelink.storage.database import Database, wait_for_database
 from sitelink.storage.migrations import migrate
 from sitelink.storage.tokens import ensure_bootstrap
 from sitelink.storage.writer_process import RemoteWriter
@@ -131,7 +131,9 @@ class Runtime:
         s = self.settings
         # before anything connects: one instance per SQLite file (shared with serve's own hold)
         self._lock = instance_lock.hold(s)
-        self._db = await open_database(s)
+        self._db = await wait_for_database(
+            s, query_timeout_s=s.db_timeout_s,
+            on_failure=lambda reason: log.error(f"{reason}; retrying every 2 s until it answers"))
         await migrate(self.db)
         if s.admin_token:
             await ensure_bootstrap(self.db, s.admin_token)
@@ -176,6 +178,7 @@ class Runtime:
             limiter=ConnectRateLimiter(s.connect_rate),
             max_payload=s.max_payload,
             max_devices=s.max_devices_per_site,
+            max_sensors=s.max_sensors_per_device,
             port_factory=self.port_factory,
             on_death=on_death,
         )

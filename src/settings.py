@@ -54,6 +54,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Failed logins and failed bearer tokens per client address, per window.
     auth_failures_max: int = 10
     auth_failures_window_s: float = 60.0
+    max_sensors_per_device: int = 256
+    storage_buffer_mb: int = 256
+    db_timeout_s: float = 5.0
 
     @property
     def data_dir(self) -> Path:
@@ -97,6 +100,9 @@ _ENV: dict[str, tuple[str, type]] = {
     "SITELINK_SESSION_IDLE_S": ("session_idle_s", int),
     "SITELINK_AUTH_FAILURES_MAX": ("auth_failures_max", int),
     "SITELINK_AUTH_FAILURES_WINDOW_S": ("auth_failures_window_s", float),
+    "SITELINK_MAX_SENSORS_PER_DEVICE": ("max_sensors_per_device", int),
+    "SITELINK_STORAGE_BUFFER_MB": ("storage_buffer_mb", int),
+    "SITELINK_DB_TIMEOUT_S": ("db_timeout_s", float),
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -140,7 +146,8 @@ def _check(s: Settings) -> None:
         raise ConfigError(f"SITELINK_LOG_FORMAT: expected console or json, got {s.log_format!r}")
     if not s.database_url.startswith(("sqlite:///", "postgres://", "postgresql://")):
         raise ConfigError("DATABASE_URL: expected sqlite:///PATH or postgresql://...")
-    positive = ("retry_base_s", "retry_max_s", "connect_rate", "reconcile_s", "connect_timeout_s")
+    positive = ("retry_base_s", "retry_max_s", "connect_rate", "reconcile_s", "connect_timeout_s",
+                "max_sensors_per_device", "storage_buffer_mb", "db_timeout_s")
     for field in positive:
         if getattr(s, field) <= 0:
             raise ConfigError(f"{field}: must be positive")

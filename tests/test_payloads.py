@@ -299,11 +299,14 @@ def test_invalid_sensor_entries_are_skipped_and_counted() -> None:
         firmware="f",
         sensors=(SensorValue(key="ok", value=1.0), SensorValue(key="null", value=None)),
         skipped_sensors=8,
+        non_finite=2,  # 1e400 and the 400-digit integer: counted apart, not silently lost
     )
-    v2 = b'{"r": {"ok": [1, "u", "t"], "short": [1, "u"], "bad": [true, "u", "t"], "n": 5}}'
+    v2 = (b'{"r": {"ok": [1, "u", "t"], "short": [1, "u"], "bad": [true, "u", "t"], "n": 5, '
+          b'"inf": [-1e400, "u", "t"]}}')
     assert decode("v2", v2, MAX) == Reading(
         sensors=(SensorValue(key="ok", value=1.0, unit="u", sensor_type="t"),),
-        skipped_sensors=3,
+        skipped_sensors=4,
+        non_finite=1,
     )
 
 

@@ -11,11 +11,15 @@ Topics of ``sparkplug_b`` subscriptions are not under the site code: they go to 
 may ask for a rebirth; the batch carries such requests out for the site actor to publish.
 A ``mapped`` subscription decodes with its own decoder, compiled from its ``payload_map``
 when the subscriptions are set.
+
+What a device sends is made storable here (``sitelink.payloads.limits``): over-long fields
+are cut or dropped, a serial that does not fit or more than ``max_sensors`` sensors reject
+the message. Each such change is counted in ``Batch.reasons`` under its reason.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 import msgspec
@@ -36,6 +40,17 @@ from sitelink.payloads import (
     is_configured,
 )
 from sitelink.payloads import preview as payload_preview
+from sitelink.payloads.limits import (
+    DEFAULT_MAX_SENSORS,
+    FIRMWARE_MAX,
+    GATEWAY_MAX,
+    MODEL_MAX,
+    SERIAL_MAX,
+    fit,
+    fit_optional,
+    fit_sensors,
+    fits,
+)
 from sitelink.sparkplug_topics import NAMESPACE, parse_topic
 from sitelink.topics import Subscription, TopicRouter, guess_kind, topic_matches
 
@@ -55,6 +70,8 @@ class Batch(msgspec.Struct, kw_only=True):
     sparkplug_before_birth: int = 0
     sparkplug_seq_gaps: int = 0
     sparkplug_stale_deaths: int = 0
+    reasons: Counter[str] = msgspec.field(default_factory=Counter)
+    """Fields cut, sensors dropped and messages rejected for a limit, by reason."""
 
 
 class _TopicStats(msgspec.Struct, kw_only=True):
@@ -103,11 +120,13 @@ class DiscoveryWindow:
 
 class Ingest:
     def __init__(
-        self, site_id: int, code: str, subscriptions: Sequence[Subscription], max_payload: int
+        self, site_id: int, code: str, subscriptions: Sequence[Subscription], max_payload: int,
+        max_sensors: int = DEFAULT_MAX_SENSORS,
     ) -> None:
         self.site_id = site_id
         self.code = code
         self.max_payload = max_payload
+        self.max_sensors = max_sensors
         self.discovery: DiscoveryWindow | None = None
         self._logged: set[tuple[str, str]] = set()
         self.edge_nodes = EdgeNodes()
@@ -142,8 +161,18 @@ class Ingest:
                     self._sparkplug(batch, topic, message)
                 continue
             sub = route.subscription
+            if not fits(route.serial, SERIAL_MAX):
+                batch.reasons["serial_too_long"] += 1
+                self._reject(batch, topic, "serial too long or not text", message.payload)
+                continue
             key = DeviceKey(self.site_id, sub.device_kind, route.serial)
-            heard = self._decode(batch, topic, sub, message, route.model or "", route.gateway)
+            model = route.model or ""
+            if not fits(model, MODEL_MAX):
+                model = fit(model, MODEL_MAX, "model", batch.reasons)
+            gateway = route.gateway
+            if gateway is not None and not fits(gateway, GATEWAY_MAX):
+                gateway = fit(gateway, GATEWAY_MAX, "gateway", batch.reasons)
+            heard = self._decode(batch, topic, sub, message, model, gateway)
             batch.per_device[key].append(heard)
             if not message.retain:
                 batch.last_message_at = message.at
@@ -177,14 +206,24 @@ class Ingest:
         if isinstance(reading, Rejected):
             self._reject(batch, topic, reading.reason, payload)
             return Heard(at, retained, model, gateway or "")
+        reasons = batch.reasons
+        if reading.skipped_sensors:
+            if reading.non_finite:
+                reasons["non_finite_value"] += reading.non_finite
+            if reading.skipped_sensors > reading.non_finite:
+                reasons["invalid_sensor"] += reading.skipped_sensors - reading.non_finite
+        if len(reading.sensors) > self.max_sensors:
+            reasons["too_many_sensors"] += 1
+            self._reject(batch, topic, f"more than {self.max_sensors} sensors", payload)
+            return Heard(at, retained, model, gateway or "")
         return Heard(
             at,
             retained,
             model,
-            gateway or reading.gateway or "",
-            firmware=reading.firmware,
+            gateway or fit(reading.gateway or "", GATEWAY_MAX, "gateway", reasons),
+            firmware=fit_optional(reading.firmware, FIRMWARE_MAX, "firmware", reasons),
             uptime_s=reading.uptime_s,
-            sensors=reading.sensors,
+            sensors=fit_sensors(reading.sensors, reasons),
             measured_at=reading.at,
         )
 
@@ -206,7 +245,9 @@ class Ingest:
         if outcome.rejected is not None:
             self._reject(batch, topic, outcome.rejected, message.payload)
         for item in outcome.heard:
-            batch.per_device[DeviceKey(self.site_id, item.kind, item.serial)].append(item.heard)
+            heard = self._fit_sparkplug(batch, topic, item.serial, item.heard, message.payload)
+            if heard is not None:
+                batch.per_device[DeviceKey(self.site_id, item.kind, item.serial)].append(heard)
         if outcome.rebirth is not None:
             batch.publish.append(outcome.rebirth)
         batch.sparkplug_before_birth += outcome.before_birth
@@ -214,6 +255,30 @@ class Ingest:
         batch.sparkplug_stale_deaths += outcome.stale_death
         if not message.retain:
             batch.last_message_at = message.at
+
+    def _fit_sparkplug(
+        self, batch: Batch, topic: str, serial: str, heard: Heard, payload: bytes
+    ) -> Heard | None:
+        """A Sparkplug device's ``heard`` held to the limits a decoded message is held to:
+        None (the message rejected) when its serial does not fit, no sensors when it has more
+        than ``max_sensors``, its other strings cut to fit."""
+        reasons = batch.reasons
+        if not fits(serial, SERIAL_MAX):
+            reasons["serial_too_long"] += 1
+            self._reject(batch, topic, "serial too long or not text", payload)
+            return None
+        sensors = heard.sensors
+        if len(sensors) > self.max_sensors:
+            reasons["too_many_sensors"] += 1
+            self._reject(batch, topic, f"more than {self.max_sensors} sensors", payload)
+            sensors = ()
+        model = fit(heard.model, MODEL_MAX, "model", reasons)
+        gateway = fit(heard.gateway, GATEWAY_MAX, "gateway", reasons)
+        sensors = fit_sensors(sensors, reasons)
+        # fit and fit_sensors hand back the very object when it already fits.
+        if model is heard.model and gateway is heard.gateway and sensors is heard.sensors:
+            return heard
+        return msgspec.structs.replace(heard, model=model, gateway=gateway, sensors=sensors)
 
     def _reject(self, batch: Batch, topic: str, reason: str, payload: bytes) -> None:
         batch.rejected += 1

@@ -58,6 +58,7 @@ from sitelink.events import (
     SiteStatusChanged,
     SiteTraffic,
 )
+from sitelink.payloads.limits import DEFAULT_MAX_SENSORS
 
 log = structlog.get_logger(__name__)
 
@@ -77,6 +78,7 @@ class SiteActor(pykka.ThreadingActor):
         limiter: ConnectRateLimiter,
         max_payload: int = 262_144,
         max_devices: int = 10_000,
+        max_sensors: int = DEFAULT_MAX_SENSORS,
         devices: tuple[DeviceState, ...] = (),
         port_factory: Callable[[Target, Callable[[], float]], MqttPort] | None = None,
         rng: random.Random | None = None,
@@ -102,7 +104,8 @@ class SiteActor(pykka.ThreadingActor):
         self.sub_request = 0
         self.subscribed: set[str] = set()
         self.timers = Timers(clock, self.inbox)
-        self.ingest = Ingest(spec.site_id, spec.code, spec.subscriptions, max_payload)
+        self.ingest = Ingest(spec.site_id, spec.code, spec.subscriptions, max_payload,
+                             max_sensors)
         self.initial_devices = devices
         self.devices = DeviceRoster(clock=clock, sink=sink, max_devices=max_devices,
                                     site=self.inbox)
@@ -361,7 +364,8 @@ class SiteActor(pykka.ThreadingActor):
                                       sparkplug_before_birth=batch.sparkplug_before_birth,
                                       sparkplug_rebirths=rebirths,
                                       sparkplug_seq_gaps=batch.sparkplug_seq_gaps,
-                                      sparkplug_stale_deaths=batch.sparkplug_stale_deaths))
+                                      sparkplug_stale_deaths=batch.sparkplug_stale_deaths,
+                                      reasons=dict(batch.reasons)))
 
     # --- reporting and teardown -------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from sitelink.actors.mqtt_port import MqttPort
 from sitelink.actors.site import SiteActor
 from sitelink.actors.site_messages import Configure, Publish, PublishResult, SiteSpec
 from sitelink.events import ConnectionStatus, EventSink, SiteStatusChanged
+from sitelink.payloads.limits import DEFAULT_MAX_SENSORS
 
 log = structlog.get_logger(__name__)
 
@@ -104,6 +105,7 @@ class Supervisor(pykka.ThreadingActor):
         limiter: ConnectRateLimiter,
         max_payload: int,
         max_devices: int,
+        max_sensors: int = DEFAULT_MAX_SENSORS,
         port_factory: Callable[[Target, Callable[[], float]], MqttPort] | None = None,
         site_class: type[SiteActor] = SiteActor,
         rng: random.Random | None = None,
@@ -116,6 +118,7 @@ class Supervisor(pykka.ThreadingActor):
         self.limiter = limiter
         self.max_payload = max_payload
         self.max_devices = max_devices
+        self.max_sensors = max_sensors
         self.port_factory = port_factory
         self.site_class = site_class
         self.rng = rng or random.Random()
@@ -223,6 +226,7 @@ class Supervisor(pykka.ThreadingActor):
             limiter=self.limiter,
             max_payload=self.max_payload,
             max_devices=self.max_devices,
+            max_sensors=self.max_sensors,
             devices=devices,
             port_factory=self.port_factory,
             on_crash=on_crash,

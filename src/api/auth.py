@@ -5,7 +5,10 @@ Credentials come in an ``Authorization: Bearer`` header, or as the session cooki
 (``storage/sessions.py``), never a token. Never from a URL (a token in a query string is
 ignored, so the request is anonymous and gets 401). Verified bearer tokens are cached for a
 few seconds by token hash, so a burst of requests costs one database lookup; sessions are
-looked up every time, so logging out or revoking the token ends them at once.
+looked up every time, so logging out or revoking the token ends them at once. While the
+database does not answer, a token or session this process verified before keeps the identity
+it had (a database outage must not lock operators out of the live status); one never seen
+gets the storage error (503).
 
 A request authenticated by the cookie is one a browser may have been tricked into sending,
 so an unsafe one (POST, PATCH, PUT, DELETE) must come from the server's own origin
@@ -37,6 +40,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 
 from sitelink.api.clients import ClientView, origin_of
 from sitelink.api.ratelimit import FailureLimiter
+from sitelink.storage.database import is_unreachable
 from sitelink.storage.sessions import session_identity
 from sitelink.storage.tokens import Identity, hash_token, verify_token
 
@@ -50,6 +54,7 @@ PUBLIC = {PUBLIC_OPT: True}
 SCHEMA_PATHS = [r"^/schema"]
 
 _cache: dict[str, tuple[Identity, float]] = {}
+_known: dict[str, Identity] = {}  # every identity verified by this process, for outages
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 Credential = tuple[Literal["bearer", "session"], str]
@@ -58,6 +63,7 @@ Credential = tuple[Literal["bearer", "session"], str]
 def forget_cached_identities() -> None:
     """After a token is revoked in this process, stop trusting cached lookups at once."""
     _cache.clear()
+    _known.clear()
 
 
 def presented_credential(connection: ASGIConnection[Any, Any, Any, Any]) -> Credential | None:
@@ -77,11 +83,44 @@ async def identify(connection: ASGIConnection[Any, Any, Any, Any], token: str) -
     if hit is not None and hit[1] > now:
         return hit[0]
     runtime = connection.app.state.runtime
-    identity = await verify_token(runtime.db, token)
+    try:
+        identity = await verify_token(runtime.db, token)
+    except Exception as exc:
+        known = _known.get(key)
+        if known is not None and is_unreachable(exc):
+            return known
+        raise
     if identity is not None:
         if len(_cache) > 10_000:
             _cache.clear()
+            _known.clear()
         _cache[key] = (identity, now + CACHE_S)
+        _known[key] = identity
+    else:
+        _known.pop(key, None)
+    return identity
+
+
+async def _session(connection: ASGIConnection[Any, Any, Any, Any],
+                   session_id: str) -> Identity | None:
+    """The identity of a session, looked up every time; while the database is unreachable,
+    the identity this process last saw for it."""
+    runtime = connection.app.state.runtime
+    key = "session:" + hash_token(session_id)
+    try:
+        identity = await session_identity(runtime.db, session_id, now=datetime.now(UTC),
+                                          idle_s=runtime.settings.session_idle_s)
+    except Exception as exc:
+        known = _known.get(key)
+        if known is not None and is_unreachable(exc):
+            return known
+        raise
+    if identity is None:
+        _known.pop(key, None)
+    else:
+        if len(_known) > 10_000:
+            _known.clear()
+        _known[key] = identity
     return identity
 
 
@@ -138,10 +177,7 @@ class TokenAuthentication(AbstractAuthenticationMiddleware):
                 connection.app.state.auth_failures.failed(address)
                 raise NotAuthorizedException("invalid or revoked token")
             return AuthenticationResult(user=identity, auth=kind)
-        settings = connection.app.state.runtime.settings
-        identity = await session_identity(connection.app.state.runtime.db, secret,
-                                          now=datetime.now(UTC),
-                                          idle_s=settings.session_idle_s)
+        identity = await _session(connection, secret)
         if identity is None:
             raise NotAuthorizedException("session ended or unknown: log in again")
         if connection.scope.get("method", "GET") not in SAFE_METHODS:

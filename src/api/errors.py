@@ -28,10 +28,12 @@ from sitelink.errors import (
     NotConnected,
     NotFound,
     SitelinkError,
+    StorageError,
     ValidationError,
 )
 from sitelink.fanout import TooManyClients
 from sitelink.site_rules import field_text
+from sitelink.storage.database import is_unreachable
 
 log = structlog.get_logger(__name__)
 
@@ -106,6 +108,7 @@ _STATUS: list[tuple[type[SitelinkError], int]] = [
     (NotConnected, 409),
     (LifecycleError, 409),
     (TooManyClients, 503),
+    (StorageError, 503),
 ]
 
 
@@ -123,6 +126,13 @@ def sitelink_error(request: Request[Any, Any, Any], exc: SitelinkError) -> Respo
 
 
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if is_unreachable(exc):
+        # The database is down or does not answer (within SITELINK_DB_TIMEOUT_S): that is
+        # an outage of storage, said in one line, not a crash with a traceback.
+        log.warning("storage unavailable", path=request.url.path,
+                    error=f"{type(exc).__name__}: {exc}"[:300])
+        return Response({"detail": "storage unavailable: the database does not answer"},
+                        status_code=503)
     log.exception("unhandled error", path=request.url.path)
     return Response({"detail": "internal error"}, status_code=HTTP_500_INTERNAL_SERVER_ERROR)
 

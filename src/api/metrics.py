@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 
 from sitelink.alerts.model import RuleKind
 from sitelink.api.auth import PUBLIC
+from sitelink.payloads.limits import REASONS
 from sitelink.runtime import Runtime
 
 STATUSES = ("connecting", "connected", "disconnected", "error", "disabled")
@@ -82,7 +83,22 @@ class RuntimeCollector(Collector):
                                   value=rt.hub.dropped_clients)
         yield CounterMetricFamily("sitelink_events_published", "Public events published",
                                   value=rt.hub.published)
+        rejects = Counter(rt.read_model.rejects)
         if rt.writer is not None:
+            rejects.update(rt.writer.rejects)
+        by_reason = CounterMetricFamily(
+            "sitelink_rejects", "Fields cut, sensors dropped, messages and rows refused for a "
+            "limit or set aside by the database, by reason", labels=["reason"])
+        for reason in sorted(set(REASONS) | set(rejects)):
+            by_reason.add_metric([reason], rejects.get(reason, 0))
+        yield by_reason
+        if rt.writer is not None:
+            yield GaugeMetricFamily("sitelink_storage_up",
+                                    "1 while the storage writer's last write succeeded",
+                                    value=int(rt.writer.storage_ok))
+            yield GaugeMetricFamily("sitelink_storage_buffer_bytes",
+                                    "Bytes of events waiting to be written",
+                                    value=rt.writer.buffered_bytes)
             yield GaugeMetricFamily("sitelink_storage_flush_seconds",
                                     "Duration of the last storage flush",
                                     value=rt.writer.last_flush_s)

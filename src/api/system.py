@@ -48,7 +48,9 @@ async def health(runtime: NamedDependency[Runtime]) -> Response[dict[str, Any]]:
     healthy = sum(1 for v in enabled if v.status == "connected")
     broken = sum(1 for site_id, v in runtime.read_model.sites.items()
                  if site_id in runtime.rejected and not v.record.is_enabled)
-    writing = runtime.writer is not None and runtime.writer.running
+    # Storage is up when the writer's last write succeeded and the database answers a ping
+    # now (≤ 2 s): down within seconds of an outage, up again only once a write went through.
+    writing = runtime.writer is not None and runtime.writer.storage_ok
     storage_ok = runtime.started and writing and await runtime.db.ping()
     running = runtime.supervisor is not None and runtime.supervisor.is_alive()
     if not (running and storage_ok):

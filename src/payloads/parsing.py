@@ -66,6 +66,13 @@ def finite_number(value: object) -> float | None:
     return None
 
 
+def is_non_finite(value: object) -> bool:
+    """True if ``value`` is a JSON number that is not a finite float (``1e400``, ``-1e400``,
+    an integer of hundreds of digits): a value a device meant but that cannot be stored."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return number and finite_number(value) is None
+
+
 def checked_uptime(value: object, field: str) -> int | Rejected | None:
     """``value`` if it is None or an uptime in seconds (a non-negative BIGINT), else why not."""
     if value is None or (type(value) is int and 0 <= value <= MAX_UPTIME_S):

@@ -28,6 +28,7 @@ class Reading(msgspec.Struct, frozen=True, kw_only=True):
     sensors: tuple[SensorValue, ...] = ()
     skipped_sensors: int = 0
     at: float | None = None  # when the device says it measured (epoch seconds), if it says
+    non_finite: int = 0  # of the skipped sensors, those whose value was 1e400 or the like
 
     def is_empty(self) -> bool:
         """True when the payload carried nothing we read (e.g. ``{}``)."""

@@ -12,6 +12,7 @@ from sitelink.payloads.parsing import (
     Uptime,
     checked_uptime,
     finite_number,
+    is_non_finite,
     typed_or_tolerant,
     unique_sensors,
 )
@@ -86,6 +87,7 @@ def v1_from_document(doc: Any) -> Reading | Rejected:
         gateway=gateway,
         sensors=unique_sensors(sensors),
         skipped_sensors=len(entries) - len(sensors),
+        non_finite=sum(1 for e in entries if type(e) is dict and is_non_finite(e.get("value"))),
     )
 
 

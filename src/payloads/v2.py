@@ -12,6 +12,7 @@ from sitelink.payloads.parsing import (
     Uptime,
     checked_uptime,
     finite_number,
+    is_non_finite,
     typed_or_tolerant,
 )
 from sitelink.payloads.registry import Reading, Rejected, register
@@ -67,6 +68,8 @@ def v2_from_document(doc: Any) -> Reading | Rejected:
         uptime_s=uptime_s,
         sensors=tuple(sensors),
         skipped_sensors=len(entries) - len(sensors),
+        non_finite=sum(1 for e in entries.values()
+                       if type(e) is list and e and is_non_finite(e[0])),
     )
 
 

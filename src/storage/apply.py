@@ -14,6 +14,7 @@ rediscovered), and rows of deleted sites are skipped.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,7 +22,7 @@ from typing import Any
 
 from piccolo.table import Table
 
-from sitelink.events import DeviceKey
+from sitelink.events import DeviceKey, SensorValue
 from sitelink.storage.batch import Batch, DeviceSeen, utc
 from sitelink.storage.database import Database
 from sitelink.storage.tables import Device, Sensor, Site
@@ -139,13 +140,23 @@ async def _create_devices(db: Database, ids: IdMaps, new: dict[DeviceKey, Device
 
 
 async def _resolve_sensors(
-    db: Database, ids: IdMaps, batch: Batch, device_ids: dict[DeviceKey, int]
+    db: Database, ids: IdMaps, batch: Batch, device_ids: dict[DeviceKey, int],
+    max_sensors: int, counts: Counter[str],
 ) -> dict[tuple[DeviceKey, str], int]:
-    missing = {
-        (device_ids[key], sensor_key): value
-        for (key, sensor_key), (value, _) in batch.sensors.items()
-        if key in device_ids and ids.sensor_id(device_ids[key], sensor_key) is None
-    }
+    missing: dict[tuple[int, str], SensorValue] = {}
+    new_per_device: Counter[int] = Counter()
+    for (key, sensor_key), (value, _) in batch.sensors.items():
+        device_id = device_ids.get(key)
+        if device_id is None or ids.sensor_id(device_id, sensor_key) is not None:
+            continue
+        # A device has at most max_sensors sensors: one that sends ever new keys would
+        # otherwise grow the sensor table (and every answer about it) without end.
+        known = len(ids.sensors.get(device_id, ()))
+        if known + new_per_device[device_id] >= max_sensors:
+            counts["sensor_cap"] += 1
+            continue
+        new_per_device[device_id] += 1
+        missing[(device_id, sensor_key)] = value
     if missing:
         await _insert_ignoring_duplicates(db, Sensor, _SENSOR_COLUMNS, [
             (device_id, key, value.label, value.sensor_type, value.unit, None, None)
@@ -186,8 +197,13 @@ class Stamps:
         return stamp
 
 
-async def apply_batch(db: Database, ids: IdMaps, batch: Batch) -> int:
-    """Write the batch in one transaction; return the number of readings appended."""
+async def apply_batch(db: Database, ids: IdMaps, batch: Batch, *, max_sensors: int = 256,
+                      counts: Counter[str] | None = None) -> int:
+    """Write the batch in one transaction; return the number of readings appended.
+
+    New sensors past ``max_sensors`` per device are not created (their values are not
+    stored) and counted in ``counts["sensor_cap"]``."""
+    counts = Counter() if counts is None else counts
     stamp = Stamps(db.engine_name)
     async with db.transaction():
         live_sites = await existing_sites(batch.site_ids())
@@ -195,7 +211,7 @@ async def apply_batch(db: Database, ids: IdMaps, batch: Batch) -> int:
         for key, changes in batch.availability.items():
             wanted.setdefault(key, DeviceSeen(model="", gateway="", at=changes[0].at))
         device_ids = await resolve_devices(db, ids, wanted, live_sites)
-        sensor_ids = await _resolve_sensors(db, ids, batch, device_ids)
+        sensor_ids = await _resolve_sensors(db, ids, batch, device_ids, max_sensors, counts)
         await _write_devices(db, batch, device_ids, stamp)
         await _write_sensors(db, batch, sensor_ids, stamp)
         readings = _reading_rows(batch, ids, device_ids, stamp)

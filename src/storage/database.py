@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -124,16 +124,20 @@ class Database:
         return transaction.connection
 
 
-async def open_database(settings: Settings) -> Database:
+async def open_database(settings: Settings, *, query_timeout_s: float | None = None) -> Database:
     """Open the database of ``settings.database_url`` and bind every table to it.
 
-    Raises ``StorageError`` when PostgreSQL cannot be reached. Does not migrate: call
-    ``sitelink.storage.migrations.migrate`` next.
+    Raises ``StorageError`` naming host, port and reason when PostgreSQL cannot be reached
+    (see ``wait_for_database`` to wait instead). ``query_timeout_s`` bounds every
+    PostgreSQL statement (the API's reads: an unanswering database gives an error in that
+    time instead of a request that hangs); connecting is bounded by ``db_timeout_s``. Does
+    not migrate: call ``sitelink.storage.migrations.migrate`` next.
     """
     cipher = await asyncio.to_thread(load_cipher, settings)
     engine: SQLiteEngine | PostgresEngine
     if settings.engine == "postgres":
-        engine = await _open_postgres(settings.database_url)
+        engine = await _open_postgres(settings.database_url, settings.db_timeout_s,
+                                      query_timeout_s)
         name: EngineName = "postgres"
     else:
         engine = await _open_sqlite(settings.database_url)
@@ -141,6 +145,26 @@ async def open_database(settings: Settings) -> Database:
     for table in ALL_TABLES:
         table._meta.db = engine
     return Database(engine, name, cipher)
+
+
+async def wait_for_database(
+    settings: Settings, *, retry_s: float = 2.0, query_timeout_s: float | None = None,
+    on_failure: Callable[[str], None] | None = None,
+) -> Database:
+    """``open_database``, tried again every ``retry_s`` until the database answers.
+
+    ``on_failure`` is called with the reason (host, port and why) at the first failure and
+    whenever the reason changes, so a long wait is a few lines, not one per try.
+    """
+    said = ""
+    while True:
+        try:
+            return await open_database(settings, query_timeout_s=query_timeout_s)
+        except StorageError as exc:
+            if str(exc) != said and on_failure is not None:
+                on_failure(str(exc))
+            said = str(exc)
+        await asyncio.sleep(retry_s)  # a retry pace, not a wait for something to happen
 
 
 async def _open_sqlite(url: str) -> SQLiteEngine:
@@ -168,17 +192,57 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
-async def _open_postgres(url: str) -> PostgresEngine:
+async def _open_postgres(url: str, connect_timeout_s: float,
+                         query_timeout_s: float | None) -> PostgresEngine:
     # Probe first: piccolo's constructor only warns when the server is down.
     try:
-        probe = await asyncpg.connect(dsn=url, timeout=10)
-    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-        host = urlsplit(url).hostname or "?"
-        raise StorageError(f"cannot connect to PostgreSQL at {host}: {exc}") from None
-    await probe.close()
-    engine = await asyncio.to_thread(PostgresEngine, config={"dsn": url})
+        probe = await asyncpg.connect(dsn=url, timeout=connect_timeout_s)
+        await probe.close(timeout=connect_timeout_s)
+    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        parts = urlsplit(url)
+        where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+        reason = str(exc) or f"no answer within {connect_timeout_s:g} s"
+        if isinstance(exc, TimeoutError):
+            reason = f"no answer within {connect_timeout_s:g} s"
+        raise StorageError(f"cannot reach PostgreSQL at {where}: {reason}") from None
+    config: dict[str, Any] = {"dsn": url, "timeout": connect_timeout_s}
+    if query_timeout_s is not None:
+        config["command_timeout"] = query_timeout_s
+    engine = await asyncio.to_thread(PostgresEngine, config=config)
     await engine.start_connection_pool(min_size=PG_POOL_MIN, max_size=PG_POOL_MAX)
     return engine
+
+
+_REFUSED_ROW = (
+    asyncpg.DataError,  # class 22: a value too long, NUL in text, out of range...
+    asyncpg.IntegrityConstraintViolationError,  # class 23
+    sqlite3.IntegrityError,
+    sqlite3.DataError,
+    ValueError,  # what a driver refuses to encode (asyncpg's client-side DataError is one)
+    OverflowError,
+)
+_UNREACHABLE = (
+    OSError,  # refused, reset, unreachable
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,  # the connection is closed, the pool is closing
+    asyncpg.exceptions.OperatorInterventionError,  # shutting down, cannot connect now
+    asyncpg.exceptions.InsufficientResourcesError,  # disk full, too many connections
+    sqlite3.OperationalError,  # locked past the busy timeout, disk I/O error
+    StorageError,
+)
+
+
+def refuses_row(exc: BaseException) -> bool:
+    """True if the database refused what a row holds (not the database being unwell): the
+    batch is worth splitting to find the row."""
+    return isinstance(exc, _REFUSED_ROW) and not isinstance(exc, asyncpg.PostgresConnectionError)
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """True if ``exc`` says the database cannot be reached or cannot work right now (an
+    outage: keep what was to be written and try again)."""
+    return isinstance(exc, _UNREACHABLE) and not refuses_row(exc)
 
 
 def is_unique_violation(exc: BaseException) -> bool:

@@ -1,16 +1,29 @@
 """The storage writer: actors' observations written in coalesced batches (DESIGN.md rule 6).
 
 Everything here runs on the asyncio event loop; ``submit`` must be called from it (the
-bridge does, after moving events off the actor threads).
+writer process does, see ``writer_child``).
 
-- ``submit(events)`` never blocks and never raises. Events wait in a bounded queue; when
-  it is full the oldest heartbeats are dropped first (then the oldest other events), and
-  ``dropped`` counts them. Drop policy name: *drop-oldest-heartbeat*.
+- ``submit(events)`` / ``submit_encoded(count, data)`` never block and never raise. Events
+  wait, encoded, in a buffer bounded by bytes (``max_buffer_bytes``, see ``writer_buffer``);
+  past the bound the oldest are dropped and counted in ``dropped``.
 - A background task flushes every ``flush_interval_s``, or at once when ``eager_flush_at``
-  events are pending. One flush is one transaction (see ``sitelink.storage.apply``).
-- A failed flush is logged and retried with the next one (backoff up to 5 s); after
-  ``max_attempts`` failures in a row its events are dropped and counted, so one poisonous
-  event cannot wedge the writer. Nothing ever raises out of the task.
+  events are pending. One flush writes everything pending, ``batch_events`` at a time, each
+  batch one transaction (see ``sitelink.storage.apply``), oldest first.
+- What a failed write does depends on why it failed (``database.refuses_row`` /
+  ``is_unreachable``):
+
+  * the database refused a row (a value it cannot hold): the batch is split in halves,
+    again and again, until the rows it refuses are alone; those are set aside (logged,
+    counted in ``rejects["storage_set_aside"]``) and every other row is written;
+  * the database is unreachable (refused, reset, timed out after ``flush_timeout_s``): the
+    batch goes back to the front of the buffer and is tried again every second or two
+    (``storage_ok`` is False meanwhile), as long as the database stays away — what does not
+    fit the buffer's bound is dropped and counted, nothing else;
+  * anything else: tried again ``max_attempts`` times, then split as above, so that one
+    poisonous event cannot wedge the writer.
+
+- ``storage_ok`` turns False at a failed write and True again only after a write
+  succeeded (or, with nothing to write, the database answered).
 - ``ensure_devices`` creates device rows at once, for the bridge, which needs database ids
   before it announces ``device.discovered``.
 - Readings older than ``retention_days`` are pruned every ``prune_every_s``.
@@ -21,22 +34,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
-from collections.abc import Sequence
+from collections import Counter, deque
+from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 import structlog
 
-from sitelink.events import DeviceDiscovered, DeviceHeartbeat, DeviceKey, Event
+from sitelink.events import DeviceDiscovered, DeviceKey, Event
 from sitelink.storage.apply import IdMaps, apply_batch, existing_sites, resolve_devices
 from sitelink.storage.batch import DeviceSeen, coalesce
-from sitelink.storage.database import Database
+from sitelink.storage.database import Database, is_unreachable, refuses_row
 from sitelink.storage.tables import Reading
+from sitelink.storage.writer_buffer import Chunk, EventBuffer, encode_events
 
 log = structlog.get_logger(__name__)
 
 PRUNE_CHUNK = 10_000
-MAX_RETRY_DELAY_S = 5.0
+MAX_RETRY_DELAY_S = 2.0
+SET_ASIDE_LOGGED_MAX = 100  # per process: a flood of bad rows is counted, not logged
+_T = TypeVar("_T")
 
 
 class StorageWriter:
@@ -47,31 +64,39 @@ class StorageWriter:
         db: Database,
         *,
         flush_interval_s: float = 0.25,
-        max_pending: int = 200_000,
+        max_buffer_bytes: int = 256 * 2**20,
         eager_flush_at: int = 10_000,
+        batch_events: int = 20_000,
         max_attempts: int = 5,
+        flush_timeout_s: float = 30.0,
+        max_sensors: int = 256,
         retention_days: int | None = 30,
         prune_every_s: float = 3600.0,
     ) -> None:
         self._db = db
         self._flush_interval_s = flush_interval_s
-        self._max_pending = max_pending
+        self._buffer = EventBuffer(max_buffer_bytes)
         self._eager_flush_at = eager_flush_at
+        self._batch_events = batch_events
         self._max_attempts = max_attempts
+        self._flush_timeout_s = flush_timeout_s
+        self._max_sensors = max_sensors
         self._retention = timedelta(days=retention_days) if retention_days else None
         self._prune_every_s = prune_every_s
         self._ids = IdMaps()
-        self._heartbeats: deque[Event] = deque()
-        self._others: deque[Event] = deque()
-        self._retry: list[Event] = []
         self._failures = 0
         self._lock = asyncio.Lock()  # one database writer at a time: flush, ensure, prune
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._next_prune_at = 0.0
-        self.dropped = 0
-        """Events dropped so far (queue full, or a batch that kept failing)."""
+        self._set_aside_logged = 0
+        self._in_flight = 0
+        self.storage_ok = True
+        """False from a failed write until a write succeeds."""
+        self.last_error = ""
+        self.rejects: Counter[str] = Counter()
+        """Rows set aside and sensors not created, by reason (``payloads.limits.REASONS``)."""
         self.last_flush_s = 0.0
         """Duration of the last successful flush, in seconds."""
         self.readings_written = 0
@@ -79,8 +104,17 @@ class StorageWriter:
 
     @property
     def lag(self) -> int:
-        """Events waiting to be written (including a batch waiting for a retry)."""
-        return len(self._heartbeats) + len(self._others) + len(self._retry)
+        """Events waiting to be written (including a batch being written or retried)."""
+        return len(self._buffer) + self._in_flight
+
+    @property
+    def dropped(self) -> int:
+        """Events dropped because the buffer was full."""
+        return self._buffer.dropped
+
+    @property
+    def buffered_bytes(self) -> int:
+        return self._buffer.bytes + self._buffer.taken_bytes
 
     async def start(self) -> None:
         """Load the id maps and start the flush task."""
@@ -89,15 +123,13 @@ class StorageWriter:
 
     def submit(self, events: Sequence[Event]) -> None:
         """Queue events for the next flush. Never blocks, never raises; loop thread only."""
-        for event in events:
-            queue = self._heartbeats if isinstance(event, DeviceHeartbeat) else self._others
-            queue.append(event)
-        excess = len(self._heartbeats) + len(self._others) - self._max_pending
-        while excess > 0:
-            (self._heartbeats or self._others).popleft()
-            self.dropped += 1
-            excess -= 1
-        if len(self._heartbeats) + len(self._others) >= self._eager_flush_at:
+        if events:
+            self.submit_encoded(len(events), encode_events(events))
+
+    def submit_encoded(self, count: int, data: bytes) -> None:
+        """Queue ``count`` events already encoded (``writer_buffer.encode_events``)."""
+        self._buffer.add(count, data)
+        if len(self._buffer) >= self._eager_flush_at and self.storage_ok:
             self._wake.set()
 
     def device_id(self, key: DeviceKey) -> int | None:
@@ -123,48 +155,136 @@ class StorageWriter:
             wanted.setdefault(event.device, DeviceSeen(event.model, event.gateway, event.at))
         if not wanted:
             return {}
-        async with self._lock, self._db.transaction():
-            live_sites = await existing_sites({key.site_id for key in wanted})
-            return await resolve_devices(self._db, self._ids, wanted, live_sites)
+        async def ensure() -> dict[DeviceKey, int]:
+            async with self._db.transaction():
+                live_sites = await existing_sites({key.site_id for key in wanted})
+                return await resolve_devices(self._db, self._ids, wanted, live_sites)
+
+        async with self._lock:
+            return await self._bounded(ensure())
 
     async def flush(self) -> None:
-        """Write everything pending now. Logs and keeps the events for a retry on failure."""
+        """Write everything pending now, oldest first; stop at the first outage (what was
+        not written stays, first in line)."""
         async with self._lock:
-            events = [*self._retry, *self._others, *self._heartbeats]
-            self._retry = []
-            self._others.clear()
-            self._heartbeats.clear()
-            if not events:
+            if not self._buffer.events:
+                if not self.storage_ok and await self._db.ping():
+                    self._up()
                 return
-            started = time.perf_counter()
-            try:
-                readings = await apply_batch(self._db, self._ids, coalesce(events))
-            except Exception as exc:
-                await self._failed(events, exc)
-                return
-            self._failures = 0
-            self.flushes += 1
-            self.readings_written += readings
-            self.last_flush_s = time.perf_counter() - started
+            while self._buffer.events:
+                taken = self._buffer.take(self._batch_events)
+                self._in_flight = sum(c.count for c in taken)
+                try:
+                    written = await self._write_chunks(taken)
+                finally:
+                    self._in_flight = 0
+                if not written:
+                    return
 
-    async def _failed(self, events: list[Event], exc: Exception) -> None:
+    async def _write_chunks(self, taken: list[Chunk]) -> bool:
+        """Write the chunks; False (and the chunks back in the buffer) on an outage."""
+        events = [event for chunk in taken for event in chunk.events()]
+        started = time.perf_counter()
+        error = await self._apply(events)
+        if error is None:
+            self._buffer.settle(taken)
+            self.last_flush_s = time.perf_counter() - started
+            self._up()
+            return True
+        self._down(error, len(events))
+        if is_unreachable(error) or (
+            not refuses_row(error) and self._failures < self._max_attempts
+        ):
+            self._buffer.put_back(taken)
+            await self._reload_ids()
+            return False
+        left = await self._split(events)
+        if left:  # the database went away while the batch was being split
+            self._buffer.settle(taken)
+            self._buffer.put_back([Chunk.of(len(left), encode_events(left))])
+            return False
+        self._buffer.settle(taken)
+        self._up()
+        return True
+
+    async def _apply(self, events: list[Event]) -> Exception | None:
+        """One transaction; the error instead of raising it. A write that takes longer than
+        ``flush_timeout_s`` is abandoned (an unanswering database must not hold the writer:
+        its task is left to fail on its own) and reported as a ``TimeoutError``."""
+        counts: Counter[str] = Counter()
+        try:
+            readings = await self._bounded(apply_batch(
+                self._db, self._ids, coalesce(events), max_sensors=self._max_sensors,
+                counts=counts))
+        except Exception as exc:
+            return exc
+        self.flushes += 1
+        self.readings_written += readings
+        self.rejects.update(counts)
+        return None
+
+    async def _bounded(self, work: Coroutine[Any, Any, _T]) -> _T:
+        """``work``'s result, or ``TimeoutError`` after ``flush_timeout_s``. The work is then
+        abandoned, not awaited: cancelling a transaction on a connection that swallows
+        packets would wait as long for the rollback."""
+        task = asyncio.get_running_loop().create_task(work)
+        done, _ = await asyncio.wait({task}, timeout=self._flush_timeout_s)
+        if not done:
+            task.cancel()
+            task.add_done_callback(_consume)
+            raise TimeoutError(f"no answer from the database in {self._flush_timeout_s:g} s")
+        return task.result()
+
+    async def _split(self, events: list[Event]) -> list[Event]:
+        """Write ``events`` in ever smaller parts, setting aside each one the database
+        refuses on its own. Returns what is left unwritten if the database goes away."""
+        todo: deque[list[Event]] = deque()
+        middle = len(events) // 2
+        todo.extend([events[:middle], events[middle:]] if middle else [events])
+        while todo:
+            part = todo.popleft()
+            error = await self._apply(part)
+            if error is None:
+                continue
+            if is_unreachable(error):
+                return [event for rest in (part, *todo) for event in rest]
+            if len(part) == 1:
+                self._set_aside(part[0], error)
+                continue
+            middle = len(part) // 2
+            todo.extendleft([part[middle:], part[:middle]])
+        return []
+
+    def _set_aside(self, event: Event, error: Exception) -> None:
+        self.rejects["storage_set_aside"] += 1
+        if self._set_aside_logged < SET_ASIDE_LOGGED_MAX:
+            self._set_aside_logged += 1
+            log.error("storage_row_set_aside", kind=type(event).__name__,
+                      device=str(getattr(event, "device", "")),
+                      error=f"{type(error).__name__}: {error}"[:300])
+
+    def _up(self) -> None:
+        if not self.storage_ok:
+            log.info("storage_writes_resumed", pending=self.lag)
+        self._failures = 0
+        self.storage_ok = True
+        self.last_error = ""
+
+    def _down(self, error: Exception, events: int) -> None:
         # No traceback with locals: they would hold the whole batch (and render slowly).
-        error = f"{type(exc).__name__}: {exc}"[:500]
+        text = f"{type(error).__name__}: {error}"[:500]
         self._failures += 1
-        if self._failures >= self._max_attempts:
-            log.error(
-                "storage_flush_dropped", events=len(events), attempts=self._failures, error=error
-            )
-            self.dropped += len(events)
-            self._failures = 0
-        else:
-            log.warning(
-                "storage_flush_failed", events=len(events), attempt=self._failures, error=error
-            )
-            self._retry = events
+        if self.storage_ok or text != self.last_error:
+            log.warning("storage_write_failed", events=events, pending=self.lag,
+                        attempt=self._failures, error=text)
+        self.storage_ok = False
+        self.last_error = text
+
+    async def _reload_ids(self) -> None:
         # The caches may be what is wrong (rows deleted behind our back): reload them.
         with contextlib.suppress(Exception):
-            await self._ids.load()
+            async with asyncio.timeout(self._flush_timeout_s):
+                await self._ids.load()
 
     async def prune_readings(self, older_than: datetime) -> int:
         """Delete readings taken before ``older_than``, in chunks; return how many."""
@@ -206,7 +326,8 @@ class StorageWriter:
             if self._closing:
                 return
             await self.flush()
-            await self._maybe_prune()
+            if self.storage_ok:
+                await self._maybe_prune()
 
     def _delay(self) -> float:
         if not self._failures:
@@ -225,3 +346,10 @@ class StorageWriter:
             return
         if deleted:
             log.info("storage_readings_pruned", deleted=deleted)
+
+
+def _consume(task: asyncio.Task[Any]) -> None:
+    """An abandoned write's outcome is nobody's business any more; read it so asyncio does
+    not log it as never retrieved."""
+    if not task.cancelled():
+        task.exception()

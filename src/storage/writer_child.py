@@ -71,8 +71,11 @@ class _Child:
         from sitelink.storage.database import open_database
         from sitelink.storage.writer import StorageWriter
 
-        db = await open_database(self.settings)
-        self.writer = StorageWriter(db, retention_days=self.settings.readings_retention_days)
+        s = self.settings
+        db = await open_database(s)
+        self.writer = StorageWriter(
+            db, retention_days=s.readings_retention_days, max_sensors=s.max_sensors_per_device,
+            max_buffer_bytes=s.storage_buffer_mb * 2**20, flush_timeout_s=4 * s.db_timeout_s)
         await self.writer.start()
         loop = asyncio.get_running_loop()
         threading.Thread(target=self.read, args=(loop,), name="frames", daemon=True).start()
@@ -104,8 +107,8 @@ class _Child:
     def handle(self, messages: list[ToChild]) -> None:
         for message in messages:
             match message:
-                case Submit(events=events):
-                    self.writer.submit(events)
+                case Submit(count=count, events=events):
+                    self.writer.submit_encoded(count, bytes(events))
                 case Ensure():
                     asyncio.get_running_loop().create_task(self.ensure(message))
                 case Forget(device=key):
@@ -125,8 +128,10 @@ class _Child:
         last: Stats | None = None
         while True:
             await asyncio.sleep(0.25)
-            now = Stats(lag=self.writer.lag, dropped=self.writer.dropped,
-                        last_flush_s=self.writer.last_flush_s)
+            w = self.writer
+            now = Stats(lag=w.lag, dropped=w.dropped, last_flush_s=w.last_flush_s,
+                        storage_ok=w.storage_ok, buffered_bytes=w.buffered_bytes,
+                        rejects=dict(w.rejects), error=w.last_error)
             if now != last:
                 self.send(now)
                 last = now

@@ -8,13 +8,17 @@ from typing import Any
 
 import msgspec
 
-from sitelink.events import AnyEvent, DeviceDiscovered, DeviceKey
+from sitelink.events import DeviceDiscovered, DeviceKey
 
 _LENGTH = struct.Struct("<I")
 
 
 class Submit(msgspec.Struct, tag=True, array_like=True):
-    events: list[AnyEvent]
+    """``count`` events, encoded once by the parent as a msgpack list of ``AnyEvent``; the
+    child keeps them encoded until it writes them (``writer_buffer``)."""
+
+    count: int
+    events: msgspec.Raw
 
 
 class Ensure(msgspec.Struct, tag=True, array_like=True):
@@ -44,6 +48,10 @@ class Stats(msgspec.Struct, tag=True, array_like=True):
     lag: int
     dropped: int
     last_flush_s: float
+    storage_ok: bool = True
+    buffered_bytes: int = 0
+    rejects: dict[str, int] = {}
+    error: str = ""
 
 
 class Closed(msgspec.Struct, tag=True, array_like=True):

@@ -41,6 +41,7 @@ from sitelink.errors import StorageError
 from sitelink.events import DeviceDiscovered, DeviceKey, Event
 from sitelink.settings import Settings
 from sitelink.storage.apply import IdMaps
+from sitelink.storage.writer_buffer import encode_events
 from sitelink.storage.writer_frames import (
     Close,
     Closed,
@@ -95,6 +96,7 @@ class RemoteWriter:
         self._closed: asyncio.Future[int] | None = None
         self._child = Stats(lag=0, dropped=0, last_flush_s=0.0)
         self._dropped_here = 0
+        self._rejects_before: dict[str, int] = {}
 
     # --- the StorageWriter interface -----------------------------------------------------------
 
@@ -110,6 +112,28 @@ class RemoteWriter:
     @property
     def last_flush_s(self) -> float:
         return self._child.last_flush_s
+
+    @property
+    def storage_ok(self) -> bool:
+        """The child runs and its last write succeeded (False from a failed write until one
+        succeeds)."""
+        return self.running and self._child.storage_ok
+
+    @property
+    def storage_error(self) -> str:
+        return self._child.error
+
+    @property
+    def buffered_bytes(self) -> int:
+        return self._child.buffered_bytes
+
+    @property
+    def rejects(self) -> dict[str, int]:
+        """Rows set aside and sensors not created by the child, by reason (since start)."""
+        merged = dict(self._rejects_before)
+        for reason, count in self._child.rejects.items():
+            merged[reason] = merged.get(reason, 0) + count
+        return merged
 
     @property
     def running(self) -> bool:
@@ -152,6 +176,8 @@ class RemoteWriter:
             return
         await self._reap()
         self._dropped_here += self._child.dropped  # the new child counts from zero
+        for reason, count in self._child.rejects.items():
+            self._rejects_before[reason] = self._rejects_before.get(reason, 0) + count
         self._child = Stats(lag=0, dropped=0, last_flush_s=0.0)
         self.restarts += 1
         try:
@@ -168,7 +194,7 @@ class RemoteWriter:
         if not self.running or len(self._outbox) > self._max_outbox_bytes:
             self._dropped_here += len(events)
             return
-        self._send(frame(Submit(list(events))), len(events))  # type: ignore[arg-type]
+        self._send(frame(Submit(len(events), msgspec.Raw(encode_events(events)))), len(events))
 
     async def ensure_devices(self, discovered: Sequence[DeviceDiscovered]) -> dict[DeviceKey, int]:
         """Database ids of the discovered devices, created now by the child if missing."""

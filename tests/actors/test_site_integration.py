@@ -307,8 +307,10 @@ def test_a_burst_arrives_whole_and_in_order_across_read_chunks(
     for n in range(800):
         serial = f"S{n % 8}"
         payload = v1(float(n))
-        if n == 400:  # ~90 KB: more than one chunk, cut at arbitrary places
-            sensors = [{"id": f"k{i:04d}", "value": float(i)} for i in range(2_500)]
+        if n == 400:  # ~70 KB: more than one chunk, cut at arbitrary places (and within the
+            # sensor cap and the label length: long labels, not many sensors, make it big)
+            sensors = [{"id": f"k{i:04d}", "value": float(i), "label": "x" * 250}
+                       for i in range(250)]
             payload = json.dumps({"firmware": "big", "sensors": sensors}).encode()
         sent.setdefault(serial, []).append(-1.0 if n == 400 else float(n))
         publisher.client.publish(f"site_001/datalogger/m/{serial}/heartbeat", payload, qos=1)
@@ -318,7 +320,7 @@ def test_a_burst_arrives_whole_and_in_order_across_read_chunks(
     got: dict[str, list[float]] = {}
     for beat in site.sink.of(DeviceHeartbeat):
         if beat.firmware == "big":
-            assert [s.value for s in beat.sensors] == [float(i) for i in range(2_500)]
+            assert [s.value for s in beat.sensors] == [float(i) for i in range(250)]
             got.setdefault(beat.device.serial, []).append(-1.0)
         else:
             got.setdefault(beat.device.serial, []).append(beat.sensors[0].value)

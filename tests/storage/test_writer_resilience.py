@@ -18,6 +18,7 @@ from sitelink.storage.devices import delete_device, list_devices
 from sitelink.storage.sites import NewSite, create_site, delete_site
 from sitelink.storage.tables import ConnectionEvent, Device, Reading
 from sitelink.storage.writer import StorageWriter
+from sitelink.storage.writer_buffer import Chunk, encode_events
 
 T0 = 1_700_000_000.0
 
@@ -101,32 +102,85 @@ async def test_failed_flush_is_retried_then_succeeds(
     assert await Reading.count() == 2
 
 
-async def test_batch_that_keeps_failing_is_dropped(
+async def _refuse_value(db: Database, value: float) -> None:
+    """Make the database refuse a reading row with ``value`` (a trigger, on both engines)."""
+    if db.engine_name == "sqlite":
+        await db.execute(f"CREATE TRIGGER refuse BEFORE INSERT ON reading WHEN NEW.value = {value} "
+                         "BEGIN SELECT RAISE(ABORT, 'refused'); END")
+        return
+    await db.execute(
+        "CREATE OR REPLACE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+        f"IF NEW.value = {value} THEN RAISE EXCEPTION 'refused' USING ERRCODE = 'check_violation'; "
+        "END IF; RETURN NEW; END $$ LANGUAGE plpgsql")
+    await db.execute("CREATE TRIGGER refuse BEFORE INSERT ON reading FOR EACH ROW "
+                     "EXECUTE FUNCTION refuse()")
+
+
+async def test_a_refused_row_is_set_aside_and_every_other_row_written(
     db: Database, writer: StorageWriter, site_id: int
 ) -> None:
-    """After max_attempts failures in a row the events are dropped and counted."""
-    writer.submit([beat(site_id, "A", T0)])
-    await db.execute('ALTER TABLE "reading" RENAME TO "reading_away"')
-    try:
-        for _ in range(3):
-            await writer.flush()
-    finally:
-        await db.execute('ALTER TABLE "reading_away" RENAME TO "reading"')
-    assert writer.lag == 0 and writer.dropped == 1
-    writer.submit([beat(site_id, "A", T0 + 1)])
+    """The batch is split until the refused row is alone: it is set aside and counted, the
+    other 199 heartbeats are written (the old writer retried the batch and dropped it whole)."""
+    await _refuse_value(db, 150.0)
+    writer.submit([beat(site_id, f"D{i % 10}", T0 + i) for i in range(200)])
     await writer.flush()
-    assert await Reading.count() == 1
+    assert writer.lag == 0 and writer.dropped == 0 and writer.storage_ok
+    assert writer.rejects["storage_set_aside"] == 1
+    values = {r["value"] for r in await Reading.select(Reading.value)}
+    assert values == {float(i) for i in range(200)} - {150.0}
 
 
-async def test_full_queue_drops_oldest_heartbeats_first(db: Database, site_id: int) -> None:
-    """Over max_pending, old heartbeats go before any other event; submit never raises."""
-    writer = StorageWriter(db, flush_interval_s=3600, max_pending=5, retention_days=None)
+async def test_an_overlong_unit_costs_only_its_own_heartbeat(
+    db: Database, writer: StorageWriter, site_id: int
+) -> None:
+    """Issue 11, point 4: a unit over 32 characters straight to the writer (past the ingest
+    limits) made PostgreSQL refuse the whole batch, and a neighbour kept 1 reading of 40.
+    Now the neighbour keeps all 40 on both engines."""
+    bad_sensor = SensorValue(key="t", value=1.0, unit="u" * 40)
+    for i in range(40):
+        good = beat(site_id, "GOOD", T0 + i)
+        bad = DeviceHeartbeat(device=DeviceKey(site_id, "datalogger", "BAD"), model="m",
+                              gateway="", firmware=None, uptime_s=None, sensors=(bad_sensor,),
+                              at=T0 + i)
+        writer.submit([good, bad])
+        await writer.flush()
+    devices = {d.serial: d for d in await list_devices(db, "datalogger")}
+    good_sensor = await Reading.count().where(Reading.sensor.device == devices["GOOD"].id)
+    assert good_sensor == 40
+    assert writer.lag == 0 and writer.dropped == 0
+
+
+async def test_a_full_buffer_drops_the_oldest_and_counts_them(db: Database, site_id: int) -> None:
+    """Past its bound in bytes the buffer drops its oldest events; submit never raises."""
+    one = len(Chunk.of(1, encode_events([beat(site_id, "A", T0)])).data)
+    writer = StorageWriter(db, flush_interval_s=3600, max_buffer_bytes=one * 5,
+                           retention_days=None)
     await writer.start()
     event = ConnectionEventOccurred(site_id=site_id, kind="connected", reason="", at=T0)
-    writer.submit([beat(site_id, "A", T0 + i) for i in range(4)])
-    writer.submit([event, beat(site_id, "A", T0 + 10), beat(site_id, "A", T0 + 11)])
-    assert writer.lag == 5 and writer.dropped == 2
+    for i in range(6):
+        writer.submit([beat(site_id, "A", T0 + i)])
+    writer.submit([event])
+    assert writer.dropped == 2 and writer.buffered_bytes <= one * 5
     await writer.close()
     assert await ConnectionEvent.count() == 1
     rows = await Reading.select(Reading.value).order_by(Reading.value)
-    assert [r["value"] for r in rows] == [2.0, 3.0, 10.0, 11.0]
+    assert [r["value"] for r in rows] == [2.0, 3.0, 4.0, 5.0]
+
+
+async def test_a_device_gets_at_most_max_sensors_sensors(db: Database, site_id: int) -> None:
+    """New keys past the cap are not made sensors (their values not stored) and are counted;
+    the device's first sensors go on being written."""
+    writer = StorageWriter(db, flush_interval_s=3600, retention_days=None, max_sensors=3)
+    await writer.start()
+    key = DeviceKey(site_id, "datalogger", "MANY")
+    for round_ in range(3):
+        sensors = tuple(SensorValue(key=f"k{round_}{i}", value=float(i)) for i in range(2))
+        writer.submit([DeviceHeartbeat(device=key, model="m", gateway="", firmware=None,
+                                       uptime_s=None, sensors=sensors, at=T0 + round_)])
+        await writer.flush()
+    await writer.close()
+    from sitelink.storage.tables import Sensor
+
+    assert sorted(r["key"] for r in await Sensor.select(Sensor.key)) == ["k00", "k01", "k10"]
+    assert writer.rejects["sensor_cap"] == 3
+    assert await Reading.count() == 3
