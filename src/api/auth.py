@@ -24,6 +24,7 @@ All of it runs on the event loop.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -46,6 +47,7 @@ from sitelink.storage.tokens import Identity, hash_token, verify_token
 
 COOKIE = "sitelink_session"
 CACHE_S = 5.0
+KNOWN_RECHECK_S = 1.0  # how long a token verified before waits for the database
 
 # Routes anyone may call (health, metrics, login/logout, the dashboard, the API schema)
 # say so with this opt; everything else needs a token.
@@ -83,10 +85,18 @@ async def identify(connection: ASGIConnection[Any, Any, Any, Any], token: str) -
     if hit is not None and hit[1] > now:
         return hit[0]
     runtime = connection.app.state.runtime
+    known = _known.get(key)
+    if known is not None:
+        writer = runtime.writer
+        if writer is not None and not writer.storage_ok:
+            return known  # storage is down: the identity verified before stands meanwhile
     try:
-        identity = await verify_token(runtime.db, token)
+        if known is None:
+            identity = await verify_token(runtime.db, token)
+        else:
+            async with asyncio.timeout(KNOWN_RECHECK_S):
+                identity = await verify_token(runtime.db, token)
     except Exception as exc:
-        known = _known.get(key)
         if known is not None and is_unreachable(exc):
             return known
         raise

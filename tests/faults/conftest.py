@@ -1,4 +1,6 @@
-"""Fixtures of the fault suite: a broker per module, and the live-server helpers."""
+"""The fault suite: real processes, a real Mosquitto, real databases, each test bounded.
+
+Fixtures: a broker per module, and the live-server helpers."""
 
 from __future__ import annotations
 
@@ -7,6 +9,11 @@ from collections.abc import Iterator
 import pytest
 
 from sitelink.broker import Mosquitto
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "slow: installs packages, clones the repo or runs the demo (seconds to minutes)")
 
 
 @pytest.fixture(scope="module")
