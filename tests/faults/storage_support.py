@@ -24,8 +24,8 @@ import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from sitelink.broker import Mosquitto, free_port
 from ops.support import Running, children_of, clean_env
+from sitelink.broker import Mosquitto, free_port
 
 TOKEN = "fault-admin-" + secrets.token_urlsafe(12)
 
