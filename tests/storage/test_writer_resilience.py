@@ -96,8 +96,11 @@ async def test_failed_flush_is_retried_then_succeeds(
     await writer.flush()
     await writer.flush()
     assert writer.lag == 2 and await Device.count() == 0  # rolled back, kept
+    assert not writer.storage_ok and "reading" in writer.last_error
     await db.execute('ALTER TABLE "reading_away" RENAME TO "reading"')
+    assert not writer.storage_ok  # up again only once a write succeeded
     await writer.flush()
+    assert writer.storage_ok
     assert writer.lag == 0 and writer.dropped == 0
     assert await Reading.count() == 2
 
