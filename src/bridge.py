@@ -28,6 +28,7 @@ from typing import Protocol
 
 import structlog
 
+from sitelink.errors import StorageError
 from sitelink.events import (
     CommandOutcome,
     ConnectionEventOccurred,
@@ -146,6 +147,9 @@ class Bridge:
                 batches.append(self._queue.get_nowait())
             try:
                 await self._ensure_devices(batches)
+            except StorageError as exc:  # storage is down: said in one line, not a traceback
+                log.warning("looking up discovered devices failed", batches=len(batches),
+                            error=str(exc)[:300])
             except Exception:  # the events still go out, without ids; the writer retries
                 log.exception("looking up discovered devices failed", batches=len(batches))
             for batch in batches:

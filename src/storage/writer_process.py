@@ -202,6 +202,10 @@ class RemoteWriter:
             return {}
         if not self.running or self._loop is None:
             raise StorageError("the storage writer is not running")
+        if not self.storage_ok:
+            # The database is away: do not hold the bridge (and every event behind it) for a
+            # lookup that will time out. The discovery events are written when it is back.
+            raise StorageError(f"storage is down ({self.storage_error or 'last write failed'})")
         self._next_request += 1
         request = self._next_request
         answer: asyncio.Future[Ensured] = self._loop.create_future()

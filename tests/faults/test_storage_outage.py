@@ -75,6 +75,18 @@ def readings(url: str) -> tuple[int, int]:
     return asyncio.run(_readings(url))
 
 
+async def _late_device(url: str) -> bool:
+    connection = await asyncpg.connect(url, timeout=5)
+    try:
+        return bool(await connection.fetchval("SELECT count(*) FROM device WHERE serial = 'LATE'"))
+    finally:
+        await connection.close()
+
+
+def late_device_stored(url: str) -> bool:
+    return asyncio.run(_late_device(url))
+
+
 class Observer:
     """Asks the API every half second, one thread per question (so that one slow answer
     does not hide the others), timing every answer."""
@@ -135,7 +147,10 @@ def test_a_database_outage_mid_ingest_costs_nothing(
         observer = Observer(server)
         proxy.set_mode(mode)
         down_at = time.monotonic() - observer.started
-        fleet.paced(OUTAGE_S, RATE, serials)
+        fleet.paced(OUTAGE_S / 2, RATE, serials)
+        # a device first heard during the outage: announced, and stored once the database
+        # is back (looking its id up must not hold everyone's events meanwhile)
+        fleet.paced(OUTAGE_S / 2, RATE, [*serials, "LATE"])
         proxy.set_mode("forward")
         up_at = time.monotonic() - observer.started
         fleet.paced(5, RATE, serials)
@@ -154,6 +169,7 @@ def test_a_database_outage_mid_ingest_costs_nothing(
               f"for {peak_lag:,.0f} events ({peak_buffer / max(peak_lag, 1):.1f} B each); "
               f"dropped {server.metrics().get('sitelink_storage_dropped_events_total')}")
 
+        assert late_device_stored(pg_url)
         # Nothing lost within the buffer's bound, everything written after.
         assert distinct == sent, f"{sent - distinct} of {sent} heartbeats lost"
         assert server.metrics()["sitelink_storage_dropped_events_total"] == 0
