@@ -51,6 +51,7 @@ from sitelink.payloads.limits import (
     fit_sensors,
     fits,
 )
+from sitelink.payloads.registry import FITS_LIMITS
 from sitelink.sparkplug_topics import NAMESPACE, parse_topic
 from sitelink.topics import Subscription, TopicRouter, guess_kind, topic_matches
 
@@ -161,17 +162,18 @@ class Ingest:
                     self._sparkplug(batch, topic, message)
                 continue
             sub = route.subscription
-            if not fits(route.serial, SERIAL_MAX):
-                batch.reasons["serial_too_long"] += 1
-                self._reject(batch, topic, "serial too long or not text", message.payload)
-                continue
-            key = DeviceKey(self.site_id, sub.device_kind, route.serial)
-            model = route.model or ""
-            if not fits(model, MODEL_MAX):
+            model, gateway = route.model or "", route.gateway
+            # A topic no longer than a column, without NUL, cannot hold a part that does not
+            # fit: one test per message on the hot path.
+            if len(topic) > SERIAL_MAX or "\x00" in topic:
+                if not fits(route.serial, SERIAL_MAX):
+                    batch.reasons["serial_too_long"] += 1
+                    self._reject(batch, topic, "serial too long or not text", message.payload)
+                    continue
                 model = fit(model, MODEL_MAX, "model", batch.reasons)
-            gateway = route.gateway
-            if gateway is not None and not fits(gateway, GATEWAY_MAX):
-                gateway = fit(gateway, GATEWAY_MAX, "gateway", batch.reasons)
+                if gateway is not None:
+                    gateway = fit(gateway, GATEWAY_MAX, "gateway", batch.reasons)
+            key = DeviceKey(self.site_id, sub.device_kind, route.serial)
             heard = self._decode(batch, topic, sub, message, model, gateway)
             batch.per_device[key].append(heard)
             if not message.retain:
@@ -212,18 +214,26 @@ class Ingest:
                 reasons["non_finite_value"] += reading.non_finite
             if reading.skipped_sensors > reading.non_finite:
                 reasons["invalid_sensor"] += reading.skipped_sensors - reading.non_finite
+        if reading.limited:
+            reasons.update(reading.limited)
         if len(reading.sensors) > self.max_sensors:
             reasons["too_many_sensors"] += 1
             self._reject(batch, topic, f"more than {self.max_sensors} sensors", payload)
             return Heard(at, retained, model, gateway or "")
+        sensors, firmware, sent_gateway = reading.sensors, reading.firmware, reading.gateway
+        # v1 and v2 fit the limits as they decode; JSON can carry NUL only as \u0000.
+        if sub.payload_version not in FITS_LIMITS or b"\\u0000" in payload:
+            sensors = fit_sensors(sensors, reasons)
+            firmware = fit_optional(firmware, FIRMWARE_MAX, "firmware", reasons)
+            sent_gateway = fit_optional(sent_gateway, GATEWAY_MAX, "gateway", reasons)
         return Heard(
             at,
             retained,
             model,
-            gateway or fit(reading.gateway or "", GATEWAY_MAX, "gateway", reasons),
-            firmware=fit_optional(reading.firmware, FIRMWARE_MAX, "firmware", reasons),
+            gateway or sent_gateway or "",
+            firmware=firmware,
             uptime_s=reading.uptime_s,
-            sensors=fit_sensors(reading.sensors, reasons),
+            sensors=sensors,
             measured_at=reading.at,
         )
 
@@ -263,17 +273,20 @@ class Ingest:
         None (the message rejected) when its serial does not fit, no sensors when it has more
         than ``max_sensors``, its other strings cut to fit."""
         reasons = batch.reasons
-        if not fits(serial, SERIAL_MAX):
-            reasons["serial_too_long"] += 1
-            self._reject(batch, topic, "serial too long or not text", payload)
-            return None
-        sensors = heard.sensors
+        model, gateway, sensors = heard.model, heard.gateway, heard.sensors
+        # Serial, model (group) and gateway (edge node) are parts of the topic: as in
+        # process, a topic no longer than a column, without NUL, has none that does not fit.
+        if len(topic) > SERIAL_MAX or "\x00" in topic:
+            if not fits(serial, SERIAL_MAX):
+                reasons["serial_too_long"] += 1
+                self._reject(batch, topic, "serial too long or not text", payload)
+                return None
+            model = fit(model, MODEL_MAX, "model", reasons)
+            gateway = fit(gateway, GATEWAY_MAX, "gateway", reasons)
         if len(sensors) > self.max_sensors:
             reasons["too_many_sensors"] += 1
             self._reject(batch, topic, f"more than {self.max_sensors} sensors", payload)
             sensors = ()
-        model = fit(heard.model, MODEL_MAX, "model", reasons)
-        gateway = fit(heard.gateway, GATEWAY_MAX, "gateway", reasons)
         sensors = fit_sensors(sensors, reasons)
         # fit and fit_sensors hand back the very object when it already fits.
         if model is heard.model and gateway is heard.gateway and sensors is heard.sensors:

@@ -10,10 +10,17 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 
 from sitelink.events import SensorValue
+from sitelink.payloads import limits
 from sitelink.payloads.registry import Reading, Rejected
 
 MAX_UPTIME_S = 2**63 - 1  # fits a BIGINT column
-SensorKey = Annotated[str, msgspec.Meta(min_length=1)]
+# The typed fast paths check the column lengths (``limits``) as they decode, in C: a payload
+# with a longer string goes down the tolerant path, and Ingest cuts what it must.
+SensorKey = Annotated[str, msgspec.Meta(min_length=1, max_length=limits.SENSOR_KEY_MAX)]
+Text255 = Annotated[str, msgspec.Meta(max_length=255)]
+Label = Annotated[str, msgspec.Meta(max_length=limits.LABEL_MAX)]
+SensorType = Annotated[str, msgspec.Meta(max_length=limits.SENSOR_TYPE_MAX)]
+Unit = Annotated[str, msgspec.Meta(max_length=limits.UNIT_MAX)]
 Uptime = Annotated[int, msgspec.Meta(ge=0, le=MAX_UPTIME_S)]
 _Doc = TypeVar("_Doc")
 

@@ -29,6 +29,9 @@ class Reading(msgspec.Struct, frozen=True, kw_only=True):
     skipped_sensors: int = 0
     at: float | None = None  # when the device says it measured (epoch seconds), if it says
     non_finite: int = 0  # of the skipped sensors, those whose value was 1e400 or the like
+    limited: dict[str, int] = {}
+    """What the decoder cut or dropped to fit ``limits``, by reason (decoders registered with
+    ``fits_limits=True`` do this; for the others ``Ingest`` does)."""
 
     def is_empty(self) -> bool:
         """True when the payload carried nothing we read (e.g. ``{}``)."""
@@ -54,11 +57,20 @@ DECODERS: Mapping[str, Decoder] = MappingProxyType(_DECODERS)
 """The registered decoders by ``payload_version``, in registration order (read-only)."""
 
 
-def register(version: str, *, guessable: bool = True) -> Callable[[Decoder], Decoder]:
+FITS_LIMITS: set[str] = set()
+"""Versions whose decoder returns only strings that fit ``limits`` (except NUL characters,
+which ``Ingest`` finds in the payload itself), counting what it cut in ``Reading.limited``."""
+
+
+def register(
+    version: str, *, guessable: bool = True, fits_limits: bool = False
+) -> Callable[[Decoder], Decoder]:
     """Register ``decoder`` for ``version``; a version can be registered only once.
 
     ``guessable=False`` keeps it out of ``guess_payload_version`` (a binary format whose
-    decoder could read something out of bytes that were never meant for it)."""
+    decoder could read something out of bytes that were never meant for it).
+    ``fits_limits``: the decoder applies ``sitelink.payloads.limits`` itself (then the hot
+    path checks nothing more); otherwise ``Ingest`` checks every string it returns."""
 
     def add(decoder: Decoder) -> Decoder:
         if not version or len(version) > 32:
@@ -68,6 +80,8 @@ def register(version: str, *, guessable: bool = True) -> Callable[[Decoder], Dec
         _DECODERS[version] = decoder
         if not guessable:
             _NOT_GUESSED.add(version)
+        if fits_limits:
+            FITS_LIMITS.add(version)
         return decoder
 
     return add

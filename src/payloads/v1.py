@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Literal
 
 import msgspec
 
 from sitelink.events import SensorValue
+from sitelink.payloads import limits
 from sitelink.payloads.parsing import (
+    Label,
     SensorKey,
+    SensorType,
+    Text255,
+    Unit,
     Uptime,
     checked_uptime,
     finite_number,
@@ -22,23 +28,23 @@ from sitelink.payloads.registry import Reading, Rejected, register
 class _V1Sensor(msgspec.Struct, frozen=True):
     id: SensorKey
     value: float | None = None
-    label: str = ""
-    type: str = ""
-    unit: str = ""
+    label: Label = ""
+    type: SensorType = ""
+    unit: Unit = ""
 
 
 class _V1Doc(msgspec.Struct, frozen=True):
     v: Literal[1] | None = None
-    firmware: str | None = None
+    firmware: Text255 | None = None
     uptime_s: Uptime | None = None
-    gateway: str | None = None
+    gateway: Text255 | None = None
     sensors: list[_V1Sensor] | None = None
 
 
 _v1_typed = msgspec.json.Decoder(_V1Doc)
 
 
-@register("v1")
+@register("v1", fits_limits=True)
 def decode_v1(payload: bytes) -> Reading | Rejected:
     """``{"firmware", "uptime_s", "gateway", "sensors": [{"id", "label", "type", "value",
     "unit"}]}``, every field optional; ``"v"``, if present, must be 1."""
@@ -81,13 +87,15 @@ def v1_from_document(doc: Any) -> Reading | Rejected:
     elif type(entries) is not list:
         return Rejected("sensors: expected a list")
     sensors = [s for s in map(_v1_sensor, entries) if s is not None]
+    cut: Counter[str] = Counter()
     return Reading(
-        firmware=firmware,
+        firmware=limits.fit_optional(firmware, limits.FIRMWARE_MAX, "firmware", cut),
         uptime_s=uptime_s,
-        gateway=gateway,
-        sensors=unique_sensors(sensors),
+        gateway=limits.fit_optional(gateway, limits.GATEWAY_MAX, "gateway", cut),
+        sensors=limits.fit_sensors(unique_sensors(sensors), cut),
         skipped_sensors=len(entries) - len(sensors),
         non_finite=sum(1 for e in entries if type(e) is dict and is_non_finite(e.get("value"))),
+        limited=dict(cut),
     )
 
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Literal
 
 import msgspec
 
 from sitelink.events import SensorValue
+from sitelink.payloads import limits
 from sitelink.payloads.parsing import (
     SensorKey,
+    SensorType,
+    Text255,
+    Unit,
     Uptime,
     checked_uptime,
     finite_number,
@@ -20,15 +25,15 @@ from sitelink.payloads.registry import Reading, Rejected, register
 
 class _V2Doc(msgspec.Struct, frozen=True):
     v: Literal[2] | None = None
-    fw: str | None = None
+    fw: Text255 | None = None
     up: Uptime | None = None
-    r: dict[SensorKey, tuple[float | None, str, str]] | None = None
+    r: dict[SensorKey, tuple[float | None, Unit, SensorType]] | None = None
 
 
 _v2_typed = msgspec.json.Decoder(_V2Doc)
 
 
-@register("v2")
+@register("v2", fits_limits=True)
 def decode_v2(payload: bytes) -> Reading | Rejected:
     """``{"v": 2, "fw", "up", "r": {key: [value, unit, type]}}``, every field optional."""
     doc = typed_or_tolerant(payload, _v2_typed, v2_from_document)
@@ -63,13 +68,15 @@ def v2_from_document(doc: Any) -> Reading | Rejected:
     elif type(entries) is not dict:
         return Rejected("r: expected an object")
     sensors = [s for s in map(_v2_sensor, entries.items()) if s is not None]
+    cut: Counter[str] = Counter()
     return Reading(
-        firmware=firmware,
+        firmware=limits.fit_optional(firmware, limits.FIRMWARE_MAX, "firmware", cut),
         uptime_s=uptime_s,
-        sensors=tuple(sensors),
+        sensors=limits.fit_sensors(tuple(sensors), cut),
         skipped_sensors=len(entries) - len(sensors),
         non_finite=sum(1 for e in entries.values()
                        if type(e) is list and e and is_non_finite(e[0])),
+        limited=dict(cut),
     )
 
 

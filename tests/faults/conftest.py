@@ -21,3 +21,12 @@ def broker() -> Iterator[Mosquitto]:
     """A Mosquitto for this module only (tests that kill or restart one make their own)."""
     with Mosquitto() as b:
         yield b
+
+
+@pytest.fixture
+def unqueued_mosquitto() -> Iterator[Mosquitto]:
+    """A broker that queues without limit for a slow subscriber (Mosquitto drops QoS 1
+    messages past 1,000 by default): on a loaded machine every message still reaches
+    sitelink, so what the tests count is what sitelink did."""
+    with Mosquitto(max_queued_messages=0) as broker:
+        yield broker

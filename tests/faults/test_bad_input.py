@@ -70,8 +70,9 @@ def stored(url: str, tmp: Path) -> dict[str, object]:
     return asyncio.run(_stored(url, tmp))
 
 
-def test_overlong_fields_cost_no_one_else(database_url: str, mosquitto: Mosquitto,
+def test_overlong_fields_cost_no_one_else(database_url: str, unqueued_mosquitto: Mosquitto,
                                           tmp_path: Path) -> None:
+    mosquitto = unqueued_mosquitto
     server = Served(database_url, tmp_path)
     fleet: Fleet | None = None
     try:
@@ -128,8 +129,9 @@ def _flood(fleet: Fleet, rng: random.Random) -> None:
         fleet.raw(f"NEW{i:05d}", b'{"sensors": [{"id": "t", "value": 1}]}')
 
 
-def test_a_flood_of_bad_input_is_counted_and_bounded(mosquitto: Mosquitto,
+def test_a_flood_of_bad_input_is_counted_and_bounded(unqueued_mosquitto: Mosquitto,
                                                       tmp_path: Path) -> None:
+    mosquitto = unqueued_mosquitto
     database = f"sqlite:///{tmp_path / 'sitelink.db'}"
     server = Served(database, tmp_path, SITELINK_MAX_DEVICES_PER_SITE="10000")
     fleet: Fleet | None = None

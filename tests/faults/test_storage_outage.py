@@ -133,8 +133,9 @@ class Observer:
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["reset", "blackhole"])
 def test_a_database_outage_mid_ingest_costs_nothing(
-    mode: Mode, pg_url: str, proxy: PgProxy, mosquitto: Mosquitto, tmp_path: Path
+    mode: Mode, pg_url: str, proxy: PgProxy, unqueued_mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
+    mosquitto = unqueued_mosquitto
     server = Served(through(pg_url, proxy), tmp_path, SITELINK_DB_TIMEOUT_S=str(DB_TIMEOUT_S))
     fleet: Fleet | None = None
     observer: Observer | None = None
