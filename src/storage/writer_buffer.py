@@ -2,7 +2,7 @@
 
 Events arrive as msgpack chunks (the frames the parent sends, see ``writer_frames``) and
 stay encoded, and compressed (zlib, fastest level), until a flush takes them: a benchmark
-heartbeat is ~1.5 KB as Python objects, 458 bytes as msgpack and ~30-60 bytes compressed
+heartbeat is ~1.7 KB as Python objects, 458 bytes as msgpack and ~30-60 bytes compressed
 (~1 µs to compress), so many minutes of traffic fit while the database is down, and the
 bound (``max_bytes``) is a real number of bytes. Past the bound the oldest chunks are
 dropped and counted. Loop thread only; no I/O.
