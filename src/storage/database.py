@@ -154,16 +154,17 @@ async def wait_for_database(
     """``open_database``, tried again every ``retry_s`` until the database answers.
 
     ``on_failure`` is called with the reason (host, port and why) at the first failure and
-    whenever the reason changes, so a long wait is a few lines, not one per try.
+    for each different reason after (at most ten), so a long wait is a few lines, not one
+    per try.
     """
-    said = ""
+    said: set[str] = set()
     while True:
         try:
             return await open_database(settings, query_timeout_s=query_timeout_s)
         except StorageError as exc:
-            if str(exc) != said and on_failure is not None:
+            if str(exc) not in said and on_failure is not None and len(said) < 10:
                 on_failure(str(exc))
-            said = str(exc)
+            said.add(str(exc))
         await asyncio.sleep(retry_s)  # a retry pace, not a wait for something to happen
 
 
