@@ -314,6 +314,8 @@ class RemoteWriter:
             case Stats():
                 self._child = message
             case Closed(lag=lag):
+                # the last word on what is left: a periodic Stats may predate the final flush
+                self._child = msgspec.structs.replace(self._child, lag=lag)
                 if self._closed is not None and not self._closed.done():
                     self._closed.set_result(lag)
 
