@@ -7,7 +7,7 @@ import httpx
 import pytest
 import yaml
 
-from integration.live import LiveServer, unique_code
+from integration.live import ADMIN_TOKEN, LiveServer, unique_code
 
 IMPORT = "/api/v1/mqtt/sites/import"
 EXPORT = "/api/v1/mqtt/sites/export"
@@ -76,3 +76,47 @@ def test_viewers_may_not_import_or_export(server: LiveServer) -> None:
     assert viewer.get(EXPORT).status_code == 403
     assert viewer.post(IMPORT, content=b"sites: []",
                        headers={"Content-Type": "application/yaml"}).status_code == 403
+
+
+def test_the_dashboard_json_form_through_a_cookie_session(server: LiveServer) -> None:
+    """A logged-in browser (cookie, its own Origin) may only send JSON: the import takes
+    ``{"format", "content"}`` with the same dry run, report and all-or-nothing; a raw YAML
+    body from the same session is 415; a wrapping that is not one names the field."""
+    browser = _browser(server)
+    code = unique_code("json")
+    content = f"sites:\n  - {{code: {code}, name: Json, broker_host: h}}\n"
+    dry = browser.post(IMPORT, params={"dry_run": 1}, json={"format": "yaml", "content": content})
+    assert dry.status_code == 200, dry.text
+    assert dry.json()["rows"] == [{"row": 1, "code": code, "action": "create", "errors": []}]
+    assert code not in {s["code"] for s in browser.get("/api/v1/mqtt/sites/").json()["sites"]}
+    done = browser.post(IMPORT, json={"format": "yaml", "content": content})
+    assert done.status_code == 200 and done.json()["applied"] is True, done.text
+    assert code in {s["code"] for s in browser.get("/api/v1/mqtt/sites/").json()["sites"]}
+
+    bad = browser.post(IMPORT, json={"format": "csv",
+                                     "content": f"code,name,broker_host,broker_port\n"
+                                                f"{unique_code('j')},B,h,0\n"})
+    assert bad.status_code == 400 and bad.json()["rows"][0]["errors"][0]["field"] == "broker_port"
+    raw = browser.post(IMPORT, content=content.encode(),
+                       headers={"Content-Type": "application/yaml"})
+    assert raw.status_code == 415
+    for wrong, field in (({"format": "xml", "content": content}, "format"),
+                         ({"format": "yaml"}, "content"), ({"format": "yaml", "content": 1},
+                                                           "content")):
+        response = browser.post(IMPORT, json=wrong)
+        assert response.status_code == 400 and field in response.json()["detail"], response.text
+
+
+def test_the_export_link_works_with_the_cookie(server: LiveServer) -> None:
+    """The dashboard's download link is a plain GET carrying only the session cookie."""
+    response = _browser(server).get(EXPORT, params={"format": "csv"})
+    assert response.status_code == 200 and response.text.startswith("name,code,")
+    assert response.headers["content-disposition"] == 'attachment; filename="sites.csv"'
+
+
+def _browser(server: LiveServer) -> httpx.Client:
+    client = server.client()
+    client.headers.update({"Origin": server.base_url})
+    login = client.post("/api/v1/auth/session", json={"token": ADMIN_TOKEN})
+    assert login.status_code == 200, login.text
+    return client
