@@ -42,6 +42,7 @@ import type {
   TokensResponse,
   TopicsResponse,
 } from "./types";
+import { asReport, type ImportBody, type ImportReport } from "../data/bulkImport";
 
 const V1 = "/api/v1";
 const MQTT = `${V1}/mqtt`;
@@ -60,8 +61,7 @@ export const api = {
   siteConfig: (id: number, signal?: AbortSignal) => request<SiteConfig>("GET", `${MQTT}/sites/${id}/`, undefined, signal),
   patchSite: (id: number, patch: Partial<SiteInput>) => request<SiteConfig>("PATCH", `${MQTT}/sites/${id}/`, patch),
   deleteSite: (id: number) => request<void>("DELETE", `${MQTT}/sites/${id}/`),
-  siteStatus: (id: number, signal?: AbortSignal) =>
-    request<SiteStatus>("GET", `${MQTT}/sites/${id}/status/`, undefined, signal),
+  siteStatus: (id: number, signal?: AbortSignal) => request<SiteStatus>("GET", `${MQTT}/sites/${id}/status/`, undefined, signal),
   control: (id: number, action: ControlAction) => request<ControlResult>("POST", `${MQTT}/sites/${id}/${action}/`),
   siteHistory: (id: number, signal?: AbortSignal) =>
     request<SiteHistory>("GET", `${MQTT}/sites/${id}/history/`, undefined, signal),
@@ -75,8 +75,7 @@ export const api = {
     request<Subscription>("POST", `${MQTT}/sites/${siteId}/topics/`, input),
   patchTopic: (siteId: number, topicId: number, patch: Partial<SubscriptionInput>) =>
     request<Subscription>("PATCH", `${MQTT}/sites/${siteId}/topics/${topicId}/`, patch),
-  deleteTopic: (siteId: number, topicId: number) =>
-    request<void>("DELETE", `${MQTT}/sites/${siteId}/topics/${topicId}/`),
+  deleteTopic: (siteId: number, topicId: number) => request<void>("DELETE", `${MQTT}/sites/${siteId}/topics/${topicId}/`),
 
   startDiscovery: (siteId: number, seconds: number) =>
     request<unknown>("POST", `${MQTT}/sites/${siteId}/discovery/`, { seconds }),
@@ -101,12 +100,7 @@ export const api = {
       signal,
     ),
   readings: (sensorId: number, since: string, limit: number, signal?: AbortSignal) =>
-    request<ReadingsResponse>(
-      "GET",
-      withQuery(`${MQTT}/sensors/${sensorId}/readings`, { since, limit }),
-      undefined,
-      signal,
-    ),
+    request<ReadingsResponse>("GET", withQuery(`${MQTT}/sensors/${sensorId}/readings`, { since, limit }), undefined, signal),
 
   /** Health answers 503 with the same body when unhealthy: that is an answer, not a failure. */
   health: async (signal?: AbortSignal): Promise<Health> => {
@@ -127,6 +121,32 @@ export const api = {
   /** A link, not a fetch: the browser downloads the CSV with the session cookie. */
   readingsCsvUrl: (sensorId: number, since: string, until: string) =>
     withQuery(`${MQTT}/sensors/${sensorId}/readings.csv`, { since, until }),
+
+  /** A dry run or the real import of one file, sent as JSON (the cookie session may only
+   * send JSON). Resolves to the per-row report also on a 400 that carries one (a bad row);
+   * rejects with the server's words when the answer is no report (a file that does not parse). */
+  importSites: async (body: ImportBody, dryRun: boolean): Promise<ImportReport> => {
+    const response = await fetch(withQuery(`${MQTT}/sites/import`, { dry_run: dryRun ? 1 : undefined }), {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { Accept: "application/json", "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    const text = await response.text().catch(() => "");
+    let parsed: unknown = null;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      // Not JSON (a proxy's page, say): its text is the error.
+    }
+    const report = response.status === 200 || response.status === 400 ? asReport(parsed) : null;
+    if (report) return report;
+    const detail =
+      parsed && typeof parsed === "object" && "detail" in parsed
+        ? String((parsed as { detail: unknown }).detail)
+        : text.slice(0, 300);
+    throw new ApiError(response.status, detail || response.statusText);
+  },
 
   actors: (signal?: AbortSignal) => request<ActorTree>("GET", `${V1}/actors`, undefined, signal),
   tokens: (signal?: AbortSignal) => request<TokensResponse>("GET", `${V1}/tokens`, undefined, signal),

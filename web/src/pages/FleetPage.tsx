@@ -25,6 +25,7 @@ import { useTimeFormat } from "../i18n";
 import { useDataloggers, useGateways, useSites } from "../hooks/queries";
 import { useNow } from "../hooks/useNow";
 import { useToastStore } from "../live/ToastContext";
+import { ExportMenu, ImportPanel } from "./fleet/BulkImport";
 import { SiteForm } from "./site/SiteForm";
 
 type SiteColumn = "select" | "status" | "name" | "devices" | "heartbeat" | "problem" | "admin";
@@ -127,7 +128,8 @@ function SiteCard({
       </div>
       {site.status === "error" && (
         <div className="site-card-line ellipsis" title={site.error_message}>
-          <span className="error-text inline">{site.error_message || t("status.error")}</span> <RetryInfo site={site} nowMs={nowMs} />
+          <span className="error-text inline">{site.error_message || t("status.error")}</span>{" "}
+          <RetryInfo site={site} nowMs={nowMs} />
         </div>
       )}
     </div>
@@ -146,7 +148,10 @@ export function FleetPage() {
   const statusParam = params.get("status");
   const searchParam = params.get("q") ?? "";
   const sortParam = params.get("sort");
-  const filter = useMemo<SiteFilter>(() => ({ status: parseStatus(statusParam), search: searchParam }), [statusParam, searchParam]);
+  const filter = useMemo<SiteFilter>(
+    () => ({ status: parseStatus(statusParam), search: searchParam }),
+    [statusParam, searchParam],
+  );
   const sort = useMemo(() => parseSort(sortParam, SORTABLE, DEFAULT_SORT), [sortParam]);
   const setFilter = (next: SiteFilter) =>
     setParams(withParams(params, { status: next.status === "all" ? null : next.status, q: next.search }), { replace: true });
@@ -155,6 +160,7 @@ export function FleetPage() {
       replace: true,
     });
   const [creating, setCreating] = useState(false);
+  const [importing, setImporting] = useState(false);
   const [selected, setSelected] = useState<ReadonlySet<number>>(new Set());
 
   const all = useMemo(() => sites.data?.sites ?? [], [sites.data]);
@@ -186,7 +192,13 @@ export function FleetPage() {
     columns.push({ key: "select", header: "", width: "1.5rem", render: checkbox });
   }
   columns.push(
-    { key: "status", header: t("fleet.status"), width: "10.5rem", sortable: true, render: (site) => <StatusBadge status={site.status} /> },
+    {
+      key: "status",
+      header: t("fleet.status"),
+      width: "10.5rem",
+      sortable: true,
+      render: (site) => <StatusBadge status={site.status} />,
+    },
     {
       key: "name",
       header: t("fleet.site"),
@@ -224,7 +236,8 @@ export function FleetPage() {
       render: (site) =>
         site.status === "error" ? (
           <span className="problem" title={site.error_message}>
-            <span className="error-text inline">{site.error_message || t("status.error")}</span> <RetryInfo site={site} nowMs={now} />
+            <span className="error-text inline">{site.error_message || t("status.error")}</span>{" "}
+            <RetryInfo site={site} nowMs={now} />
           </span>
         ) : null,
     },
@@ -238,11 +251,18 @@ export function FleetPage() {
       <div className="page-head">
         <h1>{t("fleet.title")}</h1>
         {admin && (
-          <button type="button" className="button primary" onClick={() => setCreating((v) => !v)} data-testid="new-site">
-            {creating ? t("common.close") : t("fleet.newSite")}
-          </button>
+          <div className="bulk-tools">
+            <ExportMenu />
+            <button type="button" className="button" onClick={() => setImporting((v) => !v)} data-testid="import-sites">
+              {importing ? t("common.close") : t("bulk.import")}
+            </button>
+            <button type="button" className="button primary" onClick={() => setCreating((v) => !v)} data-testid="new-site">
+              {creating ? t("common.close") : t("fleet.newSite")}
+            </button>
+          </div>
         )}
       </div>
+      {admin && importing && <ImportPanel />}
       {admin && creating && (
         <div className="card">
           <h2>{t("fleet.newSite")}</h2>
