@@ -11,6 +11,7 @@
  */
 
 import { mkdirSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type Page } from "@playwright/test";
@@ -204,6 +205,35 @@ test("a live fleet in the browser, from login to a broker outage and back", asyn
     await expect(badge).toHaveAttribute("data-status", "connected");
   });
 
+  await test.step("export the fleet as YAML; import a file with one new site: dry run, report, then Apply", async () => {
+    await page.getByRole("link", { name: "Fleet", exact: true }).first().click();
+    await page.getByTestId("export-menu").locator("summary").click();
+    const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("export-yaml").click()]);
+    expect(download.suggestedFilename()).toBe("sites.yaml");
+    const exported = await readFile((await download.path()) ?? "", "utf8");
+    expect(exported).toContain(CODE);
+    await expect(page.getByTestId("export-yaml")).toBeHidden();
+
+    const imported = "e2e_imported";
+    await page.getByTestId("import-sites").click();
+    await page.getByTestId("import-file").setInputFiles({
+      name: "new.yaml",
+      mimeType: "application/yaml",
+      buffer: Buffer.from(`sites:\n  - {code: ${imported}, name: Imported, broker_host: 127.0.0.1, is_enabled: false}\n`),
+    });
+    const row = page.getByTestId("import-row");
+    await expect(row).toHaveCount(1);
+    await expect(row).toHaveAttribute("data-action", "create");
+    await expect(page.getByTestId("import-report")).toContainText("1 to create, 0 to update, 0 unchanged, 0 bad");
+    await expect(page.getByTestId("site-row").filter({ hasText: imported })).toHaveCount(0);
+    await shot(page, "10-import-dry-run");
+    await page.getByTestId("import-apply").click();
+    await expect(page.getByTestId("import-report")).toContainText("Applied.");
+    await expect(page.getByTestId("import-apply")).toHaveCount(0);
+    await expect(page.getByTestId("site-row").filter({ hasText: imported })).toHaveCount(1);
+    await page.getByTestId("import-sites").click();
+  });
+
   await test.step("nothing the dashboard did broke its Content-Security-Policy", async () => {
     expect(cspViolations).toEqual([]);
   });
@@ -290,6 +320,25 @@ for (const look of LOOKS) {
       const row = page.getByTestId("site-row").filter({ hasText: CODE });
       await expect(row.getByTestId("site-status-badge")).toHaveText(italian ? "MQTT connesso" : "MQTT connected");
       await expect(row.getByTestId("device-counts")).toBeVisible();
+    });
+    await test.step("the fleet's Export menu and Import panel fit the screen", async () => {
+      await page.getByTestId("export-menu").locator("summary").click();
+      await expect(page.getByTestId("export-csv")).toBeVisible();
+      await page.getByTestId("import-sites").click();
+      await expect(page.getByTestId("import-file")).toBeVisible();
+      await page.getByTestId("import-file").setInputFiles({
+        name: "bad.csv",
+        mimeType: "text/csv",
+        buffer: Buffer.from(`code,name,broker_host,broker_port\n${CODE}_bad_port_with_a_long_code,Bad,127.0.0.1,99999\n`),
+      });
+      await expect(page.getByTestId("import-row")).toHaveAttribute("data-action", "error");
+      await expect(page.getByTestId("import-row")).toContainText("broker_port");
+      await expect(page.getByTestId("import-apply")).toHaveCount(0);
+      await expectNoSidewaysScroll(page, "fleet import");
+      await expectAccessible(page, "fleet import");
+      await page.screenshot({ path: path_(`${look.name}-fleet-import`), fullPage: true });
+      await page.getByTestId("import-sites").click();
+      await page.getByTestId("export-menu").locator("summary").click();
     });
     if (phone) {
       await test.step("the phone menu folds the navigation and a readable Log out", async () => {

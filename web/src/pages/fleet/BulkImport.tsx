@@ -6,7 +6,7 @@
  */
 
 import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { useState } from "react";
+import { useRef, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { api } from "../../api/endpoints";
 import { ErrorText } from "../../components/ErrorText";
@@ -14,14 +14,19 @@ import { canApply, exportHref, formatOfFile, rowsToShow, type ImportBody, type I
 
 export function ExportMenu() {
   const { t } = useTranslation();
+  const menu = useRef<HTMLDetailsElement>(null);
+  // A native <details>: it opens without script; a chosen link folds it again.
+  const close = () => {
+    if (menu.current) menu.current.open = false;
+  };
   return (
-    <details className="export-menu" data-testid="export-menu">
+    <details className="export-menu" ref={menu} data-testid="export-menu">
       <summary className="button">{t("bulk.export")}</summary>
       <div className="export-list">
-        <a href={exportHref("yaml")} download="sites.yaml" data-testid="export-yaml">
+        <a href={exportHref("yaml")} download="sites.yaml" onClick={close} data-testid="export-yaml">
           {t("bulk.exportYaml")}
         </a>
-        <a href={exportHref("csv")} download="sites.csv" data-testid="export-csv">
+        <a href={exportHref("csv")} download="sites.csv" onClick={close} data-testid="export-csv">
           {t("bulk.exportCsv")}
         </a>
       </div>
