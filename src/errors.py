@@ -17,7 +17,7 @@
     └── SimulatorError         the fleet simulator cannot reach its broker   (sitelink.simulate)
 
 HTTP status codes are chosen only in ``sitelink.api``; paho and OS errors are turned
-into words in exactly one place, ``sitelink.actors.mqtt_port.describe_failure``.
+into words in exactly one place, ``sitelink.actors.mqtt_failures.describe_failure``.
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ One object, created on the asyncio loop by the HTTP app's lifespan (or by a test
             → storage closed → clock
 
 Stored rows are loaded defensively (``sitelink.desired``): a site that cannot run is
-shown as ``error`` naming the problem, logged and audited once, and never reaches the
-supervisor. If the supervisor dies, the watch logs it, health says so (``running``: false)
-and a new supervisor is started from storage after a short backoff.
+shown as ``error`` naming the problem, logged and audited once (``sitelink.rejected_sites``),
+and never reaches the supervisor. If the supervisor dies, the watch logs it, health says
+so (``running``: false) and a new supervisor is started from storage after a short backoff.
 
 It is also the edge between HTTP and the actors: handlers call its methods, which tell
 the supervisor and, where an answer is needed, wait for it on the loop through a callback
@@ -53,14 +53,14 @@ from sitelink.alerts.timers import ClockScheduler, LoopScheduler, Scheduler
 from sitelink.bridge import Bridge
 from sitelink.desired import RejectedSite, desired_sites, device_states, site_spec
 from sitelink.errors import InvalidRow
-from sitelink.events import ConnectionStatus, DeviceKey, SiteStatusChanged
+from sitelink.events import DeviceKey
 from sitelink.fanout import Hub
 from sitelink.readmodel import ReadModel
+from sitelink.rejected_sites import RejectedSites
 from sitelink.settings import Settings
 from sitelink.storage import devices as device_store
 from sitelink.storage import event_ids
 from sitelink.storage import sites as site_store
-from sitelink.storage.audit import append_audit
 from sitelink.storage.availability import mark_all_unknown
 from sitelink.storage.database import Database, wait_for_database
 from sitelink.storage.migrations import migrate
@@ -98,7 +98,7 @@ class Runtime:
         self.bridge: Bridge | None = None
         self.supervisor: pykka.ActorRef[Supervisor] | None = None
         self.supervisor_restarts = 0
-        self.rejected: dict[int, RejectedSite] = {}
+        self.rejections = RejectedSites(self.read_model)
         self._reconcile_task: asyncio.Task[None] | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self._supervisor_died = asyncio.Event()
@@ -189,7 +189,7 @@ class Runtime:
                                         self.settings)
         known = device_states(await device_store.load_devices(self.db), specs)
         self._tell(Apply(specs, known))
-        await self._show_rejected(rejected)
+        await self.rejections.show_all(self.db, self.bridge, rejected)
         return len(specs)
 
     async def _watch_supervisor(self) -> None:
@@ -287,7 +287,7 @@ class Runtime:
             self.hub.publish(*self.read_model.remove_site(site_id))
         specs, rejected = desired_sites(configs, self.settings)
         self._tell(Apply(specs))
-        await self._show_rejected(rejected)
+        await self.rejections.show_all(self.db, self.bridge, rejected)
 
     async def site_changed(self, site_id: int, change: str) -> None:
         """Storage has just changed this site: tell its actor at once."""
@@ -300,15 +300,16 @@ class Runtime:
             spec = site_spec(config, self.settings)
         except InvalidRow as exc:
             self._tell(Remove(site_id))
-            await self._reject(RejectedSite(site_id=site_id, code=config.code,
-                                            is_enabled=config.is_enabled, problem=str(exc)))
+            await self.rejections.reject(self.db, self.bridge, RejectedSite(
+                site_id=site_id, code=config.code, is_enabled=config.is_enabled,
+                problem=str(exc)))
             return
-        self._accept(site_id)
+        self.rejections.accept(site_id)
         self._tell(Upsert(spec))
 
     def site_removed(self, site_id: int) -> None:
         self._tell(Remove(site_id))
-        self.rejected.pop(site_id, None)
+        self.rejections.by_id.pop(site_id, None)
         self.hub.publish(*self.read_model.remove_site(site_id))
         if self.alerts is not None:
             self.alerts.site_removed(site_id)
@@ -325,43 +326,6 @@ class Runtime:
 
         self._background.add(task := asyncio.get_running_loop().create_task(extend()))
         task.add_done_callback(self._background.discard)
-
-    # --- rows that cannot run -----------------------------------------------------------------
-
-    async def _show_rejected(self, rejected: tuple[RejectedSite, ...]) -> None:
-        """Show every rejected row; forget the ones that are valid (or gone) again."""
-        for site_id in set(self.rejected) - {r.site_id for r in rejected}:
-            self._accept(site_id)
-        for site in rejected:
-            await self._reject(site)
-
-    async def _reject(self, site: RejectedSite) -> None:
-        """Log and audit a rejection once per problem; show it in the site's status (again
-        at each reconcile if something else has overwritten it)."""
-        if self.rejected.get(site.site_id) != site:
-            self.rejected[site.site_id] = site
-            log.error("stored site cannot run; skipped", site_id=site.site_id, code=site.code,
-                      problem=site.problem)
-            try:
-                await append_audit(self.db, actor="sitelink", action="site.rejected",
-                                   target=site.code, result="error",
-                                   detail={"site_id": site.site_id, "problem": site.problem})
-            except Exception:
-                log.exception("could not audit a rejected site", site_id=site.site_id)
-        view = self.read_model.sites.get(site.site_id)
-        if self.bridge is None or (view is not None and view.status == ConnectionStatus.ERROR
-                                   and view.error_message == site.problem):
-            return
-        self.bridge.publish(SiteStatusChanged(
-            site_id=site.site_id, code=site.code, status=ConnectionStatus.ERROR,
-            is_enabled=site.is_enabled,
-            error_message=site.problem, retry_count=0, next_retry_at=None,
-            client_id=view.client_id if view is not None else "", last_connected_at=None,
-            topics=(), handler_running=False, at=time.time()))
-
-    def _accept(self, site_id: int) -> None:
-        if self.rejected.pop(site_id, None) is not None:
-            log.info("stored site is valid again", site_id=site_id)
 
     # --- commands to actors ------------------------------------------------------------------
 

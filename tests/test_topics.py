@@ -12,6 +12,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from sitelink.errors import ValidationError
+from sitelink.topic_rules import guess_kind, topic_matches, validate_publish_topic
 from sitelink.topics import (
     DEFAULT_SUBSCRIPTIONS,
     Route,
@@ -19,9 +20,6 @@ from sitelink.topics import (
     TopicMatch,
     TopicRouter,
     TopicTemplate,
-    guess_kind,
-    topic_matches,
-    validate_publish_topic,
 )
 
 # ---------------------------------------------------------------------------- strategies

@@ -28,7 +28,7 @@ import structlog
 from sitelink.actors.device import Heard
 from sitelink.actors.mqtt_port import InboundMessage
 from sitelink.actors.sparkplug_nodes import EdgeNodes
-from sitelink.events import DeviceKey, DiscoveredTopic
+from sitelink.events import DeviceKey, DiscoveredTopic, SiteTraffic
 from sitelink.payloads import (
     Decoder,
     Reading,
@@ -53,7 +53,8 @@ from sitelink.payloads.limits import (
 )
 from sitelink.payloads.registry import FITS_LIMITS
 from sitelink.sparkplug_topics import NAMESPACE, parse_topic
-from sitelink.topics import Subscription, TopicRouter, guess_kind, topic_matches
+from sitelink.topic_rules import guess_kind, topic_matches
+from sitelink.topics import Subscription, TopicRouter
 
 log = structlog.get_logger(__name__)
 
@@ -73,6 +74,17 @@ class Batch(msgspec.Struct, kw_only=True):
     sparkplug_stale_deaths: int = 0
     reasons: Counter[str] = msgspec.field(default_factory=Counter)
     """Fields cut, sensors dropped and messages rejected for a limit, by reason."""
+
+    def traffic(self, site_id: int, rebirths: int) -> SiteTraffic:
+        """The batch's counters as the site's traffic event, with the rebirth requests the
+        site actually sent (it sends them only while connected)."""
+        return SiteTraffic(site_id=site_id, received=self.received, rejected=self.rejected,
+                           last_message_at=self.last_message_at,
+                           sparkplug_before_birth=self.sparkplug_before_birth,
+                           sparkplug_rebirths=rebirths,
+                           sparkplug_seq_gaps=self.sparkplug_seq_gaps,
+                           sparkplug_stale_deaths=self.sparkplug_stale_deaths,
+                           reasons=dict(self.reasons))
 
 
 class _TopicStats(msgspec.Struct, kw_only=True):

@@ -1,7 +1,7 @@
 """The TLS side of a site's connection: the ``ssl`` context built from its settings.
 
 Called by ``mqtt_port`` when it makes a client for a connect attempt, on the SiteActor's
-thread. No paho here; failures are put into words by ``mqtt_port.describe_failure``.
+thread. No paho here; failures are put into words by ``mqtt_failures.describe_failure``.
 """
 
 from __future__ import annotations

@@ -56,7 +56,6 @@ from sitelink.events import (
     DiscoveryFinished,
     EventSink,
     SiteStatusChanged,
-    SiteTraffic,
 )
 from sitelink.payloads.limits import DEFAULT_MAX_SENSORS
 
@@ -358,14 +357,7 @@ class SiteActor(pykka.ThreadingActor):
         if self.conn.state is lc.State.CONNECTED:
             for topic, payload in batch.publish:  # Sparkplug rebirth requests (NCMD)
                 rebirths += self.port.publish(topic, payload, 0, False) >= 0
-        self.sink.publish(SiteTraffic(site_id=self.spec.site_id, received=batch.received,
-                                      rejected=batch.rejected,
-                                      last_message_at=batch.last_message_at,
-                                      sparkplug_before_birth=batch.sparkplug_before_birth,
-                                      sparkplug_rebirths=rebirths,
-                                      sparkplug_seq_gaps=batch.sparkplug_seq_gaps,
-                                      sparkplug_stale_deaths=batch.sparkplug_stale_deaths,
-                                      reasons=dict(batch.reasons)))
+        self.sink.publish(batch.traffic(self.spec.site_id, rebirths))
 
     # --- reporting and teardown -------------------------------------------------------------
 

@@ -156,7 +156,7 @@ async def _set_enabled(request: Request[Any, Any, Any], runtime: Runtime, site_i
     await runtime.site_changed(site_id, "updated")
     action = "site.start" if enabled else "site.stop"
     await record(request, action, target=record_.code, detail={"site_id": site_id})
-    rejected = runtime.rejected.get(site_id)
+    rejected = runtime.rejections.by_id.get(site_id)
     if enabled and rejected is not None:
         message = f"Site {site_id} enabled, but it cannot run: {rejected.problem}"
     elif enabled:

@@ -47,7 +47,7 @@ async def health(runtime: NamedDependency[Runtime]) -> Response[dict[str, Any]]:
     enabled = [v for v in views if v.record.is_enabled]
     healthy = sum(1 for v in enabled if v.status == "connected")
     broken = sum(1 for site_id, v in runtime.read_model.sites.items()
-                 if site_id in runtime.rejected and not v.record.is_enabled)
+                 if site_id in runtime.rejections.by_id and not v.record.is_enabled)
     # Storage is up when the writer's last write succeeded and the database answers a ping
     # now (≤ 2 s): down within seconds of an outage, up again only once a write went through.
     writing = runtime.writer is not None and runtime.writer.storage_ok

@@ -34,7 +34,8 @@ from sitelink.storage import subscriptions as topic_store
 from sitelink.storage.sites import SiteRecord
 from sitelink.storage.subscriptions import NewTopic, TopicPatch, TopicRecord
 from sitelink.times import iso, iso_time
-from sitelink.topics import Subscription, validate_publish_topic
+from sitelink.topic_rules import validate_publish_topic
+from sitelink.topics import Subscription
 
 ADMIN = {"role": "admin"}
 ACK_TIMEOUT_S = 5.0
