@@ -65,6 +65,12 @@ class ConnectionEventOccurred(Event, frozen=True, kw_only=True, tag="connection.
     reason: str
     at: float
 
+    @property
+    def counts_as_error(self) -> bool:
+        """A failed attempt or a lost connection: what a site's ``connection_errors`` counts
+        (the one rule behind the read model's live count and the stored column)."""
+        return self.kind in ("failed", "lost")
+
 
 class SiteTraffic(Event, frozen=True, kw_only=True, tag="site.traffic"):
     """Counters of one batch of messages of a site (deltas, not totals)."""

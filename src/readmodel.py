@@ -140,9 +140,9 @@ class ReadModel:
                     if last is not None:
                         view.last_heartbeat_at = last
                 return []
-            case ConnectionEventOccurred(site_id=site_id, kind=kind):
+            case ConnectionEventOccurred(site_id=site_id):
                 view = self.sites.get(site_id)
-                if view is not None and kind in ("failed", "lost"):
+                if view is not None and event.counts_as_error:
                     view.connection_errors += 1
                 return []
             case DeviceDiscovered(device=key, model=model, gateway=gateway, at=at):

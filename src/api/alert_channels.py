@@ -29,13 +29,12 @@ from sitelink.api.alert_schemas import (
     given,
 )
 from sitelink.api.audit import record
+from sitelink.api.auth import ADMIN
 from sitelink.api.schemas import PathId
 from sitelink.errors import ValidationError
 from sitelink.runtime import Runtime
 from sitelink.storage import alert_config
 from sitelink.storage.outbox import Delivery
-
-ADMIN = {"role": "admin"}
 
 
 async def check_url(kind: ChannelKind, url: str) -> None:

@@ -17,13 +17,12 @@ from sitelink.alerts.model import Rule, RuleKind
 from sitelink.alerts.service import AlertService
 from sitelink.api.alert_schemas import RuleCreate, RuleList, RuleUpdate, given
 from sitelink.api.audit import record
+from sitelink.api.auth import ADMIN
 from sitelink.api.schemas import PathId
 from sitelink.errors import NotFound, ValidationError
 from sitelink.runtime import Runtime
 from sitelink.storage import alert_config
 from sitelink.storage import sites as site_store
-
-ADMIN = {"role": "admin"}
 
 
 def service(runtime: Runtime) -> AlertService:

@@ -16,13 +16,12 @@ from sitelink.alerts.model import AlertInfo, AlertStateName, Silence
 from sitelink.api.alert_rules import service
 from sitelink.api.alert_schemas import AlertList, SilenceCreate, SilenceList
 from sitelink.api.audit import record
+from sitelink.api.auth import ADMIN
 from sitelink.api.schemas import ID_MAX, OptionalQueryId, PathId
 from sitelink.errors import NotFound, ValidationError
 from sitelink.runtime import Runtime
 from sitelink.storage import alert_config, alert_state
 from sitelink.storage import sites as site_store
-
-ADMIN = {"role": "admin"}
 
 
 class AlertController(Controller):

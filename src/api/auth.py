@@ -53,6 +53,8 @@ KNOWN_RECHECK_S = 1.0  # how long a token verified before waits for the database
 # say so with this opt; everything else needs a token.
 PUBLIC_OPT = "public"
 PUBLIC = {PUBLIC_OPT: True}
+# Routes that change things, or show what only an admin may see, need an admin's token.
+ADMIN = {"role": "admin"}
 SCHEMA_PATHS = [r"^/schema"]
 
 _cache: dict[str, tuple[Identity, float]] = {}

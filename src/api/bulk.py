@@ -22,12 +22,12 @@ from litestar.params import Parameter
 
 from sitelink import sites_bulk
 from sitelink.api.audit import record
+from sitelink.api.auth import ADMIN
 from sitelink.api.limits import IMPORT_BODY
 from sitelink.errors import ValidationError
 from sitelink.runtime import Runtime
 from sitelink.storage import bulk as bulk_store
 
-ADMIN = {"role": "admin"}
 MEDIA_TYPES = {"yaml": "application/yaml", "csv": "text/csv"}
 _FORMAT_OF = {"application/yaml": "yaml", "application/x-yaml": "yaml", "text/yaml": "yaml",
               "text/csv": "csv"}

@@ -19,6 +19,7 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from sitelink.actors.site_messages import ForgetDevice, SetDeviceOfflineAfter
 from sitelink.api.audit import record
+from sitelink.api.auth import ADMIN
 from sitelink.api.csv_export import attachment, csv_row
 from sitelink.api.schemas import DataloggerUpdate, OptionalQueryId, PathId, QueryId
 from sitelink.errors import ValidationError
@@ -29,8 +30,6 @@ from sitelink.storage import sensors as sensor_store
 from sitelink.storage.devices import DevicePatch, DeviceRecord
 from sitelink.storage.sensors import SensorRecord
 from sitelink.times import iso_time, parse_iso
-
-ADMIN = {"role": "admin"}
 
 
 def device_json(d: DeviceRecord) -> dict[str, Any]:

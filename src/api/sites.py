@@ -15,6 +15,7 @@ from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from sitelink.api.audit import record
+from sitelink.api.auth import ADMIN
 from sitelink.api.limits import CONFIG_BODY
 from sitelink.api.schemas import PathId, SiteCreate, SiteUpdate
 from sitelink.errors import NotConnected, NotFound
@@ -24,8 +25,6 @@ from sitelink.storage import history as history_store
 from sitelink.storage import sites as site_store
 from sitelink.storage.sites import NewSite, SitePatch, SiteRecord
 from sitelink.times import iso_time
-
-ADMIN = {"role": "admin"}
 
 
 def site_config(record: SiteRecord) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from litestar.response import Stream
 
 from sitelink.api.audit import record
 from sitelink.api.auth import (
+    ADMIN,
     COOKIE,
     PUBLIC,
     check_json_body,
@@ -35,8 +36,6 @@ from sitelink.storage import audit as audit_store
 from sitelink.storage import sessions as session_store
 from sitelink.storage.tokens import Identity
 from sitelink.times import iso, iso_time
-
-ADMIN = {"role": "admin"}
 
 
 @get("/api/v1/mqtt/health/", tags=["system"], opt=PUBLIC)

@@ -15,12 +15,10 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import Meta
 
 from sitelink.api.audit import record
-from sitelink.api.auth import forget_cached_identities
+from sitelink.api.auth import ADMIN, forget_cached_identities
 from sitelink.runtime import Runtime
 from sitelink.storage import tokens as token_store
 from sitelink.times import iso_time
-
-ADMIN = {"role": "admin"}
 
 TokenName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.@-]{1,64}$",
                                 description="letters, digits, _ . @ -; 1 to 64")]

@@ -18,6 +18,7 @@ from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from sitelink.api.audit import record
+from sitelink.api.auth import ADMIN
 from sitelink.api.limits import PUBLISH_BODY
 from sitelink.api.schemas import (
     DiscoveryRequest,
@@ -37,7 +38,6 @@ from sitelink.times import iso, iso_time
 from sitelink.topic_rules import validate_publish_topic
 from sitelink.topics import Subscription
 
-ADMIN = {"role": "admin"}
 ACK_TIMEOUT_S = 5.0
 MAX_MESSAGE_BYTES = 262_144
 

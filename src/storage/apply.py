@@ -352,7 +352,7 @@ async def _write_sites(db: Database, batch: Batch, live_sites: set[int]) -> None
     )
     errors: dict[int, int] = {}
     for e in events:
-        if e.kind in ("lost", "failed"):
+        if e.counts_as_error:
             errors[e.site_id] = errors.get(e.site_id, 0) + 1
     await db.executemany(
         "UPDATE site SET connection_errors = connection_errors + {} WHERE id = {}",
