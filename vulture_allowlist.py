@@ -41,10 +41,3 @@ _.max_value  # storage.tables.AlertRule: a column
 _.url_encrypted  # storage.tables.AlertChannel: a column
 _.secret_encrypted  # storage.tables.AlertChannel: a column
 _.advance  # alerts.timers.ManualTimers: the tests' clock for alert timers (to move to tests/)
-
-# --- dead, left for after the branches that edit these files land (issue 18) ---------------
-_.describe  # runtime.Runtime.describe, with system._tree: remove together (runtime, system)
-_.device_keys  # storage.batch.Batch.device_keys: never called (batch.py is being edited)
-_.forget_cached_identities  # api/auth.py: never called, though token revocation should
-_.get_sensor  # storage.sensors: only tests/storage call it; move to the tests or use it
-_.sensors_of_device  # storage.sensors: as above

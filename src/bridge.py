@@ -109,16 +109,15 @@ class Bridge:
         self._task = self.loop.create_task(self._consume(), name="bridge")
 
     async def stop(self) -> None:
-        """Carry what is still pending, then stop the consumer."""
-        self._take()
-        await self._queue.join()
+        """Carry what is still pending (``drain``), then stop the consumer (shutdown)."""
+        await self.drain()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
     async def drain(self) -> None:
-        """Wait until every event published so far has been handled (tests, shutdown)."""
+        """Wait until every event published so far has been handled (``stop``, tests)."""
         await asyncio.sleep(0)
         self._take()
         await self._queue.join()

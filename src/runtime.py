@@ -378,12 +378,6 @@ class Runtime:
         except TimeoutError:
             return None
 
-    async def describe(self) -> Any:
-        """The supervisor's own view, asked from a worker thread so the loop never blocks."""
-        assert self.supervisor is not None
-        supervisor = self.supervisor
-        return await asyncio.to_thread(supervisor.ask, Describe(), timeout=2.0)
-
 
 def _settle(future: asyncio.Future[PublishResult], result: PublishResult) -> None:
     if not future.done():

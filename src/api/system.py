@@ -18,7 +18,6 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.params import JSONBody, Parameter
 from litestar.response import Stream
 
-from sitelink.api.audit import record
 from sitelink.api.auth import (
     ADMIN,
     COOKIE,
@@ -194,4 +193,4 @@ async def audit(runtime: NamedDependency[Runtime],
          "target": e.target, "detail": e.detail, "result": e.result} for e in entries]})
 
 
-__all__ = ["actors", "audit", "health", "login", "logout", "me", "record"]
+__all__ = ["actors", "audit", "health", "login", "logout", "me"]

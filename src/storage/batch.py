@@ -73,9 +73,6 @@ class Batch:
         ids.update(e.site_id for e in self.connection_events)
         return ids
 
-    def device_keys(self) -> set[DeviceKey]:
-        return set(self.devices) | set(self.availability)
-
 
 def coalesce(events: Iterable[Event]) -> Batch:
     """Fold events, in arrival order, into one ``Batch``."""

@@ -10,7 +10,7 @@ import msgspec
 
 from sitelink.errors import NotFound
 from sitelink.storage.database import Database
-from sitelink.storage.tables import Device, Reading, Sensor
+from sitelink.storage.tables import Reading, Sensor
 
 MAX_READINGS = 10_000
 
@@ -49,14 +49,6 @@ async def get_sensor(db: Database, sensor_id: int) -> SensorRecord:
     if row is None:
         raise NotFound(f"sensor {sensor_id} does not exist")
     return sensor_record(row)
-
-
-async def sensors_of_device(db: Database, device_id: int) -> list[SensorRecord]:
-    """The sensors of a device, by key; ``NotFound`` if the device does not exist."""
-    if not await Device.exists().where(Device.id == device_id):
-        raise NotFound(f"device {device_id} does not exist")
-    rows = await Sensor.select().where(Sensor.device == device_id).order_by(Sensor.key)
-    return [sensor_record(row) for row in rows]
 
 
 async def readings(

@@ -26,9 +26,9 @@ from sitelink.storage.commands import get_command, insert_command
 from sitelink.storage.database import Database, open_database
 from sitelink.storage.devices import get_device, list_devices, load_devices
 from sitelink.storage.history import list_connection_events
-from sitelink.storage.sensors import readings, sensors_of_device
+from sitelink.storage.sensors import SensorRecord, readings, sensor_record
 from sitelink.storage.sites import NewSite, create_site, get_site
-from sitelink.storage.tables import Device, Reading
+from sitelink.storage.tables import Device, Reading, Sensor
 from sitelink.storage.writer import StorageWriter
 
 T0 = 1_700_000_000.0
@@ -49,6 +49,12 @@ def heartbeat(
         ),
         at=at,
     )
+
+
+async def sensors_of_device(device_id: int) -> list[SensorRecord]:
+    """The stored sensors of a device, by key."""
+    rows = await Sensor.select().where(Sensor.device == device_id).order_by(Sensor.key)
+    return [sensor_record(row) for row in rows]
 
 
 @pytest.fixture
@@ -86,7 +92,7 @@ async def test_coalescing_keeps_latest_state_and_every_reading(
         "monstro",
         2,
     )
-    sensors = {s.key: s for s in await sensors_of_device(db, last.id)}
+    sensors = {s.key: s for s in await sensors_of_device(last.id)}
     assert sensors["t_ext"].current_value == 993.0 and sensors["rh"].current_value == 496.5
     assert (sensors["t_ext"].label, sensors["t_ext"].unit, sensors["rh"].sensor_type) == (
         "Temperatura",
