@@ -1,13 +1,17 @@
 """The runtime: builds every part of sitelink in order and tears it down in reverse.
 
-One object, created on the asyncio loop by the HTTP app's lifespan (or by a test):
+One object, created on the asyncio loop by the HTTP app's lifespan (or by a test). The
+constructor makes the clock, the read model and the hub; ``start`` and ``stop`` then go,
+in this order:
 
-    start:  storage (migrate) → clock → read model, hub, bridge, writer → alerts → supervisor
-            → desired state applied → reconcile every SITELINK_RECONCILE_S
+    start:  instance lock → storage (wait for it, migrate, bootstrap token) → event ids
+            → every device's availability unknown → writer → bridge → hub's sweep
+            → read model loaded with the sites → alerts (then told by the bridge)
+            → supervisor → desired state applied → reconcile every SITELINK_RECONCILE_S
             → supervisor watch
     stop:   watch, reconcile → sites say goodbye in parallel (MQTT_SHUTDOWN_TIMEOUT)
-            → actors → bridge drained → alerts recorded, senders stopped → writer flushed
-            → storage closed → clock
+            → actors → hub's sweep → bridge drained → alerts recorded, senders stopped
+            → writer flushed → storage closed → clock (if the runtime made it) → lock
 
 Stored rows are loaded defensively (``sitelink.desired``): a site that cannot run is
 shown as ``error`` naming the problem, logged and audited once (``sitelink.rejected_sites``),
