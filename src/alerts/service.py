@@ -10,12 +10,20 @@ gone; live state raises them again); firing ones are restored as firing — not 
 again — when their rule still holds for their site, and resolved at once otherwise (rule
 deleted or disabled, site deleted or disabled). The rest resolve as the live state
 arrives: a site that connects resolves its ``site_down``.
+
+Silences: each active silence has a timer at its ``until`` (on the scheduler, so a fake
+clock drives it). When one ends — timer, deletion, or it ended while the process was down
+(checked at start) — the persist task re-checks every open alert: those no active silence
+covers any more become ``silenced: false`` and are notified from then on, starting with
+the ``firing`` notification held back while muted (``alert_state.set_silenced``). A new
+silence mutes the open alerts it covers the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +34,7 @@ from sitelink.alerts import machine as am
 from sitelink.alerts.evaluator import Evaluator, Subject, Transition
 from sitelink.alerts.model import AlertInfo, AlertStateName, Rule, RuleKind, Silence
 from sitelink.alerts.outbox import Sender
-from sitelink.alerts.timers import Scheduler
+from sitelink.alerts.timers import Handle, Scheduler
 from sitelink.events import DeviceKey, Event
 from sitelink.fanout import Hub
 from sitelink.readmodel import ReadModel
@@ -35,6 +43,15 @@ from sitelink.storage.database import Database
 from sitelink.storage.tables import Device
 
 log = structlog.get_logger(__name__)
+
+
+# A silence's timer is armed at most this far ahead and re-armed when it fires early: a
+# silence "until 2999" would overflow a thread's wait (threading.TIMEOUT_MAX, ~292 years).
+SILENCE_TIMER_MAX_S = 86_400.0
+
+
+class SilencesChanged(msgspec.Struct, frozen=True, kw_only=True):
+    """Work for the persist task: re-check the open alerts against the active silences."""
 
 
 def alert_data(info: AlertInfo) -> dict[str, Any]:
@@ -52,8 +69,9 @@ class AlertService:
         self.sender = sender
         self.evaluator = Evaluator(read_model, scheduler, self._queue_transition)
         self.silences: list[Silence] = []
+        self._silence_timers: dict[int, Handle] = {}  # by silence id
         self._ids: dict[tuple[int, str], int] = {}  # open alert ids by (rule, subject)
-        self._queue: asyncio.Queue[Transition] = asyncio.Queue()
+        self._queue: asyncio.Queue[Transition | SilencesChanged] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
     # --- life ----------------------------------------------------------------------------------
@@ -64,11 +82,13 @@ class AlertService:
         for alert in await alert_state.open_alerts(self.db):
             await self._restore(alert, rules)
         self.evaluator.set_rules(rules.values())
+        self._queue.put_nowait(SilencesChanged())  # silences that ended while we were down
         self._task = asyncio.get_running_loop().create_task(self._persist(), name="alerts")
         await self.sender.start()
 
     async def stop(self) -> None:
         await self.drain()
+        self._cancel_silence_timers()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -114,17 +134,41 @@ class AlertService:
         self.evaluator.set_rules(await alert_config.list_rules(self.db))
 
     async def silences_changed(self) -> None:
-        """Reload the silences; open alerts they cover are silenced from now on."""
+        """A silence was created or deleted (the API, on the loop): reload them; returns once
+        the open alerts they cover are muted and those no longer covered unmuted."""
         await self._load_silences()
-        now = datetime.now(UTC)
-        for (rule_id, subject_key), alert_id in list(self._ids.items()):
-            site_id = Subject.parse(subject_key).site_id
-            if any(s.mutes(rule_id, site_id, now) for s in self.silences):
-                await alert_state.set_silenced(self.db, alert_id, True)
+        self._queue.put_nowait(SilencesChanged())
+        await self.drain()
 
     async def _load_silences(self) -> None:
-        self.silences = await alert_config.list_silences(self.db, active_at=datetime.now(UTC),
+        self.silences = await alert_config.list_silences(self.db, active_at=self._now(),
                                                          limit=10_000)
+        self._cancel_silence_timers()
+        for silence in self.silences:
+            self._arm_silence_timer(silence)
+
+    def _arm_silence_timer(self, silence: Silence) -> None:
+        until = silence.until.timestamp()
+        self._silence_timers[silence.id] = self.scheduler.call_at(
+            min(until, self.scheduler.now() + SILENCE_TIMER_MAX_S),
+            functools.partial(self._silence_timer, silence))
+
+    def _cancel_silence_timers(self) -> None:
+        for handle in self._silence_timers.values():
+            handle.cancel()
+        self._silence_timers.clear()
+
+    def _silence_timer(self, silence: Silence) -> None:
+        """A silence's timer, on the loop: re-armed until its ``until`` has passed (a loop
+        timer may run a little early), then the open alerts are re-checked."""
+        if self.scheduler.now() < silence.until.timestamp():
+            self._arm_silence_timer(silence)
+            return
+        self._silence_timers.pop(silence.id, None)
+        self._queue.put_nowait(SilencesChanged())
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.scheduler.now(), UTC)
 
     async def acknowledge(self, alert_id: int, by: str) -> AlertInfo:
         info = await alert_state.acknowledge(self.db, alert_id, by=by, at=datetime.now(UTC))
@@ -150,19 +194,40 @@ class AlertService:
 
     async def _persist(self) -> None:
         while True:
-            transition = await self._queue.get()
+            item = await self._queue.get()
             try:
-                await self._record(transition)
+                if isinstance(item, SilencesChanged):
+                    await self._apply_silences()
+                else:
+                    await self._record(item)
             except Exception:
-                log.exception("recording an alert transition failed",
-                              rule_id=transition.rule.id, subject=transition.subject.key,
-                              effect=type(transition.effect).__name__)
+                if isinstance(item, SilencesChanged):
+                    log.exception("applying the silences to open alerts failed")
+                else:
+                    log.exception("recording an alert transition failed",
+                                  rule_id=item.rule.id, subject=item.subject.key,
+                                  effect=type(item.effect).__name__)
             finally:
                 self._queue.task_done()
 
-    def _silenced(self, rule: Rule, site_id: int) -> bool:
-        now = datetime.now(UTC)
-        return any(s.mutes(rule.id, site_id, now) for s in self.silences)
+    def _silenced(self, rule_id: int, site_id: int) -> bool:
+        now = self._now()
+        return any(s.mutes(rule_id, site_id, now) for s in self.silences)
+
+    async def _apply_silences(self) -> None:
+        """Set each open alert's ``silenced`` to whether an active silence covers it now."""
+        now = self._now()
+        self.silences = [s for s in self.silences if s.until > now]
+        flags = await alert_state.silenced_flags(self.db, list(self._ids.values()))
+        for (rule_id, subject_key), alert_id in list(self._ids.items()):
+            muted = self._silenced(rule_id, Subject.parse(subject_key).site_id)
+            if alert_id not in flags or flags[alert_id] == muted:
+                continue
+            rule = self.evaluator.rules.get(rule_id)
+            channel_ids = rule.channel_ids if rule is not None else []
+            if await alert_state.set_silenced(self.db, alert_id, muted, at=now.timestamp(),
+                                              rule_id=rule_id, channel_ids=channel_ids):
+                self.sender.wake(channel_ids)
 
     async def _device_id(self, device: DeviceKey | None) -> int | None:
         if device is None:
@@ -187,7 +252,7 @@ class AlertService:
                 alert_id = self._ids[key]
                 await alert_state.fire_alert(
                     self.db, alert_id, at=at, message=t.message,
-                    silenced=self._silenced(rule, subject.site_id), rule_id=rule.id,
+                    silenced=self._silenced(rule.id, subject.site_id), rule_id=rule.id,
                     channel_ids=rule.channel_ids)
                 await self._announce("alert.firing", alert_id, rule)
             case am.Resolve(at=at):

@@ -113,8 +113,29 @@ async def renotify_alert(db: Database, alert_id: int, *, n: int, at: float, rule
         await enqueue(db, alert_id, rule_id, channel_ids, f"repeat-{n}", _at(at))
 
 
-async def set_silenced(db: Database, alert_id: int, silenced: bool) -> None:
-    await Alert.update({Alert.silenced: silenced}).where(Alert.id == alert_id)
+async def silenced_flags(db: Database, alert_ids: Sequence[int]) -> dict[int, bool]:
+    """The ``silenced`` flag of each of these alerts that still exists."""
+    if not alert_ids:
+        return {}
+    rows = await Alert.select(Alert.id, Alert.silenced).where(Alert.id.is_in(list(alert_ids)))
+    return {r["id"]: bool(r["silenced"]) for r in rows}
+
+
+async def set_silenced(db: Database, alert_id: int, silenced: bool, *, at: float,
+                       rule_id: int | None, channel_ids: Sequence[int]) -> bool:
+    """Mute or unmute an open alert; True if its flag changed. Unmuting a firing alert that
+    nobody acknowledged queues the ``firing`` notification held back while it was muted —
+    the outbox's key (alert, channel, ``firing``) keeps one that was already sent from
+    going out twice. Its later repeats and its resolution are notified as for any alert."""
+    async with db.transaction():
+        row = await Alert.select(Alert.silenced, Alert.state, Alert.acknowledged_at).where(
+            Alert.id == alert_id).first()
+        if row is None or row["state"] == "resolved" or bool(row["silenced"]) == silenced:
+            return False
+        await Alert.update({Alert.silenced: silenced}).where(Alert.id == alert_id)
+        if not silenced and row["state"] == "firing" and row["acknowledged_at"] is None:
+            await enqueue(db, alert_id, rule_id, channel_ids, "firing", _at(at))
+    return True
 
 
 async def acknowledge(db: Database, alert_id: int, *, by: str, at: datetime) -> AlertInfo:

@@ -167,10 +167,11 @@ async def test_repeats_stop_when_acknowledged_and_silences_mute(db: Database) ->
     await alert_config.create_rule(db, {"name": "off", "kind": RuleKind.DEVICE_OFFLINE,
                                         "for_s": 0, "repeat_s": 300,
                                         "channel_ids": [channel.id]})
-    await alert_config.create_silence(db, site_id=quiet.id, rule_id=None,
-                                      until=datetime.now(UTC) + timedelta(hours=1),
-                                      reason="maintenance", created_by="ops")
     rig = Rig(site_record(site.id), site_record(quiet.id))
+    await alert_config.create_silence(  # silences are in the service's (fake) clock's time
+        db, site_id=quiet.id, rule_id=None,
+        until=datetime.fromtimestamp(rig.clock.now(), UTC) + timedelta(hours=2),
+        reason="maintenance", created_by="ops")
     service = AlertService(db, rig.read_model, Hub(), rig.clock,
                            Sender(db, public_url="http://dash"))
     rig.evaluator = service.evaluator

@@ -140,3 +140,36 @@ async def test_concurrent_claims_never_share_a_row(db: Database) -> None:
         outbox.claim_due(db, channel_id, now, lease_s=30, limit=4))
     ids = [d.id for d in first] + [d.id for d in second]
     assert len(ids) == len(set(ids)) == 6
+
+
+async def test_unmuting_queues_the_held_firing_only_when_it_is_due(db: Database) -> None:
+    """Unmuting a muted firing alert queues its firing notification, once; unmuting a
+    pending, an acknowledged or a resolved alert queues nothing; muting queues nothing."""
+    site_id, channel_id, rule_id = await _setup(db)
+    kw = dict(rule_id=rule_id, kind=RuleKind.SITE_DOWN, site_id=site_id, device_id=None,
+              sensor_key=None, message="m", started_at=T0)
+
+    async def mute(alert_id: int, silenced: bool) -> bool:
+        return await alert_state.set_silenced(db, alert_id, silenced, at=T0 + 120,
+                                              rule_id=rule_id, channel_ids=[channel_id])
+
+    firing, acked, pending, gone = [
+        await alert_state.open_alert(db, subject=s, **kw)  # type: ignore[arg-type]
+        for s in "abcd"]
+    for alert_id in (firing, acked, gone):
+        await alert_state.fire_alert(db, alert_id, at=T0 + 60, message="m", silenced=True,
+                                     rule_id=rule_id, channel_ids=[channel_id])
+    await alert_state.acknowledge(db, acked, by="ops", at=datetime.fromtimestamp(T0, UTC))
+    await alert_state.resolve_alert(db, gone, at=T0 + 90, notify=True,
+                                    channel_ids=[channel_id], rule_id=rule_id)
+    assert await mute(pending, True)
+    for alert_id in (firing, acked, pending):
+        assert await mute(alert_id, False)
+    assert not await mute(gone, False)
+    assert not await mute(firing, False)
+    assert await mute(firing, True)
+    assert await mute(firing, False)
+    assert await alert_state.silenced_flags(db, [firing, acked, pending, gone]) == {
+        firing: False, acked: False, pending: False, gone: True}
+    rows = await AlertNotification.select(AlertNotification.alert, AlertNotification.transition)
+    assert rows == [{"alert": firing, "transition": "firing"}]
