@@ -25,7 +25,7 @@ _._ssl_wrap_socket  # paho's Client calls it; mqtt_port's _BufferedClient overri
 mapped_decoder  # registered by @register_configured("mapped"); the registry calls it
 
 # --- read by tests or tools, part of what a module offers ---------------------------------
-_.restart  # broker.Mosquitto.restart: the embedded test/demo broker; tests restart it
+_.restart  # embedded_broker.Mosquitto.restart: the embedded test/demo broker; tests restart it
 _.went_silent  # simulate.SimulateStats: the simulator's report, checked by tests/test_simulate
 _.came_back  # simulate.SimulateStats, as above
 _.offline_after_override_s  # storage.devices.StoredDevice: a column of the stored row

@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from sitelink.broker import free_port
+from sitelink.embedded_broker import free_port
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent

@@ -36,7 +36,7 @@ from bench.common import (
     site_status,
     workdir,
 )
-from sitelink.broker import Mosquitto
+from sitelink.embedded_broker import Mosquitto
 
 TARGET_P99_S = 0.100
 

@@ -37,7 +37,7 @@ from bench.common import (
     site_status,
     workdir,
 )
-from sitelink.broker import Mosquitto
+from sitelink.embedded_broker import Mosquitto
 
 RETRY_BASE_S = 1.0
 

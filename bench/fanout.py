@@ -38,7 +38,7 @@ from bench.common import (
     wait_until,
     workdir,
 )
-from sitelink.broker import Mosquitto
+from sitelink.embedded_broker import Mosquitto
 
 DEVICES = 100
 QUERY = "types=device.online,device.offline"

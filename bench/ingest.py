@@ -49,7 +49,7 @@ from bench.common import (
     run_section,
     workdir,
 )
-from sitelink.broker import Mosquitto
+from sitelink.embedded_broker import Mosquitto
 
 DEVICES = 1000
 SENSORS = 4

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from bench.common import BENCH_DIR, die_with_parent
-from sitelink.broker import free_port
+from sitelink.embedded_broker import free_port
 
 INSTALL_DIR = BENCH_DIR / ".node-red"
 RED_JS = INSTALL_DIR / "node_modules" / "node-red" / "red.js"

@@ -52,7 +52,7 @@ from bench.common import (
     seed_sites,
     workdir,
 )
-from sitelink.broker import Mosquitto
+from sitelink.embedded_broker import Mosquitto
 
 INTERVAL_S = 30.0
 COLD_START_LIMIT_S = 70.0

@@ -24,7 +24,7 @@ from pathlib import Path
 import msgspec
 
 from sitelink import instance_lock
-from sitelink.broker import EmbeddedBroker
+from sitelink.embedded_broker import EmbeddedBroker
 from sitelink.settings import Settings
 from sitelink.simulate import SimulateOptions, Simulator
 from sitelink.storage import sites as site_store

@@ -13,7 +13,7 @@
     ├── NotConnected           an action needs a live connection and there is none
     ├── TooManyClients         the event-stream cap is reached   (sitelink.fanout)
     ├── DeliveryFailed         a notification did not reach its channel   (sitelink.alerts.delivery)
-    ├── BrokerError            a local test/demo broker would not start   (sitelink.broker)
+    ├── BrokerError            a local test/demo broker would not start   (sitelink.embedded_broker)
     └── SimulatorError         the fleet simulator cannot reach its broker   (sitelink.simulate)
 
 HTTP status codes are chosen only in ``sitelink.api``; paho and OS errors are turned

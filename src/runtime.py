@@ -68,8 +68,8 @@ from sitelink.storage import sites as site_store
 from sitelink.storage.availability import mark_all_unknown
 from sitelink.storage.database import Database, wait_for_database
 from sitelink.storage.migrations import migrate
+from sitelink.storage.remote_writer import RemoteWriter
 from sitelink.storage.tokens import ensure_bootstrap
-from sitelink.storage.writer_process import RemoteWriter
 
 log = structlog.get_logger(__name__)
 

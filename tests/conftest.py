@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from mqtt_support import Subscriber
-from sitelink.broker import EmbeddedBroker, Mosquitto
+from sitelink.embedded_broker import EmbeddedBroker, Mosquitto
 
 
 @pytest.fixture

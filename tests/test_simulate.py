@@ -16,7 +16,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from mqtt_support import Subscriber
-from sitelink.broker import Mosquitto, free_port
+from sitelink.embedded_broker import Mosquitto, free_port
 from sitelink.errors import ValidationError
 from sitelink.payloads import Reading, decode
 from sitelink.simulate import (

@@ -11,7 +11,7 @@ import pytest
 
 from mqtt_support import Subscriber
 from sitelink.actors.sparkplug_nodes import EdgeNodes
-from sitelink.broker import Mosquitto
+from sitelink.embedded_broker import Mosquitto
 from sitelink.errors import ValidationError
 from sitelink.payloads import Reading, configured_decoder
 from sitelink.payloads.sparkplug import BOOLEAN, REBIRTH, MetricOut, encode_payload

@@ -28,7 +28,9 @@ from sitelink.api import (
     alerts,
     bulk,
     devices,
+    discovery,
     metrics,
+    publish,
     sites,
     system,
     tokens,
@@ -84,6 +86,7 @@ def create_app(settings: Settings, *, clock: BaseClock | None = None,
 
     route_handlers: list[Any] = [
         sites.SiteController, bulk.BulkController, topics.TopicController,
+        discovery.DiscoveryController, publish.PublishController,
         devices.DataloggerController,
         devices.GatewayController, devices.SensorController, events, system.health,
         system.login, system.logout, system.me, system.actors, system.audit, metrics.metrics,

@@ -1,7 +1,7 @@
 """The storage writer process itself: ``python -m sitelink.storage.writer_child FD``.
 
-Started by ``writer_process.RemoteWriter`` with one end of a socket pair; its first frame is
-the settings. Runs a real ``StorageWriter`` and answers its parent (see ``writer_process``).
+Started by ``remote_writer.RemoteWriter`` with one end of a socket pair; its first frame is
+the settings. Runs a real ``StorageWriter`` and answers its parent (see ``remote_writer``).
 """
 
 from __future__ import annotations

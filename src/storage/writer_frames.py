@@ -1,4 +1,4 @@
-"""The frames the storage writer process and its parent exchange (see ``writer_process``):
+"""The frames the storage writer process and its parent exchange (see ``remote_writer``):
 msgpack messages, each prefixed with its length (4 bytes, little-endian)."""
 
 from __future__ import annotations

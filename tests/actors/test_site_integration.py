@@ -24,7 +24,7 @@ from sitelink.actors.backoff import ConnectRateLimiter, RetryPolicy
 from sitelink.actors.clock import Clock
 from sitelink.actors.site import SiteActor
 from sitelink.actors.site_messages import Configure, SiteSpec
-from sitelink.broker import Mosquitto
+from sitelink.embedded_broker import Mosquitto
 from sitelink.events import DeviceAvailabilityChanged, DeviceHeartbeat
 from sitelink.topics import DEFAULT_SUBSCRIPTIONS, Subscription
 

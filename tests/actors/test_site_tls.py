@@ -22,7 +22,7 @@ from sitelink.actors.backoff import ConnectRateLimiter, RetryPolicy
 from sitelink.actors.clock import Clock
 from sitelink.actors.site import SiteActor
 from sitelink.actors.site_messages import SiteSpec
-from sitelink.broker import Mosquitto, free_port
+from sitelink.embedded_broker import Mosquitto, free_port
 from tls_support import Authority, Pair, mtls_listener
 
 POLICY = RetryPolicy(base_s=5.0, max_s=5.0, jitter=0.1, reset_s=30.0, connect_timeout_s=3.0)

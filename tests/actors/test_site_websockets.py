@@ -20,7 +20,7 @@ from sitelink.actors.backoff import ConnectRateLimiter, RetryPolicy
 from sitelink.actors.clock import Clock
 from sitelink.actors.site import SiteActor
 from sitelink.actors.site_messages import SiteSpec
-from sitelink.broker import EmbeddedBroker, free_port
+from sitelink.embedded_broker import EmbeddedBroker, free_port
 from sitelink.events import DeviceHeartbeat
 from tls_support import Authority, write_readable
 

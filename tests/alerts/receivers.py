@@ -18,7 +18,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from sitelink.broker import free_port
+from sitelink.embedded_broker import free_port
 
 
 class WebhookReceiver:

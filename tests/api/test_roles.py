@@ -26,7 +26,7 @@ from integration.live import (
     v1_heartbeat,
     wait_until,
 )
-from sitelink.broker import Mosquitto
+from sitelink.embedded_broker import Mosquitto
 from sitelink.storage import tokens as token_store
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from integration.live import LiveServer, wait_until
 from sitelink.api.csv_export import csv_row
-from sitelink.broker import Mosquitto
+from sitelink.embedded_broker import Mosquitto
 
 from .test_roles import World
 

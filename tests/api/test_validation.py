@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from integration.live import LiveServer, create_site, unique_code, wait_until
 from sitelink.api.schemas import SiteCreate, SiteUpdate
-from sitelink.broker import Mosquitto
+from sitelink.embedded_broker import Mosquitto
 
 FUZZ = settings(max_examples=40, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sitelink.broker import Mosquitto
+from sitelink.embedded_broker import Mosquitto
 
 
 def pytest_configure(config: pytest.Config) -> None:

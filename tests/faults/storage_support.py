@@ -25,7 +25,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ops.support import Running, children_of, clean_env
-from sitelink.broker import Mosquitto, free_port
+from sitelink.embedded_broker import Mosquitto, free_port
 
 TOKEN = "fault-admin-" + secrets.token_urlsafe(12)
 

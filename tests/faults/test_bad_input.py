@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from integration.live import pg_available, pg_database
-from sitelink.broker import Mosquitto
+from sitelink.embedded_broker import Mosquitto
 from sitelink.settings import Settings
 from sitelink.storage.database import open_database
 from sitelink.storage.tables import Device, Reading, Sensor

@@ -26,7 +26,7 @@ from integration.live import (
     wait_status,
     wait_until,
 )
-from sitelink.broker import Mosquitto
+from sitelink.embedded_broker import Mosquitto
 from sitelink.storage import sites as site_store
 from sitelink.storage.sites import NewSite, SitePatch
 

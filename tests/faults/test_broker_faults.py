@@ -28,7 +28,7 @@ from integration.live import (
     wait_status,
     wait_until,
 )
-from sitelink.broker import Mosquitto
+from sitelink.embedded_broker import Mosquitto
 
 from .fake_broker import Behaviour, FakeBroker
 from .proxy import FaultProxy

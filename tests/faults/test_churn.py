@@ -23,8 +23,8 @@ import msgspec
 from integration.live import create_site, running_server, wait_status, wait_until
 from ops.support import children_of
 from sitelink.actors.supervisor import Upsert
-from sitelink.broker import Mosquitto
 from sitelink.desired import site_spec
+from sitelink.embedded_broker import Mosquitto
 from sitelink.storage.sites import get_site_config
 
 SITES = 200

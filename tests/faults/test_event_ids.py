@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from integration.live import LiveServer, create_site, running_server
-from sitelink.broker import Mosquitto
+from sitelink.embedded_broker import Mosquitto
 
 
 def changes(live: LiveServer, broker: Mosquitto, count: int) -> list[int]:

@@ -21,7 +21,7 @@ import pytest
 
 from integration.live import ADMIN_TOKEN
 from ops.support import Running, clean_env, http_status
-from sitelink.broker import Mosquitto, free_port
+from sitelink.embedded_broker import Mosquitto, free_port
 
 SITELINK = str(Path(sys.executable).with_name("sitelink"))
 

@@ -29,7 +29,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from integration.live import ADMIN_TOKEN, database_url, require_postgres
 from ops.support import Running, children_of, clean_env, http_status, process_alive
-from sitelink.broker import Mosquitto, free_port
+from sitelink.embedded_broker import Mosquitto, free_port
 
 SITELINK = str(Path(sys.executable).with_name("sitelink"))
 DEVICES = 20

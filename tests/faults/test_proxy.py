@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from sitelink.broker import Mosquitto
+from sitelink.embedded_broker import Mosquitto
 
 from .proxy import FaultProxy
 

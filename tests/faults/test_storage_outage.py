@@ -26,7 +26,7 @@ import asyncpg
 import pytest
 
 from integration.live import pg_available, pg_database
-from sitelink.broker import Mosquitto
+from sitelink.embedded_broker import Mosquitto
 
 from .pg_proxy import Mode, PgProxy
 from .storage_support import Fleet, Served

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from integration.live import LiveServer, require_postgres, running_server
-from sitelink.broker import Mosquitto
+from sitelink.embedded_broker import Mosquitto
 
 
 @pytest.fixture(scope="module")

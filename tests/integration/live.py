@@ -30,7 +30,7 @@ import httpx
 import msgspec
 
 from sitelink.api.server import Server, build_server
-from sitelink.broker import free_port
+from sitelink.embedded_broker import free_port
 from sitelink.runtime import Runtime
 from sitelink.settings import Settings
 from sitelink.storage import tokens as token_store

@@ -24,7 +24,7 @@ from integration.live import (
     wait_status,
     wait_until,
 )
-from sitelink.broker import Mosquitto
+from sitelink.embedded_broker import Mosquitto
 from sitelink.storage.tokens import BOOTSTRAP_NAME
 
 

@@ -40,7 +40,7 @@ from integration.live import (
     wait_until,
 )
 from sitelink.api.events import KEEPALIVE_S
-from sitelink.broker import Mosquitto, free_port
+from sitelink.embedded_broker import Mosquitto, free_port
 
 
 @pytest.fixture(scope="module")

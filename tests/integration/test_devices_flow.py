@@ -28,7 +28,7 @@ from integration.live import (
     wait_status,
     wait_until,
 )
-from sitelink.broker import Mosquitto
+from sitelink.embedded_broker import Mosquitto
 
 SHORT_OFFLINE_S = 5  # the smallest offline_after_s the API accepts
 

@@ -15,7 +15,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from integration.live import LiveServer, create_site, metric, wait_status, wait_until
-from sitelink.broker import Mosquitto
+from sitelink.embedded_broker import Mosquitto
 from sitelink.payloads.sparkplug import (
     BOOLEAN,
     DOUBLE,

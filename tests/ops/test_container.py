@@ -19,7 +19,7 @@ import httpx
 import pytest
 import yaml
 
-from sitelink.broker import free_port
+from sitelink.embedded_broker import free_port
 
 from .support import REPO, Running, clean_env, http_status
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sitelink.broker import free_port, port_accepts
 from sitelink.demo import demo_database_url, prepare_sites
+from sitelink.embedded_broker import free_port, port_accepts
 from sitelink.settings import Settings
 
 from .support import REPO, Running, children_of, clean_env, http_status, process_alive

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from sitelink.broker import free_port, port_accepts
+from sitelink.embedded_broker import free_port, port_accepts
 
 from .support import REPO, Running, clean_env, http_status
 

@@ -16,7 +16,7 @@ import pytest
 
 from integration.live import ADMIN_TOKEN, EventStream, LiveServer, running_server, wait_until
 from sitelink.api.limits import MAX_JSON_DEPTH, SMALL_BODY, json_depth_exceeds
-from sitelink.broker import free_port
+from sitelink.embedded_broker import free_port
 from sitelink.fanout import EventFilter, Hub, TooManyClients
 from tls_support import Authority
 

@@ -15,7 +15,7 @@ from integration.live import (
     v1_heartbeat,
     wait_until,
 )
-from sitelink.broker import Mosquitto
+from sitelink.embedded_broker import Mosquitto
 
 SQLISH = "x' OR '1'='1"
 SCRIPT = "<script>alert(1)</script>"

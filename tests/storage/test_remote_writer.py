@@ -13,9 +13,9 @@ from sitelink.events import DeviceDiscovered, DeviceHeartbeat, DeviceKey, Sensor
 from sitelink.settings import Settings
 from sitelink.storage.database import Database
 from sitelink.storage.devices import load_devices
+from sitelink.storage.remote_writer import RemoteWriter
 from sitelink.storage.sites import NewSite, create_site
 from sitelink.storage.tables import Reading
-from sitelink.storage.writer_process import RemoteWriter
 
 # Recent: the child prunes readings older than the retention (30 days) as it starts.
 T0 = float(int(time.time()) - 3600)  # whole seconds: stored to the microsecond

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from mqtt_support import Subscriber
-from sitelink.broker import BrokerError, EmbeddedBroker, Mosquitto, port_accepts
+from sitelink.embedded_broker import BrokerError, EmbeddedBroker, Mosquitto, port_accepts
 from sitelink.errors import ConfigError
 
 MakeSubscriber = Callable[..., Subscriber]
