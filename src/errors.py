@@ -5,6 +5,7 @@
     SitelinkError
     ├── ConfigError            bad settings or environment
     ├── LifecycleError         an event that the current connection state does not accept
+    │   └── WriterLifeError    one the writer child does not accept   (sitelink.storage.writer_life)
     ├── StorageError           the database said no
     │   ├── NotFound           no row with that id
     │   └── Conflict           a unique value is taken (e.g. a site code)

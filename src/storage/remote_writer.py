@@ -15,7 +15,8 @@ two talk in length-prefixed msgpack frames:
   before, and they are cached here for the read model);
 - the child reports its lag, drops and flush time every ``stats_every_s``;
 - a child that dies is started again, after 1 s and then twice as long each time it dies
-  before it was ready (at most 30 s); what is submitted meanwhile is dropped and counted;
+  before it was ready (at most 30 s); what is submitted meanwhile is dropped and counted
+  (the states and what each event does: ``storage.writer_life``);
 - close: the child writes everything pending, says so, and exits. If this process dies,
   the child reads end-of-file, writes what it has, and exits too. The child ignores SIGINT
   and SIGTERM: a Ctrl-C or a stop signal to the process group reaches this process, which
@@ -40,6 +41,7 @@ import structlog
 from sitelink.errors import StorageError
 from sitelink.events import DeviceDiscovered, DeviceKey, Event
 from sitelink.settings import Settings
+from sitelink.storage import writer_life as life
 from sitelink.storage.apply import IdMaps
 from sitelink.storage.writer_buffer import encode_events
 from sitelink.storage.writer_frames import (
@@ -60,6 +62,14 @@ log = structlog.get_logger(__name__)
 
 # Twice SQLite's busy timeout: a child that takes longer is stuck, and the bridge goes on.
 ENSURE_TIMEOUT_S = 30.0
+# The child loads its device ids and prunes old readings before it says Ready; on a large
+# database on a slow disk that takes seconds, so a child silent this long is stuck.
+START_TIMEOUT_S = 30.0
+# The child's last flush is bounded by shutdown_timeout_s; this much more covers its own
+# exit and a write that was under way (one batch, one busy timeout at most).
+CLOSE_GRACE_S = 30.0
+REAP_TIMEOUT_S = 5.0  # an exited child is waited for this long, then killed
+MAX_OUTBOX_BYTES = 64 * 2**20  # unsent while the child does not read: past it, batches drop
 
 
 class RemoteWriter:
@@ -69,18 +79,17 @@ class RemoteWriter:
         self,
         settings: Settings,
         *,
-        start_timeout_s: float = 30.0,
-        max_outbox_bytes: int = 64 * 2**20,
-        restart_after_s: float = 1.0,
+        start_timeout_s: float = START_TIMEOUT_S,
+        max_outbox_bytes: int = MAX_OUTBOX_BYTES,
+        restart_after_s: float = life.FIRST_RESTART_DELAY_S,
     ) -> None:
         self._settings = settings
         self._start_timeout_s = start_timeout_s
-        self._restart_after_s = restart_after_s
-        self._restart_delay_s = restart_after_s
+        self._policy = life.RestartPolicy(first_delay_s=restart_after_s)
+        self.lifecycle = life.Life(restart_delay_s=restart_after_s)
         self._restart: asyncio.TimerHandle | None = None
-        self._started_once = False  # a child that never started is the caller's problem
         self.restarts = 0
-        self.up = asyncio.Event()  # set while a child is ready
+        self.up = asyncio.Event()  # set while a child is ready (MarkUp until Abandon)
         self._max_outbox_bytes = max_outbox_bytes
         self._ids = IdMaps()
         self._decoder = msgspec.msgpack.Decoder(ToParent)
@@ -144,48 +153,79 @@ class RemoteWriter:
         """Load the device ids, start the child and wait until it is ready."""
         await self._ids.load()
         self._loop = asyncio.get_running_loop()
-        await self._spawn()
+        await self._perform(self._step(life.Start()))
+
+    def _step(self, event: life.WriterEvent) -> list[life.Effect]:
+        """Move ``lifecycle`` on; do the effects that do not wait. Loop thread only."""
+        self.lifecycle, effects = life.transition(self.lifecycle, event, self._policy)
+        for effect in effects:
+            match effect:
+                case life.MarkUp():
+                    self.up.set()
+                    if self._ready is not None and not self._ready.done():
+                        self._ready.set_result(None)
+                case life.Fail(why=why):
+                    self._fail(why)
+                case life.Abandon():
+                    self._abandon()
+                case life.ScheduleRestart(delay_s=delay_s, why=why):
+                    self._schedule_restart(delay_s, why)
+                case life.CancelRestart() if self._restart is not None:
+                    self._restart.cancel()
+                    self._restart = None
+                case life.SendClose():
+                    self._send_close()
+        return effects
+
+    async def _perform(self, effects: list[life.Effect]) -> None:
+        """The effects that wait (Spawn, Reap), in order."""
+        for effect in effects:
+            match effect:
+                case life.Reap():
+                    await self._reap()
+                case life.Spawn(respawn=respawn):
+                    if respawn:
+                        self._carry_over()
+                    await self._spawn()
 
     async def _spawn(self) -> None:
         assert self._loop is not None
-        loop = self._loop
         self._frames = Frames()
-        mine, theirs = socket.socketpair()
-        with theirs:
-            self._process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "sitelink.storage.writer_child", str(theirs.fileno()),
-                pass_fds=(theirs.fileno(),))
-        mine.sendall(frame(pickle.dumps(self._settings)))  # before the socket is ours alone
-        mine.setblocking(False)
-        self._sock = mine
-        self._ready = loop.create_future()
-        loop.add_reader(mine.fileno(), self._readable)
+        self._ready = self._loop.create_future()
         try:
+            mine, theirs = socket.socketpair()
+            with theirs:
+                self._process = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "sitelink.storage.writer_child", str(theirs.fileno()),
+                    pass_fds=(theirs.fileno(),))
+            mine.sendall(frame(pickle.dumps(self._settings)))  # before the socket is ours alone
+            mine.setblocking(False)
+            self._sock = mine
+            self._loop.add_reader(mine.fileno(), self._readable)
             async with asyncio.timeout(self._start_timeout_s):
                 await self._ready
         except BaseException:
-            self._abandon()
+            self._step(life.StartFailed())
             raise
-        self.up.set()
-        self._started_once = True
-        self._restart_delay_s = self._restart_after_s
 
-    async def _respawn(self) -> None:
-        self._restart = None
-        if self._closed is not None:
-            return
-        await self._reap()
-        self._dropped_here += self._child.dropped  # the new child counts from zero
+    def _carry_over(self) -> None:
+        """A new child counts from zero: keep what the last one counted."""
+        self._dropped_here += self._child.dropped
         for reason, count in self._child.rejects.items():
             self._rejects_before[reason] = self._rejects_before.get(reason, 0) + count
         self._child = Stats(lag=0, dropped=0, last_flush_s=0.0)
         self.restarts += 1
+
+    async def _respawn(self) -> None:
+        self._restart = None
         try:
-            await self._spawn()
-        except Exception as exc:  # _gone has scheduled the next try
+            await self._perform(self._step(life.RestartDue()))  # the last child reaped
+            await self._perform(self._step(life.Reaped()))  # a new one, unless closed meanwhile
+        except Exception as exc:  # the next try is scheduled (StartFailed or Gone)
             log.error("storage writer process did not start", error=str(exc))
         else:
-            log.info("storage writer process started again", restarts=self.restarts)
+            if self.lifecycle.state is life.State.UP:
+                log.info("storage writer process started again", restarts=self.restarts)
 
     def submit(self, events: Sequence[Event]) -> None:
         """Hand events to the child. Never blocks, never raises; loop thread only."""
@@ -235,24 +275,28 @@ class RemoteWriter:
 
     async def close(self) -> None:
         """Have the child write everything pending, then let it exit."""
-        if self._restart is not None:
-            self._restart.cancel()
-            self._restart = None
-        if self._sock is None or self._loop is None:
-            await self._reap()
+        effects = self._step(life.Close())
+        if self.lifecycle.state is not life.State.CLOSING:
+            await self._perform(effects)
             return
-        self._closed = self._loop.create_future()
-        self._send(frame(Close()), 0)
+        assert self._closed is not None
         try:
-            async with asyncio.timeout(self._settings.shutdown_timeout_s + 30):
+            async with asyncio.timeout(self._settings.shutdown_timeout_s + CLOSE_GRACE_S):
                 left = await self._closed
             if left:
                 log.error("storage_writer_closed_with_pending", events=left)
         except (TimeoutError, StorageError) as exc:
             log.error("storage writer process did not close cleanly", error=str(exc))
         finally:
-            self._abandon()
-            await self._reap()
+            await self._perform(self._step(life.CloseDone()))
+
+    def _send_close(self) -> None:
+        assert self._loop is not None
+        self._closed = self._loop.create_future()
+        if self._sock is None:  # between two children (a restart is reaping the last one)
+            self._closed.set_exception(StorageError("no storage writer process to close"))
+            return
+        self._send(frame(Close()), 0)
 
     # --- the socket ----------------------------------------------------------------------------
 
@@ -264,7 +308,7 @@ class RemoteWriter:
             except BlockingIOError:
                 sent = 0
             except OSError:
-                self._gone("the storage writer process is gone")
+                self._step(life.Gone(why="the storage writer process is gone"))
                 self._dropped_here += events
                 return
             if sent == len(frame):
@@ -281,7 +325,7 @@ class RemoteWriter:
         except BlockingIOError:
             return
         except OSError:
-            self._gone("the storage writer process is gone")
+            self._step(life.Gone(why="the storage writer process is gone"))
             return
         del self._outbox[:sent]
         if not self._outbox:
@@ -297,7 +341,7 @@ class RemoteWriter:
         except OSError:
             data = b""
         if not data:
-            self._gone("the storage writer process exited")
+            self._step(life.Gone(why="the storage writer process exited"))
             return
         for packet in self._frames.feed(data):
             self._answer(self._decoder.decode(packet))
@@ -305,8 +349,7 @@ class RemoteWriter:
     def _answer(self, message: ToParent) -> None:
         match message:
             case Ready():
-                if self._ready is not None and not self._ready.done():
-                    self._ready.set_result(None)
+                self._step(life.Ready())
             case Ensured(request=request):
                 answer = self._requests.get(request)
                 if answer is not None and not answer.done():
@@ -319,23 +362,19 @@ class RemoteWriter:
                 if self._closed is not None and not self._closed.done():
                     self._closed.set_result(lag)
 
-    def _gone(self, why: str) -> None:
+    def _fail(self, why: str) -> None:
         """The child is no longer there: fail whoever waits, count what cannot be sent."""
-        if self._sock is None:
-            return
         self._dropped_here += self._outbox_events
-        self._abandon()
         error = StorageError(why)
         for future in (self._ready, self._closed, *self._requests.values()):
             if future is not None and not future.done():
                 future.set_exception(error)
-        if self._closed is None and self._loop is not None and self._started_once:
-            log.error("storage writer process lost; starting it again", reason=why,
-                      after_s=self._restart_delay_s)
-            loop = self._loop
-            self._restart = loop.call_later(self._restart_delay_s,
-                                            lambda: loop.create_task(self._respawn()))
-            self._restart_delay_s = min(2 * self._restart_delay_s, 30.0)
+
+    def _schedule_restart(self, delay_s: float, why: str) -> None:
+        assert self._loop is not None
+        log.error("storage writer process lost; starting it again", reason=why, after_s=delay_s)
+        loop = self._loop
+        self._restart = loop.call_later(delay_s, lambda: loop.create_task(self._respawn()))
 
     def _abandon(self) -> None:
         self.up.clear()
@@ -353,7 +392,7 @@ class RemoteWriter:
         if self._process is None:
             return
         try:
-            async with asyncio.timeout(5):
+            async with asyncio.timeout(REAP_TIMEOUT_S):
                 await self._process.wait()
         except TimeoutError:
             self._process.kill()
