@@ -4,11 +4,16 @@ Fixtures: a broker per module, and the live-server helpers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+from ops.support import Running
 from sitelink.embedded_broker import Mosquitto
+
+SITELINK = str(Path(sys.executable).with_name("sitelink"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -30,3 +35,19 @@ def unqueued_mosquitto() -> Iterator[Mosquitto]:
     sitelink, so what the tests count is what sitelink did."""
     with Mosquitto(max_queued_messages=0) as broker:
         yield broker
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Callable[..., Running]]:
+    """Starts ``sitelink ARGV...`` as a real process in the test's folder; every process it
+    started is closed at the end of the test."""
+    started: list[Running] = []
+
+    def run(*argv: str, env: dict[str, str]) -> Running:
+        process = Running([SITELINK, *argv], cwd=tmp_path, env=env, log_dir=tmp_path)
+        started.append(process)
+        return process
+
+    yield run
+    for process in started:
+        process.close()

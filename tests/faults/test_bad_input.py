@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from integration.live import pg_available, pg_database
+from integration.live import pg_database, require_postgres
 from sitelink.embedded_broker import Mosquitto
 from sitelink.settings import Settings
 from sitelink.storage.database import open_database
@@ -40,11 +39,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'sitelink.db'}"
         return
-    reason = pg_available()
-    if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_postgres()
     with pg_database() as url:
         yield url
 

@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -31,20 +31,6 @@ def env(tmp_path: Path) -> dict[str, str]:
     return clean_env(DATABASE_URL=f"sqlite:///{tmp_path / 'one.db'}",
                      SITELINK_ADMIN_TOKEN=ADMIN_TOKEN,
                      SITELINK_SECRET_KEY="faults-" + "k" * 32, MQTT_INSTANCE_ID="faults")
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[..., Running]]:
-    started: list[Running] = []
-
-    def run(*argv: str, env: dict[str, str]) -> Running:
-        process = Running([SITELINK, *argv], cwd=tmp_path, env=env, log_dir=tmp_path)
-        started.append(process)
-        return process
-
-    yield run
-    for process in started:
-        process.close()
 
 
 def cli(tmp_path: Path, env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:

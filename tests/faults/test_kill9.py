@@ -18,7 +18,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -69,20 +69,6 @@ class Fleet:
         self.thread.join(10)
         self.client.disconnect()
         self.client.loop_stop()
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[..., Running]]:
-    started: list[Running] = []
-
-    def run(*argv: str, env: dict[str, str]) -> Running:
-        process = Running([SITELINK, *argv], cwd=tmp_path, env=env, log_dir=tmp_path)
-        started.append(process)
-        return process
-
-    yield run
-    for process in started:
-        process.close()
 
 
 def api(port: int, path: str, **params: object) -> dict[str, object]:

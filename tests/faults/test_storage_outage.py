@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from integration.live import pg_available, pg_database
+from integration.live import pg_database, require_postgres
 from sitelink.embedded_broker import Mosquitto
 
 from .pg_proxy import Mode, PgProxy
@@ -40,11 +40,7 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    reason = pg_available()
-    if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_postgres()
     with pg_database() as url:
         yield url
 
