@@ -28,29 +28,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
-from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import pykka
 import structlog
 
 from sitelink import instance_lock
 from sitelink.actors import lifecycle as lc
-from sitelink.actors.backoff import ConnectRateLimiter, RetryPolicy
-from sitelink.actors.clock import BaseClock, Clock, Target
-from sitelink.actors.mqtt_port import MqttPort
-from sitelink.actors.site_messages import Discover, Publish, PublishResult, Shutdown
-from sitelink.actors.supervisor import (
-    Apply,
-    Describe,
-    Forward,
-    Remove,
-    Supervisor,
-    SupervisorInfo,
-    Upsert,
-)
+from sitelink.actors.clock import BaseClock, Clock
+from sitelink.actors.site_messages import Discover, Publish, PublishResult
+from sitelink.actors.supervisor import Apply, Forward, Remove, Supervisor, Upsert
 from sitelink.alerts.outbox import Sender
 from sitelink.alerts.service import AlertService
 from sitelink.alerts.timers import ClockScheduler, LoopScheduler, Scheduler
@@ -62,6 +50,7 @@ from sitelink.fanout import Hub
 from sitelink.readmodel import ReadModel
 from sitelink.rejected_sites import RejectedSites
 from sitelink.settings import Settings
+from sitelink.site_host import PortFactory, SiteHost
 from sitelink.storage import devices as device_store
 from sitelink.storage import event_ids
 from sitelink.storage import sites as site_store
@@ -73,11 +62,6 @@ from sitelink.storage.tokens import ensure_bootstrap
 
 log = structlog.get_logger(__name__)
 
-WATCH_INTERVAL_S = 1.0  # how often the supervisor's life is checked, beside its death notice
-RESTART_MAX_S = 30.0
-STABLE_S = 60.0  # a supervisor that lived this long starts the backoff afresh when it dies
-
-PortFactory = Callable[[Target, Callable[[], float]], MqttPort]
 
 
 class Runtime:
@@ -100,12 +84,10 @@ class Runtime:
         self._lock: instance_lock.InstanceLock | None = None
         self.writer: RemoteWriter | None = None
         self.bridge: Bridge | None = None
-        self.supervisor: pykka.ActorRef[Supervisor] | None = None
-        self.supervisor_restarts = 0
+        self.sites: SiteHost | None = None
         self.rejections = RejectedSites(self.read_model)
         self._reconcile_task: asyncio.Task[None] | None = None
         self._watch_task: asyncio.Task[None] | None = None
-        self._supervisor_died = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
         self.alerts: AlertService | None = None
         self.listen_url = "http://127.0.0.1:8000"  # set by the server to its host and port
@@ -114,6 +96,10 @@ class Runtime:
     def public_url(self) -> str:
         """Where notifications link to: SITELINK_PUBLIC_URL, else http://HOST:PORT."""
         return self.settings.public_url or self.listen_url
+
+    @property
+    def supervisor(self) -> pykka.ActorRef[Supervisor] | None:
+        return self.sites.supervisor if self.sites is not None else None
 
     @property
     def started(self) -> bool:
@@ -159,33 +145,15 @@ class Runtime:
                                    Sender(self.db, public_url=self.public_url))
         await self.alerts.start()
         self.bridge.alerts = self.alerts
-        self.supervisor = self._start_supervisor(loop)
+        self.sites = SiteHost(s, clock=self.clock, sink=self.bridge,
+                              port_factory=self.port_factory, on_revived=self._apply_everything)
+        self.sites.start()
         sites = await self._apply_everything()
         self._reconcile_task = loop.create_task(self._reconcile_forever(), name="reconcile")
-        self._watch_task = loop.create_task(self._watch_supervisor(), name="supervisor-watch")
+        self._watch_task = loop.create_task(self.sites.watch(self.shutting_down),
+                                            name="supervisor-watch")
         log.info("sitelink started", sites=sites, engine=self.db.engine_name,
                  instance_id=s.instance_id)
-
-    def _start_supervisor(self, loop: asyncio.AbstractEventLoop) -> pykka.ActorRef[Supervisor]:
-        s = self.settings
-        died = self._supervisor_died
-
-        def on_death(error: str) -> None:  # runs on the dying supervisor's thread
-            with contextlib.suppress(RuntimeError):  # the loop is closed: we are stopping
-                loop.call_soon_threadsafe(died.set)
-
-        return Supervisor.start(
-            clock=self.clock,
-            sink=self.bridge,
-            policy=RetryPolicy(base_s=s.retry_base_s, max_s=s.retry_max_s, jitter=s.retry_jitter,
-                               reset_s=s.retry_reset_s, connect_timeout_s=s.connect_timeout_s),
-            limiter=ConnectRateLimiter(s.connect_rate),
-            max_payload=s.max_payload,
-            max_devices=s.max_devices_per_site,
-            max_sensors=s.max_sensors_per_device,
-            port_factory=self.port_factory,
-            on_death=on_death,
-        )
 
     async def _apply_everything(self) -> int:
         """The whole desired state, with the stored devices, to a new supervisor."""
@@ -196,35 +164,6 @@ class Runtime:
         await self.rejections.show_all(self.db, self.bridge, rejected)
         return len(specs)
 
-    async def _watch_supervisor(self) -> None:
-        """Starts a new supervisor when the old one has died (loop task)."""
-        failures, restarted_at = 0, time.monotonic()
-        while not self.shutting_down.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._supervisor_died.wait(), WATCH_INTERVAL_S)
-            self._supervisor_died.clear()
-            if self.shutting_down.is_set() or self.supervisor is None:
-                return
-            if self.supervisor.is_alive():
-                continue
-            if time.monotonic() - restarted_at > STABLE_S:
-                failures = 0  # it ran for a while: this is a new failure, not a crash loop
-            failures += 1
-            delay = min(2.0 ** (failures - 1) - 1.0, RESTART_MAX_S)  # 0 s, 1 s, 3 s, 7 s, ...
-            log.error("the supervisor has died; starting a new one", restart_in_s=delay,
-                      restarts=self.supervisor_restarts)
-            await asyncio.sleep(delay)  # a backoff of our own, not a wait for a timer
-            if self.shutting_down.is_set():
-                return
-            try:
-                self.supervisor = self._start_supervisor(asyncio.get_running_loop())
-                self.supervisor_restarts += 1
-                restarted_at = time.monotonic()
-                await self._apply_everything()
-                log.warning("a new supervisor is running", restarts=self.supervisor_restarts)
-            except Exception:
-                log.exception("could not start a new supervisor")
-
     async def stop(self) -> None:
         self.shutting_down.set()
         for task in (self._watch_task, self._reconcile_task):
@@ -232,8 +171,8 @@ class Runtime:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        if self.supervisor is not None:
-            await asyncio.to_thread(self._stop_actors)
+        if self.sites is not None:
+            await asyncio.to_thread(self.sites.stop_sites)
         self.hub.stop_sweeping()
         if self.bridge is not None:
             await self.bridge.stop()
@@ -249,25 +188,6 @@ class Runtime:
             self._lock.release()
             self._lock = None
         log.info("sitelink stopped")
-
-    def _stop_actors(self) -> None:
-        """Every site says goodbye in parallel, within the shutdown timeout (worker thread)."""
-        assert self.supervisor is not None
-        deadline = time.monotonic() + self.settings.shutdown_timeout_s
-        if not self.supervisor.is_alive():
-            pykka.ActorRegistry.stop_all(block=True, timeout=self.settings.shutdown_timeout_s)
-            return
-        try:
-            info = cast(SupervisorInfo, self.supervisor.ask(
-                Describe(), timeout=self.settings.shutdown_timeout_s
-            ))
-            futures = [ref.ask(Shutdown(), block=False) for ref in info.children.values()]
-            for future in futures:
-                with contextlib.suppress(Exception):
-                    future.get(timeout=max(0.0, deadline - time.monotonic()))
-        except (FutureTimeout, pykka.Timeout, pykka.ActorDeadError):
-            log.warning("some sites did not stop within the shutdown timeout")
-        pykka.ActorRegistry.stop_all(block=True, timeout=max(1.0, deadline - time.monotonic()))
 
     # --- desired state ----------------------------------------------------------------------------
 
@@ -334,17 +254,8 @@ class Runtime:
     # --- commands to actors ------------------------------------------------------------------
 
     def _tell(self, message: Any) -> None:
-        """Tell the supervisor; while it is dead (and being replaced) a message is dropped:
-        the new one is given the whole desired state from storage. A publish is answered
-        as not running at once."""
-        assert self.supervisor is not None
-        try:
-            self.supervisor.tell(message)
-        except pykka.ActorDeadError:
-            inner = message.message if isinstance(message, Forward) else None
-            if isinstance(inner, Publish) and inner.reply is not None:
-                inner.reply(PublishResult(command_id=inner.command_id, outcome="failed",
-                                          error="site is not running", connected=False))
+        assert self.sites is not None
+        self.sites.tell(message)
 
     def tell_site(self, site_id: int, message: Any) -> None:
         self._tell(Forward(site_id, message))

@@ -44,8 +44,9 @@ from sitelink.api.headers import add_security_headers
 from sitelink.api.limits import SMALL_BODY, check_json_depth
 from sitelink.api.openapi import document_errors
 from sitelink.api.ratelimit import FailureLimiter
-from sitelink.runtime import PortFactory, Runtime
+from sitelink.runtime import Runtime
 from sitelink.settings import Settings
+from sitelink.site_host import PortFactory
 
 _NO_DASHBOARD = """<!doctype html><meta charset="utf-8"><title>sitelink</title>
 <body>
