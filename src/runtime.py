@@ -37,7 +37,7 @@ import structlog
 from sitelink import instance_lock
 from sitelink.actors import lifecycle as lc
 from sitelink.actors.clock import BaseClock, Clock
-from sitelink.actors.site_messages import Discover, Publish, PublishResult
+from sitelink.actors.site_messages import Discover, Publish, PublishResult, SiteSpec
 from sitelink.actors.supervisor import Apply, Forward, Remove, Supervisor, Upsert
 from sitelink.alerts.outbox import Sender
 from sitelink.alerts.service import AlertService
@@ -47,6 +47,7 @@ from sitelink.desired import RejectedSite, desired_sites, device_states, site_sp
 from sitelink.errors import InvalidRow
 from sitelink.events import DeviceKey
 from sitelink.fanout import Hub
+from sitelink.ownership import Ownership, SoleInstance
 from sitelink.readmodel import ReadModel
 from sitelink.rejected_sites import RejectedSites
 from sitelink.settings import Settings
@@ -85,6 +86,7 @@ class Runtime:
         self.writer: RemoteWriter | None = None
         self.bridge: Bridge | None = None
         self.sites: SiteHost | None = None
+        self.ownership: Ownership = SoleInstance()
         self.rejections = RejectedSites(self.read_model)
         self._reconcile_task: asyncio.Task[None] | None = None
         self._watch_task: asyncio.Task[None] | None = None
@@ -159,6 +161,7 @@ class Runtime:
         """The whole desired state, with the stored devices, to a new supervisor."""
         specs, rejected = desired_sites(await site_store.load_desired_state(self.db),
                                         self.settings)
+        specs = self._owned(specs)
         known = device_states(await device_store.load_devices(self.db), specs)
         self._tell(Apply(specs, known))
         await self.rejections.show_all(self.db, self.bridge, rejected)
@@ -210,7 +213,7 @@ class Runtime:
         for site_id in [i for i in self.read_model.sites if i not in {c.id for c in configs}]:
             self.hub.publish(*self.read_model.remove_site(site_id))
         specs, rejected = desired_sites(configs, self.settings)
-        self._tell(Apply(specs))
+        self._tell(Apply(self._owned(specs)))
         await self.rejections.show_all(self.db, self.bridge, rejected)
 
     async def site_changed(self, site_id: int, change: str) -> None:
@@ -229,7 +232,10 @@ class Runtime:
                 problem=str(exc)))
             return
         self.rejections.accept(site_id)
-        self._tell(Upsert(spec))
+        self._tell(Upsert(spec) if self.ownership.owns(site_id) else Remove(site_id))
+
+    def _owned(self, specs: tuple[SiteSpec, ...]) -> tuple[SiteSpec, ...]:
+        return tuple(spec for spec in specs if self.ownership.owns(spec.site_id))
 
     def site_removed(self, site_id: int) -> None:
         self._tell(Remove(site_id))
