@@ -41,3 +41,22 @@ _.max_value  # storage.tables.AlertRule: a column
 _.url_encrypted  # storage.tables.AlertChannel: a column
 _.secret_encrypted  # storage.tables.AlertChannel: a column
 _.advance  # alerts.timers.ManualTimers: the tests' clock for alert timers (to move to tests/)
+
+# --- fields of JSON answers (api/answers.py, api/device_answers.py, api/system_answers.py,
+# status_object.py): set by keyword and read by the API's clients, never by our code ---------
+_.last_24h  # answers.SiteHistory
+_.serial_number  # device_answers.Gateway (and Datalogger)
+_.is_online  # device_answers.Gateway, device_answers.Sensor
+_.firmware_version  # device_answers.Gateway
+_.unit_of_measure  # device_answers.Sensor
+_.availability_history  # device_answers.DataloggerDetail
+_.unhealthy  # system_answers.ConnectionCounts
+_.instances  # system_answers.ClusterSummary
+_.unowned_sites  # system_answers.ClusterSummary
+_.connections  # system_answers.Health
+_.cluster  # system_answers.Health
+_.worker  # status_object.Owner
+_.connection_id  # status_object.StatusObject
+_.handler_connected  # status_object.StatusObject
+_.subscribed_topics  # status_object.StatusObject
+_.topics_list  # status_object.StatusObject

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal, cast
 
 import msgspec
 
@@ -22,6 +22,7 @@ from sitelink.desired import client_id
 from sitelink.events import (
     CommandOutcome,
     ConnectionEventOccurred,
+    ConnectionStatus,
     DeviceAvailabilityChanged,
     DeviceDiscovered,
     DeviceHeartbeat,
@@ -32,6 +33,8 @@ from sitelink.events import (
     SiteStatusChanged,
     SiteTraffic,
 )
+from sitelink.site_rules import Protocol
+from sitelink.status_object import Owner, SeenTopic, StatusObject
 from sitelink.storage.sites import SiteRecord
 from sitelink.times import iso, seconds
 
@@ -41,7 +44,7 @@ Announcement = tuple[str, int | None, dict[str, Any] | Callable[[], dict[str, An
 
 class SiteView(msgspec.Struct, kw_only=True):
     record: SiteRecord
-    status: str
+    status: ConnectionStatus
     error_message: str = ""
     retry_count: int = 0
     next_retry_at: float | None = None
@@ -58,10 +61,10 @@ class SiteView(msgspec.Struct, kw_only=True):
 
 
 class DiscoveryView(msgspec.Struct, kw_only=True):
-    state: str  # "running" or "finished"
+    state: Literal["running", "finished"]
     started_at: float
     ends_at: float
-    topics: tuple[dict[str, Any], ...] = ()
+    topics: tuple[SeenTopic, ...] = ()
 
 
 class ReadModel:
@@ -87,7 +90,7 @@ class ReadModel:
             record=record,
             # What we knew at the last stop is history; a fresh process starts disconnected
             # and the actor says otherwise within milliseconds.
-            status="disconnected",
+            status=ConnectionStatus.DISCONNECTED,
             error_message="",
             client_id=client_id(record.client_id_prefix, self.instance_id, record.code),
             last_connected_at=seconds(record.last_connected_at),
@@ -165,10 +168,10 @@ class ReadModel:
                 self.discoveries[site_id] = DiscoveryView(
                     state="finished", started_at=started, ends_at=at,
                     topics=tuple(
-                        {"topic": t.topic, "count": t.count,
-                         "last_payload_size": t.last_payload_size,
-                         "last_seen_at": iso(t.last_seen_at), "guessed_kind": t.guessed_kind,
-                         "guessed_payload_version": t.guessed_payload_version}
+                        SeenTopic(topic=t.topic, count=t.count,
+                                  last_payload_size=t.last_payload_size,
+                                  last_seen_at=iso(t.last_seen_at), guessed_kind=t.guessed_kind,
+                                  guessed_payload_version=t.guessed_payload_version)
                         for t in topics
                     ),
                 )
@@ -181,7 +184,8 @@ class ReadModel:
             return []
         changed = (view.status, view.error_message, view.retry_count, view.next_retry_at) != (
             e.status, e.error_message, e.retry_count, e.next_retry_at)
-        if e.status == "connecting" and view.status != "connecting":
+        connecting = ConnectionStatus.CONNECTING
+        if e.status == connecting and view.status != connecting:
             view.connect_attempts += 1
         view.status = e.status
         view.error_message = e.error_message
@@ -218,12 +222,38 @@ class ReadModel:
 
     # --- answers ----------------------------------------------------------------------------------
 
-    def status_object(self, site_id: int) -> dict[str, Any] | None:
+    def status_object(self, site_id: int) -> StatusObject | None:
         view = self.sites.get(site_id)
-        return None if view is None else _status_object(view)
+        return None if view is None else self._status_object(view)
 
-    def status_objects(self) -> list[dict[str, Any]]:
-        return [_status_object(v) for _, v in sorted(self.sites.items())]
+    def status_objects(self) -> list[StatusObject]:
+        return [self._status_object(v) for _, v in sorted(self.sites.items())]
+
+    def _status_object(self, v: SiteView) -> StatusObject:
+        r = v.record
+        return StatusObject(
+            connection_id=r.id, site_id=r.id, site_name=r.name, code=r.code,
+            is_enabled=r.is_enabled, status=v.status,
+            broker_host=r.broker_host, broker_port=r.broker_port,
+            protocol=cast(Protocol, r.protocol),
+            client_id=v.client_id,
+            last_connected_at=iso(v.last_connected_at),
+            last_heartbeat_at=iso(v.last_heartbeat_at),
+            connection_errors=v.connection_errors, error_message=v.error_message,
+            handler_running=v.handler_running and r.is_enabled,
+            handler_connected=v.status == ConnectionStatus.CONNECTED,
+            retry_count=v.retry_count, next_retry_at=iso(v.next_retry_at),
+            messages_received=v.messages_received, messages_rejected=v.messages_rejected,
+            subscribed_topics=len(v.topics), topics_list=list(v.topics),
+            owner=self._owner(r),
+        )
+
+    def _owner(self, record: SiteRecord) -> Owner | None:
+        """One instance of one process today: it runs every enabled site. Stands in until
+        the cluster's leases say who holds a site (API.md "Cluster and workers")."""
+        if not record.is_enabled:
+            return None
+        return Owner(instance_id=self.instance_id, worker=None)
 
 
 class _ReadingData(msgspec.Struct, frozen=True, gc=False):
@@ -239,24 +269,6 @@ class _ReadingData(msgspec.Struct, frozen=True, gc=False):
         return {"datalogger_id": self.device_id, "site_id": e.device.site_id,
                 "serial_number": e.device.serial, "key": s.key, "value": s.value,
                 "unit": s.unit, "at": iso(e.at)}
-
-
-def _status_object(v: SiteView) -> dict[str, Any]:
-    r = v.record
-    return {
-        "connection_id": r.id, "site_id": r.id, "site_name": r.name, "code": r.code,
-        "is_enabled": r.is_enabled, "status": v.status,
-        "broker_host": r.broker_host, "broker_port": r.broker_port, "protocol": r.protocol,
-        "client_id": v.client_id,
-        "last_connected_at": iso(v.last_connected_at),
-        "last_heartbeat_at": iso(v.last_heartbeat_at),
-        "connection_errors": v.connection_errors, "error_message": v.error_message,
-        "handler_running": v.handler_running and r.is_enabled,
-        "handler_connected": v.status == "connected",
-        "retry_count": v.retry_count, "next_retry_at": iso(v.next_retry_at),
-        "messages_received": v.messages_received, "messages_rejected": v.messages_rejected,
-        "subscribed_topics": len(v.topics), "topics_list": list(v.topics),
-    }
 
 
 def _sparkplug_counts(event: SiteTraffic) -> Iterator[tuple[str, int]]:

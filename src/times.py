@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import overload
 
 
+@overload
+def iso(ts: float) -> str: ...
+@overload
+def iso(ts: None) -> None: ...
+@overload
+def iso(ts: float | None) -> str | None: ...
 def iso(ts: float | None) -> str | None:
     """``1762857000.5`` → ``"2025-11-11T10:30:00.500Z"``; None stays None."""
     if ts is None:
@@ -13,11 +20,23 @@ def iso(ts: float | None) -> str | None:
     return text.replace("+00:00", "Z")
 
 
+@overload
+def iso_time(value: datetime) -> str: ...
+@overload
+def iso_time(value: None) -> None: ...
+@overload
+def iso_time(value: datetime | None) -> str | None: ...
 def iso_time(value: datetime | None) -> str | None:
     """A stored datetime on the wire: ISO 8601 UTC with ``Z``; None stays None."""
     return iso(seconds(value))
 
 
+@overload
+def seconds(value: datetime) -> float: ...
+@overload
+def seconds(value: None) -> None: ...
+@overload
+def seconds(value: datetime | None) -> float | None: ...
 def seconds(value: datetime | None) -> float | None:
     """A stored datetime (aware or naive UTC) as Unix seconds."""
     if value is None:

@@ -32,6 +32,7 @@ from sitelink.alerts import machine as am
 from sitelink.alerts.model import Rule, RuleKind
 from sitelink.alerts.timers import Handle, Scheduler
 from sitelink.events import (
+    ConnectionStatus,
     DeviceAvailabilityChanged,
     DeviceHeartbeat,
     DeviceKey,
@@ -185,7 +186,7 @@ class Evaluator:
         if view is None:
             return
         now = self.scheduler.now()
-        connected = view.status == "connected"
+        connected = view.status == ConnectionStatus.CONNECTED
         down = view.record.is_enabled and not connected
         for rule in self._by_kind[RuleKind.SITE_DOWN]:
             if self._covers(rule, site_id):
@@ -204,7 +205,7 @@ class Evaluator:
 
     def _availability(self, device: DeviceKey, availability: str) -> None:
         view = self.read_model.sites.get(device.site_id)
-        connected = view is not None and view.status == "connected"
+        connected = view is not None and view.status == ConnectionStatus.CONNECTED
         if availability == "offline" and connected:
             event: am.Event = am.Raise(self.scheduler.now())
         elif availability == "online":
@@ -260,7 +261,7 @@ class Evaluator:
         self._silence_checks.pop((rule_id, site_id), None)
         rule = self.rules.get(rule_id)
         view = self.read_model.sites.get(site_id)
-        if rule is None or view is None or view.status != "connected":
+        if rule is None or view is None or view.status != ConnectionStatus.CONNECTED:
             return
         last = self._last_heard.get(site_id, self.scheduler.now())
         if self.scheduler.now() - last >= rule.for_s:
@@ -289,7 +290,7 @@ class Evaluator:
         for site_id, view in list(self.read_model.sites.items()):
             if not rule.covers(site_id, view.record.labels):
                 continue
-            connected = view.status == "connected"
+            connected = view.status == ConnectionStatus.CONNECTED
             if rule.kind is RuleKind.SITE_DOWN and view.record.is_enabled and not connected:
                 self._event(rule, Subject(site_id=site_id), am.Raise(now))
             elif rule.kind is RuleKind.NO_DATA and connected:

@@ -112,7 +112,7 @@ class NotificationInfo(msgspec.Struct, frozen=True, kw_only=True):
     outcome: str  # queued, sending, sent, failed
     attempts: int
     error: str
-    history: list[AttemptInfo] = []
+    history: list[AttemptInfo]
 
 
 class AttemptInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -137,4 +137,4 @@ class AlertInfo(msgspec.Struct, frozen=True, kw_only=True):
     acknowledged_by: str | None
     acknowledged_at: datetime | None
     silenced: bool
-    notifications: list[NotificationInfo] = []
+    notifications: list[NotificationInfo]

@@ -53,7 +53,7 @@ class BulkController(Controller):
         self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
         dry_run: bool = Parameter(default=False),
         format: Literal["yaml", "csv"] | None = Parameter(default=None),
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[sites_bulk.ImportReport]:
         """Create or update sites by code from a YAML or CSV body, or from the JSON
         ``{"format", "content"}`` wrapping one (the same rules, the same report); all or
         nothing. The whole request is at most ``IMPORT_BODY`` bytes (413 beyond)."""
@@ -75,7 +75,7 @@ class BulkController(Controller):
         if not dry_run and not bad:
             await record(request, "site.import", target="", detail={
                 "created": report.created, "updated": report.updated, "sites": len(changed)})
-        return Response(msgspec.to_builtins(report), status_code=400 if bad else 200)
+        return Response(report, status_code=400 if bad else 200)
 
 
 class _Wrapped(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -14,6 +14,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_202_ACCEPTED
 
+from sitelink.api import answers as answer
 from sitelink.api.audit import record
 from sitelink.api.auth import ADMIN
 from sitelink.api.schemas import DiscoveryRequest, PathId
@@ -31,7 +32,7 @@ class DiscoveryController(Controller):
     async def start_discovery(
         self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
         site_id: PathId, data: JSONBody[DiscoveryRequest | None] = None,
-    ) -> dict[str, Any]:
+    ) -> answer.DiscoveryStarted:
         """Listen on ``{code}/#`` for ``seconds`` and collect the distinct topics seen."""
         seconds = (data or DiscoveryRequest()).seconds
         site = await site_store.get_site(runtime.db, site_id)
@@ -41,19 +42,20 @@ class DiscoveryController(Controller):
         await record(request, "site.discovery", target=site.code,
                      detail={"site_id": site_id, "seconds": seconds})
         view = runtime.read_model.discoveries[site_id]
-        return {"success": True, "message": f"Listening on {site.code}/# for {seconds:g} s",
-                "state": view.state, "started_at": iso(view.started_at),
-                "ends_at": iso(view.ends_at)}
+        return answer.DiscoveryStarted(
+            success=True, message=f"Listening on {site.code}/# for {seconds:g} s",
+            state=view.state, started_at=iso(view.started_at), ends_at=iso(view.ends_at))
 
     @get("/discovery/")
     async def discovery(
         self, runtime: NamedDependency[Runtime], site_id: PathId,
-    ) -> dict[str, Any]:
+    ) -> answer.Discovery:
         """The topics seen in the last window, with counts and last payload size."""
         await site_store.get_site(runtime.db, site_id)
         view = runtime.read_model.discoveries.get(site_id)
         if view is None:
-            return {"site_id": site_id, "state": "idle", "started_at": None, "ends_at": None,
-                    "topics": []}
-        return {"site_id": site_id, "state": view.state, "started_at": iso(view.started_at),
-                "ends_at": iso(view.ends_at), "topics": list(view.topics)}
+            return answer.Discovery(site_id=site_id, state="idle", started_at=None,
+                                    ends_at=None, topics=[])
+        return answer.Discovery(site_id=site_id, state=view.state,
+                                started_at=iso(view.started_at), ends_at=iso(view.ends_at),
+                                topics=list(view.topics))

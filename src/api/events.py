@@ -27,7 +27,7 @@ TYPES = frozenset({"site.status", "site.changed", "device.discovered", "device.o
                    "alert.firing", "alert.resolved", "alert.acknowledged"})
 
 
-@get("/api/v1/events", tags=["events"])
+@get("/api/v1/events", tags=["events"], media_type="text/event-stream")
 async def events(
     request: Request[Any, Any, Any],
     runtime: NamedDependency[Runtime],

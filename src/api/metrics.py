@@ -19,10 +19,10 @@ from prometheus_client.registry import Collector
 
 from sitelink.alerts.model import RuleKind
 from sitelink.api.auth import PUBLIC
+from sitelink.events import ConnectionStatus
 from sitelink.payloads.limits import REASONS
 from sitelink.runtime import Runtime
 
-STATUSES = ("connecting", "connected", "disconnected", "error", "disabled")
 AVAILABILITIES = ("online", "offline", "unreachable", "unknown")
 
 
@@ -36,8 +36,8 @@ class RuntimeCollector(Collector):
         by_status = Counter(v.status for v in views)
         g = GaugeMetricFamily("sitelink_connections", "Site connections by status",
                               labels=["status"])
-        for status in STATUSES:
-            g.add_metric([status], by_status.get(status, 0))
+        for status in ConnectionStatus:
+            g.add_metric([status.value], by_status.get(status, 0))
         yield g
         attempts = CounterMetricFamily("sitelink_connect_attempts", "Connect attempts",
                                        labels=["site"])

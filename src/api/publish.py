@@ -8,17 +8,19 @@ requests. Each command is stored before it is sent and its outcome written when 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
 
+from sitelink.api import answers as answer
 from sitelink.api.audit import record
 from sitelink.api.auth import ADMIN
 from sitelink.api.limits import PUBLISH_BODY
 from sitelink.api.schemas import PathId, PublishCommand
 from sitelink.errors import NotConnected, ValidationError
+from sitelink.events import ConnectionStatus
 from sitelink.runtime import Runtime
 from sitelink.storage import commands as command_store
 from sitelink.storage import sites as site_store
@@ -38,7 +40,7 @@ class PublishController(Controller):
     async def publish(
         self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
         site_id: PathId, data: JSONBody[PublishCommand],
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[answer.PublishResult]:
         """Publish a command. 409 if the site is not connected; for qos 1 and 2 the answer
         waits for the broker's acknowledgement, 504 if none comes within 5 s."""
         site = await site_store.get_site(runtime.db, site_id)
@@ -47,7 +49,7 @@ class PublishController(Controller):
         if len(payload) > MAX_MESSAGE_BYTES:
             raise ValidationError("message", f"at most {MAX_MESSAGE_BYTES} bytes")
         status = runtime.read_model.status_object(site_id)
-        if status is None or status["status"] != "connected":
+        if status is None or status.status != ConnectionStatus.CONNECTED:
             await _audit_publish(request, site, data, len(payload), "", "refused: not connected")
             raise NotConnected(f"site {site.code} is not connected")
         command_id = uuid.uuid4().hex
@@ -61,29 +63,33 @@ class PublishController(Controller):
             error = f"no acknowledgement from the broker within {ACK_TIMEOUT_S:g} s"
             await command_store.set_outcome(runtime.db, command_id, "failed", error=error)
             await _audit_publish(request, site, data, len(payload), command_id, "timeout")
-            return Response({"success": False, "message": error, "command_id": command_id},
-                            status_code=504)
+            return Response(answer.PublishResult(success=False, message=error,
+                                                 command_id=command_id), status_code=504)
         await _audit_publish(request, site, data, len(payload), command_id, result.outcome)
         if not result.connected:
             raise NotConnected(f"site {site.code} is not connected")
         if result.outcome == "failed":
-            return Response({"success": False, "message": f"Publish failed: {result.error}",
-                             "command_id": command_id}, status_code=502)
-        return Response({"success": True, "message": "Message published successfully",
-                         "command_id": command_id, "outcome": result.outcome})
+            return Response(answer.PublishResult(
+                success=False, message=f"Publish failed: {result.error}", command_id=command_id),
+                status_code=502)
+        return Response(answer.PublishResult(
+            success=True, message="Message published successfully", command_id=command_id,
+            outcome=result.outcome))
 
     @get("/commands/")
     async def commands(self, runtime: NamedDependency[Runtime], site_id: PathId,
-                       limit: int = Parameter(default=100, ge=1, le=1000)) -> dict[str, Any]:
+                       limit: int = Parameter(default=100, ge=1, le=1000)
+                       ) -> answer.CommandList:
         """Published commands, newest first, with their outcome."""
         await site_store.get_site(runtime.db, site_id)
         rows = await command_store.list_commands(runtime.db, site_id, limit=limit)
-        return {"commands": [
-            {"command_id": c.command_id, "site_id": c.site_id, "topic": c.topic, "qos": c.qos,
-             "retain": c.retain, "payload_size": c.payload_size, "sender": c.sender,
-             "outcome": c.outcome, "error": c.error, "created_at": iso_time(c.created_at),
-             "completed_at": iso_time(c.completed_at)}
-            for c in rows]}
+        return answer.CommandList(commands=[
+            answer.Command(command_id=c.command_id, site_id=c.site_id, topic=c.topic,
+                           qos=cast(answer.Qos, c.qos), retain=c.retain,
+                           payload_size=c.payload_size, sender=c.sender, outcome=c.outcome,
+                           error=c.error, created_at=iso_time(c.created_at),
+                           completed_at=iso_time(c.completed_at))
+            for c in rows])
 
 
 async def _audit_publish(request: Request[Any, Any, Any], site: SiteRecord, data: PublishCommand,

@@ -14,6 +14,7 @@ from litestar.params import JSONBody, PathParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import Meta
 
+from sitelink.api import answers as answer
 from sitelink.api.audit import record
 from sitelink.api.auth import ADMIN, forget_cached_identities
 from sitelink.runtime import Runtime
@@ -32,9 +33,10 @@ class TokenCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     role: Literal["admin", "viewer"] = "viewer"
 
 
-def token_json(info: token_store.TokenInfo) -> dict[str, Any]:
-    return {"name": info.name, "role": info.role, "created_at": iso_time(info.created_at),
-            "last_used_at": iso_time(info.last_used_at) if info.last_used_at else None}
+def token_json(info: token_store.TokenInfo) -> answer.TokenInfo:
+    return answer.TokenInfo(name=info.name, role=info.role,
+                            created_at=iso_time(info.created_at),
+                            last_used_at=iso_time(info.last_used_at))
 
 
 class TokenController(Controller):
@@ -43,20 +45,20 @@ class TokenController(Controller):
     opt = ADMIN
 
     @get("/")
-    async def list_tokens(self, runtime: NamedDependency[Runtime]) -> dict[str, Any]:
+    async def list_tokens(self, runtime: NamedDependency[Runtime]) -> answer.TokenList:
         """Tokens that still work, by name (revoked ones are gone for good; never a hash)."""
         infos = await token_store.list_tokens(runtime.db)
-        return {"tokens": [token_json(t) for t in infos if not t.revoked]}
+        return answer.TokenList(tokens=[token_json(t) for t in infos if not t.revoked])
 
     @post("/", status_code=HTTP_201_CREATED)
     async def create_token(self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
-                           data: JSONBody[TokenCreate]) -> dict[str, Any]:
+                           data: JSONBody[TokenCreate]) -> answer.NewToken:
         """A new token; its secret is in this answer and nowhere else. 409 if the name is
         taken (by a revoked token too)."""
         plaintext = await token_store.create_token(runtime.db, data.name, data.role)
         info = next(t for t in await token_store.list_tokens(runtime.db) if t.name == data.name)
         await record(request, "token.create", target=data.name, detail={"role": data.role})
-        return {**token_json(info), "token": plaintext}
+        return answer.NewToken(**msgspec.structs.asdict(token_json(info)), token=plaintext)
 
     @delete("/{name:str}", status_code=HTTP_204_NO_CONTENT)
     async def revoke_token(self, request: Request[Any, Any, Any],

@@ -7,7 +7,7 @@ reconnecting. Discovery is in ``api.discovery``, commands in ``api.publish``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
@@ -15,6 +15,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
+from sitelink.api import answers as answer
 from sitelink.api.audit import record
 from sitelink.api.auth import ADMIN
 from sitelink.api.schemas import PathId, TopicCreate, TopicUpdate
@@ -25,11 +26,13 @@ from sitelink.storage.subscriptions import NewTopic, TopicPatch, TopicRecord
 from sitelink.topics import Subscription
 
 
-def topic_json(code: str, t: TopicRecord) -> dict[str, Any]:
-    return {"id": t.id, "site_id": t.site_id, "pattern": t.pattern,
-            "device_kind": t.device_kind, "message_kind": t.message_kind,
-            "payload_version": t.payload_version, "qos": t.qos, "is_active": t.is_active,
-            "payload_map": t.payload_map, "mqtt_filter": _subscription(t).mqtt_filter(code)}
+def topic_json(code: str, t: TopicRecord) -> answer.Topic:
+    sub = _subscription(t)
+    return answer.Topic(id=t.id, site_id=t.site_id, pattern=t.pattern,
+                        device_kind=sub.device_kind, message_kind=sub.message_kind,
+                        payload_version=t.payload_version, qos=cast(answer.Qos, t.qos),
+                        is_active=t.is_active, payload_map=t.payload_map,
+                        mqtt_filter=sub.mqtt_filter(code))
 
 
 def _subscription(t: TopicRecord | NewTopic) -> Subscription:
@@ -48,16 +51,16 @@ class TopicController(Controller):
     @get("/topics/")
     async def list_topics(
         self, runtime: NamedDependency[Runtime], site_id: PathId,
-    ) -> dict[str, Any]:
+    ) -> answer.TopicList:
         site = await site_store.get_site(runtime.db, site_id)
         topics = await topic_store.list_topics(runtime.db, site_id)
-        return {"topics": [topic_json(site.code, t) for t in topics]}
+        return answer.TopicList(topics=[topic_json(site.code, t) for t in topics])
 
     @post("/topics/", opt=ADMIN, status_code=HTTP_201_CREATED)
     async def add_topic(
         self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
         site_id: PathId, data: JSONBody[TopicCreate],
-    ) -> dict[str, Any]:
+    ) -> answer.Topic:
         """Add a subscription; the live connection subscribes at once."""
         new = NewTopic(**msgspec.structs.asdict(data))
         _subscription(new)
@@ -72,7 +75,7 @@ class TopicController(Controller):
     async def update_topic(
         self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime],
         site_id: PathId, topic_id: PathId, data: JSONBody[TopicUpdate],
-    ) -> dict[str, Any]:
+    ) -> answer.Topic:
         site = await site_store.get_site(runtime.db, site_id)
         changes = {k: v for k, v in msgspec.structs.asdict(data).items()
                    if v is not msgspec.UNSET}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
@@ -32,7 +33,9 @@ def _openapi_document() -> dict[str, Any]:
     started (a fake clock, so not even the timer thread runs). Loaded at import because
     schemathesis generates one test per operation at collection time."""
     app = create_app(Settings(database_url="sqlite:///unused.db"), clock=FakeClock())
-    document: dict[str, Any] = app.openapi_schema.to_schema()
+    # As JSON, like the server sends it (a default of ``()`` is a tuple in the object).
+    document: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(
+        app.openapi_schema.to_schema()))
     return document
 
 
