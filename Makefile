@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install web demo serve test test-python test-web test-e2e lint bench clean proto
+.PHONY: install web web-types demo serve test test-python test-web test-e2e lint bench clean proto
 
 install: $(STAMP)
 
@@ -24,6 +24,18 @@ web/node_modules/.package-lock.json: web/package-lock.json
 web: web/node_modules/.package-lock.json
 	cd web && npm run build
 
+# openapi-typescript has a package of its own (web/openapi): it needs TypeScript 5's compiler
+# API, the dashboard builds with TypeScript 7.
+web/openapi/node_modules/.package-lock.json: web/openapi/package-lock.json
+	cd web/openapi && npm ci --no-audit --no-fund --loglevel=error
+
+# The dashboard's API types from the server's OpenAPI document (the app is built, never
+# started): web/src/api/schema.d.ts, committed. Run it after changing an answer's struct;
+# tests/api/test_dashboard_types.py fails while the committed file is stale.
+web-types: install web/openapi/node_modules/.package-lock.json
+	$(BIN)/python -m sitelink.api.openapi_dump web/openapi/openapi.json
+	cd web/openapi && npx openapi-typescript openapi.json -o ../src/api/schema.d.ts
+
 demo: install web
 	$(BIN)/sitelink demo --port $(DEMO_PORT)
 
@@ -33,7 +45,7 @@ serve: install web
 test: install web
 	$(MAKE) lint test-python test-web test-e2e
 
-test-python: install
+test-python: install web/openapi/node_modules/.package-lock.json
 	$(BIN)/pytest
 
 # Biome's linter (React hooks rules included) first, then vitest.
@@ -65,4 +77,5 @@ proto: install
 		--pyi_out=. sparkplug_b.proto
 
 clean:
-	rm -rf $(VENV) web/node_modules web/dist tests/e2e/node_modules test-output .pytest_cache .hypothesis
+	rm -rf $(VENV) web/node_modules web/openapi/node_modules web/dist tests/e2e/node_modules \
+		test-output .pytest_cache .hypothesis

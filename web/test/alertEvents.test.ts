@@ -49,7 +49,9 @@ const wire = (overrides: Record<string, unknown> = {}) =>
     acknowledged_by: null,
     acknowledged_at: null,
     silenced: false,
-    notifications: [{ channel_id: 3, at: "2025-11-11T10:31:01Z", outcome: "failed", attempts: 2, error: "HTTP 502", id: 5 }],
+    notifications: [
+      { id: 5, channel_id: 3, transition: "firing", at: "2025-11-11T10:31:01Z", outcome: "failed", attempts: 2, error: "HTTP 502" },
+    ],
     ...overrides,
   });
 
@@ -60,7 +62,16 @@ describe("parseEvent for alerts", () => {
     if (event?.type !== "alert.firing") throw new Error("not an alert event");
     expect(event.alert).toMatchObject({ id: 9, state: "firing", site_id: 1, silenced: false });
     expect(event.alert.notifications).toEqual([
-      { channel_id: 3, at: "2025-11-11T10:31:01Z", outcome: "failed", attempts: 2, error: "HTTP 502" },
+      {
+        id: 5,
+        channel_id: 3,
+        transition: "firing",
+        at: "2025-11-11T10:31:01Z",
+        outcome: "failed",
+        attempts: 2,
+        error: "HTTP 502",
+        history: [],
+      },
     ]);
   });
 
@@ -74,9 +85,10 @@ describe("parseEvent for alerts", () => {
       wire({ notifications: [{ channel_id: 3, at: "2025-11-11T10:31:03Z", outcome: "sent", attempts: 2, error: "", history }] }),
     );
     if (event?.type !== "alert.firing") throw new Error("not an alert event");
+    // An attempt without its duration (never sent so by the server) reads as 0 ms.
     expect(event.alert.notifications[0]?.history).toEqual([
       { at: "2025-11-11T10:31:01Z", outcome: "failed", error: "HTTP 502", duration_ms: 40 },
-      { at: "2025-11-11T10:31:03Z", outcome: "sent", error: "" },
+      { at: "2025-11-11T10:31:03Z", outcome: "sent", error: "", duration_ms: 0 },
     ]);
   });
 

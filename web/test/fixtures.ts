@@ -27,6 +27,7 @@ export function site(id: number, overrides: Partial<SiteStatus> = {}): SiteStatu
     messages_rejected: 0,
     subscribed_topics: 0,
     topics_list: [],
+    owner: null,
     ...overrides,
   };
 }
@@ -44,7 +45,7 @@ export function datalogger(id: number, siteId: number, overrides: Partial<Datalo
     firmware_version: "V.5.53.0",
     sensors_count: 2,
     uptime_percentage: 100,
-    offline_after_s: null,
+    offline_after_s: 180,
     last_seen_at: "2025-11-11T10:35:12Z",
     discovered_at: "2025-11-11T10:00:00Z",
     ...overrides,
@@ -59,8 +60,9 @@ export function gateway(id: number, siteId: number, overrides: Partial<Gateway> 
     label: "",
     availability: "online",
     is_online: true,
-    firmware_version: null,
-    uptime_percentage: null,
+    firmware_version: "",
+    uptime_percentage: 100,
+    offline_after_s: 180,
     last_seen_at: null,
     discovered_at: "2025-11-11T10:00:00Z",
     ...overrides,

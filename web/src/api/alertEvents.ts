@@ -43,22 +43,26 @@ function notification(v: unknown): AlertNotification | null {
   const channelId = int(n.channel_id);
   if (channelId === null) return null;
   const parsed: AlertNotification = {
+    id: int(n.id) ?? 0,
     channel_id: channelId,
+    transition: str(n.transition),
     at: str(n.at),
     outcome: str(n.outcome),
     attempts: int(n.attempts) ?? 0,
     error: str(n.error),
+    history: [],
   };
-  if (typeof n.transition === "string") parsed.transition = n.transition;
   if (Array.isArray(n.history)) {
     parsed.history = n.history
       .filter((a): a is Json => a !== null && typeof a === "object")
-      .map((a) => {
-        const attempt: NotificationAttempt = { at: str(a.at), outcome: str(a.outcome), error: str(a.error) };
-        const ms = int(a.duration_ms);
-        if (ms !== null) attempt.duration_ms = ms;
-        return attempt;
-      });
+      .map(
+        (a): NotificationAttempt => ({
+          at: str(a.at),
+          outcome: str(a.outcome),
+          error: str(a.error),
+          duration_ms: int(a.duration_ms) ?? 0,
+        }),
+      );
   }
   return parsed;
 }

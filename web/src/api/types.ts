@@ -1,341 +1,110 @@
 /**
- * Types mirroring ../shared/API.md. Times are ISO 8601 UTC strings ending in "Z".
- *
- * Where API.md names a resource without spelling out its fields (history, commands, topics,
- * discovery, gateways, audit), the shape here is our reading of it; web/README.md lists each
- * such choice.
+ * The API's types, by the names the dashboard uses. Every answer (and request body) is the
+ * server's own schema, generated from its OpenAPI document into schema.d.ts by
+ * `make web-types` (tests/api/test_dashboard_types.py fails when that file is stale): none is
+ * copied by hand. Times are ISO 8601 UTC strings ending in "Z".
  */
 
-export type ConnectionStatus = "connecting" | "connected" | "disconnected" | "error" | "disabled";
-export const CONNECTION_STATUSES: readonly ConnectionStatus[] = [
-  "connected",
-  "connecting",
-  "disconnected",
-  "disabled",
-  "error",
-];
+import type { components } from "./schema";
 
-export type Availability = "online" | "offline" | "unreachable" | "unknown";
+type Schemas = components["schemas"];
+
+export type ConnectionStatus = Schemas["ConnectionStatus"];
+export const CONNECTION_STATUSES: readonly ConnectionStatus[] = ["connected", "connecting", "disconnected", "disabled", "error"];
+
+export type Availability = Schemas["Datalogger"]["availability"];
 export const AVAILABILITIES: readonly Availability[] = ["online", "offline", "unreachable", "unknown"];
 
-export type Role = "admin" | "viewer";
-
-export interface Me {
-  name: string;
-  role: Role;
-}
+export type Me = Schemas["Me"];
+export type Role = Me["role"];
 
 /** The status object of a site (GET sites/, sites/{id}/status/). */
-export interface SiteStatus {
-  connection_id: number | null;
-  site_id: number;
-  site_name: string;
-  code: string;
-  is_enabled: boolean;
-  status: ConnectionStatus;
-  broker_host: string;
-  broker_port: number;
-  protocol: MqttProtocol;
-  client_id: string;
-  last_connected_at: string | null;
-  last_heartbeat_at: string | null;
-  connection_errors: number;
-  error_message: string;
-  handler_running: boolean;
-  handler_connected: boolean;
-  retry_count: number;
-  next_retry_at: string | null;
-  messages_received: number;
-  messages_rejected: number;
-  subscribed_topics: number;
-  topics_list: string[];
-}
-
-export interface SitesResponse {
-  sites: SiteStatus[];
-}
-
-export type MqttProtocol = "3.1.1" | "5";
-
-/** Writable site fields (POST sites/, PATCH sites/{id}/). */
-export interface SiteInput {
-  name: string;
-  code: string;
-  broker_host: string;
-  broker_port: number;
-  username: string;
-  /** Write-only: never returned. Omit to keep the stored one; null removes it. */
-  password?: string | null;
-  client_id_prefix: string;
-  protocol: MqttProtocol;
-  keepalive_s: number;
-  tls: boolean;
-  tls_ca_pem: string | null;
-  offline_after_s: number;
-  is_enabled: boolean;
-}
+export type SiteStatus = Schemas["StatusObject"];
+export type SitesResponse = Schemas["SiteList"];
+export type Owner = Schemas["Owner"];
 
 /** GET sites/{id}/: the config, with has_password in place of the password. */
-export interface SiteConfig extends Omit<SiteInput, "password"> {
-  id: number;
-  has_password: boolean;
-  created_at: string;
-  updated_at: string;
-}
+export type SiteConfig = Schemas["Site"];
+export type MqttProtocol = SiteConfig["protocol"];
 
-export type ConnectionEventKind = "connected" | "lost" | "failed" | "stopped";
+/** The site fields the dashboard's form writes (POST sites/, PATCH sites/{id}/): a part of
+ * the server's `SiteCreate` (Schemas["SiteCreate"]), each field typed as the server types it. */
+export type SiteInput = Pick<
+  Schemas["SiteCreate"],
+  | "name"
+  | "code"
+  | "broker_host"
+  | "broker_port"
+  | "username"
+  | "password"
+  | "client_id_prefix"
+  | "protocol"
+  | "keepalive_s"
+  | "tls"
+  | "tls_ca_pem"
+  | "offline_after_s"
+  | "is_enabled"
+>;
 
-export interface ConnectionEvent {
-  kind: ConnectionEventKind;
-  reason: string;
-  at: string;
-}
-
-export interface HistoryStats {
-  connects: number;
-  drops: number;
-  failures: number;
-  uptime_percentage: number | null;
-  window_start: string;
-  window_end: string;
-}
-
+export type ConnectionEvent = Schemas["ConnectionEventItem"];
+export type ConnectionEventKind = ConnectionEvent["kind"];
+export type HistoryStats = Schemas["Last24h"];
 /** GET sites/{id}/history/: events newest first, and the last 24 h. */
-export interface SiteHistory {
-  site_id: number;
-  events: ConnectionEvent[];
-  last_24h: HistoryStats;
-}
-
-export type CommandOutcome = "sent" | "acked" | "failed";
+export type SiteHistory = Schemas["SiteHistory"];
 
 /** A published command. The payload itself is not kept, only its size. */
-export interface Command {
-  command_id: string;
-  site_id: number;
-  topic: string;
-  qos: Qos;
-  retain: boolean;
-  payload_size: number;
-  sender: string;
-  outcome: CommandOutcome;
-  error: string;
-  created_at: string;
-  completed_at: string | null;
-}
+export type Command = Schemas["Command"];
+export type CommandOutcome = Command["outcome"];
+export type CommandsResponse = Schemas["CommandList"];
+export type Qos = Command["qos"];
 
-export interface CommandsResponse {
-  commands: Command[];
-}
+export type PublishInput = Schemas["PublishCommand"];
+export type PublishResult = Schemas["PublishResult"];
+/** start/, stop/, reconnect/. */
+export type ControlResult = Schemas["Done"];
 
-export type Qos = 0 | 1 | 2;
+export type Subscription = Schemas["Topic"];
+export type DeviceKind = Subscription["device_kind"];
+export type MessageKind = Subscription["message_kind"];
+export type SubscriptionInput = Schemas["TopicCreate"];
+export type TopicsResponse = Schemas["TopicList"];
 
-export interface PublishInput {
-  topic: string;
-  message: string;
-  qos: Qos;
-  retain: boolean;
-}
-
-export interface PublishResult {
-  success: boolean;
-  message: string;
-  command_id: string;
-  outcome?: CommandOutcome;
-}
-
-export interface ControlResult {
-  success: boolean;
-  message: string;
-}
-
-export type DeviceKind = "datalogger" | "gateway";
-export type MessageKind = "heartbeat" | "status";
-
-export interface Subscription {
-  id: number;
-  site_id: number;
-  pattern: string;
-  device_kind: DeviceKind;
-  message_kind: MessageKind;
-  payload_version: string;
-  qos: Qos;
-  is_active: boolean;
-  mqtt_filter: string;
-}
-
-export type SubscriptionInput = Omit<Subscription, "id" | "site_id" | "mqtt_filter">;
-
-export interface TopicsResponse {
-  topics: Subscription[];
-}
-
-export interface DiscoveredTopic {
-  topic: string;
-  count: number;
-  last_payload_size: number;
-  last_seen_at: string;
-  guessed_kind: string;
-  guessed_payload_version: string;
-}
-
+export type DiscoveredTopic = Schemas["SeenTopic"];
 /** GET sites/{id}/discovery/: the current or last window. */
-export interface Discovery {
-  state: "idle" | "running" | "finished";
-  started_at: string | null;
-  ends_at: string | null;
-  topics: DiscoveredTopic[];
-}
+export type Discovery = Schemas["Discovery"];
 
-export interface Datalogger {
-  id: number;
-  site_id: number;
-  serial_number: string;
-  model: string;
-  label: string;
-  gateway: string;
-  availability: Availability;
-  is_online: boolean;
-  firmware_version: string | null;
-  sensors_count: number;
-  uptime_percentage: number | null;
-  offline_after_s: number | null;
-  last_seen_at: string | null;
-  discovered_at: string;
-}
-
-export interface DataloggersResponse {
-  dataloggers: Datalogger[];
-}
-
+export type Datalogger = Schemas["Datalogger"];
+export type DataloggersResponse = Schemas["DataloggerList"];
 /** One stretch of a device's availability; `ended_at` is null while it lasts. */
-export interface AvailabilityInterval {
-  availability: Availability;
-  started_at: string;
-  ended_at: string | null;
-}
-
-export interface DataloggerDetail extends Datalogger {
-  sensors: Sensor[];
-  availability_history: AvailabilityInterval[];
-}
-
-export interface DataloggerPatch {
-  label?: string;
-  offline_after_s?: number | null;
-}
-
-export interface Gateway {
-  id: number;
-  site_id: number;
-  serial_number: string;
-  label: string;
-  availability: Availability;
-  is_online: boolean;
-  firmware_version: string | null;
-  uptime_percentage: number | null;
-  last_seen_at: string | null;
-  discovered_at: string;
-}
-
-export interface GatewaysResponse {
-  gateways: Gateway[];
-}
-
-export interface Sensor {
-  id: number;
-  datalogger_id: number;
-  key: string;
-  label: string;
-  sensor_type: string;
-  is_online: boolean;
-  current_value: number | null;
-  unit_of_measure: string;
-  updated_at: string | null;
-}
-
-export interface SensorsResponse {
-  sensors: Sensor[];
-}
-
-export interface Reading {
-  at: string;
-  value: number | null;
-}
-
-export interface ReadingsResponse {
-  readings: Reading[];
-}
-
+export type AvailabilityInterval = Schemas["AvailabilityInterval"];
+export type DataloggerDetail = Schemas["DataloggerDetail"];
+export type DataloggerPatch = Schemas["DataloggerUpdate"];
+export type Gateway = Schemas["Gateway"];
+export type GatewaysResponse = Schemas["GatewayList"];
+export type Sensor = Schemas["Sensor"];
+export type SensorsResponse = Schemas["SensorList"];
+export type Reading = Schemas["Reading"];
+export type ReadingsResponse = Schemas["Readings"];
 /** One bucket of `readings?bucket_s=`: the database's summary of its readings. */
-export interface ReadingBucket {
-  at: string;
-  min: number;
-  avg: number;
-  max: number;
-  count: number;
-}
+export type ReadingBucket = Schemas["Bucket"];
+export type ReadingBucketsResponse = Schemas["Buckets"];
 
-export interface ReadingBucketsResponse {
-  readings: ReadingBucket[];
-}
+/** `children` is left out when the tree is flattened (`?kind=`). */
+export type ActorNode = Schemas["ActorNode"];
+export type ActorTree = Schemas["ActorTree"];
 
-export interface ActorNode {
-  urn: string;
-  kind: string;
-  name: string;
-  state: string;
-  mailbox: number;
-  processed: number;
-  restarts: number;
-  started_at: string | null;
-  children?: ActorNode[];
-}
-
-export interface ActorTree {
-  instance_id: string;
-  actors: ActorNode[];
-}
-
-export interface AuditEntry {
-  id: number;
-  at: string;
-  actor: string;
-  action: string;
-  target: string;
-  result: string;
-  /** Ids and names of changed fields; never secrets or payloads. */
-  detail: Record<string, unknown>;
-}
-
-export interface AuditResponse {
-  entries: AuditEntry[];
-}
+/** `detail`: ids and names of changed fields; never secrets or payloads. */
+export type AuditEntry = Schemas["AuditEntry"];
+export type AuditResponse = Schemas["AuditPage"];
 
 /** GET /api/v1/mqtt/health/ (200 for healthy and degraded, 503 for unhealthy, same body). */
-export interface Health {
-  status: "healthy" | "degraded" | "unhealthy";
-  service: { running: boolean; instance_id: string };
-  connections: { total: number; enabled: number; healthy: number; unhealthy: number };
-  storage: { ok: boolean; engine: string };
-}
+export type Health = Schemas["Health"];
 
 /** GET /api/v1/tokens: every token by name (never its secret). */
-export interface TokenInfo {
-  name: string;
-  role: Role;
-  created_at: string;
-  last_used_at: string | null;
-}
-
-export interface TokensResponse {
-  tokens: TokenInfo[];
-}
-
+export type TokenInfo = Schemas["TokenInfo"];
+export type TokensResponse = Schemas["TokenList"];
 /** POST /api/v1/tokens: the new token's secret, shown this once. */
-export interface NewToken extends TokenInfo {
-  token: string;
-}
+export type NewToken = Schemas["NewToken"];
 
 // The alerts of API.md ("Alerts") live in alertTypes.ts, by concern; imported from here as the rest.
 export * from "./alertTypes";
