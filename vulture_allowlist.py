@@ -40,7 +40,6 @@ _.min_value  # storage.tables.AlertRule: a column
 _.max_value  # storage.tables.AlertRule: a column
 _.url_encrypted  # storage.tables.AlertChannel: a column
 _.secret_encrypted  # storage.tables.AlertChannel: a column
-_.advance  # alerts.timers.ManualTimers: the tests' clock for alert timers (to move to tests/)
 
 # --- fields of JSON answers (api/answers.py, api/device_answers.py, api/system_answers.py,
 # status_object.py): set by keyword and read by the API's clients, never by our code ---------

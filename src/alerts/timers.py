@@ -1,17 +1,13 @@
 """Timers of the alert evaluator: callbacks at a wall-clock time, on the event loop.
 
 ``LoopScheduler`` runs them with ``loop.call_later``; ``ClockScheduler`` with the actors'
-clock (so a test's ``FakeClock`` drives both); ``ManualScheduler`` is the fake clock of
-unit tests and benchmarks, advanced by hand, so that no test sleeps to wait for a
-timer. Both run callbacks on the thread that drives them (the loop's, or the caller of
-``advance``).
+clock (so a test's ``FakeClock`` drives both). Both run callbacks on the loop. The unit
+tests' scheduler, advanced by hand, is ``tests/manual_scheduler.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -42,52 +38,6 @@ class LoopScheduler:
 
     def call_at(self, when: float, callback: Callable[[], None]) -> Handle:
         return self.loop.call_later(max(0.0, when - time.time()), callback)
-
-
-class _ManualHandle:
-    __slots__ = ("callback", "cancelled", "seq", "when")
-
-    def __init__(self, when: float, seq: int, callback: Callable[[], None]) -> None:
-        self.when = when
-        self.seq = seq
-        self.callback = callback
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-    def __lt__(self, other: _ManualHandle) -> bool:
-        return (self.when, self.seq) < (other.when, other.seq)
-
-
-class ManualScheduler:
-    """A scheduler whose time moves only in ``advance``; callbacks run there, in due order."""
-
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self._now = start
-        self._heap: list[_ManualHandle] = []
-        self._seq = itertools.count()
-
-    def now(self) -> float:
-        return self._now
-
-    def call_at(self, when: float, callback: Callable[[], None]) -> Handle:
-        handle = _ManualHandle(when, next(self._seq), callback)
-        heapq.heappush(self._heap, handle)
-        return handle
-
-    def pending(self) -> int:
-        return sum(1 for h in self._heap if not h.cancelled)
-
-    def advance(self, seconds: float) -> None:
-        end = self._now + seconds
-        while self._heap and self._heap[0].when <= end:
-            handle = heapq.heappop(self._heap)
-            if handle.cancelled:
-                continue
-            self._now = max(self._now, handle.when)
-            handle.callback()
-        self._now = end
 
 
 class _OnLoop:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from manual_scheduler import ManualScheduler
 from sitelink.alerts.evaluator import Evaluator, Transition
 from sitelink.alerts.model import Rule, RuleKind
-from sitelink.alerts.timers import ManualScheduler
 from sitelink.events import (
     DeviceAvailabilityChanged,
     DeviceHeartbeat,

@@ -8,10 +8,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from alerts.support import Rig, site_record
+from manual_scheduler import ManualScheduler
 from sitelink.alerts.model import AlertInfo, ChannelKind, RuleKind
 from sitelink.alerts.outbox import Sender
 from sitelink.alerts.service import AlertService
-from sitelink.alerts.timers import ManualScheduler
 from sitelink.events import DeviceKey
 from sitelink.fanout import Hub
 from sitelink.storage import alert_config, alert_state
