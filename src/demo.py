@@ -28,12 +28,12 @@ from sitelink.embedded_broker import EmbeddedBroker
 from sitelink.settings import Settings
 from sitelink.simulate import SimulateOptions, Simulator
 from sitelink.storage import sites as site_store
-from sitelink.storage import subscriptions as topic_store
+from sitelink.storage import topics as topic_store
 from sitelink.storage.database import open_database
 from sitelink.storage.migrations import migrate
 from sitelink.storage.sites import NewSite, SitePatch
-from sitelink.storage.subscriptions import TopicPatch
 from sitelink.storage.tables import ApiToken, AuditEntry, Site
+from sitelink.storage.topics import TopicPatch
 
 DEMO_DATABASE_URL = "sqlite:///./sitelink-demo.db"
 

@@ -24,7 +24,7 @@ from sitelink.settings import Settings
 from sitelink.site_rules import stored_site_problem
 from sitelink.storage.devices import StoredDevice
 from sitelink.storage.sites import SiteConfig
-from sitelink.storage.subscriptions import TopicRecord
+from sitelink.storage.topics import TopicRecord
 from sitelink.topics import Subscription
 
 log = structlog.get_logger(__name__)

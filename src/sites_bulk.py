@@ -31,7 +31,7 @@ import yaml
 from sitelink.errors import ValidationError
 from sitelink.site_rules import SECRET_FIELDS, SiteCreate, check_new_site, check_site_update
 from sitelink.storage.sites import SiteRecord
-from sitelink.storage.subscriptions import NewTopic, TopicRecord
+from sitelink.storage.topics import NewTopic, TopicRecord
 from sitelink.topics import Subscription
 
 Format = Literal["yaml", "csv"]

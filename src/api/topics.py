@@ -1,6 +1,7 @@
-"""A site's subscriptions (the ``topic`` table): list, add, change, delete.
+"""A site's topics — the topic templates it subscribes to (``storage.topics``, the ``topic``
+table): list, add, change, delete.
 
-Handlers run on the event loop. Subscription changes are written to storage and then
+Handlers run on the event loop. Topic changes are written to storage and then
 handed to the site's actor, which subscribes/unsubscribes on the live connection without
 reconnecting. Discovery is in ``api.discovery``, commands in ``api.publish``.
 """
@@ -21,8 +22,8 @@ from sitelink.api.auth import ADMIN
 from sitelink.api.schemas import PathId, TopicCreate, TopicUpdate
 from sitelink.runtime import Runtime
 from sitelink.storage import sites as site_store
-from sitelink.storage import subscriptions as topic_store
-from sitelink.storage.subscriptions import NewTopic, TopicPatch, TopicRecord
+from sitelink.storage import topics as topic_store
+from sitelink.storage.topics import NewTopic, TopicPatch, TopicRecord
 from sitelink.topics import Subscription
 
 

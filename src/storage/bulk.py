@@ -19,7 +19,7 @@ from sitelink.storage.sites import (
     list_sites,
     update_site,
 )
-from sitelink.storage.subscriptions import TopicRecord, replace_topics, topics_of_sites
+from sitelink.storage.topics import TopicRecord, replace_topics, topics_of_sites
 
 
 async def current(db: Database) -> tuple[list[SiteRecord], dict[int, list[TopicRecord]]]:

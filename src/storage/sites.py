@@ -20,8 +20,8 @@ import structlog
 
 from sitelink.errors import NotFound, StorageError
 from sitelink.storage.database import Database, conflict_on_duplicate
-from sitelink.storage.subscriptions import TopicRecord, insert_default_topics, topics_of_sites
 from sitelink.storage.tables import Site
+from sitelink.storage.topics import TopicRecord, insert_default_topics, topics_of_sites
 from sitelink.topics import DEFAULT_SUBSCRIPTIONS
 
 log = structlog.get_logger(__name__)

@@ -17,7 +17,7 @@ from sitelink.storage.sites import (
     load_desired_state,
     update_site,
 )
-from sitelink.storage.subscriptions import (
+from sitelink.storage.topics import (
     NewTopic,
     TopicPatch,
     create_topic,

@@ -1,4 +1,6 @@
-"""Subscriptions (the ``topic`` table): the topic templates each site listens on.
+"""Topics (the ``topic`` table, ``/api/v1/mqtt/sites/{id}/topics/``): the topic templates
+each site subscribes to. One name for the stored row, its module and its API; the MQTT
+subscription a row makes at run time is ``sitelink.topics.Subscription``.
 
 Every function runs on the asyncio event loop. Patterns are validated by the API (see
 ``sitelink.topics.Subscription``); storage guarantees ``NotFound`` for an unknown site or
