@@ -13,7 +13,8 @@ On the loop, one consumer task takes batches in order and
 1. resolves database ids for newly discovered devices (the public events carry them) —
    with one lookup for all the batches that queued up while it waited,
 2. applies every event to the read model, which says what to announce,
-3. announces that to the SSE hub,
+3. announces that to the SSE hub — on PostgreSQL through the cluster's event log
+   (``log``), which numbers it and hands the state behind it to the other instances,
 4. shows it to the alert evaluator (``alerts``), which reads the read model's new state,
 5. hands the batch to the storage writer (which coalesces and writes in the background).
 """
@@ -39,7 +40,7 @@ from sitelink.events import (
     SiteStatusChanged,
 )
 from sitelink.fanout import Hub
-from sitelink.readmodel import ReadModel
+from sitelink.readmodel import Announcement, ReadModel
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +56,12 @@ class Writer(Protocol):
     async def ensure_devices(
         self, discovered: Sequence[DeviceDiscovered]
     ) -> dict[DeviceKey, int]: ...
+
+
+class EventRecorder(Protocol):
+    """What the bridge needs of the cluster's event log (runs on the loop, must not block)."""
+
+    def record(self, event: Event, announcements: list[Announcement]) -> None: ...
 
 
 class AlertObserver(Protocol):
@@ -88,6 +95,7 @@ class Bridge:
         self.crossings = 0
         self.events = 0
         self.alerts: AlertObserver | None = None
+        self.log: EventRecorder | None = None
 
     # --- any thread -----------------------------------------------------------------------------
 
@@ -167,9 +175,14 @@ class Bridge:
 
     def _handle(self, batch: list[Event]) -> None:
         alerts = self.alerts
+        recorder = self.log
         for event in batch:
-            for type_, site_id, data in self.read_model.apply(event):
-                self.hub.publish(type_, site_id, data)
+            announcements = self.read_model.apply(event)
+            if recorder is not None:  # PostgreSQL: the cluster's event log numbers, replicates
+                recorder.record(event, announcements)
+            else:
+                for type_, site_id, data in announcements:
+                    self.hub.publish(type_, site_id, data)
             if alerts is not None:
                 try:
                     alerts.observe(event)

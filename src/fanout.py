@@ -14,10 +14,16 @@ keeps sending may fall further behind during a burst, up to ``buffer_size`` even
 a reconnect could replay anyway) — a burst of readings does not cut off every reader. A
 client stuck after the last event of a burst is found by a sweep every ``stall_s / 2``.
 
-Ids are unique across restarts (``sitelink.storage.event_ids``): ``start_run`` sets where
-this run's ids begin and how far they are reserved, and the hub calls ``on_reserve_due``
-(with its last id) when half of the reservation is used. An id from before this run — or
-above the last id — is not this run's, and always answers ``reset``.
+Ids, SQLite: unique across restarts (``sitelink.storage.event_ids``): ``start_run`` sets
+where this run's ids begin and how far they are reserved, and the hub calls
+``on_reserve_due`` (with its last id) when half of the reservation is used. An id from
+before this run — or above the last id — is not this run's, and always answers ``reset``.
+
+Ids, PostgreSQL: the cluster's event log numbers them (``sitelink.cluster.eventlog``), so
+every instance sends the same event under the same id. ``log`` is then set: ``publish``
+hands the event to the log instead of numbering it, and the log's reader calls
+``publish_logged`` with the row's id, in id order. A ``sensor.reading`` is not logged (too
+many): it goes out at once without an ``id:`` line, carrying the last id for the ring.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -46,11 +52,13 @@ Data = dict[str, Any] | Callable[[], dict[str, Any]]
 class PublicEvent:
     """One public event. ``data`` is its JSON, encoded from ``source`` on first use."""
 
-    __slots__ = ("_data", "_frame", "_source", "id", "site_id", "type")
+    __slots__ = ("_data", "_frame", "_source", "id", "numbered", "site_id", "type")
 
     def __init__(self, id: int, type: str, site_id: int | None, data: bytes | None = None,
-                 *, source: Callable[[], dict[str, Any]] | None = None) -> None:
+                 *, source: Callable[[], dict[str, Any]] | None = None,
+                 numbered: bool = True) -> None:
         self.id = id
+        self.numbered = numbered  # False: sent without an ``id:`` line (the cluster's readings)
         self.type = type
         self.site_id = site_id
         self._data = data
@@ -70,8 +78,9 @@ class PublicEvent:
         the blank line), built once however many streams send it. ``data`` is one line:
         compact JSON has no line breaks."""
         if self._frame is None:
-            self._frame = b"id: %d\r\nevent: %s\r\ndata: %s\r\n\r\n" % (
-                self.id, self.type.encode(), self.data)
+            self._frame = b"event: %s\r\ndata: %s\r\n\r\n" % (self.type.encode(), self.data)
+            if self.numbered:
+                self._frame = b"id: %d\r\n%s" % (self.id, self._frame)
         return self._frame
 
     def __repr__(self) -> str:
@@ -159,6 +168,13 @@ def _settle(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
+class LogOutlet(Protocol):
+    """Where a hub on PostgreSQL sends what it publishes: the cluster's event log (loop only)."""
+
+    def append(self, type_: str, site_id: int | None, data: dict[str, Any],
+               state: msgspec.Struct | None) -> None: ...
+
+
 class Hub:
     def __init__(
         self, *, buffer_size: int = 10_000, queue_size: int = 2_000, max_clients: int = 1000,
@@ -184,10 +200,20 @@ class Hub:
         self.dropped_clients = 0
         self.published = 0
         self._sweeper: asyncio.TimerHandle | None = None
+        self.log: LogOutlet | None = None
 
-    def publish(self, type_: str, site_id: int | None, data: Data) -> PublicEvent:
+    def publish(self, type_: str, site_id: int | None, data: Data,
+                *, state: msgspec.Struct | None = None) -> PublicEvent | None:
         """Number, buffer and offer one event. ``data`` is a dict (encoded now) or a function
-        that returns it (called and encoded when a client first needs the event)."""
+        that returns it (called and encoded when a client first needs the event). With a
+        ``log``, the event (and ``state``, what other instances apply with it) goes to the
+        log, and comes back through ``publish_logged``: None is returned."""
+        if self.log is not None:
+            if type_ != "sensor.reading":
+                self.log.append(type_, site_id, data() if callable(data) else data, state)
+                return None
+            return self._offer(PublicEvent(self.last_id, type_, site_id, numbered=False,
+                                           source=data if callable(data) else lambda: data))
         self.last_id += 1
         if self.last_id >= self._reserve_at and self.on_reserve_due is not None:
             self._reserve_at = math.inf  # until ``reserved`` says how far we may go
@@ -196,6 +222,27 @@ class Hub:
             event = PublicEvent(self.last_id, type_, site_id, source=data)
         else:
             event = PublicEvent(self.last_id, type_, site_id, _encoder.encode(data))
+        return self._offer(event)
+
+    def publish_logged(self, id: int, type_: str | None, site_id: int | None,
+                       data: bytes | None) -> None:
+        """A row of the event log, in id order: published under its id when it is public;
+        a state-only row just moves the last id on."""
+        self.last_id = max(self.last_id, id)
+        if type_ is not None:
+            self._offer(PublicEvent(id, type_, site_id, data or b"null"))
+
+    def start_log(self, high_id: int, tail: Iterable[tuple[int, str, int | None, bytes]]) -> None:
+        """A run on the event log: the log's last rows fill the ring (so ``Last-Event-ID`` from
+        before this start resumes); the next row is ``high_id + 1``."""
+        first = high_id + 1
+        for id, type_, site_id, data in tail:
+            first = min(first, id)
+            self.ring.append(PublicEvent(id, type_, site_id, data))
+        self.last_id = high_id
+        self.run_first_id = first - 1  # the log has no runs: resuming from just before is fine
+
+    def _offer(self, event: PublicEvent) -> PublicEvent:
         self.ring.append(event)
         self.published += 1
         if self._groups:

@@ -22,3 +22,11 @@ class SoleInstance:
 
     def owns(self, site_id: int) -> bool:
         return True
+
+
+class OwnsNothing:
+    """An instance that runs no site: it answers the API and carries commands to the owner.
+    Chosen by ``SITELINK_TEST_OWN_NO_SITES`` for the cluster's tests until leases decide."""
+
+    def owns(self, site_id: int) -> bool:
+        return False

@@ -37,17 +37,20 @@ import structlog
 from sitelink import instance_lock
 from sitelink.actors import lifecycle as lc
 from sitelink.actors.clock import BaseClock, Clock
-from sitelink.actors.site_messages import Discover, Publish, PublishResult, SiteSpec
+from sitelink.actors.site_messages import Discover, PublishResult, SiteSpec
 from sitelink.actors.supervisor import Apply, Forward, Remove, Supervisor, Upsert
 from sitelink.alerts.outbox import Sender
 from sitelink.alerts.service import AlertService
 from sitelink.alerts.timers import ClockScheduler, LoopScheduler, Scheduler
 from sitelink.bridge import Bridge
+from sitelink.cluster.commands import OwnerCommands, publish_here
+from sitelink.cluster.logged import SiteChangeLogged
+from sitelink.cluster.replication import Replication
 from sitelink.desired import RejectedSite, desired_sites, device_states, site_spec
 from sitelink.errors import InvalidRow
 from sitelink.events import DeviceKey
 from sitelink.fanout import Hub
-from sitelink.ownership import Ownership, SoleInstance
+from sitelink.ownership import Ownership, OwnsNothing, SoleInstance
 from sitelink.readmodel import ReadModel
 from sitelink.rejected_sites import RejectedSites
 from sitelink.settings import Settings
@@ -86,7 +89,11 @@ class Runtime:
         self.writer: RemoteWriter | None = None
         self.bridge: Bridge | None = None
         self.sites: SiteHost | None = None
-        self.ownership: Ownership = SoleInstance()
+        # SITELINK_TEST_OWN_NO_SITES: a second instance that runs nothing, for the cluster's
+        # tests until leases decide (never set in production).
+        self.ownership: Ownership = OwnsNothing() if settings.test_own_no_sites else SoleInstance()
+        self.replication: Replication | None = None  # PostgreSQL: the cluster's event log
+        self.commands: OwnerCommands | None = None
         self.rejections = RejectedSites(self.read_model)
         self._reconcile_task: asyncio.Task[None] | None = None
         self._watch_task: asyncio.Task[None] | None = None
@@ -130,17 +137,26 @@ class Runtime:
         if s.admin_token:
             await ensure_bootstrap(self.db, s.admin_token)
         loop = asyncio.get_running_loop()
-        self.hub.start_run(*await event_ids.start_run(self.db))
-        self.hub.on_reserve_due = self._reserve_event_ids
+        if self.db.engine_name == "postgres":  # event ids: the cluster's log numbers them
+            self.replication = Replication(self.db, s.database_url, self.hub,
+                                           retention_s=s.event_log_retention_s)
+            self.hub.log = self.replication
+            self.commands = OwnerCommands(self, self.replication)
+        else:
+            self.hub.start_run(*await event_ids.start_run(self.db))
+            self.hub.on_reserve_due = self._reserve_event_ids
         # Nothing is known about any device until it is heard from in this process; this
         # also closes the previous run's open availability intervals.
         await mark_all_unknown(self.db, datetime.now(UTC))
         self.writer = RemoteWriter(s)
         await self.writer.start()
         self.bridge = Bridge(loop, self.read_model, self.hub, self.writer)
+        self.bridge.log = self.replication
         self.bridge.start()
         self.hub.start_sweeping()
         self.read_model.load(await site_store.list_sites(self.db))
+        if self.replication is not None and self.commands is not None:
+            await self.replication.start(self.commands.rebuild)
         scheduler: Scheduler = (LoopScheduler(loop) if self._own_clock
                                 else ClockScheduler(self.clock, loop))
         self.alerts = AlertService(self.db, self.read_model, self.hub, scheduler,
@@ -181,6 +197,8 @@ class Runtime:
             await self.bridge.stop()
         if self.alerts is not None:
             await self.alerts.stop()
+        if self.replication is not None:
+            await self.replication.stop()
         if self.writer is not None:
             await self.writer.close()
         if self._db is not None:
@@ -216,10 +234,14 @@ class Runtime:
         self._tell(Apply(self._owned(specs)))
         await self.rejections.show_all(self.db, self.bridge, rejected)
 
-    async def site_changed(self, site_id: int, change: str) -> None:
-        """Storage has just changed this site: tell its actor at once."""
+    async def site_changed(self, site_id: int, change: str, *, announce: bool = True) -> None:
+        """Storage has just changed this site: tell its actor at once. ``announce``: this
+        instance made the change (else another one did, and announced it in the log)."""
         record = await site_store.get_site(self.db, site_id)
-        self.hub.publish(*self.read_model.upsert_site(record, change))
+        announcement = self.read_model.upsert_site(record, change)
+        if announce:
+            self.hub.publish(*announcement, state=SiteChangeLogged(site_id=site_id,
+                                                                   change=change))
         if self.alerts is not None:
             self.alerts.site_changed()
         config = await site_store.get_site_config(self.db, site_id)
@@ -237,10 +259,13 @@ class Runtime:
     def _owned(self, specs: tuple[SiteSpec, ...]) -> tuple[SiteSpec, ...]:
         return tuple(spec for spec in specs if self.ownership.owns(spec.site_id))
 
-    def site_removed(self, site_id: int) -> None:
+    def site_removed(self, site_id: int, *, announce: bool = True) -> None:
         self._tell(Remove(site_id))
         self.rejections.by_id.pop(site_id, None)
-        self.hub.publish(*self.read_model.remove_site(site_id))
+        announcement = self.read_model.remove_site(site_id)
+        if announce:
+            self.hub.publish(*announcement, state=SiteChangeLogged(site_id=site_id,
+                                                                   change="deleted"))
         if self.alerts is not None:
             self.alerts.site_removed(site_id)
 
@@ -263,8 +288,14 @@ class Runtime:
         assert self.sites is not None
         self.sites.tell(message)
 
+    tell_here = _tell  # what the cluster's commands tell this instance's actors
+
     def tell_site(self, site_id: int, message: Any) -> None:
-        self._tell(Forward(site_id, message))
+        """A message for a site's actor, carried out by the site's owner (``commands``)."""
+        if self.commands is not None:
+            self.commands.tell_site(site_id, message)
+        else:
+            self._tell(Forward(site_id, message))
 
     def forget_device(self, key: DeviceKey) -> None:
         """The device was deleted: it is new again if it speaks (ids, counts)."""
@@ -285,21 +316,10 @@ class Runtime:
         self, site_id: int, command_id: str, topic: str, payload: bytes, qos: int, retain: bool,
         timeout_s: float,
     ) -> PublishResult | None:
-        """Publish through the site's actor; None when no answer came within ``timeout_s``."""
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[PublishResult] = loop.create_future()
-
-        def reply(result: PublishResult) -> None:  # runs on the SiteActor's thread
-            loop.call_soon_threadsafe(_settle, answer, result)
-
-        self.tell_site(site_id, Publish(command_id=command_id, topic=topic, payload=payload,
-                                        qos=qos, retain=retain, reply=reply))
-        try:
-            return await asyncio.wait_for(answer, timeout_s)
-        except TimeoutError:
-            return None
-
-
-def _settle(future: asyncio.Future[PublishResult], result: PublishResult) -> None:
-    if not future.done():
-        future.set_result(result)
+        """Publish through the site's actor (its owner's); None when no answer came within
+        ``timeout_s``."""
+        if self.commands is not None:
+            return await self.commands.publish(site_id, command_id, topic, payload, qos, retain,
+                                               timeout_s)
+        return await publish_here(self._tell, site_id, command_id, topic, payload, qos, retain,
+                                  timeout_s)

@@ -57,6 +57,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_sensors_per_device: int = 256
     storage_buffer_mb: int = 256
     db_timeout_s: float = 5.0
+    # PostgreSQL: the cluster's event log keeps rows this long (and the last 10,000 always).
+    event_log_retention_s: float = 3_600.0
+    # Tests of the cluster only: this instance runs no site (others own them all).
+    test_own_no_sites: bool = False
 
     @property
     def data_dir(self) -> Path:
@@ -103,6 +107,8 @@ _ENV: dict[str, tuple[str, type]] = {
     "SITELINK_MAX_SENSORS_PER_DEVICE": ("max_sensors_per_device", int),
     "SITELINK_STORAGE_BUFFER_MB": ("storage_buffer_mb", int),
     "SITELINK_DB_TIMEOUT_S": ("db_timeout_s", float),
+    "SITELINK_EVENT_LOG_RETENTION_S": ("event_log_retention_s", float),
+    "SITELINK_TEST_OWN_NO_SITES": ("test_own_no_sites", bool),
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -147,7 +153,8 @@ def _check(s: Settings) -> None:
     if not s.database_url.startswith(("sqlite:///", "postgres://", "postgresql://")):
         raise ConfigError("DATABASE_URL: expected sqlite:///PATH or postgresql://...")
     positive = ("retry_base_s", "retry_max_s", "connect_rate", "reconcile_s", "connect_timeout_s",
-                "max_sensors_per_device", "storage_buffer_mb", "db_timeout_s")
+                "max_sensors_per_device", "storage_buffer_mb", "db_timeout_s",
+                "event_log_retention_s")
     for field in positive:
         if getattr(s, field) <= 0:
             raise ConfigError(f"{field}: must be positive")

@@ -120,6 +120,16 @@ class RuntimeCollector(Collector):
             for (channel, outcome), count in sorted(rt.alerts.sender.outcomes.items()):
                 sent.add_metric([channel, outcome], count)
             yield sent
+        if rt.replication is not None:
+            yield GaugeMetricFamily("sitelink_event_log_last_id",
+                                    "The last event log row delivered here",
+                                    value=rt.replication.last_id)
+            yield CounterMetricFamily("sitelink_event_log_listens",
+                                      "LISTEN connections made to the event log (1 + reconnects)",
+                                      value=rt.replication.listens)
+            yield CounterMetricFamily("sitelink_event_log_dropped",
+                                      "Event log rows dropped while the database was down",
+                                      value=rt.replication.dropped)
         if rt.bridge is not None:
             yield CounterMetricFamily("sitelink_bridge_crossings",
                                       "Thread-to-loop hand-offs (each carries a batch)",

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from sitelink.cluster import eventlog
 from sitelink.storage import event_ids
 from sitelink.storage.database import Database
 from sitelink.storage.tables import (
@@ -127,6 +128,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0004_event_id_reservation", event_ids.create_table),
     Migration("0005_web_sessions", _web_sessions),
     Migration("0006_alerts", _alerts),
+    Migration("0007_event_log", eventlog.create_table),
 )
 
 

@@ -309,9 +309,19 @@ def test_a_restart_loses_nothing_and_sites_reconnect_by_themselves(
     assert admin.get(f"/api/v1/mqtt/dataloggers/{keep['id']}/").json()["availability"] in (
         "unknown", "online")
 
-    stale = live.events(last_event_id=last_id if int(last_id) > 5 else "999999")
-    assert stale.wait_for("reset"), "ids of the old process cannot be resumed"
-    stale.close()
+    if live.runtime.db.engine_name == "postgres":
+        # the cluster's event log outlives a process: the old stream resumes where it was,
+        # with the goodbye of the old process and the hello of the new one
+        resumed = live.events(last_event_id=last_id)
+        resumed.wait_for("site.status", status="connected")
+        assert [e.event for e in resumed.events if e.event == "reset"] == []
+        assert [int(e.id) for e in resumed.events] == sorted(int(e.id) for e in resumed.events)
+        assert all(int(e.id) > int(last_id) for e in resumed.events)
+        resumed.close()
+    else:
+        stale = live.events(last_event_id=last_id if int(last_id) > 5 else "999999")
+        assert stale.wait_for("reset"), "ids of the old process cannot be resumed"
+        stale.close()
     fresh = live.events(params={"site_id": fleet.site_id})
     fleet.v1("KEEP", ("t_ext", 43.0))
     fresh.wait_for("device.online", serial_number="KEEP")
