@@ -16,7 +16,17 @@ import argparse
 import time
 from collections.abc import Callable
 
-from bench import alerts, control, decoders, failure, fanout, ingest, scale, storage
+from bench import (
+    alerts,
+    cluster_commands,
+    control,
+    decoders,
+    failure,
+    fanout,
+    ingest,
+    scale,
+    storage,
+)
 from bench.common import BENCH_DIR, Row, Section, machine, render_table
 
 BENCHES: list[tuple[str, Callable[[], Section]]] = [
@@ -28,6 +38,7 @@ BENCHES: list[tuple[str, Callable[[], Section]]] = [
     ("storage", storage.run),
     ("scale", scale.run),
     ("alerts", alerts.run),
+    ("cluster_commands", cluster_commands.run),
 ]
 
 

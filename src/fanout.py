@@ -265,6 +265,10 @@ class Hub:
         """Storage now reserves ids up to ``ceiling``: ask again when half is used."""
         self._reserve_at = self.last_id + max(1, (ceiling - self.last_id) // 2)
 
+    def wants_readings(self) -> bool:
+        """Some open stream asked for ``sensor.reading``."""
+        return any(event_filter.readings for event_filter in self._groups)
+
     def drop_stalled(self) -> int:
         """Drop every client that is stuck (also when no event is coming to notice it)."""
         stalled = [sub for sub in self.subscribers if sub.stalled()]

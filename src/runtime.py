@@ -45,6 +45,7 @@ from sitelink.alerts.timers import ClockScheduler, LoopScheduler, Scheduler
 from sitelink.bridge import Bridge
 from sitelink.cluster.commands import OwnerCommands, publish_here
 from sitelink.cluster.logged import SiteChangeLogged
+from sitelink.cluster.readings import ReadingsFollower
 from sitelink.cluster.replication import Replication
 from sitelink.desired import RejectedSite, desired_sites, device_states, site_spec
 from sitelink.errors import InvalidRow
@@ -94,6 +95,7 @@ class Runtime:
         self.ownership: Ownership = OwnsNothing() if settings.test_own_no_sites else SoleInstance()
         self.replication: Replication | None = None  # PostgreSQL: the cluster's event log
         self.commands: OwnerCommands | None = None
+        self.readings: ReadingsFollower | None = None  # PostgreSQL: others' live readings
         self.rejections = RejectedSites(self.read_model)
         self._reconcile_task: asyncio.Task[None] | None = None
         self._watch_task: asyncio.Task[None] | None = None
@@ -138,7 +140,8 @@ class Runtime:
             await ensure_bootstrap(self.db, s.admin_token)
         loop = asyncio.get_running_loop()
         if self.db.engine_name == "postgres":  # event ids: the cluster's log numbers them
-            self.replication = Replication(self.db, s.database_url, self.hub,
+            self.replication = Replication(getattr(self.db.engine, "pool", None),
+                                           s.database_url, self.hub,
                                            retention_s=s.event_log_retention_s)
             self.hub.log = self.replication
             self.commands = OwnerCommands(self, self.replication)
@@ -157,6 +160,8 @@ class Runtime:
         self.read_model.load(await site_store.list_sites(self.db))
         if self.replication is not None and self.commands is not None:
             await self.replication.start(self.commands.rebuild)
+            self.readings = ReadingsFollower(self.replication.pool, self.hub, self.ownership)
+            self.readings.start()
         scheduler: Scheduler = (LoopScheduler(loop) if self._own_clock
                                 else ClockScheduler(self.clock, loop))
         self.alerts = AlertService(self.db, self.read_model, self.hub, scheduler,
@@ -197,6 +202,8 @@ class Runtime:
             await self.bridge.stop()
         if self.alerts is not None:
             await self.alerts.stop()
+        if self.readings is not None:
+            await self.readings.stop()
         if self.replication is not None:
             await self.replication.stop()
         if self.writer is not None:

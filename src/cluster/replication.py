@@ -43,7 +43,7 @@ from sitelink.cluster.eventlog import NewRow, Row
 from sitelink.events import DeviceHeartbeat, Event, SiteTraffic
 from sitelink.fanout import Hub
 from sitelink.readmodel import Announcement
-from sitelink.storage.database import Database, is_unreachable
+from sitelink.storage.database import is_unreachable
 
 log = structlog.get_logger(__name__)
 
@@ -61,8 +61,8 @@ RemoteHandler = Callable[[logged.LoggedState], Awaitable[None]]
 class Replication:
     """This instance's side of the event log (``Hub.log`` and ``Bridge.log``)."""
 
-    def __init__(self, db: Database, dsn: str, hub: Hub, *, retention_s: float) -> None:
-        self.pool: Any = getattr(db.engine, "pool", None)
+    def __init__(self, pool: Any, dsn: str, hub: Hub, *, retention_s: float) -> None:
+        self.pool = pool  # the main process's asyncpg pool (piccolo's)
         self.dsn = dsn
         self.hub = hub
         self.retention_s = retention_s

@@ -144,6 +144,23 @@ def test_a_device_discovered_on_a_appears_on_b_with_its_availability(
         [(r["id"], r["availability"]) for r in rows]
 
 
+def test_a_live_chart_on_b_gets_the_readings_of_a_s_site(
+        cluster: Cluster, site: dict[str, Any]) -> None:
+    on_b = cluster.b.stream(params={"site_id": site["site_id"], "readings": 1})
+    publisher = Publisher(cluster.broker.host, cluster.broker.port)
+    try:
+        def sent_and_seen() -> bool:
+            publisher.publish(f"{site['code']}/datalogger/monstro/CLU-2/heartbeat",
+                              v1_heartbeat(("rh", 55.5)))
+            return bool(on_b.of("sensor.reading", serial_number="CLU-2", key="rh", value=55.5))
+
+        # the first poll on B only notes where the table ends: heartbeats until one is seen
+        wait_until(sent_and_seen, 15, interval_s=0.3, message="a reading of A's site on B")
+    finally:
+        publisher.close()
+        on_b.close()
+
+
 def test_b_streams_a_s_events_under_the_same_ids_and_resumes_a_s_last_event_id(
         cluster: Cluster, site: dict[str, Any]) -> None:
     site_id = site["site_id"]
