@@ -216,6 +216,14 @@ class Replication:
         ids = await eventlog.append(self.pool, self.origin, rows)
         for _ in rows:
             self._queue.popleft()
+        try:
+            await self._deliver_own(ids, rows)
+        except Exception as exc:  # appended: the follower delivers them instead
+            log.warning("delivering appended rows failed; the follower will",
+                        error=str(exc)[:300])
+            self.poke()
+
+    async def _deliver_own(self, ids: list[int], rows: list[NewRow]) -> None:
         async with self._order:
             if ids[0] == self.last_id + 1:  # nothing of another instance came in between
                 for id, row in zip(ids, rows, strict=True):
