@@ -1,0 +1,69 @@
+"""The SSE hub on the cluster's event log (PostgreSQL), without a database: a hand-written
+log outlet records what the hub hands it.
+
+Pins: a published event goes to the log, not to the streams, until the log's reader hands
+it back under the row's id; a reading goes out at once without an ``id:`` line; a hub that
+starts on the log resumes a ``Last-Event-ID`` from before its start.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from sitelink.fanout import EventFilter, Hub
+
+EVERYTHING = EventFilter(readings=True)
+
+
+class Outlet:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, int | None, dict[str, Any], msgspec.Struct | None]] = []
+
+    def append(self, type_: str, site_id: int | None, data: dict[str, Any],
+               state: msgspec.Struct | None) -> None:
+        self.rows.append((type_, site_id, data, state))
+
+
+class Marker(msgspec.Struct, frozen=True):
+    n: int
+
+
+def test_an_event_reaches_streams_only_through_the_log_under_the_log_s_id() -> None:
+    hub, outlet = Hub(), Outlet()
+    hub.log = outlet
+    hub.start_log(40, [])
+    sub = hub.subscribe(EVERYTHING, None)
+    assert hub.publish("site.status", 1, {"s": "connected"}, state=Marker(n=1)) is None
+    assert outlet.rows == [("site.status", 1, {"s": "connected"}, Marker(n=1))]
+    assert sub.take() == []
+    hub.publish_logged(41, None, 1, None)  # a state-only row: no event, the id moves on
+    hub.publish_logged(42, "site.status", 1, b'{"s":"connected"}')
+    [event] = sub.take()
+    assert event.frame == b'id: 42\r\nevent: site.status\r\ndata: {"s":"connected"}\r\n\r\n'
+    assert hub.last_id == 42
+
+
+def test_a_reading_goes_out_at_once_without_an_id_line() -> None:
+    hub, outlet = Hub(), Outlet()
+    hub.log = outlet
+    hub.start_log(7, [])
+    sub = hub.subscribe(EVERYTHING, None)
+    hub.publish("sensor.reading", 1, lambda: {"key": "t", "value": 1.5})
+    [event] = sub.take()
+    assert outlet.rows == []
+    assert event.frame == b'event: sensor.reading\r\ndata: {"key":"t","value":1.5}\r\n\r\n'
+    assert hub.last_id == 7  # readings take no id
+
+
+def test_a_hub_started_on_the_log_resumes_ids_from_before_its_start() -> None:
+    hub = Hub()
+    hub.log = Outlet()
+    hub.start_log(30, [(10, "site.changed", 1, b"{}"), (20, "site.status", 1, b"{}"),
+                       (30, "site.status", 2, b"{}")])
+    resumed = hub.subscribe(EVERYTHING, 10)
+    assert [e.id for e in resumed.take()] == [20, 30]
+    assert [e.id for e in hub.subscribe(EVERYTHING, 9).take()] == [10, 20, 30]  # just before
+    [reset] = hub.subscribe(EVERYTHING, 5).take()
+    assert reset.type == "reset"
