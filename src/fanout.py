@@ -20,10 +20,11 @@ where this run's ids begin and how far they are reserved, and the hub calls
 before this run — or above the last id — is not this run's, and always answers ``reset``.
 
 Ids, PostgreSQL: the cluster's event log numbers them (``sitelink.cluster.eventlog``), so
-every instance sends the same event under the same id. ``log`` is then set: ``publish``
-hands the event to the log instead of numbering it, and the log's reader calls
-``publish_logged`` with the row's id, in id order. A ``sensor.reading`` is not logged (too
-many): it goes out at once without an ``id:`` line, carrying the last id for the ring.
+every instance sends the same event under the same id, one more than the one before.
+``log`` is then set: ``publish`` hands the event to the log instead of numbering it, and
+the log's reader calls ``publish_logged`` with the row's SSE id, in order. A
+``sensor.reading`` is not logged (too many): it goes out at once without an ``id:`` line,
+carrying the last id for the ring.
 """
 
 from __future__ import annotations
@@ -224,13 +225,10 @@ class Hub:
             event = PublicEvent(self.last_id, type_, site_id, _encoder.encode(data))
         return self._offer(event)
 
-    def publish_logged(self, id: int, type_: str | None, site_id: int | None,
-                       data: bytes | None) -> None:
-        """A row of the event log, in id order: published under its id when it is public;
-        a state-only row just moves the last id on."""
+    def publish_logged(self, id: int, type_: str, site_id: int | None, data: bytes | None) -> None:
+        """A public row of the event log, in order, under its SSE id (its ``seq``)."""
         self.last_id = max(self.last_id, id)
-        if type_ is not None:
-            self._offer(PublicEvent(id, type_, site_id, data or b"null"))
+        self._offer(PublicEvent(id, type_, site_id, data or b"null"))
 
     def start_log(self, high_id: int, tail: Iterable[tuple[int, str, int | None, bytes]]) -> None:
         """A run on the event log: the log's last rows fill the ring (so ``Last-Event-ID`` from

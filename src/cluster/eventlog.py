@@ -1,7 +1,8 @@
 """The cluster's event log on PostgreSQL: one table, one id sequence, one NOTIFY channel.
 
 Every instance appends what the others must learn — the public events of the SSE stream
-(``type`` and ``data``: the id of a row *is* the SSE id on every instance) and the state
+(``type``, ``data`` and ``seq``: a public row's ``seq`` *is* its SSE id on every instance,
+one more than the public row before it, as API.md wants) and the state
 behind them (``state``: a msgpack ``LoggedState``, applied to the other instances' read
 models: a site's status, traffic counters, device availability, site changes, commands for
 a site's owner and their answers). A row may carry both, or either.
@@ -10,10 +11,11 @@ Ids are handed out in commit order: an append takes a transaction-level advisory
 before its rows draw their ids, so a transaction with a higher id always commits after every
 lower one. A reader that has seen id N therefore never finds a row below N later, and
 "every row after my last id" is complete (ids of a rolled-back append are gaps, never late
-arrivals). Appends run with ``synchronous_commit = off``: the commit does not wait for the
-WAL flush (a crash of PostgreSQL itself may lose the last few ms of log; the state tables
-are written by the storage writer as before), which keeps an operator's start reaching the
-stream within a millisecond or so of the actor's event.
+arrivals); ``seq`` is numbered under the same lock. Appends run with
+``synchronous_commit = off``: the commit does not wait for the WAL flush (a crash of
+PostgreSQL itself may lose the last few ms of log; the state tables are written by the
+storage writer as before), which keeps an operator's start reaching the stream within a
+millisecond or so of the actor's event.
 
 The commit sends ``NOTIFY sitelink_events, '<high id>'``; every instance LISTENs and reads
 what it has not seen (``sitelink.cluster.replication``).
@@ -50,7 +52,13 @@ TABLE_DDL = (
     "data BYTEA NULL, "
     "kind TEXT NULL, "
     "subject TEXT NULL, "
-    "state BYTEA NULL)"
+    "state BYTEA NULL, "
+    "seq BIGINT NULL)"
+)
+# The public rows by SSE id (the next one's number, a starting instance's buffer).
+SEQ_INDEX_DDL = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS sitelink_event_log_seq_uq "
+    "ON sitelink_event_log (seq) WHERE seq IS NOT NULL"
 )
 # The latest state per site and subject (a starting instance's rebuild, and pruning).
 LATEST_INDEX_DDL = (
@@ -67,6 +75,7 @@ async def create_table(db: Database) -> None:
         return
     await db.engine.run_ddl(TABLE_DDL)
     await db.engine.run_ddl(LATEST_INDEX_DDL)
+    await db.engine.run_ddl(SEQ_INDEX_DDL)
 
 
 class NewRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -82,9 +91,10 @@ class NewRow(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Row(msgspec.Struct, frozen=True, kw_only=True):
-    """A row of the log, as read back."""
+    """A row of the log, as read back (``seq``: its SSE id when it is public)."""
 
     id: int
+    seq: int | None
     origin: str
     site_id: int | None
     type: str | None
@@ -92,31 +102,43 @@ class Row(msgspec.Struct, frozen=True, kw_only=True):
     state: bytes | None
 
 
-_COLUMNS = "id, origin, site_id, type, data, state"
+_COLUMNS = "id, seq, origin, site_id, type, data, state"
 
 
 def _row(record: Any) -> Row:
-    return Row(id=record["id"], origin=record["origin"], site_id=record["site_id"],
+    return Row(id=record["id"], seq=record["seq"], origin=record["origin"],
+               site_id=record["site_id"],
                type=record["type"], data=record["data"], state=record["state"])
 
 
-async def append(pool: Any, origin: str, rows: Sequence[NewRow]) -> list[int]:
-    """Append ``rows`` in order, in one transaction, and NOTIFY the new high id; their ids,
-    in the same order (consecutive: the advisory lock keeps other appends out)."""
+async def append(pool: Any, origin: str,
+                 rows: Sequence[NewRow]) -> list[tuple[int, int | None]]:
+    """Append ``rows`` in order, in one transaction, and NOTIFY the new high id; each row's
+    ``(id, seq)``, in the same order (consecutive: the advisory lock keeps other appends
+    out; ``seq`` None for a row that is not public)."""
     async with pool.acquire() as connection, connection.transaction():
         await connection.execute("SET LOCAL synchronous_commit = off")
         await connection.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK_ID)
+        seq = int(await connection.fetchval(
+            "SELECT coalesce(max(seq), 0) FROM sitelink_event_log WHERE seq IS NOT NULL"))
+        seqs: list[int | None] = []
+        for row in rows:
+            if row.type is not None:
+                seq += 1
+            seqs.append(seq if row.type is not None else None)
         records = await connection.fetch(
-            "INSERT INTO sitelink_event_log (origin, site_id, type, data, kind, subject, state) "
-            "SELECT $1, u.site_id, u.type, u.data, u.kind, u.subject, u.state FROM unnest("
-            "$2::integer[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::bytea[]) "
-            "WITH ORDINALITY AS u(site_id, type, data, kind, subject, state, n) "
+            "INSERT INTO sitelink_event_log "
+            "(origin, site_id, type, data, kind, subject, state, seq) "
+            "SELECT $1, u.site_id, u.type, u.data, u.kind, u.subject, u.state, u.seq "
+            "FROM unnest($2::integer[], $3::text[], $4::bytea[], $5::text[], $6::text[], "
+            "$7::bytea[], $8::bigint[]) "
+            "WITH ORDINALITY AS u(site_id, type, data, kind, subject, state, seq, n) "
             "ORDER BY u.n RETURNING id",
             origin, [r.site_id for r in rows], [r.type for r in rows], [r.data for r in rows],
-            [r.kind for r in rows], [r.subject for r in rows], [r.state for r in rows])
+            [r.kind for r in rows], [r.subject for r in rows], [r.state for r in rows], seqs)
         ids = sorted(int(record["id"]) for record in records)
         await connection.execute("SELECT pg_notify($1, $2)", CHANNEL, str(ids[-1]))
-    return ids
+    return list(zip(ids, seqs, strict=True))
 
 
 async def after(pool: Any, last_id: int, limit: int = 5_000) -> list[Row]:
@@ -128,11 +150,13 @@ async def after(pool: Any, last_id: int, limit: int = 5_000) -> list[Row]:
     return [_row(r) for r in records]
 
 
-async def high_id(pool: Any) -> int:
-    """The highest id in the log (0 when it is empty)."""
+async def high_ids(pool: Any) -> tuple[int, int]:
+    """The highest id and the highest ``seq`` in the log (0 when there is none)."""
     async with pool.acquire() as connection:
-        value = await connection.fetchval("SELECT coalesce(max(id), 0) FROM sitelink_event_log")
-    return int(value)
+        record = await connection.fetchrow(
+            "SELECT coalesce(max(id), 0) AS id, coalesce(max(seq), 0) AS seq "
+            "FROM sitelink_event_log")
+    return int(record["id"]), int(record["seq"])
 
 
 async def public_tail(pool: Any, up_to: int, count: int) -> list[Row]:
@@ -140,8 +164,8 @@ async def public_tail(pool: Any, up_to: int, count: int) -> list[Row]:
     SSE buffer, so ``Last-Event-ID`` from before its start resumes)."""
     async with pool.acquire() as connection:
         records = await connection.fetch(
-            f"SELECT {_COLUMNS} FROM sitelink_event_log WHERE id <= $1 AND type IS NOT NULL "
-            "ORDER BY id DESC LIMIT $2", up_to, count)
+            f"SELECT {_COLUMNS} FROM sitelink_event_log WHERE id <= $1 AND seq IS NOT NULL "
+            "ORDER BY seq DESC LIMIT $2", up_to, count)
     return [_row(r) for r in reversed(records)]
 
 

@@ -84,10 +84,10 @@ class Replication:
     async def start(self, rebuild: Callable[[logged.LoggedState], None]) -> None:
         """Fill the hub's ring from the log and hand each site's and device's latest state to
         ``rebuild``; then append, follow and listen."""
-        high = await eventlog.high_id(self.pool)
+        high, high_seq = await eventlog.high_ids(self.pool)
         tail = await eventlog.public_tail(self.pool, high, self.hub.buffer_size)
-        self.hub.start_log(high, [(r.id, r.type or "", r.site_id, r.data or b"null")
-                                  for r in tail])
+        self.hub.start_log(high_seq, [(r.seq or 0, r.type or "", r.site_id, r.data or b"null")
+                                      for r in tail])
         for row in await eventlog.latest_states(self.pool, high):
             state = _decode(row)
             if state is not None:
@@ -213,23 +213,26 @@ class Replication:
 
     async def _append_once(self) -> None:
         rows = [self._queue[i] for i in range(min(len(self._queue), MAX_APPEND))]
-        ids = await eventlog.append(self.pool, self.origin, rows)
+        numbered = await eventlog.append(self.pool, self.origin, rows)
         for _ in rows:
             self._queue.popleft()
         try:
-            await self._deliver_own(ids, rows)
+            await self._deliver_own(numbered, rows)
         except Exception as exc:  # appended: the follower delivers them instead
             log.warning("delivering appended rows failed; the follower will",
                         error=str(exc)[:300])
             self.poke()
 
-    async def _deliver_own(self, ids: list[int], rows: list[NewRow]) -> None:
+    async def _deliver_own(self, numbered: list[tuple[int, int | None]],
+                           rows: list[NewRow]) -> None:
         async with self._order:
-            if ids[0] == self.last_id + 1:  # nothing of another instance came in between
-                for id, row in zip(ids, rows, strict=True):
-                    self.hub.publish_logged(id, row.type, row.site_id, row.data)
-                self.last_id = ids[-1]
-            elif ids[-1] > self.last_id:  # others' rows first: read them all, ours with them
+            first, last = numbered[0][0], numbered[-1][0]
+            if first == self.last_id + 1:  # nothing of another instance came in between
+                for (_, seq), row in zip(numbered, rows, strict=True):
+                    if seq is not None and row.type is not None:
+                        self.hub.publish_logged(seq, row.type, row.site_id, row.data)
+                self.last_id = last
+            elif last > self.last_id:  # others' rows first: read them all, ours with them
                 await self._catch_up()
 
     # --- out of the log -----------------------------------------------------------------------
@@ -256,7 +259,8 @@ class Replication:
             for row in rows:
                 if row.origin != self.origin and row.state is not None:
                     await self._apply(row)
-                self.hub.publish_logged(row.id, row.type, row.site_id, row.data)
+                if row.seq is not None and row.type is not None:
+                    self.hub.publish_logged(row.seq, row.type, row.site_id, row.data)
                 self.last_id = row.id
             if len(rows) < 5_000:
                 return

@@ -22,6 +22,7 @@ from sitelink.events import ConnectionStatus, SiteStatusChanged
 from sitelink.fanout import EventFilter, Hub
 
 pytestmark = pytest.mark.postgres
+ONE = ConnectionStatus.CONNECTED
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +38,7 @@ async def pool(dsn: str) -> AsyncIterator[asyncpg.Pool]:
     async with pool.acquire() as connection:
         await connection.execute(eventlog.TABLE_DDL)
         await connection.execute(eventlog.LATEST_INDEX_DDL)
+        await connection.execute(eventlog.SEQ_INDEX_DDL)
         await connection.execute("TRUNCATE sitelink_event_log RESTART IDENTITY")
     yield pool
     await pool.close()
@@ -48,6 +50,7 @@ def public(n: int, writer: int) -> NewRow:
 
 
 def status(site_id: int, value: ConnectionStatus, at: float) -> NewRow:
+    """A state row: no SSE id."""
     state = SiteStatusChanged(site_id=site_id, code=f"s{site_id}", status=value, is_enabled=True,
                               error_message="", retry_count=0, next_retry_at=None, client_id="c",
                               last_connected_at=None, topics=(), handler_running=True, at=at)
@@ -57,11 +60,14 @@ def status(site_id: int, value: ConnectionStatus, at: float) -> NewRow:
 async def test_a_reader_after_its_last_id_misses_nothing_while_writers_append_concurrently(
         pool: asyncpg.Pool) -> None:
     written: list[int] = []
+    public_seqs: list[int] = []
     done = asyncio.Event()
 
     async def writer(w: int) -> None:
         for n in range(40):
-            written.extend(await eventlog.append(pool, f"w{w}", [public(n, w), public(n, w)]))
+            numbered = await eventlog.append(pool, f"w{w}", [public(n, w), status(w, ONE, n)])
+            written.extend(i for i, _ in numbered)
+            public_seqs.extend(s for _, s in numbered if s is not None)
 
     async def reader() -> list[int]:
         seen: list[int] = []
@@ -79,6 +85,7 @@ async def test_a_reader_after_its_last_id_misses_nothing_while_writers_append_co
     seen = await reading
     assert sorted(written) == seen  # every row, each once, in id order
     assert seen == list(range(1, 4 * 40 * 2 + 1))  # and no id skipped
+    assert sorted(public_seqs) == list(range(1, 4 * 40 + 1))  # SSE ids: one more each time
 
 
 async def test_two_instances_hubs_hold_the_same_events_under_the_same_ids(
@@ -103,7 +110,7 @@ async def test_two_instances_hubs_hold_the_same_events_under_the_same_ids(
 
         await asyncio.wait_for(asyncio.gather(collect(0), collect(1)), 10)
         assert got[0] == got[1]
-        assert [i for i, _ in got[0]] == sorted(i for i, _ in got[0])
+        assert [i for i, _ in got[0]] == list(range(1, 31))  # one more each time
         assert sorted(msgspec.json.decode(d)["n"] for _, d in got[0]) == list(range(30))
     finally:
         for replication in replications:

@@ -38,11 +38,10 @@ def test_an_event_reaches_streams_only_through_the_log_under_the_log_s_id() -> N
     assert hub.publish("site.status", 1, {"s": "connected"}, state=Marker(n=1)) is None
     assert outlet.rows == [("site.status", 1, {"s": "connected"}, Marker(n=1))]
     assert sub.take() == []
-    hub.publish_logged(41, None, 1, None)  # a state-only row: no event, the id moves on
-    hub.publish_logged(42, "site.status", 1, b'{"s":"connected"}')
+    hub.publish_logged(41, "site.status", 1, b'{"s":"connected"}')
     [event] = sub.take()
-    assert event.frame == b'id: 42\r\nevent: site.status\r\ndata: {"s":"connected"}\r\n\r\n'
-    assert hub.last_id == 42
+    assert event.frame == b'id: 41\r\nevent: site.status\r\ndata: {"s":"connected"}\r\n\r\n'
+    assert hub.last_id == 41
 
 
 def test_a_reading_goes_out_at_once_without_an_id_line() -> None:
