@@ -20,6 +20,7 @@ site change reloads the site and, on its owner, connects, reconnects or stops it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -37,6 +38,7 @@ from sitelink.actors.site_messages import (
 from sitelink.actors.supervisor import Forward
 from sitelink.cluster import logged
 from sitelink.cluster.replication import Replication
+from sitelink.errors import NotFound
 from sitelink.events import DeviceKey
 from sitelink.ownership import Ownership
 from sitelink.readmodel import ReadModel
@@ -129,7 +131,8 @@ class OwnerCommands:
             case logged.SiteChangeLogged(site_id=site_id, change="deleted"):
                 host.site_removed(site_id, announce=False)
             case logged.SiteChangeLogged(site_id=site_id, change=change):
-                await host.site_changed(site_id, change, announce=False)
+                with contextlib.suppress(NotFound):  # deleted since: its own row follows
+                    await host.site_changed(site_id, change, announce=False)
             case logged.SiteCommand():
                 self._command(state)
             case logged.PublishRequested(site_id=site_id) if host.ownership.owns(site_id):

@@ -263,6 +263,41 @@ def test_discovery_sent_to_b_runs_on_a_and_its_result_shows_on_b(
         publisher.close()
 
 
+def test_a_topic_added_and_a_site_deleted_through_b_reach_a_at_once(
+        cluster: Cluster, site: dict[str, Any]) -> None:
+    site_id, code = site["site_id"], site["code"]
+    added = cluster.b.admin.post(f"/api/v1/mqtt/sites/{site_id}/topics/", json={
+        "pattern": "v2/datalogger/{model}/{serial}/heartbeat", "payload_version": "v2"})
+    assert added.status_code == 201, added.text
+    wanted = f"{code}/v2/datalogger/+/+/heartbeat"
+    # the periodic reconcile is an hour away: only the log's row can have told A
+    wait_until(lambda: wanted in cluster.a.admin.get(
+        f"/api/v1/mqtt/sites/{site_id}/status/").json()["topics_list"], 10,
+        message="A subscribes the topic added on B")
+
+    doomed = create_site(cluster.b.admin, cluster.broker.host, cluster.broker.port,
+                         is_enabled=True)
+    wait_until(lambda: cluster.a.admin.get(
+        f"/api/v1/mqtt/sites/{doomed['site_id']}/status/").json().get("status") == "connected",
+        10, message="A connects the second site")
+    def site_actors() -> list[str]:
+        return [a["name"] for a in cluster.a.admin.get(
+            "/api/v1/actors", params={"kind": "site"}).json()["actors"]]
+
+    assert doomed["code"] in site_actors()
+    on_a = cluster.a.stream(params={"site_id": doomed["site_id"]})
+    try:
+        assert cluster.b.admin.delete(
+            f"/api/v1/mqtt/sites/{doomed['site_id']}/").status_code == 204
+        on_a.wait_for("site.changed", 10, change="deleted")
+        wait_until(lambda: cluster.a.admin.get(
+            f"/api/v1/mqtt/sites/{doomed['site_id']}/status/").status_code == 404, 10)
+        wait_until(lambda: doomed["code"] not in site_actors(), 10,
+                   message="A's actor of the deleted site stopped")
+    finally:
+        on_a.close()
+
+
 def test_a_dropped_listen_connection_is_made_again_and_nothing_is_lost(
         cluster: Cluster, site: dict[str, Any]) -> None:
     site_id = site["site_id"]
