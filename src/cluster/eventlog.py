@@ -181,11 +181,13 @@ async def latest_states(pool: Any, up_to: int) -> list[Row]:
 
 async def prune(pool: Any, retention_s: float, keep_rows: int = KEEP_ROWS) -> int:
     """Delete rows older than ``retention_s`` below the newest ``keep_rows``, except the
-    latest lasting state of each site and device; how many went."""
+    latest lasting state of each site and device and the last public row; how many went."""
     async with pool.acquire() as connection:
         status = await connection.execute(
             "DELETE FROM sitelink_event_log WHERE at < now() - make_interval(secs => $1) "
             "AND id <= (SELECT coalesce(max(id), 0) FROM sitelink_event_log) - $2 "
+            # the last public row stays: the next SSE id is counted from it
+            "AND (seq IS NULL OR seq < (SELECT max(seq) FROM sitelink_event_log)) "
             "AND id NOT IN (SELECT max(id) FROM sitelink_event_log "
             "WHERE kind = ANY($3::text[]) GROUP BY kind, site_id, subject)",
             float(retention_s), keep_rows, list(LASTING_KINDS))

@@ -134,5 +134,13 @@ async def test_pruning_keeps_the_newest_rows_and_each_site_s_latest_status(
     assert pruned == 11
     latest = [logged.decode(r.state) for r in await eventlog.latest_states(pool, 100)
               if r.state is not None]
+    # only state rows are new: the last public row stays, or SSE ids would start again
+    await eventlog.append(pool, "a", [status(3, ONE, float(n)) for n in range(12)])
+    async with pool.acquire() as connection:
+        await connection.execute("UPDATE sitelink_event_log SET at = now() - interval '2 hours'")
+    await eventlog.prune(pool, retention_s=3600, keep_rows=10)
+    assert [r.seq for r in await eventlog.after(pool, 0) if r.seq is not None] == [20]
+    [(_, seq)] = await eventlog.append(pool, "a", [public(99, 9)])
+    assert seq == 21
     assert [(s.site_id, getattr(s, "status", None)) for s in latest] == [
         (1, ConnectionStatus.CONNECTED), (2, ConnectionStatus.ERROR)]
