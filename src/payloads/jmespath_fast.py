@@ -9,7 +9,8 @@ multiselects, ...). The closures follow the reference interpreter node for node 
 a non-object is null, an index out of range is null, a projection drops nulls, a flatten
 merges one level), and a hypothesis test holds them to its answers.
 
-Pure functions, safe from any thread.
+``index``, ``chain``, ``flatten`` and ``projection`` are shared with ``jmespath_typed``,
+whose accessors walk Structs where these walk dicts. Pure functions, safe from any thread.
 """
 
 from __future__ import annotations
@@ -41,18 +42,18 @@ def _compile(node: dict[str, Any]) -> Evaluate | None:
         parts = [_compile(child) for child in children]
         if any(part is None for part in parts):
             return None
-        return _chain(parts)  # type: ignore[arg-type]
+        return chain(parts)  # type: ignore[arg-type]
     if kind == "index":
-        return _index(node["value"])
+        return index(node["value"])
     if kind == "flatten":
         inner = _compile(children[0])
-        return None if inner is None else _flatten(inner)
+        return None if inner is None else flatten(inner)
     if kind == "projection" and children[1]["type"] == "field":
         base = _compile(children[0])
         return None if base is None else _project_field(base, children[1]["value"])
     if kind == "projection":
         left, right = _compile(children[0]), _compile(children[1])
-        return None if left is None or right is None else _projection(left, right)
+        return None if left is None or right is None else projection(left, right)
     return None
 
 
@@ -80,8 +81,10 @@ def _path(keys: tuple[str, ...]) -> Evaluate:
     return path
 
 
-def _index(position: int) -> Evaluate:
-    def index(value: Any) -> Any:
+def index(position: int) -> Evaluate:
+    """``[n]``: the element at ``position`` of a list (negative from the end), else null."""
+
+    def indexed(value: Any) -> Any:
         if not isinstance(value, list):
             return None
         try:
@@ -89,10 +92,12 @@ def _index(position: int) -> Evaluate:
         except IndexError:
             return None
 
-    return index
+    return indexed
 
 
-def _chain(parts: list[Evaluate]) -> Evaluate:
+def chain(parts: list[Evaluate]) -> Evaluate:
+    """``a.b[0]``: each part applied to what the one before gave."""
+
     if len(parts) == 2:
         first, second = parts
 
@@ -101,16 +106,18 @@ def _chain(parts: list[Evaluate]) -> Evaluate:
 
         return pair
 
-    def chain(value: Any) -> Any:
+    def chained(value: Any) -> Any:
         for part in parts:
             value = part(value)
         return value
 
-    return chain
+    return chained
 
 
-def _flatten(inner: Evaluate) -> Evaluate:
-    def flatten(value: Any) -> Any:
+def flatten(inner: Evaluate) -> Evaluate:
+    """``a[]``: the list ``inner`` gives with the lists among its elements merged in."""
+
+    def flattened(value: Any) -> Any:
         base = inner(value)
         if not isinstance(base, list):
             return None
@@ -122,27 +129,29 @@ def _flatten(inner: Evaluate) -> Evaluate:
                 merged.append(element)
         return merged
 
-    return flatten
+    return flattened
 
 
 def _project_field(left: Evaluate, key: str) -> Evaluate:
     """``a[].name``: the projection of one field, without a call per element."""
 
-    def projection(value: Any) -> Any:
+    def projected(value: Any) -> Any:
         base = left(value)
         if not isinstance(base, list):
             return None
         found = [element.get(key) if isinstance(element, dict) else None for element in base]
         return [item for item in found if item is not None]
 
-    return projection
+    return projected
 
 
-def _projection(left: Evaluate, right: Evaluate) -> Evaluate:
-    def projection(value: Any) -> Any:
+def projection(left: Evaluate, right: Evaluate) -> Evaluate:
+    """``a[*].b``: ``right`` of each element of the list ``left`` gives, nulls dropped."""
+
+    def projected(value: Any) -> Any:
         base = left(value)
         if not isinstance(base, list):
             return None
         return [found for found in map(right, base) if found is not None]
 
-    return projection
+    return projected
