@@ -31,14 +31,14 @@ Pure functions and immutable values, safe from any thread.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from operator import attrgetter
+from collections.abc import Callable, Mapping
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import msgspec
 from jmespath.parser import ParsedResult
 
-from sitelink.payloads.jmespath_fast import Evaluate, chain, flatten, index, projection
+from sitelink.payloads.jmespath_fast import Evaluate, chain, flatten, projection
 
 _MAX_NODES = 128  # a map is a few short paths; past this the generic path is as good
 
@@ -165,18 +165,15 @@ def _compile(ast: dict[str, Any], node: _Node) -> tuple[Evaluate, _Node]:
     children = ast["children"]
     if kind in ("current", "identity"):
         return _identity, node
-    if kind == "field":
-        return _attr(node.as_object(), ast["value"])
+    walked = _walk(ast, node)
+    if walked is not None:
+        return _walker(walked[0]), walked[1]
     if kind in ("subexpression", "index_expression"):
-        if kind == "subexpression" and all(child["type"] == "field" for child in children):
-            return _path(node, [child["value"] for child in children])
         parts = []
         for child in children:
             part, node = _compile(child, node)
             parts.append(part)
         return chain(parts), node
-    if kind == "index":
-        return index(ast["value"]), node.as_list()
     if kind == "flatten":
         inner, base = _compile(children[0], node)
         item = base.as_list()
@@ -195,7 +192,8 @@ def _compile(ast: dict[str, Any], node: _Node) -> tuple[Evaluate, _Node]:
         if children[1]["type"] == "field":
             key = children[1]["value"]
             collected.item = item.child(key)
-            return _project_attr(left, item.attrs[key]), collected
+            return _project_attr(_left_steps(children[0], node, item), left,
+                                 item.attrs[key]), collected
         right, collected.item = _compile(children[1], item)
         return projection(left, right), collected
     raise _Unsupported
@@ -223,47 +221,97 @@ def _identity(value: Any) -> Any:
     return value
 
 
-def _attr(node: _Node, key: str) -> tuple[Evaluate, _Node]:
-    child = node.child(key)
-    name = node.attrs[key]
-
-    def attr(value: Any) -> Any:  # the node's Struct, or None
-        return getattr(value, name, None)
-
-    return attr, child
+Step = Callable[[Any], Any]
 
 
-def _path(node: _Node, keys: list[str]) -> tuple[Evaluate, _Node]:
-    """``a.b.c``: one C call for the whole path (a null on the way raises AttributeError:
-    only None lacks a node's attributes)."""
-    names = []
-    for key in keys:
+def _walk(ast: dict[str, Any], node: _Node) -> tuple[list[Step], _Node] | None:
+    """``a.b[0].c``, fields and indexes only: one C call per run of fields and per index
+    (``attrgetter("f0.f1")``, ``itemgetter(0)``), and the node it ends on; None for any
+    other kind of expression."""
+    kind = ast["type"]
+    if kind == "field":
+        key = ast["value"]
         child = node.child(key)
-        names.append(node.attrs[key])
-        node = child
-    get = attrgetter(".".join(names))
-
-    def path(value: Any) -> Any:
-        try:
-            return get(value)
-        except AttributeError:
+        return [attrgetter(node.attrs[key])], child
+    if kind == "index":
+        return [itemgetter(ast["value"])], node.as_list()
+    if kind not in ("subexpression", "index_expression"):
+        return None
+    steps: list[Step] = []
+    names: list[str] = []  # the run of fields not yet made a step
+    for child in ast["children"]:
+        if child["type"] == "field":
+            key = child["value"]
+            below = node.child(key)
+            names.append(node.attrs[key])
+            node = below
+            continue
+        walked = _walk(child, node)
+        if walked is None:
             return None
+        if names:
+            steps.append(attrgetter(".".join(names)))
+            names = []
+        steps.extend(walked[0])
+        node = walked[1]
+    if names:
+        steps.append(attrgetter(".".join(names)))
+    return steps, node
 
-    return path, node
+
+def _walker(steps: list[Step]) -> Evaluate:
+    """The steps of ``_walk`` in turn. Where the path meets a null the step raises —
+    AttributeError for a field of None (only None lacks a node's attributes), TypeError
+    for an index of None — and an index past the end raises IndexError: each is a null."""
+    if len(steps) == 1:
+        (step,) = steps
+
+        def walk_one(value: Any) -> Any:
+            try:
+                return step(value)
+            except (AttributeError, IndexError, TypeError):
+                return None
+
+        return walk_one
+
+    def walk(value: Any) -> Any:
+        try:
+            for step in steps:
+                value = step(value)
+        except (AttributeError, IndexError, TypeError):
+            return None
+        return value
+
+    return walk
 
 
-def _project_attr(left: Evaluate, name: str) -> Evaluate:
-    """``a[].name``: the projection of one field, mapped in C over the elements."""
+def _left_steps(ast: dict[str, Any], node: _Node, item: _Node) -> list[Step] | None:
+    """The steps to the list a projection runs over, when they are a walk (or a flatten of
+    one over objects, which gives the list as it is); else None."""
+    if ast["type"] == "flatten" and item.kind == "object":
+        ast = ast["children"][0]
+    walked = _walk(ast, node)
+    return None if walked is None else walked[0]
+
+
+def _project_attr(steps: list[Step] | None, left: Evaluate, name: str) -> Evaluate:
+    """``a[].name``: the projection of one field, mapped in C over the elements. The list is
+    found by ``steps`` here when they are given (a call less), else by ``left``."""
     get = attrgetter(name)
+    to_list = [left] if steps is None else steps  # left never raises: a step that cannot
 
     def projected(value: Any) -> Any:
-        base = left(value)
-        if type(base) is not list:
+        try:
+            for step in to_list:
+                value = step(value)
+        except (AttributeError, IndexError, TypeError):  # a null on the way (see _walker)
+            return None
+        if type(value) is not list:
             return None
         try:
-            found = list(map(get, base))
+            found = list(map(get, value))
         except AttributeError:  # a null element
-            found = [getattr(element, name, None) for element in base]
+            found = [getattr(element, name, None) for element in value]
         return [item for item in found if item is not None] if None in found else found
 
     return projected

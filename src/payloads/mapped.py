@@ -22,8 +22,6 @@ any thread; the decoder runs on the site actor's thread.
 from __future__ import annotations
 
 import functools
-import itertools
-import operator
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -46,8 +44,6 @@ COMMON = ("firmware", "uptime_s", "at")
 _MAX_EXPRESSION = 1000
 _MS_AFTER = 100_000_000_000  # an epoch number above this is milliseconds (year 5138 in s)
 _EPOCH = datetime(1970, 1, 1)  # naive: the epoch of a naive time read as UTC
-_KEY = operator.attrgetter("key")
-_NULLS = itertools.repeat(None)  # the labels of a map without any (zip stops at the keys)
 
 
 class Readers(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -161,7 +157,7 @@ def decode_mapped(compiled_map: CompiledMap, payload: bytes) -> Reading | Reject
     interpreter let slip, as for a comparison of a string with a number)."""
     typed = compiled_map.typed
     doc = None if typed is None else typed.decode(payload)
-    if doc is not None:
+    if doc is not None:  # the payload fits the map's Structs
         readers = compiled_map.typed_readers
     else:
         doc = parse_json(payload)
@@ -237,27 +233,42 @@ def _parallel(r: Readers, doc: Any) -> tuple[list[SensorValue], int, bool] | Rej
             type(labels) is not list and labels is not None):
         return _not_lists(keys, values, units, labels)
     count = min(len(keys), len(values))
-    # Units and labels that run short (or are absent) are null past their end.
+    # Units and labels that run short are null past their end.
     if units is None or len(units) < count:
         units = (units or []) + [None] * (count - len(units or ()))
-    if labels is None:
-        labels = _NULLS
-    elif len(labels) < count:
-        labels = labels + [None] * (count - len(labels))
     # The common sensor — a string key, a finite float (x - x is NaN for inf and NaN), a
-    # string or no unit and label — is made in the comprehension; _sensor decides the rest.
-    sensors = [
-        SensorValue(key=key, value=raw, label=label or "", unit=unit or "")
-        if type(key) is str and key and type(raw) is float and raw - raw == 0
-        and (type(unit) is str or unit is None) and (type(label) is str or label is None)
-        else _sensor(key, raw, unit, label, None)
-        # zip stops at the keys or the values, whichever ends first; no strict= keyword:
-        # a keyword call of zip costs more than the loop over four sensors.
-        for key, raw, unit, label in zip(keys, values, units, labels)  # noqa: B905
-    ]
-    made = [sensor for sensor in sensors if sensor is not None] if None in sensors else sensors
-    unique = len(set(map(_KEY, made))) == len(made)  # in C: cheaper than merging them
-    return made, len(keys), unique  # type: ignore[return-value]  # the Nones are out
+    # string or no unit and label — is made in the comprehension; _odd_sensor decides the
+    # rest and notes that it did. zip stops at the keys or the values, whichever ends first
+    # (no strict= keyword: a keyword call of zip costs more than a loop over four sensors).
+    odd: list[bool] = []
+    if labels is None:  # the usual map: one keyword and one check less per sensor
+        sensors = [
+            SensorValue(key=key, value=raw, unit=unit or "")
+            if type(key) is str and key and type(raw) is float and raw - raw == 0
+            and (type(unit) is str or unit is None)
+            else _odd_sensor(key, raw, unit, None, odd)
+            for key, raw, unit in zip(keys, values, units)  # noqa: B905
+        ]
+    else:
+        if len(labels) < count:
+            labels = labels + [None] * (count - len(labels))
+        sensors = [
+            SensorValue(key=key, value=raw, label=label or "", unit=unit or "")
+            if type(key) is str and key and type(raw) is float and raw - raw == 0
+            and (type(unit) is str or unit is None) and (type(label) is str or label is None)
+            else _odd_sensor(key, raw, unit, label, odd)
+            for key, raw, unit, label in zip(keys, values, units, labels)  # noqa: B905
+        ]
+    if odd:
+        return [sensor for sensor in sensors if sensor is not None], len(keys), False
+    # Every sensor was a common one: its key is the string in keys, so a set tells.
+    plain = keys if len(keys) == count else keys[:count]
+    return sensors, len(keys), len(set(plain)) == count  # type: ignore[return-value]
+
+
+def _odd_sensor(key: Any, raw: Any, unit: Any, label: Any, odd: list[bool]) -> SensorValue | None:
+    odd.append(True)
+    return _sensor(key, raw, unit, label, None)
 
 
 def _not_lists(*found: Any) -> tuple[list[SensorValue], int, bool] | Rejected:
