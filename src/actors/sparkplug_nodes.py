@@ -64,6 +64,14 @@ class NodeState(Enum):
     OFFLINE = "offline"
 
 
+# The members used once per message, bound once: an attribute of an Enum class is looked up
+# in Python on 3.11 (a fifth of a microsecond each, seven per DATA message).
+_NBIRTH, _NDEATH, _NDATA = MessageType.NBIRTH, MessageType.NDEATH, MessageType.NDATA
+_NCMD, _DBIRTH, _DDEATH, _DCMD = (MessageType.NCMD, MessageType.DBIRTH, MessageType.DDEATH,
+                                  MessageType.DCMD)
+_ONLINE = NodeState.ONLINE
+
+
 def node_transition(state: NodeState, message_type: MessageType, bd_seq_matches: bool) -> NodeState:
     """Where an edge node goes on a message (pure). Only births and a matching death move it."""
     if message_type is MessageType.NBIRTH:
@@ -131,7 +139,7 @@ class EdgeNodes:
         """What the message on ``topic`` means. Never raises for any bytes."""
         kind = topic.message_type
         out = Outcome()
-        if kind is MessageType.NCMD or kind is MessageType.DCMD:
+        if kind is _NCMD or kind is _DCMD:
             return out
         node = self.nodes.get((topic.group, topic.edge))
         if node is None:
@@ -143,22 +151,22 @@ class EdgeNodes:
             return out
         if kind in _CARRIES_SEQ:
             self._check_seq(node, kind, message, out)
-        if kind is MessageType.NBIRTH:
+        if kind is _NBIRTH:
             self._node_birth(node, topic, message, at, retained, out)
-        elif kind is MessageType.NDEATH:
+        elif kind is _NDEATH:
             self._node_death(node, topic, message, at, retained, out)
         else:
-            if node.state is not NodeState.ONLINE:
+            if node.state is not _ONLINE:
                 out.before_birth = True
                 out.rebirth = self._rebirth(node, topic, at)
-            if kind is MessageType.DBIRTH:
+            if kind is _DBIRTH:
                 node.devices[topic.device] = _Definitions(message.metrics)
                 self._data(node.devices[topic.device], topic, message, at, retained, out)
-            elif kind is MessageType.DDEATH:
+            elif kind is _DDEATH:
                 node.devices.pop(topic.device, None)
                 out.heard.append(self._heard(topic, at, retained, status="offline",
                                              reason="Sparkplug DDEATH"))
-            elif kind is MessageType.NDATA:
+            elif kind is _NDATA:
                 self._data(node.metrics, topic, message, at, retained, out)
             else:  # DDATA
                 known = node.devices.get(topic.device)
@@ -201,11 +209,12 @@ class EdgeNodes:
 
     def _check_seq(self, node: EdgeNode, kind: MessageType, message: Payload,
                    out: Outcome) -> None:
-        if not message.HasField("seq"):
+        seq = message.seq
+        if not seq and not message.HasField("seq"):  # an unset seq reads 0: ask only then
             return
-        seq = message.seq % _SEQ_MODULO
-        online = node.state is NodeState.ONLINE
-        if kind is not MessageType.NBIRTH and node.seq is not None and online:
+        seq %= _SEQ_MODULO
+        online = node.state is _ONLINE
+        if kind is not _NBIRTH and node.seq is not None and online:
             out.seq_gap = seq != (node.seq + 1) % _SEQ_MODULO
         node.seq = seq
 

@@ -145,7 +145,8 @@ def sensors_of(
     the number of metrics skipped (an alias never declared, no datatype, not a number).
 
     Runs once per message on the site actor's thread; every attribute read of a protobuf
-    message costs, so a metric known by its alias is read in as few of them as possible."""
+    message costs, so a metric known by its alias is read in as few of them as possible:
+    a Double DATA metric in three (alias, double_value, and the wrapper upb makes for it)."""
     sensors: dict[str, SensorValue] = {}
     skipped = 0
     defined = by_alias.get
@@ -158,13 +159,19 @@ def sensors_of(
                 if not definition.measurement:
                     continue
                 name = definition.name
-                if definition.datatype == DOUBLE and metric.WhichOneof("value") == "double_value":
+                if definition.datatype == DOUBLE:
+                    # An unset double reads 0.0, so a double that is not 0.0 is the one
+                    # set, and needs no WhichOneof (the dearest read of the four).
                     number = metric.double_value
-                    if number - number != 0:  # inf or NaN
-                        skipped += 1
+                    if number and number - number == 0:  # (x - x is NaN for inf and NaN)
+                        sensors[name] = SensorValue(key=name, value=number, unit=definition.unit)
                         continue
-                    sensors[name] = SensorValue(key=name, value=number, unit=definition.unit)
-                    continue
+                    if metric.WhichOneof("value") == "double_value":  # 0.0, inf or NaN
+                        if number - number != 0:
+                            skipped += 1
+                            continue
+                        sensors[name] = SensorValue(key=name, value=number, unit=definition.unit)
+                        continue
                 value = metric_value(metric, metric.datatype or definition.datatype)
                 if isinstance(value, Rejected):
                     skipped += 1
