@@ -180,7 +180,7 @@ def test_ingest_decodes_a_mapped_subscription_and_keeps_the_measured_time() -> N
 
 PATHS = ["head.fields[].name", "data[-1].vals", "head.environment.os_version", "data[-1].time",
          "a", "a.b", "a[0]", "a[-2].b", "a[*].b", "a[].b", "a.b[]", "a[].b[].c", "@", "a[*]",
-         "keys(a)", "a[?b > `1`].c", "a[1:2]"]
+         "keys(a)", "values(a)", "keys(a.b)[0]", "values(a[0])", "a[?b > `1`].c", "a[1:2]"]
 path_docs = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=3),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(

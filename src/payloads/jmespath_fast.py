@@ -4,10 +4,11 @@
 search, which made a CSI-JSON map ten times slower than decoding v1. The expressions of real
 maps are paths — ``head.environment.os_version``, ``data[-1].vals``, ``head.fields[].name`` —
 so ``evaluator(parsed)`` turns such a tree into nested closures once, when the map is
-compiled, and keeps ``parsed.search`` for everything else (filters, functions, slices,
-multiselects, ...). The closures follow the reference interpreter node for node (a field of
-a non-object is null, an index out of range is null, a projection drops nulls, a flatten
-merges one level), and a hypothesis test holds them to its answers.
+compiled, and keeps ``parsed.search`` for everything else (filters, slices, multiselects,
+functions but ``keys()`` and ``values()``, ...). The closures follow the reference
+interpreter node for node (a field of a non-object is null, an index out of range is null,
+a projection drops nulls, a flatten merges one level; ``keys()`` of anything but an object
+is left to jmespath, error and all), and a hypothesis test holds them to its answers.
 
 ``index``, ``chain``, ``flatten`` and ``projection`` are shared with ``jmespath_typed``,
 whose accessors walk Structs where these walk dicts. Pure functions, safe from any thread.
@@ -23,10 +24,28 @@ from jmespath.parser import ParsedResult
 Evaluate = Callable[[Any], Any]
 
 
+class _Unfit(Exception):
+    """A function met an argument it does not take: jmespath itself says what happens."""
+
+
 def evaluator(parsed: ParsedResult) -> Evaluate:
     """A function of the document giving what ``parsed.search(document)`` gives."""
-    fast = _compile(dict(parsed.parsed))
-    return fast if fast is not None else parsed.search
+    tree = dict(parsed.parsed)
+    fast = _compile(tree)
+    if fast is None:
+        return parsed.search
+    if not _calls(tree):
+        return fast
+    search = parsed.search
+    closures = fast
+
+    def guarded(value: Any) -> Any:
+        try:
+            return closures(value)
+        except _Unfit:  # e.g. keys() of a list: jmespath's own error, in its words
+            return search(value)
+
+    return guarded
 
 
 def _compile(node: dict[str, Any]) -> Evaluate | None:
@@ -54,6 +73,10 @@ def _compile(node: dict[str, Any]) -> Evaluate | None:
     if kind == "projection":
         left, right = _compile(children[0]), _compile(children[1])
         return None if left is None or right is None else projection(left, right)
+    if kind == "function_expression" and node["value"] in ("keys", "values") \
+            and len(children) == 1:
+        argument = _compile(children[0])
+        return None if argument is None else _members(argument, node["value"] == "keys")
     return None
 
 
@@ -155,3 +178,21 @@ def projection(left: Evaluate, right: Evaluate) -> Evaluate:
         return [found for found in map(right, base) if found is not None]
 
     return projected
+
+
+def _calls(node: dict[str, Any]) -> bool:
+    """True if the tree calls a function (whose closure may hand the search to jmespath)."""
+    return node["type"] == "function_expression" or any(map(_calls, node["children"]))
+
+
+def _members(argument: Evaluate, keys: bool) -> Evaluate:
+    """``keys(a)``, ``values(a)`` (how ThingsBoard's telemetry object is read): the keys or
+    values of an object; anything else is jmespath's to refuse (``_Unfit``)."""
+
+    def members(value: Any) -> Any:
+        found = argument(value)
+        if type(found) is not dict:
+            raise _Unfit
+        return list(found.keys() if keys else found.values())
+
+    return members

@@ -296,22 +296,19 @@ def _left_steps(ast: dict[str, Any], node: _Node, item: _Node) -> list[Step] | N
 
 def _project_attr(steps: list[Step] | None, left: Evaluate, name: str) -> Evaluate:
     """``a[].name``: the projection of one field, mapped in C over the elements. The list is
-    found by ``steps`` here when they are given (a call less), else by ``left``."""
+    found by the one step of ``steps`` here when there is just one (a call less), else by
+    ``left``. A null element raises AttributeError in the map: then one by one."""
     get = attrgetter(name)
-    to_list = [left] if steps is None else steps  # left never raises: a step that cannot
+    to_list = steps[0] if steps is not None and len(steps) == 1 else left
 
     def projected(value: Any) -> Any:
         try:
-            for step in to_list:
-                value = step(value)
-        except (AttributeError, IndexError, TypeError):  # a null on the way (see _walker)
-            return None
-        if type(value) is not list:
-            return None
-        try:
-            found = list(map(get, value))
-        except AttributeError:  # a null element
-            found = [getattr(element, name, None) for element in value]
+            found = [*map(get, to_list(value))]
+        except (AttributeError, IndexError, TypeError):  # a null on the way, or an element
+            base = left(value)
+            if type(base) is not list:
+                return None
+            found = [getattr(element, name, None) for element in base]
         return [item for item in found if item is not None] if None in found else found
 
     return projected

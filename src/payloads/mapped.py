@@ -159,7 +159,7 @@ def decode_mapped(compiled_map: CompiledMap, payload: bytes) -> Reading | Reject
     doc = None if typed is None else typed.decode(payload)
     if doc is not None:  # the payload fits the map's Structs
         readers = compiled_map.typed_readers
-    else:
+    else:  # no typed path for this map, or a payload it does not fit
         doc = parse_json(payload)
         if isinstance(doc, Rejected):
             return doc
