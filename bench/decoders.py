@@ -10,8 +10,10 @@ per-field checks) and ``json.loads`` + the same checks.
 
 The other formats are timed against ``decode v1`` of as many sensors (target: each at least
 0.5x v1): ``sparkplug_b`` as subscriptions run it (``EdgeNodes.receive`` of a DDATA that
-carries aliases only, resolved from the DBIRTH), and ``mapped`` reading CSI-JSON through the
-README's map.
+carries aliases only, resolved from the DBIRTH), and ``mapped`` through the README's two
+maps: CSI-JSON (paths only, so the typed path: msgspec Structs of just what the map reads)
+and ThingsBoard telemetry (``keys()``/``values()``, so the generic path: the whole document
+parsed, the expressions run as closures).
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ def sample_payloads(sensors: int) -> dict[str, bytes]:
 CSI_MAP = {"keys": "head.fields[].name", "values": "data[-1].vals",
            "units": "head.fields[].units", "firmware": "head.environment.os_version",
            "at": "data[-1].time"}
+THINGSBOARD_MAP = {"keys": "keys(values)", "values": "values(values)", "at": "ts"}
 
 
 def format_rows(sensors: int, v1: bytes) -> list[tuple[str, Operation, Operation]]:
@@ -114,6 +117,9 @@ def format_rows(sensors: int, v1: bytes) -> list[tuple[str, Operation, Operation
         "data": [{"time": "2026-12-05T23:00:00", "no": 1,
                   "vals": [20.0 + i / 7 for i in range(sensors)]}]})
     mapped = payloads.configured_decoder("mapped", CSI_MAP)
+    telemetry = msgspec.json.encode({"ts": 1_765_000_000_000,
+                                     "values": {f"s{i}": 20.0 + i / 7 for i in range(sensors)}})
+    thingsboard = payloads.configured_decoder("mapped", THINGSBOARD_MAP)
 
     def v1_decode() -> object:
         return payloads.decode("v1", v1, MAX_PAYLOAD)
@@ -121,6 +127,8 @@ def format_rows(sensors: int, v1: bytes) -> list[tuple[str, Operation, Operation
     return [
         (f"sparkplug_b DDATA ({len(ddata)} bytes)", sparkplug, v1_decode),
         (f"mapped CSI-JSON ({len(csi)} bytes)", lambda: mapped(csi), v1_decode),
+        (f"mapped ThingsBoard ({len(telemetry)} bytes)", lambda: thingsboard(telemetry),
+         v1_decode),
     ]
 
 
