@@ -11,6 +11,7 @@ does not (which must fall back, in whole or for the per-item expressions).
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import jmespath
@@ -253,3 +254,50 @@ def test_a_key_given_as_a_number_and_as_a_string_is_one_sensor() -> None:
     reading = decode_mapped(compiled, b'{"k":[7,"t","7"],"v":[1.5,2.5,3.5]}')
     assert isinstance(reading, Reading)
     assert [(s.key, s.value) for s in reading.sensors] == [("7", 3.5), ("t", 2.5)]
+
+
+any_item = st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from(
+    ["", "t1", "t2", "7", "°C", "NAN"]) | st.floats() | st.lists(st.integers(), max_size=1)
+
+
+names_ = st.sampled_from(["t1", "t2", "t3"])
+finite = st.floats(allow_nan=False, allow_infinity=False)
+# Lists whose sensors are all common ones (repeated keys among them), and lists of anything.
+plain_lists = st.lists(st.tuples(names_, finite, st.just("V")), max_size=6).map(
+    lambda rows: ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], None))
+any_lists = st.tuples(st.lists(names_ | any_item, max_size=6),
+                      st.lists(finite | st.sampled_from([math.inf, -math.inf, math.nan])
+                               | any_item, max_size=6),
+                      st.none() | st.lists(st.just("V") | any_item, max_size=6),
+                      st.none() | st.lists(st.just("L") | any_item, max_size=6))
+
+
+@settings(max_examples=300)
+@given(lists=plain_lists | any_lists)
+@example(lists=(["t1", "t2"], [math.inf, 1.5], None, None))
+@example(lists=(["t1", "t2"], [math.nan, 1.5], ["V"], ["L", 3]))
+def test_the_parallel_lists_give_what_one_check_per_sensor_gives(
+    lists: tuple[list[Any], list[Any], list[Any] | None, list[Any] | None],
+) -> None:
+    """The comprehension that makes the common sensor itself (and merges keys only when
+    they repeat) gives what checking every sensor with ``_sensor`` and merging gives."""
+    from sitelink.payloads.mapped import Readers, _parallel, _sensor
+    from sitelink.payloads.parsing import unique_sensors
+
+    keys, values, units, labels = lists
+    doc = {"keys": keys, "values": values, "units": units, "labels": labels}
+    readers = Readers(**{name: (lambda d, n=name: d[n]) for name, found in doc.items()
+                         if found is not None})
+    result = _parallel(readers, doc)
+    assert not isinstance(result, Rejected)
+    made, total, unique = result
+    expected = []
+    for index, key in enumerate(keys[:len(values)]):
+        unit = units[index] if units is not None and index < len(units) else None
+        label = labels[index] if labels is not None and index < len(labels) else None
+        sensor = _sensor(key, values[index], unit, label, None)
+        if sensor is not None:
+            expected.append(sensor)
+    assert total == len(keys)
+    assert (tuple(made) if unique else unique_sensors(made)) == unique_sensors(expected)
+    assert len(made) == len(expected)
