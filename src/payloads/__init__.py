@@ -33,7 +33,9 @@ Modules
   ``sparkplug_b_pb2``), stateless parts and our encoder; the per-edge-node state that
   resolves aliases is ``sitelink.actors.sparkplug_nodes``;
 - ``mapped``: any JSON read through a subscription's ``payload_map`` (JMESPath), registered
-  with ``register_configured`` since it needs that map;
+  with ``register_configured`` since it needs that map; ``jmespath_typed`` decodes only what
+  the map reads (msgspec Structs derived from its paths), ``jmespath_fast`` runs the
+  expressions over the whole document when that cannot be done;
 - ``status``: ``decode_status`` for the presence on status topics.
 
 Adding a payload version

@@ -151,7 +151,7 @@ def mapped_decoder(payload_map: Mapping[str, str]) -> Decoder:
 
 
 def decode_mapped(compiled_map: CompiledMap, payload: bytes) -> Reading | Rejected:
-    """``payload`` read through ``compiled_map``. Never raises.
+    """``payload`` read through ``compiled_map``. Never raises for any bytes.
 
     An expression that fails on this document (``keys(values)`` where ``values`` is not an
     object) rejects the payload with JMESPath's words (or the name of the exception its
