@@ -5,7 +5,7 @@ constructor makes the clock, the read model and the hub; ``start`` and ``stop`` 
 in this order:
 
     start:  instance lock → storage (wait for it, migrate, bootstrap token) → event ids
-            → every device's availability unknown → writer → bridge → hub's sweep
+            → the owned sites' devices' availability unknown → writer → bridge → hub's sweep
             → read model loaded with the sites → alerts (then told by the bridge)
             → supervisor → desired state applied → reconcile every SITELINK_RECONCILE_S
             → supervisor watch
@@ -59,7 +59,7 @@ from sitelink.site_host import PortFactory, SiteHost
 from sitelink.storage import devices as device_store
 from sitelink.storage import event_ids
 from sitelink.storage import sites as site_store
-from sitelink.storage.availability import mark_all_unknown
+from sitelink.storage.availability import mark_unknown
 from sitelink.storage.database import Database, wait_for_database
 from sitelink.storage.migrations import migrate
 from sitelink.storage.remote_writer import RemoteWriter
@@ -148,9 +148,10 @@ class Runtime:
         else:
             self.hub.start_run(*await event_ids.start_run(self.db))
             self.hub.on_reserve_due = self._reserve_event_ids
-        # Nothing is known about any device until it is heard from in this process; this
-        # also closes the previous run's open availability intervals.
-        await mark_all_unknown(self.db, datetime.now(UTC))
+        # Nothing is known about a device of ours until it is heard from in this process;
+        # this also closes the previous run's open intervals. Alone (SQLite): every device.
+        # In a cluster only the sites this instance owns: the others' devices are live.
+        await mark_unknown(self.db, await self._owned_site_ids(), datetime.now(UTC))
         self.writer = RemoteWriter(s)
         await self.writer.start()
         self.bridge = Bridge(loop, self.read_model, self.hub, self.writer)
@@ -165,7 +166,8 @@ class Runtime:
         scheduler: Scheduler = (LoopScheduler(loop) if self._own_clock
                                 else ClockScheduler(self.clock, loop))
         self.alerts = AlertService(self.db, self.read_model, self.hub, scheduler,
-                                   Sender(self.db, public_url=self.public_url))
+                                   Sender(self.db, public_url=self.public_url),
+                                   owns=lambda site_id: self.ownership.owns(site_id))
         await self.alerts.start()
         self.bridge.alerts = self.alerts
         self.sites = SiteHost(s, clock=self.clock, sink=self.bridge,
@@ -262,6 +264,12 @@ class Runtime:
             return
         self.rejections.accept(site_id)
         self._tell(Upsert(spec) if self.ownership.owns(site_id) else Remove(site_id))
+
+    async def _owned_site_ids(self) -> list[int] | None:
+        """The stored sites this instance owns now; None alone on SQLite (all of them)."""
+        if self.db.engine_name != "postgres":
+            return None
+        return [r.id for r in await site_store.list_sites(self.db) if self.ownership.owns(r.id)]
 
     def _owned(self, specs: tuple[SiteSpec, ...]) -> tuple[SiteSpec, ...]:
         return tuple(spec for spec in specs if self.ownership.owns(spec.site_id))

@@ -15,6 +15,13 @@ database. Conditions:
 - ``no_data``: a connected site that has received nothing for ``for_s`` (one timer per
   rule and site, re-armed for the remaining time when it finds traffic — not per message).
 
+Only the sites this instance owns are evaluated (``owns``, asked at every use, so a change
+of owner takes effect at once): in a cluster every instance's read model is complete, and
+the owner's is the one that is authoritative for its sites. Events, timers and new rules
+about another instance's sites are ignored; ``release`` forgets a site's machines without a
+transition (its alerts stay open in the database for the new owner), ``claim`` looks at a
+newly owned site's current state once its open alerts have been restored.
+
 Each change of a machine (``sitelink.alerts.machine``) that has an effect goes to ``sink``
 as a ``Transition``; the alert service records it and notifies. Times come from the
 injected scheduler, so tests drive everything with a fake clock.
@@ -31,6 +38,7 @@ import msgspec
 from sitelink.alerts import machine as am
 from sitelink.alerts.model import Rule, RuleKind
 from sitelink.alerts.timers import Handle, Scheduler
+from sitelink.alerts.wording import message
 from sitelink.events import (
     ConnectionStatus,
     DeviceAvailabilityChanged,
@@ -89,19 +97,12 @@ class _Slot:
         self.handle: Handle | None = None
 
 
-def _duration(seconds: float) -> str:
-    s = int(seconds)
-    if s < 120:
-        return f"{s} s"
-    if s < 7200:
-        return f"{s // 60} min"
-    return f"{s // 3600} h {s % 3600 // 60} min"
-
-
 class Evaluator:
     def __init__(self, read_model: ReadModel, scheduler: Scheduler,
-                 sink: Callable[[Transition], None]) -> None:
+                 sink: Callable[[Transition], None],
+                 owns: Callable[[int], bool] = lambda _site_id: True) -> None:
         self.read_model = read_model
+        self.owns = owns
         self.scheduler = scheduler
         self.sink = sink
         self.rules: dict[int, Rule] = {}
@@ -145,6 +146,34 @@ class Evaluator:
         slot.machine = am.firing(since, self.scheduler.now(), self._timing(rule), acked=acked)
         self._arm(rule, slot)
 
+    def claim(self, site_id: int) -> None:
+        """A site this instance now owns (its firing alerts restored first): what the read
+        model says of it now — a firing alert whose condition holds stays firing, one whose
+        condition has gone resolves, a new condition opens an alert."""
+        if not self.owns(site_id):
+            return
+        self._site_status(site_id)
+        for device, availability in list(self.read_model.device_availability.items()):
+            if device.site_id == site_id:
+                self._availability(device, availability)
+
+    def release(self, site_id: int) -> None:
+        """A site another instance owns now: forget its machines and timers with no
+        transition (its open alerts stay in the database, for the new owner)."""
+        for key, slot in [(k, s) for k, s in self.slots.items() if s.subject.site_id == site_id]:
+            self._forget(key, slot)
+        for check in [k for k in self._silence_checks if k[1] == site_id]:
+            self._silence_checks.pop(check).cancel()
+        self._last_heard.pop(site_id, None)
+
+    def _forget(self, key: tuple[int, str], slot: _Slot) -> None:
+        if slot.handle is not None:
+            slot.handle.cancel()
+        del self.slots[key]
+        rule = self.rules.get(key[0])
+        if rule is not None and rule.kind is RuleKind.SENSOR_THRESHOLD:
+            self._threshold_slots -= 1
+
     def acknowledge(self, rule_id: int, subject_key: str) -> None:
         rule, slot = self.rules.get(rule_id), self.slots.get((rule_id, subject_key))
         if rule is not None and slot is not None:
@@ -183,7 +212,7 @@ class Evaluator:
 
     def _site_status(self, site_id: int) -> None:
         view = self.read_model.sites.get(site_id)
-        if view is None:
+        if view is None or not self.owns(site_id):
             return
         now = self.scheduler.now()
         connected = view.status == ConnectionStatus.CONNECTED
@@ -204,6 +233,8 @@ class Evaluator:
                 self._suspend_devices(rule, site_id)
 
     def _availability(self, device: DeviceKey, availability: str) -> None:
+        if not self.owns(device.site_id):
+            return
         view = self.read_model.sites.get(device.site_id)
         connected = view is not None and view.status == ConnectionStatus.CONNECTED
         if availability == "offline" and connected:
@@ -217,7 +248,7 @@ class Evaluator:
                 self._event(rule, Subject(site_id=device.site_id, device=device), event)
 
     def _readings(self, e: DeviceHeartbeat) -> None:
-        if e.device.kind != "datalogger":
+        if e.device.kind != "datalogger" or not self.owns(e.device.site_id):
             return
         thresholds = self._thresholds
         for sensor in e.sensors:
@@ -240,6 +271,8 @@ class Evaluator:
                     self._event(rule, subject, event, value=value)
 
     def _traffic(self, site_id: int) -> None:
+        if not self.owns(site_id):
+            return
         self._last_heard[site_id] = self.scheduler.now()
         for rule in self._by_kind[RuleKind.NO_DATA]:
             slot = self.slots.get((rule.id, f"site:{site_id}"))
@@ -261,7 +294,8 @@ class Evaluator:
         self._silence_checks.pop((rule_id, site_id), None)
         rule = self.rules.get(rule_id)
         view = self.read_model.sites.get(site_id)
-        if rule is None or view is None or view.status != ConnectionStatus.CONNECTED:
+        if (rule is None or view is None or view.status != ConnectionStatus.CONNECTED
+                or not self.owns(site_id)):
             return
         last = self._last_heard.get(site_id, self.scheduler.now())
         if self.scheduler.now() - last >= rule.for_s:
@@ -288,7 +322,7 @@ class Evaluator:
         """A new or changed rule: what the live state says now."""
         now = self.scheduler.now()
         for site_id, view in list(self.read_model.sites.items()):
-            if not rule.covers(site_id, view.record.labels):
+            if not rule.covers(site_id, view.record.labels) or not self.owns(site_id):
                 continue
             connected = view.status == ConnectionStatus.CONNECTED
             if rule.kind is RuleKind.SITE_DOWN and view.record.is_enabled and not connected:
@@ -338,8 +372,8 @@ class Evaluator:
             self._threshold_slots -= 1
         for effect in effects:
             self.sink(Transition(rule=rule, subject=slot.subject, effect=effect,
-                                 message=self.message(rule, slot.subject, now, slot.machine,
-                                                      **context)))
+                                 message=message(self.read_model, rule, slot.subject, now,
+                                                 slot.machine, **context)))
 
     def _arm(self, rule: Rule, slot: _Slot) -> None:
         if slot.handle is not None:
@@ -352,30 +386,8 @@ class Evaluator:
 
     def _due(self, key: tuple[int, str]) -> None:
         slot, rule = self.slots.get(key), self.rules.get(key[0])
-        if slot is not None and rule is not None:
+        if slot is not None and not self.owns(slot.subject.site_id):
+            self._forget(key, slot)  # the site moved to another instance: its owner decides
+        elif slot is not None and rule is not None:
             slot.handle = None
             self._step(rule, slot, am.Due())
-
-    # --- words ----------------------------------------------------------------------------------
-
-    def message(self, rule: Rule, subject: Subject, now: float, m: am.Machine,
-                value: float | None = None) -> str:
-        view = self.read_model.sites.get(subject.site_id)
-        site = view.record.name if view is not None else f"site {subject.site_id}"
-        held = f", for {_duration(now - m.since)}" if m.since is not None else ""
-        if rule.kind is RuleKind.SITE_DOWN:
-            status = view.status if view is not None else "gone"
-            what = f"MQTT {status}"
-            if view is not None and view.error_message:
-                what += f" — {view.error_message}"
-            return f"{site}: {what}{held}"
-        if rule.kind is RuleKind.NO_DATA:
-            return f"{site}: no data from any device{held}"
-        device = subject.device.serial if subject.device is not None else "?"
-        if rule.kind is RuleKind.DEVICE_OFFLINE:
-            return f"{site}: {device} offline{held}"
-        bounds = " ".join(p for p in (
-            f"min {rule.min:g}" if rule.min is not None else "",
-            f"max {rule.max:g}" if rule.max is not None else "") if p)
-        reading = f" = {value:g}" if value is not None else ""
-        return f"{site}: {device} {subject.sensor_key}{reading} outside {bounds}{held}"

@@ -11,6 +11,16 @@ again — when their rule still holds for their site, and resolved at once other
 deleted or disabled, site deleted or disabled). The rest resolve as the live state
 arrives: a site that connects resolves its ``site_down``.
 
+Ownership (``owns``, asked at every use): only the sites this instance owns are evaluated
+and restored — in a cluster each site's alerts are the business of its owner alone, whose
+read model is authoritative there; the others leave them as they are in the database. When
+a site comes to this instance (``sites_claimed``: a failover, a handover) its open alerts
+are restored exactly as at a start — firing stays firing, not fired again; pending is
+dropped and raised again by the live state — and the evaluator then looks at the site's
+current state. When a site leaves (``sites_released``) its machines are forgotten without
+a transition. Alert events (``alert.firing``...) go through the hub, so in a cluster the
+event log carries them to every instance's stream.
+
 Silences: each active silence has a timer at its ``until`` (on the scheduler, so a fake
 clock drives it). When one ends — timer, deletion, or it ended while the process was down
 (checked at start) — the persist task re-checks every open alert: those no active silence
@@ -24,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,13 +72,14 @@ def alert_data(info: AlertInfo) -> dict[str, Any]:
 
 class AlertService:
     def __init__(self, db: Database, read_model: ReadModel, hub: Hub, scheduler: Scheduler,
-                 sender: Sender) -> None:
+                 sender: Sender, owns: Callable[[int], bool] = lambda _site_id: True) -> None:
         self.db = db
+        self.owns = owns
         self.read_model = read_model
         self.hub = hub
         self.scheduler = scheduler
         self.sender = sender
-        self.evaluator = Evaluator(read_model, scheduler, self._queue_transition)
+        self.evaluator = Evaluator(read_model, scheduler, self._queue_transition, owns)
         self.silences: list[Silence] = []
         self._silence_timers: dict[int, Handle] = {}  # by silence id
         self._ids: dict[tuple[int, str], int] = {}  # open alert ids by (rule, subject)
@@ -99,12 +111,37 @@ class AlertService:
         """Wait until every transition so far is in the database (tests, shutdown)."""
         await self._queue.join()
 
+    async def sites_claimed(self, site_ids: Collection[int]) -> None:
+        """Sites this instance has just come to own (the lease keeper calls it once it holds
+        their leases): their open alerts restored as at a start, then their current state
+        evaluated from the read model — what still holds is not fired again."""
+        wanted = {site_id for site_id in site_ids if self.owns(site_id)}
+        rules = {r.id: r for r in await alert_config.list_rules(self.db)}
+        for alert in await alert_state.open_alerts(self.db):
+            if (Subject.parse(alert.subject).site_id in wanted
+                    and alert.id not in self._ids.values()):
+                await self._restore(alert, rules)
+        for site_id in sorted(wanted):
+            self.evaluator.claim(site_id)
+
+    def sites_released(self, site_ids: Collection[int]) -> None:
+        """Sites another instance owns now: forgotten here, their alerts left open in the
+        database for the new owner."""
+        gone = set(site_ids)
+        for site_id in gone:
+            self.evaluator.release(site_id)
+        for key in [k for k in self._ids if Subject.parse(k[1]).site_id in gone]:
+            del self._ids[key]
+
     async def _restore(self, alert: alert_state.OpenAlert, rules: dict[int, Rule]) -> None:
+        """An open alert found in the database, if its site is ours (else its owner's)."""
         rule = rules.get(alert.rule_id) if alert.rule_id is not None else None
+        subject = Subject.parse(alert.subject)
+        if not self.owns(subject.site_id):
+            return
         if alert.state is AlertStateName.PENDING:
             await alert_state.discard_alert(self.db, alert.id)
             return
-        subject = Subject.parse(alert.subject)
         view = self.read_model.sites.get(subject.site_id)
         holds = (rule is not None and rule.is_enabled and view is not None
                  and rule.covers(subject.site_id, view.record.labels)

@@ -9,6 +9,7 @@ that is shorter, that the device's intervals say ``online``; two decimals.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from sitelink.storage.database import Database
@@ -18,16 +19,25 @@ UPTIME_WINDOW = timedelta(hours=24)
 IN_CHUNK = 500
 
 
-async def mark_all_unknown(db: Database, at: datetime) -> int:
-    """Start-up: what storage says about availability is from the previous run. Close
-    every open interval that is not ``unknown`` at ``at``, open an ``unknown`` one, and set
-    every device ``unknown`` (API.md: known from storage, not heard from since start).
-    Returns how many intervals were closed. Call once, before the writer starts."""
+async def mark_unknown(db: Database, site_ids: Collection[int] | None, at: datetime) -> int:
+    """What storage says about these sites' devices is from their previous owner's run
+    (``None``: every site — one instance alone, at its start). Close each of their open
+    intervals that is not ``unknown`` at ``at``, open an ``unknown`` one, and set each of
+    their devices ``unknown`` (API.md: known from storage, not heard from since start).
+    Returns how many intervals were closed. Call before this instance's writer writes about
+    them: at start for the sites it owns, and when a cluster's lease keeper claims a site —
+    never for another instance's sites, whose devices are live."""
+    sites = None if site_ids is None else sorted(set(site_ids))
+    if sites == []:
+        return 0
     async with db.transaction():
-        rows = await AvailabilityInterval.select(AvailabilityInterval.device).where(
+        query = AvailabilityInterval.select(AvailabilityInterval.device).where(
             AvailabilityInterval.ended_at.is_null()
             & (AvailabilityInterval.availability != "unknown")
         )
+        if sites is not None:
+            query = query.where(AvailabilityInterval.device.site.is_in(sites))
+        rows = await query
         stale = sorted({row["device"] for row in rows})
         await db.executemany(
             "UPDATE availability_interval SET ended_at = {} WHERE device = {} AND ended_at IS NULL",
@@ -38,9 +48,12 @@ async def mark_all_unknown(db: Database, at: datetime) -> int:
             ("device", "availability", "started_at", "ended_at"),
             [(device_id, "unknown", at, None) for device_id in stale],
         )
-        await Device.update({Device.availability: "unknown"}).where(
+        devices = Device.update({Device.availability: "unknown"}).where(
             Device.availability != "unknown"
         )
+        if sites is not None:
+            devices = devices.where(Device.site.is_in(sites))
+        await devices
     return len(stale)
 
 

@@ -21,7 +21,7 @@ from sitelink.events import (
     SiteTraffic,
 )
 from sitelink.settings import Settings
-from sitelink.storage.availability import mark_all_unknown
+from sitelink.storage.availability import mark_unknown
 from sitelink.storage.commands import get_command, insert_command
 from sitelink.storage.database import Database, open_database
 from sitelink.storage.devices import get_device, list_devices, load_devices
@@ -333,8 +333,8 @@ async def test_mark_all_unknown_at_start(db: Database, writer: StorageWriter, si
     writer.submit([availability(key, now, 2, "online", "unknown")])
     await writer.flush()
     restart = datetime.fromtimestamp(now - 3600, UTC)
-    assert await mark_all_unknown(db, restart) == 1
-    assert await mark_all_unknown(db, restart) == 0
+    assert await mark_unknown(db, None, restart) == 1
+    assert await mark_unknown(db, None, restart) == 0
     detail = await get_device(db, writer.device_id(key) or 0)
     assert detail.device.availability == "unknown"
     assert [(i.availability, i.ended_at) for i in detail.history] == [
@@ -342,3 +342,27 @@ async def test_mark_all_unknown_at_start(db: Database, writer: StorageWriter, si
         ("online", restart),
     ]
     assert detail.device.uptime_percentage == pytest.approx(50.0, abs=0.01)  # 1 of 2 h
+
+
+async def test_mark_unknown_touches_only_the_sites_given(
+        db: Database, writer: StorageWriter, site_id: int) -> None:
+    """A cluster's instance resets only the sites it owns: another instance's devices keep
+    their availability and their open interval."""
+    other = (await create_site(db, NewSite(name="O", code="o1", broker_host="h"))).id
+    mine, theirs = DeviceKey(site_id, "datalogger", "M1"), DeviceKey(other, "datalogger", "T1")
+    now = time.time()
+    writer.submit([heartbeat(site_id, "M1", now - 7200, 1.0),
+                   heartbeat(other, "T1", now - 7200, 1.0)])
+    writer.submit([availability(mine, now, 2, "online", "unknown"),
+                   availability(theirs, now, 2, "online", "unknown")])
+    await writer.flush()
+    at = datetime.fromtimestamp(now - 3600, UTC)
+    assert await mark_unknown(db, [], at) == 0
+    assert await mark_unknown(db, [site_id], at) == 1
+    ours = await get_device(db, writer.device_id(mine) or 0)
+    kept = await get_device(db, writer.device_id(theirs) or 0)
+    assert ours.device.availability == "unknown"
+    assert [(i.availability, i.ended_at) for i in ours.history] == [
+        ("unknown", None), ("online", at)]
+    assert kept.device.availability == "online"
+    assert [(i.availability, i.ended_at) for i in kept.history] == [("online", None)]
