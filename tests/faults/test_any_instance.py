@@ -15,6 +15,7 @@ import contextlib
 import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -59,35 +60,48 @@ class Cluster:
         self.a, self.b, self.broker, self.dsn = a, b, broker, dsn
 
 
+def cluster_env(dsn: str) -> dict[str, str]:
+    """The environment every instance of the test cluster shares."""
+    return clean_env(DATABASE_URL=dsn, SITELINK_ADMIN_TOKEN=ADMIN_TOKEN,
+                     SITELINK_SECRET_KEY="cluster-" + "k" * 32, MQTT_INSTANCE_ID="cluster",
+                     SITELINK_RETRY_BASE_S="0.2", SITELINK_RETRY_MAX_S="1",
+                     SITELINK_RECONCILE_S="3600", SITELINK_LOG_FORMAT="json")
+
+
+def start_instance(name: str, folder: Path, env: dict[str, str], *,
+                   owns_nothing: bool = False) -> Instance:
+    """A ``sitelink serve`` of the cluster in ``folder`` (which it makes), once it answers;
+    ``owns_nothing``: it runs no site (``SITELINK_TEST_OWN_NO_SITES``). The caller closes
+    ``instance.process``."""
+    port = free_port()
+    folder.mkdir()
+    extra = {"SITELINK_TEST_OWN_NO_SITES": "1"} if owns_nothing else {}
+    process = Running([SITELINK, "serve", "--port", str(port)], cwd=folder,
+                      env={**env, **extra}, log_dir=folder)
+    url = f"http://127.0.0.1:{port}/api/v1/mqtt/health/"
+    try:
+        process.poll_until(lambda: http_status(url) is not None, 60, f"instance {name} answers")
+    except BaseException:
+        process.close()
+        raise
+    return Instance(name, process, port)
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     require_postgres()
     tmp = tmp_path_factory.mktemp("cluster")
-    started: list[Running] = []
+    instances: list[Instance] = []
     with pg_database() as dsn, Mosquitto() as broker:
-        env = clean_env(DATABASE_URL=dsn, SITELINK_ADMIN_TOKEN=ADMIN_TOKEN,
-                        SITELINK_SECRET_KEY="cluster-" + "k" * 32, MQTT_INSTANCE_ID="cluster",
-                        SITELINK_RETRY_BASE_S="0.2", SITELINK_RETRY_MAX_S="1",
-                        SITELINK_RECONCILE_S="3600", SITELINK_LOG_FORMAT="json")
-        instances = []
-        for name, extra in (("a", {}), ("b", {"SITELINK_TEST_OWN_NO_SITES": "1"})):
-            port = free_port()
-            folder = tmp / name
-            folder.mkdir()
-            process = Running([SITELINK, "serve", "--port", str(port)], cwd=folder,
-                              env={**env, **extra}, log_dir=folder)
-            started.append(process)
-            url = f"http://127.0.0.1:{port}/api/v1/mqtt/health/"
-            process.poll_until(lambda u=url: http_status(u) is not None, 60,  # type: ignore[misc]
-                               f"instance {name} answers")
-            instances.append(Instance(name, process, port))
+        env = cluster_env(dsn)
         try:
+            instances.append(start_instance("a", tmp / "a", env))
+            instances.append(start_instance("b", tmp / "b", env, owns_nothing=True))
             yield Cluster(instances[0], instances[1], broker, dsn)
         finally:
             for instance in instances:
                 instance.admin.close()
-            for process in started:
-                process.close()
+                instance.process.close()
 
 
 @pytest.fixture(scope="module")
