@@ -55,6 +55,7 @@ _.unowned_sites  # system_answers.ClusterSummary
 _.connections  # system_answers.Health
 _.cluster  # system_answers.Health
 _.worker  # status_object.Owner
+_.workers  # api.cluster_answers.InstanceAnswer (filled by the site workers)
 _.connection_id  # status_object.StatusObject
 _.handler_connected  # status_object.StatusObject
 _.subscribed_topics  # status_object.StatusObject

@@ -27,6 +27,7 @@ from sitelink.api import (
     alert_rules,
     alerts,
     bulk,
+    cluster,
     devices,
     discovery,
     metrics,
@@ -93,7 +94,7 @@ def create_app(settings: Settings, *, clock: BaseClock | None = None,
         system.login, system.logout, system.me, system.actors, system.audit, metrics.metrics,
         tokens.TokenController,
         alerts.AlertController, alert_rules.AlertRuleController,
-        alert_channels.AlertChannelController,
+        alert_channels.AlertChannelController, cluster.cluster,
     ]
     dist = web_dir(settings)
     if dist is not None:

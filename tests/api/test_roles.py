@@ -164,6 +164,7 @@ ROUTES: dict[str, Route] = {
                              "viewer", 200),
     "events": Route("GET", fixed("/api/v1/events"), "viewer", 200),
     "actors": Route("GET", fixed("/api/v1/actors"), "admin", 200),
+    "cluster": Route("GET", fixed("/api/v1/cluster"), "viewer", 200),
     "audit": Route("GET", fixed("/api/v1/audit"), "admin", 200),
     "audit.csv": Route("GET", fixed("/api/v1/audit"), "admin", 200, params={"format": "csv"}),
     "sensor.readings.csv": Route("GET",

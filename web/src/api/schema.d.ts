@@ -665,6 +665,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/cluster": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Cluster */
+        get: operations["ApiV1ClusterCluster"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -803,6 +820,13 @@ export interface components {
             url?: string;
             secret?: string | null;
             is_enabled?: boolean;
+        };
+        /** ClusterAnswer */
+        ClusterAnswer: {
+            instance_id: string;
+            engine: string;
+            instances: components["schemas"]["InstanceAnswer"][];
+            unowned_sites: number;
         };
         /** ClusterSummary */
         ClusterSummary: {
@@ -962,6 +986,14 @@ export interface components {
             unchanged: number;
             errors: number;
             rows: components["schemas"]["RowResult"][];
+        };
+        /** InstanceAnswer */
+        InstanceAnswer: {
+            instance_id: string;
+            started_at: string;
+            last_seen_at: string;
+            sites: number;
+            workers: components["schemas"]["WorkerAnswer"][];
         };
         /** Last24h */
         Last24h: {
@@ -1397,6 +1429,15 @@ export interface components {
             payload_map?: {
                 [key: string]: string;
             } | null;
+        };
+        /** WorkerAnswer */
+        WorkerAnswer: {
+            worker: number;
+            pid: number | null;
+            sites: number;
+            /** @enum {string} */
+            state: "running" | "starting" | "restarting" | "stopped";
+            restarts: number;
         };
         /** @description Every error answer: JSON with a detail string. */
         Error: {
@@ -3492,6 +3533,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description any other error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    ApiV1ClusterCluster: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClusterAnswer"];
                 };
             };
             /** @description any other error */

@@ -1,0 +1,34 @@
+"""``GET /api/v1/cluster``'s answer, built in one place.
+
+Today an instance is alone (SQLite, or PostgreSQL without a cluster) and runs its sites in its
+main process, so it answers for itself from memory: one instance, no workers, and the enabled
+sites its ``Ownership`` does not hand it counted as unowned. The cluster (leases in the
+database, ``sitelink.cluster``) and the site workers replace this function's body with what
+the database and the worker pool say; its signature is the seam.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from sitelink.api.cluster_answers import ClusterAnswer, InstanceAnswer
+from sitelink.times import iso
+
+if TYPE_CHECKING:
+    from sitelink.runtime import Runtime
+
+
+async def cluster_view(runtime: Runtime) -> ClusterAnswer:
+    """The cluster as this instance sees it (async: the cluster's version reads the database)."""
+    settings = runtime.settings
+    enabled = [site_id for site_id, view in runtime.read_model.sites.items()
+               if view.record.is_enabled]
+    mine = sum(1 for site_id in enabled if runtime.ownership.owns(site_id))
+    return ClusterAnswer(
+        instance_id=settings.instance_id, engine=settings.engine,
+        instances=[InstanceAnswer(instance_id=settings.instance_id,
+                                  started_at=iso(runtime.started_at),
+                                  last_seen_at=iso(time.time()), sites=mine, workers=[])],
+        unowned_sites=len(enabled) - mine,
+    )
