@@ -12,6 +12,7 @@ import { ToastProvider } from "./live/ToastContext";
 import { ActorsPage } from "./pages/ActorsPage";
 import { AlertsPage } from "./pages/AlertsPage";
 import { AuditPage } from "./pages/AuditPage";
+import { ClusterPage } from "./pages/ClusterPage";
 import { DataloggerPage } from "./pages/DataloggerPage";
 import { FleetPage } from "./pages/FleetPage";
 import { SitePage } from "./pages/SitePage";
@@ -55,6 +56,7 @@ function Session() {
           <Route path="/sites/:siteId" element={<SitePage />} />
           <Route path="/dataloggers/:dataloggerId" element={<DataloggerPage />} />
           <Route path="/alerts" element={<AlertsPage />} />
+          <Route path="/cluster" element={<ClusterPage />} />
           <Route path="/actors" element={<AdminOnly><ActorsPage /></AdminOnly>} />
           <Route path="/audit" element={<AdminOnly><AuditPage /></AdminOnly>} />
           <Route path="/tokens" element={<AdminOnly><TokensPage /></AdminOnly>} />

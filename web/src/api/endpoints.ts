@@ -3,6 +3,7 @@
 import { ApiError, request, withQuery } from "./client";
 import type {
   ActorTree,
+  ClusterAnswer,
   AlertsResponse,
   AlertFilter,
   Channel,
@@ -149,6 +150,7 @@ export const api = {
   },
 
   actors: (signal?: AbortSignal) => request<ActorTree>("GET", `${V1}/actors`, undefined, signal),
+  cluster: (signal?: AbortSignal) => request<ClusterAnswer>("GET", `${V1}/cluster`, undefined, signal),
   tokens: (signal?: AbortSignal) => request<TokensResponse>("GET", `${V1}/tokens`, undefined, signal),
   createToken: (name: string, role: Role) => request<NewToken>("POST", `${V1}/tokens`, { name, role }),
   revokeToken: (name: string) => request<void>("DELETE", `${V1}/tokens/${encodeURIComponent(name)}`),

@@ -17,6 +17,7 @@ export const EVENT_TYPES = [
   "device.offline",
   "command.published",
   ...ALERT_EVENT_TYPES,
+  "cluster.changed",
   "reset",
 ] as const;
 
@@ -61,6 +62,17 @@ export interface CommandPublishedEvent {
   error: string;
 }
 
+/**
+ * An instance joined or left the cluster, or sites moved between instances. `sites`: the ids
+ * the event names as gained or released (empty when it names none).
+ */
+export interface ClusterChangedEvent {
+  type: "cluster.changed";
+  change: string;
+  instance_id: string;
+  sites: number[];
+}
+
 export interface ResetEvent {
   type: "reset";
 }
@@ -71,6 +83,7 @@ export type LiveEvent =
   | DeviceEvent
   | CommandPublishedEvent
   | AlertEvent
+  | ClusterChangedEvent
   | ResetEvent;
 
 type Json = Record<string, unknown>;
@@ -85,6 +98,10 @@ function str(v: unknown, fallback = ""): string {
 
 function int(v: unknown): number | null {
   return typeof v === "number" && Number.isInteger(v) ? v : null;
+}
+
+function ids(...lists: unknown[]): number[] {
+  return lists.flatMap((list) => (Array.isArray(list) ? list.filter((v): v is number => int(v) !== null) : []));
 }
 
 function parseData(data: string): Json | null {
@@ -153,6 +170,8 @@ export function parseEvent(type: string, data: string): LiveEvent | null {
     case "alert.resolved":
     case "alert.acknowledged":
       return parseAlertEvent(type satisfies AlertEventType, d);
+    case "cluster.changed":
+      return { type, change: str(d.change), instance_id: str(d.instance_id), sites: ids(d.gained, d.released) };
     default:
       return null;
   }

@@ -97,6 +97,16 @@ export type ActorTree = Schemas["ActorTree"];
 export type AuditEntry = Schemas["AuditEntry"];
 export type AuditResponse = Schemas["AuditPage"];
 
+/**
+ * GET /api/v1/cluster: every live instance with its site workers, and the enabled sites no
+ * instance runs. `instance_id` at the top is the instance that answered.
+ */
+export type ClusterAnswer = Schemas["ClusterAnswer"];
+export type ClusterInstance = Schemas["InstanceAnswer"];
+/** A site worker process; `pid` is null while it is being started again. */
+export type ClusterWorker = Schemas["WorkerAnswer"];
+export type WorkerState = ClusterWorker["state"];
+
 /** GET /api/v1/mqtt/health/ (200 for healthy and degraded, 503 for unhealthy, same body). */
 export type Health = Schemas["Health"];
 

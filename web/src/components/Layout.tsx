@@ -52,6 +52,7 @@ export function Layout({ children }: { children: ReactNode }) {
               {t("nav.fleet")}
             </NavLink>
             <NavLink to="/alerts">{t("nav.alerts")}</NavLink>
+            <NavLink to="/cluster">{t("nav.cluster")}</NavLink>
             {admin && <NavLink to="/actors">{t("nav.actors")}</NavLink>}
             {admin && <NavLink to="/audit">{t("nav.audit")}</NavLink>}
             {admin && <NavLink to="/tokens">{t("nav.tokens")}</NavLink>}

@@ -197,5 +197,14 @@ export function planEvent(event: LiveEvent, previous?: SiteStatus): EventPlan {
         };
       }
       return plan;
+    case "cluster.changed":
+      // Who runs which site changed: the cluster, each moved site's `owner`, the actor tree.
+      plan.invalidate.push(
+        queryKeys.cluster(),
+        queryKeys.siteList(),
+        ...event.sites.map((siteId) => queryKeys.siteStatus(siteId)),
+        queryKeys.actors(),
+      );
+      return plan;
   }
 }

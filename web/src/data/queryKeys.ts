@@ -37,6 +37,7 @@ export const queryKeys = {
   readings: (sensorId: number, windowS: number) => ["sensors", "readings", sensorId, { windowS }] as const,
 
   actors: () => ["actors"] as const,
+  cluster: () => ["cluster"] as const,
   audit: () => ["audit"] as const,
   tokens: () => ["tokens"] as const,
   health: () => ["health"] as const,

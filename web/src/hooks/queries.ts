@@ -132,6 +132,20 @@ export const useReadings = (sensorId: number, windowS: number) =>
 /** A read that has not answered within this long is shown as failed (with a retry), not as "Loading…". */
 const READ_TIMEOUT_MS = 8000;
 
+/**
+ * `cluster.changed` events refetch the cluster at once (data/eventPlan.ts); the interval is
+ * the fallback for what no event announces: each instance's last heartbeat, and an instance
+ * that died (its sites move only after the lease TTL).
+ */
+const CLUSTER_REFRESH_MS = 10_000;
+
+export const useCluster = () =>
+  useQuery({
+    queryKey: queryKeys.cluster(),
+    queryFn: ({ signal }) => api.cluster(AbortSignal.any([signal, AbortSignal.timeout(READ_TIMEOUT_MS)])),
+    refetchInterval: CLUSTER_REFRESH_MS,
+  });
+
 export const useActors = () =>
   useQuery({
     queryKey: queryKeys.actors(),

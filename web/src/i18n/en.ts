@@ -3,6 +3,7 @@
  * checks it). {{name}} is a value; key_one / key_other are the plural forms.
  */
 import { alerts } from "./alerts.en";
+import { cluster } from "./cluster.en";
 
 export const en = {
   common: {
@@ -26,6 +27,7 @@ export const en = {
     menu: "Menu",
     fleet: "Fleet",
     actors: "Actors",
+    cluster: "Cluster",
     audit: "Audit",
     tokens: "Tokens",
     alerts: "Alerts",
@@ -331,4 +333,5 @@ export const en = {
     confirmRevoke: "Revoke the token {{name}}? Whoever uses it is signed out.",
   },
   alerts,
+  cluster,
 };

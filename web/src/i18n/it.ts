@@ -1,5 +1,6 @@
 /** Messaggi in italiano: le stesse chiavi di en.ts (il compilatore lo verifica). */
 import { alerts } from "./alerts.it";
+import { cluster } from "./cluster.it";
 import type { en } from "./en";
 
 export type Messages<T> = { [K in keyof T]: T[K] extends string ? string : Messages<T[K]> };
@@ -29,6 +30,7 @@ export const it: Messages<typeof en> = {
     audit: "Registro",
     tokens: "Token",
     alerts: "Allarmi",
+    cluster: "Cluster",
     logout: "Esci",
   },
   prefs: {
@@ -331,4 +333,5 @@ export const it: Messages<typeof en> = {
     confirmRevoke: "Revocare il token {{name}}? Chi lo usa viene disconnesso.",
   },
   alerts,
+  cluster,
 };

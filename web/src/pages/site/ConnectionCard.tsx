@@ -1,7 +1,12 @@
-/** Broker, client id and counters of a site's connection, with its last 24 h and its history. */
+/**
+ * Broker, client id, owner and counters of a site's connection, with its last 24 h and its
+ * history.
+ */
 
+import type { TFunction } from "i18next";
 import { useTranslation } from "react-i18next";
-import type { ConnectionEvent, SiteStatus } from "../../api/types";
+import { Link } from "react-router";
+import type { ConnectionEvent, Owner, SiteStatus } from "../../api/types";
 import { ErrorText } from "../../components/ErrorText";
 import { useTimeFormat } from "../../i18n";
 import { useSiteHistory } from "../../hooks/queries";
@@ -25,6 +30,13 @@ export function extraReason(event: ConnectionEvent): string {
   return reason.toLowerCase() === event.kind ? "" : reason;
 }
 
+/** Which instance runs the site, and which of its workers when it has any. */
+export function ownerText(owner: Owner | null, t: TFunction): string {
+  if (owner === null) return t("cluster.noOwner");
+  if (owner.worker === null) return owner.instance_id;
+  return t("cluster.ownerWorker", { instance: owner.instance_id, worker: owner.worker });
+}
+
 export function ConnectionCard({ site, nowMs }: { site: SiteStatus; nowMs: number }) {
   const { t } = useTranslation();
   const format = useTimeFormat();
@@ -46,6 +58,16 @@ export function ConnectionCard({ site, nowMs }: { site: SiteStatus; nowMs: numbe
           <dd>MQTT {site.protocol}</dd>
           <dt>{t("connection.clientId")}</dt>
           <dd className="mono">{site.client_id}</dd>
+          <dt>{t("cluster.owner")}</dt>
+          <dd data-testid="site-owner">
+            {site.owner === null ? (
+              <span className="muted">{ownerText(null, t)}</span>
+            ) : (
+              <Link to="/cluster" className="mono">
+                {ownerText(site.owner, t)}
+              </Link>
+            )}
+          </dd>
           <dt>{t("connection.lastConnected")}</dt>
           <dd title={format.dateTime(site.last_connected_at)}>{ago(site.last_connected_at)}</dd>
           <dt>{t("connection.lastHeartbeat")}</dt>
