@@ -4,7 +4,7 @@
  * the datalogger appear with its sensors, kill the broker and watch "MQTT error", bring it
  * back and watch the site reconnect, stop it and watch its devices turn unreachable.
  *
- * Then every page (login, fleet, site, datalogger, actors, audit, tokens, and the phone menu)
+ * Then every page (login, fleet, site, datalogger, actors, cluster, audit, tokens, and the phone menu)
  * at 1440 px and at 390×844, in en-US (light) and it-IT (dark): nothing scrolls sideways,
  * axe-core finds no serious or critical violation, and each is photographed into
  * test-output/e2e/screenshots/ as `<look>-<page>.png`.
@@ -160,6 +160,24 @@ test("a live fleet in the browser, from login to a broker outage and back", asyn
     await page.getByRole("link", { name: "Audit" }).click();
     await expect(page.getByTestId("audit-table")).toContainText("site.start");
     await shot(page, "07-audit");
+  });
+
+  await test.step("the Cluster page shows this instance running the site, and the site names its owner", async () => {
+    await page.getByRole("link", { name: "Cluster" }).click();
+    const card = page.getByTestId("instance-card").filter({ has: page.getByTestId("this-instance") });
+    await expect(card).toHaveCount(1);
+    await expect(card).toHaveAttribute("data-instance", "e2e");
+    await expect(card.getByTestId("instance-sites")).toHaveText("1");
+    await expect(card).toContainText("No worker processes");
+    await expect(page.getByTestId("unowned-sites")).toHaveCount(0);
+    // Last seen is counted from the page's clock, which ticks between refetches.
+    await expect(card.getByTestId("last-seen")).toContainText("ago");
+    await shot(page, "06b-cluster");
+    await page.getByRole("link", { name: "Fleet", exact: true }).first().click();
+    await page.getByTestId("site-link").filter({ hasText: CODE }).click();
+    await expect(page.getByTestId("site-owner")).toHaveText("e2e");
+    await page.getByTestId("site-owner").getByRole("link").click();
+    await expect(page).toHaveURL(/\/cluster$/);
   });
 
   await test.step("a token made on the Tokens page is shown once, works, and is revoked", async () => {
@@ -356,6 +374,7 @@ for (const look of LOOKS) {
       await expect(page.getByTestId("site-status-badge").first()).toHaveAttribute("data-status", "connected");
       await expect(page.getByTestId("datalogger-row").filter({ hasText: SERIAL }).getByTestId("availability-badge")).toBeVisible();
       await expect(page.getByTestId("history-timeline")).toBeVisible();
+      await expect(page.getByTestId("site-owner")).toHaveText("e2e");
     });
     await visit("datalogger", `/dataloggers/${dataloggerId}`, async () => {
       await expect(page.getByTestId("sensor-card")).toHaveCount(2);
@@ -365,6 +384,11 @@ for (const look of LOOKS) {
     });
     await visit("actors", "/actors", async () => {
       await expect(page.getByTestId("actor-tree")).toContainText(CODE);
+    });
+    await visit("cluster", "/cluster", async () => {
+      const self = page.getByTestId("instance-card").filter({ has: page.getByTestId("this-instance") });
+      await expect(self.getByTestId("this-instance")).toHaveText(italian ? "questa istanza" : "this instance");
+      await expect(self).toHaveAttribute("data-instance", "e2e");
     });
     await visit("audit", "/audit", async () => {
       await expect(page.getByTestId("audit-table")).toContainText("site.start");
