@@ -389,6 +389,7 @@ for (const look of LOOKS) {
       const self = page.getByTestId("instance-card").filter({ has: page.getByTestId("this-instance") });
       await expect(self.getByTestId("this-instance")).toHaveText(italian ? "questa istanza" : "this instance");
       await expect(self).toHaveAttribute("data-instance", "e2e");
+      await expect(page.getByTestId("cluster-changes")).toBeVisible();
     });
     await visit("audit", "/audit", async () => {
       await expect(page.getByTestId("audit-table")).toContainText("site.start");

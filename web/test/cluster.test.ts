@@ -5,14 +5,15 @@ import { I18nextProvider, initReactI18next } from "react-i18next";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ApiError } from "../src/api/client";
 import { api } from "../src/api/endpoints";
-import { parseEvent } from "../src/api/events";
+import { type ClusterChangedEvent, parseEvent } from "../src/api/events";
 import type { ClusterAnswer } from "../src/api/types";
-import { orderInstances, runningSites } from "../src/data/cluster";
+import { changeKind, orderInstances, runningSites } from "../src/data/cluster";
+import { ClusterChanges, KEPT_CHANGES } from "../src/data/clusterChanges";
 import { planEvent } from "../src/data/eventPlan";
 import { queryKeys } from "../src/data/queryKeys";
 import { en } from "../src/i18n/en";
 import { it as italian } from "../src/i18n/it";
-import { ClusterView } from "../src/pages/ClusterPage";
+import { ClusterChangeList, ClusterView } from "../src/pages/ClusterPage";
 import { ownerText } from "../src/pages/site/ConnectionCard";
 import { translator } from "./i18n";
 
@@ -57,9 +58,18 @@ function instanceIn(language: "en" | "it"): i18n {
   return instance;
 }
 
+function inLanguage(element: ReturnType<typeof createElement>, language: "en" | "it"): string {
+  return renderToStaticMarkup(createElement(I18nextProvider, { i18n: instanceIn(language) }, element));
+}
+
 function render(body: ClusterAnswer, language: "en" | "it" = "en", nowMs = NOW): string {
-  const i18n = instanceIn(language);
-  return renderToStaticMarkup(createElement(I18nextProvider, { i18n }, createElement(ClusterView, { answer: body, nowMs })));
+  return inLanguage(createElement(ClusterView, { answer: body, nowMs }), language);
+}
+
+function changed(data: Record<string, unknown>): ClusterChangedEvent {
+  const event = parseEvent("cluster.changed", JSON.stringify(data));
+  if (event?.type !== "cluster.changed") throw new Error("not a cluster.changed event");
+  return event;
 }
 
 afterEach(() => {
@@ -84,8 +94,9 @@ describe("GET /api/v1/cluster", () => {
 
 describe("cluster.changed", () => {
   it("refetches the cluster, the sites list, the moved sites' status and the actor tree", () => {
-    const event = parseEvent("cluster.changed", JSON.stringify({ change: "sites_moved", instance_id: "host-c", gained: [3, 4], at: "x" }));
-    expect(event).toEqual({ type: "cluster.changed", change: "sites_moved", instance_id: "host-c", sites: [3, 4] });
+    const data = { change: "sites_moved", instance_id: "host-c", gained: [3], released: [4], at: "2025-11-11T10:34:00Z" };
+    const event = parseEvent("cluster.changed", JSON.stringify(data));
+    expect(event).toEqual({ type: "cluster.changed", ...data });
     const plan = planEvent(event!);
     expect(plan.invalidate).toEqual([
       queryKeys.cluster(),
@@ -99,10 +110,10 @@ describe("cluster.changed", () => {
 
   it("takes an event that names no sites, and ignores ids that are not ids", () => {
     const joined = parseEvent("cluster.changed", JSON.stringify({ change: "joined", instance_id: "host-d" }));
-    expect(joined).toMatchObject({ sites: [] });
-    expect(planEvent(joined!).invalidate).toContainEqual(queryKeys.cluster());
-    const odd = parseEvent("cluster.changed", JSON.stringify({ released: [1, "2", 2.5, null, 7] }));
-    expect(odd).toMatchObject({ change: "", instance_id: "", sites: [1, 7] });
+    expect(joined).toMatchObject({ gained: [], released: [] });
+    expect(planEvent(joined!).invalidate).toEqual([queryKeys.cluster(), queryKeys.siteList(), queryKeys.actors()]);
+    const odd = parseEvent("cluster.changed", JSON.stringify({ released: [1, "2", 2.5, null, 7], gained: "3" }));
+    expect(odd).toMatchObject({ change: "", instance_id: "", gained: [], released: [1, 7] });
   });
 });
 
@@ -145,6 +156,41 @@ describe("the Cluster page", () => {
     expect(html).toContain("1 impianto abilitato non è gestito da nessuna istanza.");
     expect(html).toContain("in riavvio");
     expect(html).toContain("Ultimo segnale");
+  });
+});
+
+describe("the cluster's recent changes", () => {
+  it("keeps cluster.changed events only, newest first, up to its limit, and tells its listeners", () => {
+    const changes = new ClusterChanges();
+    let told = 0;
+    changes.subscribe(() => {
+      told += 1;
+    });
+    changes.record({ type: "reset" });
+    expect(changes.list()).toEqual([]);
+    for (let n = 0; n < KEPT_CHANGES + 5; n += 1) changes.record(changed({ change: "joined", instance_id: `host-${n}` }));
+    expect(told).toBe(KEPT_CHANGES + 5);
+    expect(changes.list()).toHaveLength(KEPT_CHANGES);
+    expect(changes.list()[0]?.instance_id).toBe(`host-${KEPT_CHANGES + 4}`);
+  });
+
+  it("says who joined, who left and which sites moved, in both languages", () => {
+    const list = [
+      changed({ change: "sites_moved", instance_id: "host-b", gained: [1, 2, 3], released: [9], at: "2025-11-11T10:34:30Z" }),
+      changed({ change: "left", instance_id: "host-c", at: "2025-11-11T10:30:00Z" }),
+      changed({ change: "renamed", instance_id: "host-d", at: "2025-11-11T10:20:00Z" }),
+    ];
+    expect(changeKind("renamed")).toBe("other");
+    const english = inLanguage(createElement(ClusterChangeList, { changes: list, nowMs: NOW }), "en");
+    expect(english.match(/data-testid="cluster-change"/g)).toHaveLength(3);
+    expect(english).toContain("Sites moved: host-b · took 3 sites, let go of 1 site");
+    expect(english).toContain("host-c left");
+    expect(english).toContain("host-d changed");
+    const italian = inLanguage(createElement(ClusterChangeList, { changes: list, nowMs: NOW }), "it");
+    expect(italian).toContain("Impianti spostati: host-b · ha preso 3 impianti, ha lasciato 1 impianto");
+    expect(italian).toContain("host-c è uscita");
+    const none = inLanguage(createElement(ClusterChangeList, { changes: [], nowMs: NOW }), "en");
+    expect(none).toContain("No change since the dashboard was opened.");
   });
 });
 

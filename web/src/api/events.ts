@@ -63,14 +63,17 @@ export interface CommandPublishedEvent {
 }
 
 /**
- * An instance joined or left the cluster, or sites moved between instances. `sites`: the ids
- * the event names as gained or released (empty when it names none).
+ * An instance joined or left the cluster, or sites moved between instances: `change` is
+ * "joined", "left" or "sites_moved"; `gained` and `released` are the sites the instance took
+ * or let go of (empty when the event names none).
  */
 export interface ClusterChangedEvent {
   type: "cluster.changed";
   change: string;
   instance_id: string;
-  sites: number[];
+  gained: number[];
+  released: number[];
+  at: string;
 }
 
 export interface ResetEvent {
@@ -100,8 +103,8 @@ function int(v: unknown): number | null {
   return typeof v === "number" && Number.isInteger(v) ? v : null;
 }
 
-function ids(...lists: unknown[]): number[] {
-  return lists.flatMap((list) => (Array.isArray(list) ? list.filter((v): v is number => int(v) !== null) : []));
+function ids(list: unknown): number[] {
+  return Array.isArray(list) ? list.filter((v): v is number => int(v) !== null) : [];
 }
 
 function parseData(data: string): Json | null {
@@ -171,7 +174,14 @@ export function parseEvent(type: string, data: string): LiveEvent | null {
     case "alert.acknowledged":
       return parseAlertEvent(type satisfies AlertEventType, d);
     case "cluster.changed":
-      return { type, change: str(d.change), instance_id: str(d.instance_id), sites: ids(d.gained, d.released) };
+      return {
+        type,
+        change: str(d.change),
+        instance_id: str(d.instance_id),
+        gained: ids(d.gained),
+        released: ids(d.released),
+        at: str(d.at),
+      };
     default:
       return null;
   }

@@ -15,6 +15,13 @@ export function runningSites(answer: ClusterAnswer): number {
   return answer.instances.reduce((sum, instance) => sum + instance.sites, 0);
 }
 
+const CHANGE_KINDS = ["joined", "left", "sites_moved"] as const;
+
+/** The kind of a `cluster.changed` event, for its message; one the dashboard does not know is "other". */
+export function changeKind(change: string): (typeof CHANGE_KINDS)[number] | "other" {
+  return CHANGE_KINDS.find((kind) => kind === change) ?? "other";
+}
+
 export const WORKER_TONES: Record<WorkerState, string> = {
   running: "green",
   starting: "blue",

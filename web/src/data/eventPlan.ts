@@ -202,7 +202,7 @@ export function planEvent(event: LiveEvent, previous?: SiteStatus): EventPlan {
       plan.invalidate.push(
         queryKeys.cluster(),
         queryKeys.siteList(),
-        ...event.sites.map((siteId) => queryKeys.siteStatus(siteId)),
+        ...[...event.gained, ...event.released].map((siteId) => queryKeys.siteStatus(siteId)),
         queryKeys.actors(),
       );
       return plan;

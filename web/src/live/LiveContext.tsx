@@ -7,6 +7,7 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { createContext, useContext, useEffect, useState, type ReactNode } from "react";
 import { applyEvents } from "../data/applyEvent";
+import { clusterChanges } from "../data/clusterChanges";
 import { deviceReasons } from "../data/deviceReasons";
 import { EventQueue } from "../data/eventQueue";
 import { InvalidationBatcher } from "../data/invalidationBatcher";
@@ -31,6 +32,7 @@ export function LiveProvider({ children }: { children: ReactNode }) {
       create: (url) => new EventSource(url),
       onEvent: (event) => {
         deviceReasons.record(event);
+        clusterChanges.record(event);
         queue.push(event);
       },
       onState: setState,

@@ -1,13 +1,17 @@
 /**
  * The cluster (issue 14): every live instance with its start, its last heartbeat (ticking),
  * how many sites it runs and its site workers, and a warning when enabled sites are run by no
- * instance. Refetched on `cluster.changed` events and every 10 s (hooks/queries.ts).
+ * instance; and the changes (joins, departures, moves) the live stream announced. Refetched on
+ * `cluster.changed` events and every 10 s (hooks/queries.ts).
  */
 
+import { useSyncExternalStore } from "react";
 import { useTranslation } from "react-i18next";
+import type { ClusterChangedEvent } from "../api/events";
 import type { ClusterAnswer, ClusterInstance, ClusterWorker } from "../api/types";
 import { Loading } from "../components/ErrorText";
-import { orderInstances, runningSites, WORKER_TONES } from "../data/cluster";
+import { changeKind, orderInstances, runningSites, WORKER_TONES } from "../data/cluster";
+import { clusterChanges } from "../data/clusterChanges";
 import { useCluster } from "../hooks/queries";
 import { useNow } from "../hooks/useNow";
 import { useTimeFormat } from "../i18n";
@@ -68,6 +72,41 @@ function InstanceCard({ instance, self, nowMs }: { instance: ClusterInstance; se
   );
 }
 
+/** The changes the live stream announced, newest first (rendered in tests without a browser). */
+export function ClusterChangeList({ changes, nowMs }: { changes: readonly ClusterChangedEvent[]; nowMs: number }) {
+  const { t } = useTranslation();
+  const format = useTimeFormat();
+  return (
+    <div className="card" data-testid="cluster-changes">
+      <h2>{t("cluster.changes")}</h2>
+      {changes.length === 0 ? (
+        <p className="muted">{t("cluster.changesNone")}</p>
+      ) : (
+        <ol className="plain change-list">
+          {changes.map((change, index) => {
+            const moves = [
+              change.gained.length > 0 ? t("cluster.gained", { count: change.gained.length }) : "",
+              change.released.length > 0 ? t("cluster.released", { count: change.released.length }) : "",
+            ].filter(Boolean);
+            return (
+              // biome-ignore lint/suspicious/noArrayIndexKey: changes carry no id and two can share a time; the list only grows at its head
+              <li key={`${change.at}-${index}`} className="change-row" data-testid="cluster-change">
+                <span className="muted small" title={format.dateTime(change.at)}>
+                  {format.ago(change.at, nowMs) ?? "—"}
+                </span>
+                <span>
+                  {t(`cluster.changeKinds.${changeKind(change.change)}`, { instance: change.instance_id || "?" })}
+                  {moves.length > 0 ? ` · ${moves.join(", ")}` : ""}
+                </span>
+              </li>
+            );
+          })}
+        </ol>
+      )}
+    </div>
+  );
+}
+
 /** The page's body for one answer (rendered in tests without a browser). */
 export function ClusterView({ answer, nowMs }: { answer: ClusterAnswer; nowMs: number }) {
   const { t } = useTranslation();
@@ -103,6 +142,7 @@ export function ClusterPage() {
   const { t } = useTranslation();
   const cluster = useCluster();
   const now = useNow(1000);
+  const changes = useSyncExternalStore(clusterChanges.subscribe, clusterChanges.list);
   return (
     <section>
       <div className="page-head">
@@ -116,6 +156,7 @@ export function ClusterPage() {
       ) : (
         <ClusterView answer={cluster.data} nowMs={now} />
       )}
+      <ClusterChangeList changes={changes} nowMs={now} />
     </section>
   );
 }
