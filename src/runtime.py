@@ -168,6 +168,8 @@ class Runtime:
         self.alerts = AlertService(self.db, self.read_model, self.hub, scheduler,
                                    Sender(self.db, public_url=self.public_url),
                                    owns=lambda site_id: self.ownership.owns(site_id))
+        if self.replication is not None:  # alert configuration changed here: to the others
+            self.alerts.share = self.replication.send
         await self.alerts.start()
         self.bridge.alerts = self.alerts
         self.sites = SiteHost(s, clock=self.clock, sink=self.bridge,

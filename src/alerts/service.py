@@ -27,6 +27,13 @@ clock drives it). When one ends — timer, deletion, or it ended while the proce
 covers any more become ``silenced: false`` and are notified from then on, starting with
 the ``firing`` notification held back while muted (``alert_state.set_silenced``). A new
 silence mutes the open alerts it covers the same way.
+
+Shared configuration: a change made through this instance's API (rules, silences, a
+channel, an acknowledgement) is applied here and, in a cluster, sent through the event log
+(``share``, an ``AlertConfigChanged``); every other instance applies it at once
+(``apply_remote``: the same reload, without sending it again) — a rule created anywhere is
+evaluated by the site's owner, a silence mutes its next firing, a new channel has a sender
+on every instance, an acknowledgement stops the owner's repeats.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from sitelink.alerts.evaluator import Evaluator, Subject, Transition
 from sitelink.alerts.model import AlertInfo, AlertStateName, Rule, RuleKind, Silence
 from sitelink.alerts.outbox import Sender
 from sitelink.alerts.timers import Handle, Scheduler
+from sitelink.cluster.logged import AlertChange, AlertConfigChanged
 from sitelink.events import DeviceKey, Event
 from sitelink.fanout import Hub
 from sitelink.readmodel import ReadModel
@@ -85,6 +93,8 @@ class AlertService:
         self._ids: dict[tuple[int, str], int] = {}  # open alert ids by (rule, subject)
         self._queue: asyncio.Queue[Transition | SilencesChanged] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        # In a cluster: sends a change made here to the other instances (the event log).
+        self.share: Callable[[Event], None] | None = None
 
     # --- life ----------------------------------------------------------------------------------
 
@@ -167,15 +177,51 @@ class AlertService:
         """A site's configuration changed (labels, enabled): rules re-read their scope."""
         self.evaluator.set_rules(list(self.evaluator.rules.values()))
 
-    async def rules_changed(self) -> None:
+    async def rules_changed(self, *, announce: bool = True) -> None:
+        """A rule was created, changed or deleted: reload them. ``announce``: the change was
+        made here (else another instance made it and announced it)."""
         self.evaluator.set_rules(await alert_config.list_rules(self.db))
+        self._announce_change("rules", announce)
 
-    async def silences_changed(self) -> None:
+    async def silences_changed(self, *, announce: bool = True) -> None:
         """A silence was created or deleted (the API, on the loop): reload them; returns once
         the open alerts they cover are muted and those no longer covered unmuted."""
         await self._load_silences()
+        self._announce_change("silences", announce)
         self._queue.put_nowait(SilencesChanged())
         await self.drain()
+
+    def channel_saved(self, channel_id: int, *, announce: bool = True) -> None:
+        """A channel was created or changed: its sender runs (started or woken)."""
+        self.sender.watch(channel_id)
+        self._announce_change("channel.saved", announce, channel_id)
+
+    def channel_deleted(self, channel_id: int, *, announce: bool = True) -> None:
+        """A channel is being deleted: its sender ends after the delivery in hand."""
+        self.sender.forget(channel_id)
+        self._announce_change("channel.deleted", announce, channel_id)
+
+    async def apply_remote(self, change: AlertConfigChanged) -> None:
+        """Another instance changed the alert configuration (already in the database)."""
+        match change:
+            case AlertConfigChanged(change="rules"):
+                await self.rules_changed(announce=False)
+            case AlertConfigChanged(change="silences"):
+                await self.silences_changed(announce=False)
+            case AlertConfigChanged(change="channel.saved", ref_id=int(channel_id)):
+                self.channel_saved(channel_id, announce=False)
+            case AlertConfigChanged(change="channel.deleted", ref_id=int(channel_id)):
+                self.channel_deleted(channel_id, announce=False)
+            case AlertConfigChanged(change="ack", ref_id=int(alert_id)):
+                self._acknowledged(alert_id)
+            case _:
+                log.warning("an alert configuration change without its id skipped",
+                            change=change.change)
+
+    def _announce_change(self, change: AlertChange, announce: bool,
+                         ref_id: int | None = None) -> None:
+        if announce and self.share is not None:
+            self.share(AlertConfigChanged(change=change, ref_id=ref_id))
 
     async def _load_silences(self) -> None:
         self.silences = await alert_config.list_silences(self.db, active_at=self._now(),
@@ -209,11 +255,17 @@ class AlertService:
 
     async def acknowledge(self, alert_id: int, by: str) -> AlertInfo:
         info = await alert_state.acknowledge(self.db, alert_id, by=by, at=datetime.now(UTC))
+        self._acknowledged(alert_id)
+        # in a cluster the event log carries the acknowledgement to the site's owner with it
+        self.hub.publish("alert.acknowledged", info.site_id, alert_data(info),
+                         state=AlertConfigChanged(change="ack", ref_id=alert_id))
+        return info
+
+    def _acknowledged(self, alert_id: int) -> None:
+        """No more repeats of the alert, if this instance evaluates it."""
         for key, open_id in self._ids.items():
             if open_id == alert_id:
                 self.evaluator.acknowledge(*key)
-        self.hub.publish("alert.acknowledged", info.site_id, alert_data(info))
-        return info
 
     def site_removed(self, site_id: int) -> None:
         self.evaluator.site_removed(site_id)

@@ -72,7 +72,7 @@ class AlertChannelController(Controller):
         """Create a channel; 400 naming ``url`` when it is not one this kind can use."""
         await check_url(data.kind, data.url)
         channel = await alert_config.create_channel(runtime.db, given(data))
-        service(runtime).sender.watch(channel.id)
+        service(runtime).channel_saved(channel.id)
         await record(request, "alert.channel.create", target=channel.name,
                      detail={"channel_id": channel.id, "kind": channel.kind.value})
         return channel
@@ -87,7 +87,7 @@ class AlertChannelController(Controller):
         if "url" in changes or "kind" in changes:
             await check_url(kind, changes.get("url", current.url))
         channel = await alert_config.update_channel(runtime.db, channel_id, changes)
-        service(runtime).sender.watch(channel_id)
+        service(runtime).channel_saved(channel_id)
         await record(request, "alert.channel.update", target=channel.name,
                      detail={"channel_id": channel_id, "fields": sorted(changes)})
         return channel
@@ -96,7 +96,7 @@ class AlertChannelController(Controller):
     async def delete_channel(self, request: Request[Any, Any, Any],
                              runtime: NamedDependency[Runtime], channel_id: PathId) -> None:
         channel = await alert_config.get_channel(runtime.db, channel_id)
-        service(runtime).sender.forget(channel_id)
+        service(runtime).channel_deleted(channel_id)
         await alert_config.delete_channel(runtime.db, channel_id)
         await record(request, "alert.channel.delete", target=channel.name,
                      detail={"channel_id": channel_id})

@@ -14,7 +14,8 @@ Runs on the asyncio loop. On the instance that got the request:
 On every instance, ``on_remote`` applies another instance's row: an actor's event updates
 the read model (unless this instance owns the site: its own actor is the authority); a
 site change reloads the site and, on its owner, connects, reconnects or stops it at once
-(no waiting for the reconcile); a command is carried out by the owner.
+(no waiting for the reconcile); a command is carried out by the owner; a change of the
+alert configuration is reloaded by the alert service (``AlertService.apply_remote``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from sitelink.actors.site_messages import (
     SetDeviceOfflineAfter,
 )
 from sitelink.actors.supervisor import Forward
+from sitelink.alerts.service import AlertService
 from sitelink.cluster import logged
 from sitelink.cluster.replication import Replication
 from sitelink.errors import NotFound
@@ -51,6 +53,7 @@ class Host(Protocol):
 
     read_model: ReadModel
     ownership: Ownership
+    alerts: AlertService | None
 
     def tell_here(self, message: Any) -> None: ...
     def forget_device(self, key: DeviceKey) -> None: ...
@@ -135,6 +138,9 @@ class OwnerCommands:
                     await host.site_changed(site_id, change, announce=False)
             case logged.SiteCommand():
                 self._command(state)
+            case logged.AlertConfigChanged():
+                if host.alerts is not None:  # else: not started yet, it reads the database
+                    await host.alerts.apply_remote(state)
             case logged.PublishRequested(site_id=site_id) if host.ownership.owns(site_id):
                 self._start(self._publish_for(state))
             case logged.PublishAnswered(command_id=command_id):

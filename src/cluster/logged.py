@@ -4,8 +4,8 @@ The actors' own events (a site's status, its connection history, traffic counter
 discovery and availability, command outcomes, discovery results) replay into another
 instance's read model exactly as they did into the owner's. Beside them, what an API call on
 one instance must tell the others: a site changed (``SiteChangeLogged``), a command for a
-site's owner (``SiteCommand``, ``PublishRequested``) and a publish's answer
-(``PublishAnswered``). msgpack, tagged, so one decoder reads every kind.
+site's owner (``SiteCommand``, ``PublishRequested``), a publish's answer
+(``PublishAnswered``) and a change of the alert configuration (``AlertConfigChanged``). msgpack, tagged, so one decoder reads every kind.
 """
 
 from __future__ import annotations
@@ -70,6 +70,18 @@ class PublishAnswered(Event, frozen=True, kw_only=True, tag="publish.answered"):
     connected: bool
 
 
+AlertChange = Literal["rules", "silences", "channel.saved", "channel.deleted", "ack"]
+
+
+class AlertConfigChanged(Event, frozen=True, kw_only=True, tag="alert.config"):
+    """Alert rules, silences or a channel changed through the API of the origin, or an alert
+    was acknowledged there (already in the database): every instance reloads what it holds of
+    it at once — the owners' evaluators, every instance's channel senders."""
+
+    change: AlertChange
+    ref_id: int | None = None  # the channel (channel.*) or the acknowledged alert (ack)
+
+
 LoggedState = (
     SiteStatusChanged
     | ConnectionEventOccurred
@@ -82,11 +94,12 @@ LoggedState = (
     | SiteCommand
     | PublishRequested
     | PublishAnswered
+    | AlertConfigChanged
 )
 LOGGED_TYPES: tuple[type[Event], ...] = (
     SiteStatusChanged, ConnectionEventOccurred, SiteTraffic, DeviceDiscovered,
     DeviceAvailabilityChanged, CommandOutcome, DiscoveryFinished, SiteChangeLogged,
-    SiteCommand, PublishRequested, PublishAnswered)
+    SiteCommand, PublishRequested, PublishAnswered, AlertConfigChanged)
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(LoggedState)
