@@ -5,7 +5,8 @@ discovery and availability, command outcomes, discovery results) replay into ano
 instance's read model exactly as they did into the owner's. Beside them, what an API call on
 one instance must tell the others: a site changed (``SiteChangeLogged``), a command for a
 site's owner (``SiteCommand``, ``PublishRequested``), a publish's answer
-(``PublishAnswered``) and a change of the alert configuration (``AlertConfigChanged``). msgpack, tagged, so one decoder reads every kind.
+(``PublishAnswered``) and a change of the alert configuration (``AlertConfigChanged``).
+msgpack, tagged, so one decoder reads every kind.
 """
 
 from __future__ import annotations

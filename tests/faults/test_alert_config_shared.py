@@ -5,8 +5,8 @@ Two real ``sitelink serve`` processes on one PostgreSQL database of their own, a
 ``test_any_instance`` (whose cluster this module starts again for itself): A owns every site
 and evaluates their alerts; B owns none. Every change here is made through B, and A must act
 on it without a restart (where a test is about one kind of change, the rest is made on A,
-so that kind alone is what B must carry). The sites never connect (nothing listens on their port), so a
-``site_down`` rule with ``for_s: 0`` fires as soon as A evaluates it.
+so that kind alone is what B must carry). The sites never connect (nothing listens on their
+port), so a ``site_down`` rule with ``for_s: 0`` fires as soon as A evaluates it.
 """
 
 from __future__ import annotations
@@ -130,7 +130,9 @@ def test_a_silence_created_on_b_mutes_the_owner_s_next_firing(cluster: Cluster) 
 def test_an_acknowledgement_on_b_stops_the_owner_s_repeats(cluster: Cluster) -> None:
     """Two sites down, a rule each repeating every second. Acknowledging one alert on B
     stops A's repeats of it (one may be on its way), while the other keeps repeating: the
-    measure of time that has passed, without sleeping."""
+    measure of time that has passed, without sleeping. (The outbox also refuses a repeat of
+    an alert acknowledged in the database; that A's evaluator itself stops scheduling them
+    is shown in ``tests/alerts/test_shared_config``.)"""
     a, b = cluster.a, cluster.b
     acked_site, other_site = _down_site(cluster), _down_site(cluster)
     with WebhookReceiver() as hook:
