@@ -92,6 +92,13 @@ def test_a_rule_and_a_channel_created_on_b_fire_and_notify_on_the_owner_at_once(
         assert metric(a.admin, "sitelink_alerts_firing", kind="site_down") == firing_before + 1
         assert metric(b.admin, "sitelink_alerts_firing", kind="site_down") == 0
 
+        # the site deleted on B: its alert does not stay open (deleted with the site), and
+        # A, told through the log, holds no machine for it any more
+        assert b.admin.delete(f"/api/v1/mqtt/sites/{down['site_id']}/").status_code == 204
+        wait_until(lambda: metric(a.admin, "sitelink_alerts_firing", kind="site_down")
+                   == firing_before, 10, message="A forgot the deleted site's alert")
+        assert _alert(a, rule_id) is None
+
 
 def test_a_silence_created_on_b_mutes_the_owner_s_next_firing(cluster: Cluster) -> None:
     """A silence of the site created on B, then a rule on A: A fires the alert (kept,
