@@ -30,24 +30,11 @@ from typing import Protocol
 import structlog
 
 from sitelink.errors import StorageError
-from sitelink.events import (
-    CommandOutcome,
-    ConnectionEventOccurred,
-    DeviceDiscovered,
-    DeviceKey,
-    DiscoveryFinished,
-    Event,
-    SiteStatusChanged,
-)
+from sitelink.events import URGENT, DeviceDiscovered, DeviceKey, Event
 from sitelink.fanout import Hub
 from sitelink.readmodel import Announcement, ReadModel
 
 log = structlog.get_logger(__name__)
-
-# Rare, and someone is waiting for them: they cross at once, window or not.
-URGENT: frozenset[type[Event]] = frozenset(
-    {SiteStatusChanged, ConnectionEventOccurred, CommandOutcome, DiscoveryFinished})
-
 
 class Writer(Protocol):
     """What the bridge needs of the storage writer (runs on the loop)."""
@@ -103,6 +90,21 @@ class Bridge:
         urgent = type(event) in URGENT
         with self._lock:
             self._pending.append(event)
+            if self._urgent_due or (self._due and not urgent):
+                return
+            self._due = True
+            self._urgent_due = urgent
+        # RuntimeError: the loop is closed, we are shutting down.
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(self._take if urgent else self._schedule)
+
+    def publish_batch(self, events: Sequence[Event]) -> None:
+        """Many events at once (a site worker's batch): one lock, at most one wake-up."""
+        if not events:
+            return
+        urgent = any(type(event) in URGENT for event in events)
+        with self._lock:
+            self._pending.extend(events)
             if self._urgent_due or (self._due and not urgent):
                 return
             self._due = True

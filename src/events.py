@@ -160,6 +160,12 @@ AnyEvent = (
 )
 
 
+# Rare, and someone is waiting for them: they cross at once (the bridge, a worker's outbox),
+# without waiting for the batching window.
+URGENT: frozenset[type[Event]] = frozenset(
+    {SiteStatusChanged, ConnectionEventOccurred, CommandOutcome, DiscoveryFinished})
+
+
 class EventSink(Protocol):
     """Where actors publish events. Must be safe to call from any thread."""
 

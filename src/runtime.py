@@ -7,8 +7,8 @@ in this order:
     start:  instance lock → storage (wait for it, migrate, bootstrap token) → event ids
             → the owned sites' devices' availability unknown → writer → bridge → hub's sweep
             → read model loaded with the sites → alerts (then told by the bridge)
-            → supervisor → desired state applied → reconcile every SITELINK_RECONCILE_S
-            → supervisor watch
+            → supervisor (or site workers) → desired state applied
+            → reconcile every SITELINK_RECONCILE_S → supervisor watch
     stop:   watch, reconcile → sites say goodbye in parallel (MQTT_SHUTDOWN_TIMEOUT)
             → actors → hub's sweep → bridge drained → alerts recorded, senders stopped
             → writer flushed → storage closed → clock (if the runtime made it) → lock
@@ -172,8 +172,11 @@ class Runtime:
             self.alerts.share = self.replication.send
         await self.alerts.start()
         self.bridge.alerts = self.alerts
+        # An injected clock or port factory cannot cross a process: such sites run here.
+        in_process = not self._own_clock or self.port_factory is not None
         self.sites = SiteHost(s, clock=self.clock, sink=self.bridge,
-                              port_factory=self.port_factory, on_revived=self._apply_everything)
+                              port_factory=self.port_factory, on_revived=self._apply_everything,
+                              workers=0 if in_process else s.workers)
         self.sites.start()
         sites = await self._apply_everything()
         self._reconcile_task = loop.create_task(self._reconcile_forever(), name="reconcile")

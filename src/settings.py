@@ -61,6 +61,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     event_log_retention_s: float = 3_600.0
     # Tests of the cluster only: this instance runs no site (others own them all).
     test_own_no_sites: bool = False
+    # Site worker processes (``sitelink.workers``); 0: the sites run in the main process.
+    workers: int = os.cpu_count() or 1
 
     @property
     def data_dir(self) -> Path:
@@ -109,6 +111,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "SITELINK_DB_TIMEOUT_S": ("db_timeout_s", float),
     "SITELINK_EVENT_LOG_RETENTION_S": ("event_log_retention_s", float),
     "SITELINK_TEST_OWN_NO_SITES": ("test_own_no_sites", bool),
+    "SITELINK_WORKERS": ("workers", int),
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -158,6 +161,8 @@ def _check(s: Settings) -> None:
     for field in positive:
         if getattr(s, field) <= 0:
             raise ConfigError(f"{field}: must be positive")
+    if not 0 <= s.workers <= 256:
+        raise ConfigError(f"SITELINK_WORKERS: expected 0 to 256, got {s.workers}")
     if not 0 <= s.retry_jitter < 1:
         raise ConfigError("SITELINK_RETRY_JITTER: must be in [0, 1)")
     for proxy in s.trusted_proxies:

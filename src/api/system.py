@@ -64,7 +64,7 @@ async def health(runtime: NamedDependency[Runtime]) -> Response[Health]:
     # now (≤ 2 s): down within seconds of an outage, up again only once a write went through.
     writing = runtime.writer is not None and runtime.writer.storage_ok
     storage_ok = runtime.started and writing and await runtime.db.ping()
-    running = runtime.supervisor is not None and runtime.supervisor.is_alive()
+    running = runtime.sites is not None and runtime.sites.running
     status: Literal["healthy", "degraded", "unhealthy"]
     if not (running and storage_ok):
         status, code = "unhealthy", 503
@@ -132,9 +132,9 @@ async def me(request: Request[Identity, Any, Any]) -> Me:
 
 @get("/api/v1/actors", tags=["system"], opt=ADMIN)
 async def actors(runtime: NamedDependency[Runtime],
-                 kind: Literal["root", "site", "device"] | None = Parameter(default=None)
-                 ) -> ActorTree:
-    """The live actor tree: supervisor → sites → devices. ``?kind=`` flattens to one kind."""
+                 kind: NodeKind | None = Parameter(default=None)) -> ActorTree:
+    """The live actor tree: supervisor → (workers →) sites → devices. ``?kind=`` flattens to
+    one kind."""
     tree = await asyncio.to_thread(_tree, runtime)
     if kind is not None:
         tree = [n for n in _flatten(tree) if n.kind == kind]
@@ -148,6 +148,8 @@ def _tree(runtime: Runtime) -> list[ActorNode]:
     from sitelink.actors.site_messages import Inspect as InspectSite
     from sitelink.actors.supervisor import Describe, SupervisorInfo
 
+    if runtime.sites is not None and runtime.sites.pool is not None:
+        return msgspec.convert(runtime.sites.pool.tree(), list[ActorNode])
     assert runtime.supervisor is not None
     deadline = time.monotonic() + 2.0
     sup = runtime.supervisor

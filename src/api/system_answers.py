@@ -11,7 +11,7 @@ from typing import Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-NodeKind = Literal["root", "site", "device"]
+NodeKind = Literal["root", "worker", "site", "device"]
 
 
 class ServiceHealth(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,6 +57,7 @@ class ActorNode(msgspec.Struct, kw_only=True):
     processed: int
     restarts: int
     started_at: str | None
+    pid: int | None | UnsetType = UNSET  # a site worker's process
     children: list[ActorNode] | UnsetType = UNSET
 
 

@@ -30,14 +30,13 @@ IMMEDIATE`` and a busy timeout; PostgreSQL: row locks).
 from __future__ import annotations
 
 import asyncio
-import pickle
 import socket
-import sys
 from collections.abc import Sequence
 
 import msgspec
 import structlog
 
+from sitelink.channel import child_argv, first_frame
 from sitelink.errors import StorageError
 from sitelink.events import DeviceDiscovered, DeviceKey, Event
 from sitelink.settings import Settings
@@ -196,9 +195,9 @@ class RemoteWriter:
             mine, theirs = socket.socketpair()
             with theirs:
                 self._process = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "sitelink.storage.writer_child", str(theirs.fileno()),
+                    *child_argv("sitelink.storage.writer_child", theirs.fileno()),
                     pass_fds=(theirs.fileno(),))
-            mine.sendall(frame(pickle.dumps(self._settings)))  # before the socket is ours alone
+            mine.sendall(first_frame(self._settings))  # before the socket is ours alone
             mine.setblocking(False)
             self._sock = mine
             self._loop.add_reader(mine.fileno(), self._readable)

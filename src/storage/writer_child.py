@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import pickle
 import signal
 import socket
 import sys
@@ -17,6 +16,7 @@ import threading
 import msgspec
 import structlog
 
+from sitelink.channel import read_first
 from sitelink.settings import Settings
 from sitelink.storage.writer_frames import (
     Close,
@@ -40,13 +40,10 @@ def main(fd: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sock = socket.socket(fileno=fd)
     frames = Frames()
-    first: list[bytes] = []
-    while not first:
-        data = sock.recv(1 << 16)
-        if not data:
-            return
-        first = frames.feed(data)
-    settings = pickle.loads(msgspec.msgpack.decode(first[0]))
+    first = read_first(sock, frames)  # the parent sends nothing more before Ready
+    if first is None:
+        return
+    settings = first[0]
     from sitelink.logs import configure_logging
 
     configure_logging(settings.log_format)

@@ -1,16 +1,13 @@
-"""The frames the storage writer process and its parent exchange (see ``remote_writer``):
-msgpack messages, each prefixed with its length (4 bytes, little-endian)."""
+"""The frames the storage writer process and its parent exchange (see ``remote_writer``),
+over the framed channel of ``sitelink.channel``."""
 
 from __future__ import annotations
 
-import struct
-from typing import Any
-
 import msgspec
 
+from sitelink.channel import Frames as Frames
+from sitelink.channel import frame as frame
 from sitelink.events import DeviceDiscovered, DeviceKey
-
-_LENGTH = struct.Struct("<I")
 
 
 class Submit(msgspec.Struct, tag=True, array_like=True):
@@ -60,31 +57,3 @@ class Closed(msgspec.Struct, tag=True, array_like=True):
 
 ToChild = Submit | Ensure | Forget | Close
 ToParent = Ready | Ensured | Stats | Closed
-
-_encoder = msgspec.msgpack.Encoder()
-
-
-def frame(message: Any) -> bytes:
-    body = _encoder.encode(message)
-    return _LENGTH.pack(len(body)) + body
-
-
-class Frames:
-    """Splits a byte stream into frames."""
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-
-    def feed(self, data: bytes) -> list[bytes]:
-        self._buffer += data
-        frames: list[bytes] = []
-        start = 0
-        while len(self._buffer) - start >= _LENGTH.size:
-            (size,) = _LENGTH.unpack_from(self._buffer, start)
-            end = start + _LENGTH.size + size
-            if len(self._buffer) < end:
-                break
-            frames.append(bytes(self._buffer[start + _LENGTH.size:end]))
-            start = end
-        del self._buffer[:start]
-        return frames

@@ -58,6 +58,13 @@ def wait_until(predicate: Callable[[], T], timeout_s: float = 5.0, interval_s: f
         time.sleep(interval_s)  # polling a condition that has no event to wait on
 
 
+def workers_under_test() -> int:
+    """The site workers of test servers: ``SITELINK_WORKERS`` of the test run, else 1."""
+    import os
+
+    return int(os.environ.get("SITELINK_WORKERS") or "1")
+
+
 def server_settings(database_url: str, **overrides: Any) -> Settings:
     """Settings for a test server: fast retries, no periodic reconcile, a bootstrap admin."""
     values: dict[str, Any] = {
@@ -75,6 +82,8 @@ def server_settings(database_url: str, **overrides: Any) -> Settings:
         # Tests fail authentication on purpose in many places, all from 127.0.0.1: only the
         # tests of the limit itself set it low.
         "auth_failures_max": 1_000_000,
+        # CI runs these tests once with one site worker and once with two (SITELINK_WORKERS).
+        "workers": workers_under_test(),
     }
     values.update(overrides)
     return Settings(**values)

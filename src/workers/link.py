@@ -1,0 +1,191 @@
+"""One site worker as the main process sees it: its process, its channel, its state.
+
+``spawn`` starts ``python -m sitelink.workers.child FD`` (blocking, quick) and a reader
+thread that decodes what the worker sends: event batches go straight to the sink (the
+bridge's ``publish_batch``), publish answers to the waiting ``reply`` (kept here by request
+number, since a callable cannot cross), tree answers to whoever asked. ``send`` may be
+called from any thread. When the channel ends (the worker died or exited), every waiting
+publish is answered as failed and ``on_exit`` is called (on the reader thread).
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import msgspec
+import structlog
+
+from sitelink.actors.site_messages import PublishResult
+from sitelink.channel import Frames, frame, spawn
+from sitelink.events import AnyEvent, Event
+from sitelink.settings import Settings
+from sitelink.workers.frames import (
+    Events,
+    Hello,
+    Inspect,
+    Ready,
+    Replied,
+    Stopped,
+    ToMain,
+    ToWorker,
+    Tree,
+)
+from sitelink.workers.info import WorkerState
+
+log = structlog.get_logger(__name__)
+
+REPLY_MAX_AGE_S = 600.0  # a publish nobody was answered for this long is forgotten
+
+
+class BatchSink(Protocol):
+    """Where a worker's events go (the bridge); called on the link's reader thread."""
+
+    def publish_batch(self, events: Sequence[Event]) -> None: ...
+
+
+Reply = Callable[[PublishResult], None]
+
+
+class WorkerLink:
+    def __init__(self, index: int, workers: int, settings: Settings, sink: BatchSink,
+                 on_exit: Callable[[WorkerLink], None]) -> None:
+        self.index = index
+        self.workers = workers
+        self.settings = settings
+        self.sink = sink
+        self.on_exit = on_exit
+        self.state: WorkerState = "stopped"
+        self.restarts = 0
+        self.failures = 0  # deaths in a row, for the restart backoff (``pool``)
+        self.pid: int | None = None
+        self.started_at: float | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        self._send_lock = threading.Lock()
+        self._decoder = msgspec.msgpack.Decoder(ToMain)
+        self._events = msgspec.msgpack.Decoder(list[AnyEvent])
+        self._requests = itertools.count(1)
+        self._replies: dict[int, tuple[Reply, str, float]] = {}
+        self._trees: dict[int, tuple[threading.Event, list[Tree]]] = {}
+        self._lock = threading.Lock()  # replies and trees
+        self.stopped = threading.Event()  # the worker said Stopped, or its channel ended
+
+    @property
+    def alive(self) -> bool:
+        return self._sock is not None
+
+    def spawn(self) -> None:
+        self.stopped.clear()
+        self.process, sock = spawn("sitelink.workers.child", Hello(
+            worker=self.index, workers=self.workers, settings=self.settings))
+        self.pid, self.started_at = self.process.pid, time.time()
+        self._sock = sock
+        threading.Thread(target=self._read, args=(sock,), name=f"worker-{self.index}",
+                         daemon=True).start()
+
+    def send(self, message: ToWorker) -> bool:
+        """False when the worker is not there (it died; it will be given everything again)."""
+        sock = self._sock
+        if sock is None:
+            return False
+        try:
+            with self._send_lock:
+                sock.sendall(frame(message))
+        except OSError:
+            return False
+        return True
+
+    def expect_reply(self, reply: Reply, command_id: str) -> int:
+        """A request number for ``reply``, answered by the worker's ``Replied``."""
+        now = time.monotonic()
+        request = next(self._requests)
+        with self._lock:
+            self._replies[request] = (reply, command_id, now)
+            if request % 1000 == 0:  # answers that never came (the caller gave up long ago)
+                for old in [r for r, (_, _, at) in self._replies.items()
+                            if now - at > REPLY_MAX_AGE_S]:
+                    del self._replies[old]
+        return request
+
+    def inspect(self, timeout_s: float) -> Tree | None:
+        """The worker's subtree (blocking), None when it does not answer in time."""
+        request, done = next(self._requests), threading.Event()
+        answer: list[Tree] = []
+        with self._lock:
+            self._trees[request] = (done, answer)
+        try:
+            if self.send(Inspect(request)) and done.wait(timeout_s) and answer:
+                return answer[0]
+            return None
+        finally:
+            with self._lock:
+                self._trees.pop(request, None)
+
+    def wait_exit(self, timeout_s: float) -> None:
+        """Reap the process; killed when it has not exited within ``timeout_s``."""
+        process = self.process
+        if process is None:
+            return
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            log.error("a site worker did not exit in time; killing it", worker=self.index)
+            process.kill()
+            process.wait()
+
+    # --- the reader thread ---------------------------------------------------------------------
+
+    def _read(self, sock: socket.socket) -> None:
+        frames = Frames()
+        while True:
+            try:
+                data = sock.recv(1 << 20)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            for packet in frames.feed(data):
+                try:
+                    self._handle(self._decoder.decode(packet))
+                except Exception:  # one bad frame or a failing consumer: said, not fatal
+                    log.exception("could not handle a site worker's message", worker=self.index)
+        self._closed(sock)
+
+    def _handle(self, message: ToMain) -> None:
+        match message:
+            case Events(events=events):
+                self.sink.publish_batch(self._events.decode(events))
+            case Replied(request=request, result=result):
+                with self._lock:
+                    waiting = self._replies.pop(request, None)
+                if waiting is not None:
+                    waiting[0](result)
+            case Tree(request=request):
+                with self._lock:
+                    asked = self._trees.get(request)
+                if asked is not None:
+                    asked[1].append(message)
+                    asked[0].set()
+            case Ready():
+                self.state = "running"
+            case Stopped():
+                self.stopped.set()
+
+    def _closed(self, sock: socket.socket) -> None:
+        with self._send_lock:
+            self._sock = None
+        sock.close()
+        with self._lock:
+            waiting, self._replies = list(self._replies.values()), {}
+        for reply, command_id, _ in waiting:
+            reply(PublishResult(command_id=command_id, outcome="failed",
+                                error="the site's worker stopped", connected=False))
+        self.stopped.set()
+        self.on_exit(self)
+
