@@ -178,6 +178,7 @@ class Runtime:
                               port_factory=self.port_factory, on_revived=self._apply_everything,
                               workers=0 if in_process else s.workers)
         self.sites.start()
+        await self.sites.ready()
         sites = await self._apply_everything()
         self._reconcile_task = loop.create_task(self._reconcile_forever(), name="reconcile")
         self._watch_task = loop.create_task(self.sites.watch(self.shutting_down),

@@ -101,6 +101,11 @@ class SiteHost:
         self.supervisor = start_supervisor(s, clock=self.clock, sink=self.sink,
                                            port_factory=self.port_factory, on_death=on_death)
 
+    async def ready(self) -> None:
+        """Until the sites can run: every worker started (nothing to wait for in-process)."""
+        if self.pool is not None:
+            await self.pool.ready()
+
     def tell(self, message: Any) -> None:
         if self.pool is not None:
             self.pool.tell(message)

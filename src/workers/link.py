@@ -75,6 +75,7 @@ class WorkerLink:
         self._trees: dict[int, tuple[threading.Event, list[Tree]]] = {}
         self._lock = threading.Lock()  # replies and trees
         self.stopped = threading.Event()  # the worker said Stopped, or its channel ended
+        self.ready = threading.Event()  # the worker said Ready (cleared at each spawn)
 
     @property
     def alive(self) -> bool:
@@ -82,6 +83,7 @@ class WorkerLink:
 
     def spawn(self) -> None:
         self.stopped.clear()
+        self.ready.clear()
         self.process, sock = spawn("sitelink.workers.child", Hello(
             worker=self.index, workers=self.workers, settings=self.settings))
         self.pid, self.started_at = self.process.pid, time.time()
@@ -174,6 +176,7 @@ class WorkerLink:
                     asked[0].set()
             case Ready():
                 self.state = "running"
+                self.ready.set()
             case Stopped():
                 self.stopped.set()
 
@@ -187,5 +190,6 @@ class WorkerLink:
             reply(PublishResult(command_id=command_id, outcome="failed",
                                 error="the site's worker stopped", connected=False))
         self.stopped.set()
+        self.ready.set()  # nobody waits for a worker that is gone
         self.on_exit(self)
 

@@ -37,6 +37,7 @@ log = structlog.get_logger(__name__)
 WATCH_INTERVAL_S = 1.0
 RESTART_MAX_S = 30.0
 STABLE_S = 60.0
+START_TIMEOUT_S = 30.0  # a worker not ready by then is late; the instance starts all the same
 EXIT_GRACE_S = 5.0  # beyond the shutdown timeout, for a worker's own exit
 
 
@@ -65,6 +66,16 @@ class WorkerPool:
         for link in self.links:
             link.state = "starting"
             link.spawn()
+
+    async def ready(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Until every worker runs (said Ready) or is gone: the instance is started when its
+        sites can connect, as with sites in-process (a worker imports for a second or so)."""
+        deadline = time.monotonic() + timeout_s
+        for link in self.links:
+            left = max(0.0, deadline - time.monotonic())
+            if not await asyncio.to_thread(link.ready.wait, left):
+                log.error("a site worker did not start in time", worker=link.index,
+                          timeout_s=timeout_s)
 
     def worker_of(self, site_id: int) -> int | None:
         return worker_for(site_id, len(self.links)) if site_id in self.specs else None

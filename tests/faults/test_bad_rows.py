@@ -135,18 +135,21 @@ def test_a_bad_row_at_start_is_shown_and_shutdown_is_quiet(
     assert not noisy, [r.getMessage() for r in noisy]
 
 
-def test_a_dead_supervisor_is_replaced_and_reported(live: LiveServer, broker: Mosquitto) -> None:
-    admin = live.admin()
-    good = create_site(admin, broker.host, broker.port, is_enabled=True)["site_id"]
-    wait_status(admin, good, "connected")
-    first = live.runtime.supervisor
-    assert first is not None
-    first.stop()  # as a bug in the supervisor would end it
-    wait_until(lambda: live.runtime.supervisor is not first
-               and live.runtime.supervisor is not None and live.runtime.supervisor.is_alive(),
-               20, message="a new supervisor")
-    assert live.runtime.sites is not None and live.runtime.sites.restarts == 1
-    wait_until(lambda: health(admin)["status"] == "healthy", 20,
-               message=lambda: str(health(admin)))
-    assert_good_site_works(admin, good)
-    assert site_status(admin, good)["client_id"].endswith(site_status(admin, good)["code"])
+def test_a_dead_supervisor_is_replaced_and_reported(tmp_path: Path, broker: Mosquitto) -> None:
+    """In-process sites (SITELINK_WORKERS=0): the supervisor itself; a dead site worker is
+    tests/faults/test_workers.py."""
+    with running_server("sqlite", tmp_path, workers=0) as live:
+        admin = live.admin()
+        good = create_site(admin, broker.host, broker.port, is_enabled=True)["site_id"]
+        wait_status(admin, good, "connected")
+        first = live.runtime.supervisor
+        assert first is not None
+        first.stop()  # as a bug in the supervisor would end it
+        wait_until(lambda: live.runtime.supervisor is not first
+                   and live.runtime.supervisor is not None and live.runtime.supervisor.is_alive(),
+                   20, message="a new supervisor")
+        assert live.runtime.sites is not None and live.runtime.sites.restarts == 1
+        wait_until(lambda: health(admin)["status"] == "healthy", 20,
+                   message=lambda: str(health(admin)))
+        assert_good_site_works(admin, good)
+        assert site_status(admin, good)["client_id"].endswith(site_status(admin, good)["code"])

@@ -4,7 +4,8 @@ thread, file descriptor or memory behind.
 One in-process server (SQLite) and a real Mosquitto. 200 sites are created enabled, all
 connect, then are stopped and deleted through the API — three times; one site is then
 stopped and started 500 times (its actor reconfigured; connected every 25th time).
-Threads, open descriptors and RSS (this process plus the storage writer child) are measured
+Threads, open descriptors and RSS (this process plus its children: the storage writer
+and the site workers) are measured
 after a first round that warms every cache, and again at the end; the figures are printed.
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import gc
 import os
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -42,12 +42,21 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+def threads(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    return 0
+
+
 def footprint() -> tuple[int, int, float]:
-    """(threads, open fds, RSS MiB of this process and its children)."""
+    """(threads, open fds, RSS MiB) of this process and its children (the storage writer,
+    the site workers: the sites' threads live there)."""
     gc.collect()
-    pid = os.getpid()
-    rss = rss_mib(pid) + sum(rss_mib(child) for child in children_of(pid))
-    return threading.active_count(), len(os.listdir("/proc/self/fd")), rss
+    pids = [os.getpid(), *children_of(os.getpid())]
+    return (sum(threads(pid) for pid in pids),
+            sum(len(os.listdir(f"/proc/{pid}/fd")) for pid in pids),
+            sum(rss_mib(pid) for pid in pids))
 
 
 def connected_count(admin: httpx.Client, ids: set[int]) -> int:
@@ -107,7 +116,7 @@ def test_churn_leaves_nothing_behind(tmp_path: Path, mosquitto: Mosquitto) -> No
         spec = site_spec(live.call(get_site_config(runtime.db, site_id)), runtime.settings)
         for n in range(TOGGLES):
             for enabled in (False, True):
-                runtime.supervisor.tell(  # type: ignore[union-attr]
+                runtime.sites.tell(  # type: ignore[union-attr]
                     Upsert(msgspec.structs.replace(spec, is_enabled=enabled)))
             if n % 25 == 24:  # all the way up every 25th time, so real connections churn too
                 wait_status(admin, site_id, "connected", 30)

@@ -271,15 +271,21 @@ def test_metrics_reflect_what_happened(site: Site, broker: Mosquitto) -> None:
     stream.close()
 
 
+def _site_nodes(root: dict[str, Any]) -> list[dict[str, Any]]:
+    """The site nodes of the tree: under the workers, or under the root (in-process)."""
+    return [s for n in root["children"]
+            for s in (n["children"] if n["kind"] == "worker" else [n])]
+
+
 def test_the_actor_tree_and_its_flat_views(site: Site) -> None:
-    """supervisor → sites → devices with state, mailbox and processed; ?kind= flattens."""
+    """supervisor → (workers →) sites → devices with state, mailbox and processed; ?kind=
+    flattens."""
     site.publisher.publish(f"{site.code}/datalogger/monstro/TREE-1/heartbeat",
                            v1_heartbeat(("t", 1.0)))
 
     def tree() -> dict[str, Any] | None:
         body: dict[str, Any] = site.admin.get("/api/v1/actors").json()
-        sites = body["actors"][0]["children"]
-        mine = next((s for s in sites if s["name"] == site.code), None)
+        mine = next((s for s in _site_nodes(body["actors"][0]) if s["name"] == site.code), None)
         found = mine and any(d["name"] == "monstro/TREE-1" and d["state"] == "online"
                              for d in mine["children"])
         return body if found else None
@@ -288,11 +294,15 @@ def test_the_actor_tree_and_its_flat_views(site: Site) -> None:
     assert body["instance_id"] == site.live.settings.instance_id
     [root] = body["actors"]
     assert (root["kind"], root["name"], root["state"]) == ("root", "supervisor", "running")
-    for node in (root, *root["children"]):
+    workers = site.live.settings.workers
+    assert [n["kind"] for n in root["children"]] == ["worker"] * workers or workers == 0
+    assert [n["name"] for n in root["children"]] == [f"worker-{i}" for i in range(workers)] \
+        or workers == 0
+    for node in (root, *root["children"], *_site_nodes(root)):
         assert set(node) >= {"urn", "kind", "name", "state", "mailbox", "processed",
                              "restarts", "started_at", "children"}
         assert isinstance(node["mailbox"], int) and node["processed"] >= 0
-    mine = next(s for s in root["children"] if s["name"] == site.code)
+    mine = next(s for s in _site_nodes(root) if s["name"] == site.code)
     assert mine["kind"] == "site" and mine["state"] == "connected" and mine["processed"] > 0
     device = next(d for d in mine["children"] if d["name"] == "monstro/TREE-1")
     assert device["kind"] == "device" and device["processed"] >= 1
