@@ -125,3 +125,21 @@ async def test_batches_that_queued_up_share_one_device_lookup_and_keep_their_ord
     assert writer.lookups == [1, 2], "the two batches that waited: one lookup"
     assert [reasons(b) for b in writer.batches] == [["#0"], ["#1"], ["#2"]]
     await bridge.stop()
+
+
+async def test_a_workers_batch_crosses_as_one_and_urgent_in_it_goes_at_once() -> None:
+    """``publish_batch`` (a site worker's frame): one hand-off for the whole batch; a batch
+    with an urgent event in it does not wait for the window."""
+    bridge, writer = make_bridge(window_s=60.0)
+    threading.Thread(target=bridge.publish_batch, args=([event(1), event(2)],)).start()
+    await bridge.drain()
+    assert [reasons(b) for b in writer.batches] == [["#1", "#2"]]
+    bridge.publish_batch([event(3)])
+    await settle()
+    assert len(writer.batches) == 1, "inside the window: waits"
+    bridge.publish_batch([event(4), urgent(5)])
+    await settle()
+    assert [reasons(b) for b in writer.batches] == [["#1", "#2"], ["#3", "#4", "!5"]]
+    bridge.publish_batch([])
+    await bridge.stop()
+    assert bridge.crossings == 2
