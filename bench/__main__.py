@@ -24,6 +24,7 @@ from bench import (
     failure,
     fanout,
     ingest,
+    ingest4,
     scale,
     storage,
 )
@@ -34,6 +35,7 @@ BENCHES: list[tuple[str, Callable[[], Section]]] = [
     ("control", control.run),
     ("failure", failure.run),
     ("ingest", ingest.run),
+    ("ingest4", ingest4.run),
     ("fanout", fanout.run),
     ("storage", storage.run),
     ("scale", scale.run),

@@ -67,16 +67,27 @@ def install(timeout_s: float = 300.0) -> str:
     return str(package["version"])
 
 
-def flows(broker_port: int, topic: str) -> list[dict[str, Any]]:
+def _connection(n: int, broker_port: int, topic: str) -> list[dict[str, Any]]:
+    """Broker connection ``n`` (a client of its own) and its ``mqtt in`` node."""
+    suffix = f"-{n}" if n else ""
+    return [
+        {"id": f"broker{suffix}", "type": "mqtt-broker", "name": f"bench{suffix}",
+         "broker": "127.0.0.1", "port": str(broker_port), "clientid": f"bench-node-red{suffix}",
+         "autoConnect": True, "usetls": False, "protocolVersion": "4", "keepalive": "60",
+         "cleansession": True, "autoUnsubscribe": True, "birthTopic": "", "closeTopic": "",
+         "willTopic": ""},
+        {"id": f"in{suffix}", "type": "mqtt in", "z": "tab", "name": f"heartbeats{suffix}",
+         "topic": topic, "qos": "0", "datatype": "json", "broker": f"broker{suffix}",
+         "nl": False, "rap": True, "rh": 0, "inputs": 0, "x": 100, "y": 100 + 20 * n,
+         "wires": [["count"]]},
+    ]
+
+
+def flows(broker_port: int, topics: list[str]) -> list[dict[str, Any]]:
+    """One broker connection and ``mqtt in`` per topic, all into one counting node."""
     return [
         {"id": "tab", "type": "tab", "label": "bench"},
-        {"id": "broker", "type": "mqtt-broker", "name": "bench", "broker": "127.0.0.1",
-         "port": str(broker_port), "clientid": "bench-node-red", "autoConnect": True,
-         "usetls": False, "protocolVersion": "4", "keepalive": "60", "cleansession": True,
-         "autoUnsubscribe": True, "birthTopic": "", "closeTopic": "", "willTopic": ""},
-        {"id": "in", "type": "mqtt in", "z": "tab", "name": "heartbeats", "topic": topic,
-         "qos": "0", "datatype": "json", "broker": "broker", "nl": False, "rap": True,
-         "rh": 0, "inputs": 0, "x": 100, "y": 100, "wires": [["count"]]},
+        *[node for n, topic in enumerate(topics) for node in _connection(n, broker_port, topic)],
         {"id": "count", "type": "function", "z": "tab", "name": "count", "func": _COUNT,
          "outputs": 0, "x": 300, "y": 100, "wires": []},
         {"id": "get", "type": "http in", "z": "tab", "url": "/count", "method": "get",
@@ -113,14 +124,16 @@ class NodeRed:
     """A running Node-RED with the counting flow. ``start()`` returns once its MQTT
     connection is up; ``count()`` reads the figures."""
 
-    def __init__(self, userdir: Path, broker_port: int, topic: str) -> None:
+    def __init__(self, userdir: Path, broker_port: int, topic: str | list[str]) -> None:
+        self.topics = [topic] if isinstance(topic, str) else topic
         self.userdir = userdir
         self.port = free_port()
         self.userdir.mkdir(parents=True, exist_ok=True)
         (userdir / "settings.js").write_text(SETTINGS % {"port": self.port})
-        (userdir / "flows.json").write_text(json.dumps(flows(broker_port, topic)))
+        (userdir / "flows.json").write_text(json.dumps(flows(broker_port, self.topics)))
         self.process: subprocess.Popen[str] | None = None
-        self.connected = threading.Event()
+        self.connected = threading.Event()  # every broker connection is up
+        self._connections = 0
         self.log: list[str] = []
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10)
 
@@ -155,7 +168,9 @@ class NodeRed:
         for line in self.process.stdout:
             self.log.append(line.rstrip())
             if "Connected to broker" in line:
-                self.connected.set()
+                self._connections += 1
+                if self._connections >= len(self.topics):
+                    self.connected.set()
 
     def count(self) -> dict[str, Any]:
         response = self.http.get("/count")
