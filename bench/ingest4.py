@@ -20,16 +20,20 @@ Run alone: ``python -m bench.ingest4 [--count 40000] [--rounds 2]``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import threading
 import time
+from pathlib import Path
 
 from bench import mqttload, nodered
 from bench.common import (
     Section,
     Server,
+    _stat_cpu_s,
     main_for,
     met,
     proc_cpu_s,
+    process_tree,
     rate,
     ratio,
     run_section,
@@ -76,10 +80,23 @@ class Sitelink:
         with sqlite3.connect(uri, uri=True, timeout=10) as db:
             return int(db.execute("SELECT coalesce(max(id), 0) FROM reading").fetchone()[0])
 
+    def cpu_by_process(self) -> dict[str, float]:
+        """CPU seconds so far of the main process, the storage writer and each worker."""
+        found: dict[str, float] = {}
+        for pid in process_tree(self.server.pid):
+            with contextlib.suppress(OSError):
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                name = ("writer" if b"sitelink.storage.writer_child" in argv
+                        else "worker" if b"sitelink.workers.child" in argv else "main")
+                name = f"{name}-{pid}" if name == "worker" else name
+                found[name] = found.get(name, 0.0) + _stat_cpu_s(pid)
+        return found
+
     def run(self, port: int, streams: list[list[bytes]], out: Outcome | None) -> None:
         count = sum(len(s) for s in streams)
         base_id = self.max_reading_id()
         cpu0 = proc_cpu_s(self.server.pid)
+        split0 = self.cpu_by_process()
         started = publish_all(port, streams, "sl")
         deadline = time.monotonic() + TIMEOUT_S
         stored = 0
@@ -97,6 +114,10 @@ class Sitelink:
             return
         out.rates.append(count / (done - started))
         out.cpu_per_1k.append((cpu1 - cpu0) * 1000 / count)
+        split = {k: (v - split0.get(k, 0.0)) * 1000 / count
+                 for k, v in self.cpu_by_process().items()}
+        out.extra.setdefault("split", []).append(
+            ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in sorted(split.items())))
 
 
 def run_node_red(red: nodered.NodeRed, port: int, streams: list[list[bytes]],
@@ -137,10 +158,9 @@ def body(section: Section, count: int = 40_000, rounds: int = 2) -> None:
                              outcomes["Node-RED"])
                 sitelink.run(broker.port, [load.packets(p) for p in sl_prefixes],
                              outcomes["sitelink"])
-            workers = sitelink.server.http.get("/api/v1/actors", params={"kind": "worker"})
+            [root] = sitelink.server.http.get("/api/v1/actors").json()["actors"]
             section.note("sitelink's workers: " + ", ".join(
-                f"{w['name']} ({len(w.get('children', []))} sites)"
-                for w in workers.json()["actors"]))
+                f"{w['name']} ({len(w['children'])} sites)" for w in root["children"]))
         finally:
             red.stop()
             sitelink.server.stop()
@@ -154,6 +174,8 @@ def body(section: Section, count: int = 40_000, rounds: int = 2) -> None:
         if o.cpu_per_1k:
             section.note(f"{o.name}: {min(o.cpu_per_1k) * 1000:.0f} ms CPU per 1,000 messages "
                          f"(rates of the rounds: {', '.join(rate(r) for r in o.rates)})")
+        for split in o.extra.get("split", []):
+            section.note(f"{o.name}: CPU per 1,000 messages by process: {split}")
         for problem in o.problems:
             section.note(f"PROBLEM: {problem}")
 
