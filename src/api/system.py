@@ -132,7 +132,8 @@ async def me(request: Request[Identity, Any, Any]) -> Me:
 
 @get("/api/v1/actors", tags=["system"], opt=ADMIN)
 async def actors(runtime: NamedDependency[Runtime],
-                 kind: NodeKind | None = Parameter(default=None)) -> ActorTree:
+                 kind: Literal["root", "worker", "site", "device"] | None = Parameter(default=None)
+                 ) -> ActorTree:
     """The live actor tree: supervisor → (workers →) sites → devices. ``?kind=`` flattens to
     one kind."""
     tree = await asyncio.to_thread(_tree, runtime)

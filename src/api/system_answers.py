@@ -57,7 +57,7 @@ class ActorNode(msgspec.Struct, kw_only=True):
     processed: int
     restarts: int
     started_at: str | None
-    pid: int | None | UnsetType = UNSET  # a site worker's process
+    pid: int | UnsetType | None = UNSET  # a site worker's process
     children: list[ActorNode] | UnsetType = UNSET
 
 

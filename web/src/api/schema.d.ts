@@ -690,13 +690,14 @@ export interface components {
         ActorNode: {
             urn: string;
             /** @enum {string} */
-            kind: "root" | "site" | "device";
+            kind: "root" | "worker" | "site" | "device";
             name: string;
             state: string;
             mailbox: number;
             processed: number;
             restarts: number;
             started_at: string | null;
+            pid?: number | null;
             children?: components["schemas"]["ActorNode"][];
         };
         /** ActorTree */
@@ -2777,7 +2778,7 @@ export interface operations {
     ApiV1ActorsActors: {
         parameters: {
             query?: {
-                kind?: "root" | "site" | "device" | null;
+                kind?: "root" | "worker" | "site" | "device" | null;
             };
             header?: never;
             path?: never;

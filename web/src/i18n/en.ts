@@ -288,7 +288,7 @@ export const en = {
     since: "started {{ago}}",
     children_one: "{{count}} child",
     children_other: "{{count}} children",
-    kinds: { root: "root", site: "site", device: "device" },
+    kinds: { root: "root", worker: "worker", site: "site", device: "device" },
     states: {
       running: "running",
       connected: "connected",

@@ -288,7 +288,7 @@ export const it: Messages<typeof en> = {
     since: "avviato {{ago}}",
     children_one: "{{count}} figlio",
     children_other: "{{count}} figli",
-    kinds: { root: "radice", site: "impianto", device: "dispositivo" },
+    kinds: { root: "radice", worker: "processo worker", site: "impianto", device: "dispositivo" },
     states: {
       running: "in esecuzione",
       connected: "connesso",
