@@ -5,8 +5,8 @@ the workers.
 A live server with two workers, two sites (ids 1 and 2: one on each worker), a real
 Mosquitto. "Never notice" is seen four ways for the other worker's site: no status other
 than ``connected`` and no new row in its connection history after the kill, the same
-``last_connected_at``, and nothing on its availability topic (a dropped connection would make the broker publish
-its will, a new one "online").
+``last_connected_at``, and nothing on its availability topic (a dropped connection would
+make the broker publish its will, a new one "online").
 """
 
 from __future__ import annotations
