@@ -201,6 +201,19 @@ def proc_cpu_s(pid: int) -> float:
     return sum(_stat_cpu_s(p) for p in process_tree(pid))
 
 
+def cpu_by_process(pid: int) -> dict[str, float]:
+    """CPU seconds so far of sitelink's processes by role: ``main``, ``writer`` (the storage
+    writer) and each site worker (``worker-PID``)."""
+    found: dict[str, float] = {}
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError):
+            argv = Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")
+            name = ("writer" if b"sitelink.storage.writer_child" in argv
+                    else f"worker-{p}" if b"sitelink.workers.child" in argv else "main")
+            found[name] = found.get(name, 0.0) + _stat_cpu_s(p)
+    return found
+
+
 def proc_rss_bytes(pid: int) -> int:
     """Resident memory of a process and its children."""
     return sum(_status_field(p, "VmRSS:") for p in process_tree(pid)) * 1024

@@ -20,20 +20,17 @@ Run alone: ``python -m bench.ingest4 [--count 40000] [--rounds 2]``
 from __future__ import annotations
 
 import argparse
-import contextlib
 import threading
 import time
-from pathlib import Path
 
 from bench import mqttload, nodered
 from bench.common import (
     Section,
     Server,
-    _stat_cpu_s,
+    cpu_by_process,
     main_for,
     met,
     proc_cpu_s,
-    process_tree,
     rate,
     ratio,
     run_section,
@@ -80,23 +77,11 @@ class Sitelink:
         with sqlite3.connect(uri, uri=True, timeout=10) as db:
             return int(db.execute("SELECT coalesce(max(id), 0) FROM reading").fetchone()[0])
 
-    def cpu_by_process(self) -> dict[str, float]:
-        """CPU seconds so far of the main process, the storage writer and each worker."""
-        found: dict[str, float] = {}
-        for pid in process_tree(self.server.pid):
-            with contextlib.suppress(OSError):
-                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-                name = ("writer" if b"sitelink.storage.writer_child" in argv
-                        else "worker" if b"sitelink.workers.child" in argv else "main")
-                name = f"{name}-{pid}" if name == "worker" else name
-                found[name] = found.get(name, 0.0) + _stat_cpu_s(pid)
-        return found
-
     def run(self, port: int, streams: list[list[bytes]], out: Outcome | None) -> None:
         count = sum(len(s) for s in streams)
         base_id = self.max_reading_id()
         cpu0 = proc_cpu_s(self.server.pid)
-        split0 = self.cpu_by_process()
+        split0 = cpu_by_process(self.server.pid)
         started = publish_all(port, streams, "sl")
         deadline = time.monotonic() + TIMEOUT_S
         stored = 0
@@ -115,7 +100,7 @@ class Sitelink:
         out.rates.append(count / (done - started))
         out.cpu_per_1k.append((cpu1 - cpu0) * 1000 / count)
         split = {k: (v - split0.get(k, 0.0)) * 1000 / count
-                 for k, v in self.cpu_by_process().items()}
+                 for k, v in cpu_by_process(self.server.pid).items()}
         out.extra.setdefault("split", []).append(
             ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in sorted(split.items())))
 

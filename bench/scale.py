@@ -41,6 +41,7 @@ from bench.common import (
     REPO,
     Section,
     Server,
+    cpu_by_process,
     die_with_parent,
     main_for,
     met,
@@ -124,10 +125,13 @@ def _cold_start(tmp: Path, broker: Mosquitto, sites: int, dataloggers: int, idle
         if got["online_s"] is not None:
             time.sleep(SETTLE_S)
         cpu0 = {k: proc_cpu_s(p) for k, p in pids.items()}
+        split0 = cpu_by_process(server.pid)
         t0 = time.monotonic()
         time.sleep(idle_s)
         elapsed = time.monotonic() - t0
         got["cpu"] = {k: (proc_cpu_s(p) - cpu0[k]) / elapsed for k, p in pids.items()}
+        got["split"] = {k: (v - split0.get(k, 0.0)) / elapsed
+                        for k, v in cpu_by_process(server.pid).items()}
         got["rss"] = proc_rss_bytes(server.pid)
         try:
             got["final"] = server.metrics()
@@ -164,6 +168,8 @@ def _rows(section: Section, label: str, got: dict[str, Any], sites: int, devices
                 f"bare paho fleet {bare['cpu'] * 100:.1f} %; simulator "
                 f"{cpu['simulator'] * 100:.1f} %", ratio(cpu["server"], bare["cpu"]), "< 10 %",
                 met(cpu["server"] < 0.10))
+    section.note(f"{label}: idle CPU by process: " + ", ".join(
+        f"{k} {v * 100:.1f} %" for k, v in sorted(got["split"].items())))
     final = got["final"]
     section.note(f"{label}: API answered {got['api_s']:.1f} s after spawn; shutdown "
                  f"{got['stop_s']:.1f} s; actors {int(final.get('sitelink_actors', 0)):,}; "
