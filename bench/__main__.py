@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from bench import (
     alerts,
+    cluster,
     cluster_commands,
     control,
     decoders,
@@ -41,6 +42,7 @@ BENCHES: list[tuple[str, Callable[[], Section]]] = [
     ("scale", scale.run),
     ("alerts", alerts.run),
     ("cluster_commands", cluster_commands.run),
+    ("cluster", cluster.run),
 ]
 
 

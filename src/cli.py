@@ -19,6 +19,7 @@ import msgspec
 
 from sitelink import __version__, sites_bulk
 from sitelink.alerts.model import AlertStateName
+from sitelink.cluster.cli_table import show_cluster
 from sitelink.errors import SitelinkError
 from sitelink.logs import configure_logging
 from sitelink.settings import Settings, load_settings
@@ -120,6 +121,9 @@ def _parser() -> argparse.ArgumentParser:
         handler=lambda args, s: _run(s, _migrate))
     sub.add_parser("status", help="a table of sites and their status").set_defaults(
         handler=lambda args, s: _run(s, _status))
+
+    sub.add_parser("cluster", help="a table of instances, workers and their sites").set_defaults(
+        handler=lambda args, s: _run(s, show_cluster, s, _table))
 
     alerts = sub.add_parser("alerts", help="a table of firing alerts")
     alerts.add_argument("--all", action="store_true",

@@ -13,6 +13,7 @@ import time
 from typing import TYPE_CHECKING
 
 from sitelink.api.cluster_answers import ClusterAnswer, InstanceAnswer
+from sitelink.cluster.view import cluster_of
 from sitelink.times import iso
 
 if TYPE_CHECKING:
@@ -20,8 +21,11 @@ if TYPE_CHECKING:
 
 
 async def cluster_view(runtime: Runtime) -> ClusterAnswer:
-    """The cluster as this instance sees it (async: the cluster's version reads the database)."""
+    """The cluster as this instance sees it: on PostgreSQL what the lease and instance
+    tables say (``sitelink.cluster.view``), alone what this instance knows."""
     settings = runtime.settings
+    if runtime.cluster is not None:
+        return await cluster_of(runtime.db, ttl_s=settings.lease_ttl_s, me=settings.instance_id)
     enabled = [site_id for site_id, view in runtime.read_model.sites.items()
                if view.record.is_enabled]
     mine = sum(1 for site_id in enabled if runtime.ownership.owns(site_id))

@@ -148,6 +148,14 @@ class DiscoveredTopic(msgspec.Struct, frozen=True, kw_only=True):
     guessed_payload_version: str
 
 
+class LeaseFence(Event, frozen=True, kw_only=True, tag="lease.fence"):
+    """To the storage writer only, in the stream of events: from here on, ``owner`` runs
+    the sites of ``epochs`` under those lease epochs and no others (``storage.fencing``)."""
+
+    owner: str
+    epochs: dict[int, int]
+
+
 AnyEvent = (
     SiteStatusChanged
     | ConnectionEventOccurred
@@ -157,6 +165,7 @@ AnyEvent = (
     | DeviceAvailabilityChanged
     | CommandOutcome
     | DiscoveryFinished
+    | LeaseFence
 )
 
 

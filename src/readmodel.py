@@ -78,6 +78,12 @@ class ReadModel:
         self.discoveries: dict[int, DiscoveryView] = {}
         self.rejects: Counter[str] = Counter()
         """Fields cut, sensors dropped, messages rejected for a limit, by reason (all sites)."""
+        self.owner_of: Callable[[SiteRecord], Owner | None] = self._sole_owner
+        """The status object's ``owner``; the cluster's lease keeper replaces it."""
+
+    def _sole_owner(self, record: SiteRecord) -> Owner | None:
+        """Alone, this instance runs every enabled site (in this process: worker null)."""
+        return Owner(instance_id=self.instance_id, worker=None) if record.is_enabled else None
 
     # --- loading and API-side changes -------------------------------------------------------------
 
@@ -245,15 +251,8 @@ class ReadModel:
             retry_count=v.retry_count, next_retry_at=iso(v.next_retry_at),
             messages_received=v.messages_received, messages_rejected=v.messages_rejected,
             subscribed_topics=len(v.topics), topics_list=list(v.topics),
-            owner=self._owner(r),
+            owner=self.owner_of(r),
         )
-
-    def _owner(self, record: SiteRecord) -> Owner | None:
-        """One instance of one process today: it runs every enabled site. Stands in until
-        the cluster's leases say who holds a site (API.md "Cluster and workers")."""
-        if not record.is_enabled:
-            return None
-        return Owner(instance_id=self.instance_id, worker=None)
 
 
 class _ReadingData(msgspec.Struct, frozen=True, gc=False):

@@ -7,11 +7,13 @@ in this order:
     start:  instance lock → storage (wait for it, migrate, bootstrap token) → event ids
             → the owned sites' devices' availability unknown → writer → bridge → hub's sweep
             → read model loaded with the sites → alerts (then told by the bridge)
-            → supervisor (or site workers) → desired state applied
+            → supervisor (or site workers) → lease keeper (PostgreSQL: claims its share,
+            ``sitelink.cluster``) → desired state applied (the owned sites)
             → reconcile every SITELINK_RECONCILE_S → supervisor watch
     stop:   watch, reconcile → sites say goodbye in parallel (MQTT_SHUTDOWN_TIMEOUT)
-            → actors → hub's sweep → bridge drained → alerts recorded, senders stopped
-            → writer flushed → storage closed → clock (if the runtime made it) → lock
+            → actors → leases released → hub's sweep → bridge drained
+            → alerts recorded, senders stopped → writer flushed → storage closed
+            → clock (if the runtime made it) → lock
 
 Stored rows are loaded defensively (``sitelink.desired``): a site that cannot run is
 shown as ``error`` naming the problem, logged and audited once (``sitelink.rejected_sites``),
@@ -37,13 +39,16 @@ import structlog
 from sitelink import instance_lock
 from sitelink.actors import lifecycle as lc
 from sitelink.actors.clock import BaseClock, Clock
-from sitelink.actors.site_messages import Discover, PublishResult, SiteSpec
+from sitelink.actors.site_messages import Discover, PublishResult, Shutdown, SiteSpec
 from sitelink.actors.supervisor import Apply, Forward, Remove, Supervisor, Upsert
 from sitelink.alerts.outbox import Sender
 from sitelink.alerts.service import AlertService
 from sitelink.alerts.timers import ClockScheduler, LoopScheduler, Scheduler
 from sitelink.bridge import Bridge
+from sitelink.cluster import lease_store
+from sitelink.cluster import link as cluster_link
 from sitelink.cluster.commands import OwnerCommands, publish_here
+from sitelink.cluster.keeper import LeaseKeeper
 from sitelink.cluster.logged import SiteChangeLogged
 from sitelink.cluster.readings import ReadingsFollower
 from sitelink.cluster.replication import Replication
@@ -96,6 +101,7 @@ class Runtime:
         self.replication: Replication | None = None  # PostgreSQL: the cluster's event log
         self.commands: OwnerCommands | None = None
         self.readings: ReadingsFollower | None = None  # PostgreSQL: others' live readings
+        self.cluster: LeaseKeeper | None = None  # PostgreSQL: the lease keeper
         self.rejections = RejectedSites(self.read_model)
         self._reconcile_task: asyncio.Task[None] | None = None
         self._watch_task: asyncio.Task[None] | None = None
@@ -179,6 +185,8 @@ class Runtime:
                               workers=0 if in_process else s.workers)
         self.sites.start()
         await self.sites.ready()
+        if s.engine == "postgres" and not s.test_own_no_sites:  # run only the leased sites
+            await cluster_link.start_keeper(self)
         sites = await self._apply_everything()
         self._reconcile_task = loop.create_task(self._reconcile_forever(), name="reconcile")
         self._watch_task = loop.create_task(self.sites.watch(self.shutting_down),
@@ -203,8 +211,12 @@ class Runtime:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if self.cluster is not None:  # nothing claimed while the sites stop
+            await self.cluster.stop_claiming()
         if self.sites is not None:
             await asyncio.to_thread(self.sites.stop_sites)
+        if self.cluster is not None:  # after the goodbyes: the others take over at once
+            await self.cluster.close()
         self.hub.stop_sweeping()
         if self.bridge is not None:
             await self.bridge.stop()
@@ -237,17 +249,25 @@ class Runtime:
 
     async def reconcile(self) -> None:
         """Converge the live connections to what storage says (changes made elsewhere)."""
+        configs = await self._refresh_records()
+        specs, rejected = desired_sites(configs, self.settings)
+        self._tell(Apply(self._owned(specs)))
+        await self.rejections.show_all(self.db, self.bridge, rejected)
+
+    async def _refresh_records(self) -> list[site_store.SiteConfig]:
+        """The read model's sites as storage has them now; the stored configurations. A site
+        the API added while this ran is not in what was read, and stays."""
+        known = set(self.read_model.sites)
         configs = await site_store.load_desired_state(self.db)
         for record in await site_store.list_sites(self.db):
             if record.id not in self.read_model.sites:
                 self.hub.publish(*self.read_model.upsert_site(record, "created"))
             else:
                 self.read_model.sites[record.id].record = record
-        for site_id in [i for i in self.read_model.sites if i not in {c.id for c in configs}]:
+        stored = {c.id for c in configs}
+        for site_id in [i for i in self.read_model.sites if i in known and i not in stored]:
             self.hub.publish(*self.read_model.remove_site(site_id))
-        specs, rejected = desired_sites(configs, self.settings)
-        self._tell(Apply(self._owned(specs)))
-        await self.rejections.show_all(self.db, self.bridge, rejected)
+        return configs
 
     async def site_changed(self, site_id: int, change: str, *, announce: bool = True) -> None:
         """Storage has just changed this site: tell its actor at once. ``announce``: this
@@ -272,10 +292,26 @@ class Runtime:
         self._tell(Upsert(spec) if self.ownership.owns(site_id) else Remove(site_id))
 
     async def _owned_site_ids(self) -> list[int] | None:
-        """The stored sites this instance owns now; None alone on SQLite (all of them)."""
+        """The stored sites no other live instance runs now (their devices are not ours to
+        call unknown); None alone on SQLite (all of them)."""
         if self.db.engine_name != "postgres":
             return None
-        return [r.id for r in await site_store.list_sites(self.db) if self.ownership.owns(r.id)]
+        elsewhere = set(await lease_store.running_elsewhere(self.db, me=self.settings.instance_id))
+        return [r.id for r in await site_store.list_sites(self.db) if r.id not in elsewhere]
+
+    async def ownership_changed(self, lost: frozenset[int]) -> None:
+        """The lease keeper moved sites. Lost ones say goodbye and go (no database needed:
+        it may be what is away); returns once they are down, or after the shutdown timeout.
+        Otherwise the owned sites run (a site created through another instance is new here)."""
+        for site_id in lost:
+            self.tell_site(site_id, Shutdown())
+            self._tell(Remove(site_id))
+        if lost:
+            await cluster_link.wait_until_down(self.read_model, lost,
+                                               self.settings.shutdown_timeout_s)
+            return
+        await self._refresh_records()
+        await self._apply_everything()
 
     def _owned(self, specs: tuple[SiteSpec, ...]) -> tuple[SiteSpec, ...]:
         return tuple(spec for spec in specs if self.ownership.owns(spec.site_id))

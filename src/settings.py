@@ -63,6 +63,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     test_own_no_sites: bool = False
     # Site worker processes (``sitelink.workers``); 0: the sites run in the main process.
     workers: int = os.cpu_count() or 1
+    # PostgreSQL: how long a site's lease lasts unless renewed (every third of it).
+    lease_ttl_s: float = 15.0
 
     @property
     def data_dir(self) -> Path:
@@ -112,6 +114,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "SITELINK_EVENT_LOG_RETENTION_S": ("event_log_retention_s", float),
     "SITELINK_TEST_OWN_NO_SITES": ("test_own_no_sites", bool),
     "SITELINK_WORKERS": ("workers", int),
+    "SITELINK_LEASE_TTL_S": ("lease_ttl_s", float),
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -158,6 +161,8 @@ def _check(s: Settings) -> None:
     positive = ("retry_base_s", "retry_max_s", "connect_rate", "reconcile_s", "connect_timeout_s",
                 "max_sensors_per_device", "storage_buffer_mb", "db_timeout_s",
                 "event_log_retention_s")
+    if s.lease_ttl_s < 1:
+        raise ConfigError("SITELINK_LEASE_TTL_S: must be at least 1 (seconds)")
     for field in positive:
         if getattr(s, field) <= 0:
             raise ConfigError(f"{field}: must be positive")

@@ -24,7 +24,7 @@ from sitelink.runtime import Runtime
 KEEPALIVE_S = 15.0
 TYPES = frozenset({"site.status", "site.changed", "device.discovered", "device.online",
                    "device.offline", "sensor.reading", "command.published",
-                   "alert.firing", "alert.resolved", "alert.acknowledged"})
+                   "alert.firing", "alert.resolved", "alert.acknowledged", "cluster.changed"})
 
 
 @get("/api/v1/events", tags=["events"], media_type="text/event-stream")

@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 
 from sitelink.alerts.model import RuleKind
 from sitelink.api.auth import PUBLIC
+from sitelink.cluster import view as cluster_view
 from sitelink.events import ConnectionStatus
 from sitelink.payloads.limits import REASONS
 from sitelink.runtime import Runtime
@@ -136,6 +137,11 @@ class RuntimeCollector(Collector):
                                       value=rt.bridge.crossings)
             yield CounterMetricFamily("sitelink_bridge_events", "Events carried by the bridge",
                                       value=rt.bridge.events)
+        yield GaugeMetricFamily("sitelink_cluster_instances", "Live instances of the cluster",
+                                value=cluster_view.summary(rt).instances)
+        yield CounterMetricFamily("sitelink_site_moves",
+                                  "Sites this instance took over from another instance",
+                                  value=rt.cluster.moves if rt.cluster is not None else 0)
 
 
 _registries: dict[int, CollectorRegistry] = {}

@@ -36,13 +36,13 @@ from sitelink.api.schemas import ID_MAX, SessionRequest
 from sitelink.api.system_answers import (
     ActorNode,
     ActorTree,
-    ClusterSummary,
     ConnectionCounts,
     Health,
     NodeKind,
     ServiceHealth,
     StorageHealth,
 )
+from sitelink.cluster import view as cluster_view
 from sitelink.events import ConnectionStatus
 from sitelink.runtime import Runtime
 from sitelink.storage import audit as audit_store
@@ -66,9 +66,10 @@ async def health(runtime: NamedDependency[Runtime]) -> Response[Health]:
     storage_ok = runtime.started and writing and await runtime.db.ping()
     running = runtime.sites is not None and runtime.sites.running
     status: Literal["healthy", "degraded", "unhealthy"]
+    cluster = cluster_view.summary(runtime)  # unowned: enabled, held by nobody for a TTL
     if not (running and storage_ok):
         status, code = "unhealthy", 503
-    elif healthy < len(enabled) or broken:
+    elif healthy < len(enabled) or broken or cluster.unowned_sites:
         status, code = "degraded", 200
     else:
         status, code = "healthy", 200
@@ -78,8 +79,7 @@ async def health(runtime: NamedDependency[Runtime]) -> Response[Health]:
         connections=ConnectionCounts(total=len(views), enabled=len(enabled), healthy=healthy,
                                      unhealthy=len(enabled) - healthy + broken),
         storage=StorageHealth(ok=storage_ok, engine=runtime.settings.engine),
-        # One instance of one process until the cluster (API.md "Cluster and workers").
-        cluster=ClusterSummary(instances=1, unowned_sites=0),
+        cluster=cluster,
     )
     return Response(body, status_code=code)
 

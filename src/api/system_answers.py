@@ -1,7 +1,5 @@
 """The JSON answers of health and the actor tree (msgspec structs, typed in OpenAPI).
-
-``ClusterSummary`` is what one instance of one process knows today; the cluster
-(API.md "Cluster and workers") replaces how it is filled, not its shape.
+``sitelink.cluster.view`` fills health's ``cluster`` (API.md "Cluster and workers").
 """
 
 from __future__ import annotations

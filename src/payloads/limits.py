@@ -45,7 +45,7 @@ REASONS = (
     "serial_too_long", "sensor_key_too_long", "too_many_sensors", "non_finite_value",
     "invalid_sensor", "nul_character", "truncated_model", "truncated_gateway",
     "truncated_firmware", "truncated_label", "truncated_sensor_type", "truncated_unit",
-    "sensor_cap", "storage_set_aside",
+    "sensor_cap", "storage_set_aside", "lease_fenced",
 )
 """Every reason a field, sensor or message is cut, dropped or rejected (a metric label)."""
 

@@ -25,8 +25,10 @@ from piccolo.table import Table
 from sitelink.events import DeviceKey, SensorValue
 from sitelink.storage.batch import Batch, DeviceSeen, utc
 from sitelink.storage.database import Database
+from sitelink.storage.fencing import held_sites
 from sitelink.storage.tables import Device, Sensor, Site
 
+Fence = tuple[str, dict[int, int]]  # owner, site -> epoch to check
 IN_CHUNK = 500  # ids per IN (...) list: well under both engines' parameter limits
 
 
@@ -198,15 +200,22 @@ class Stamps:
 
 
 async def apply_batch(db: Database, ids: IdMaps, batch: Batch, *, max_sensors: int = 256,
-                      counts: Counter[str] | None = None) -> int:
+                      counts: Counter[str] | None = None, fence: Fence | None = None) -> int:
     """Write the batch in one transaction; return the number of readings appended.
 
     New sensors past ``max_sensors`` per device are not created (their values are not
-    stored) and counted in ``counts["sensor_cap"]``."""
+    stored) and counted in ``counts["sensor_cap"]``. With a ``fence`` (owner, site ->
+    epoch), rows about a site whose lease that owner no longer holds under that epoch are
+    left out and counted in ``counts["lease_fenced"]`` (``storage.fencing``)."""
     counts = Counter() if counts is None else counts
     stamp = Stamps(db.engine_name)
     async with db.transaction():
         live_sites = await existing_sites(batch.site_ids())
+        if fence is not None:
+            owner, checks = fence
+            lost = set(checks) - await held_sites(db, owner, checks)
+            counts["lease_fenced"] += batch.drop_sites(lost)
+            live_sites -= lost
         wanted = dict(batch.devices)
         for key, changes in batch.availability.items():
             wanted.setdefault(key, DeviceSeen(model="", gateway="", at=changes[0].at))

@@ -73,6 +73,32 @@ class Batch:
         ids.update(e.site_id for e in self.connection_events)
         return ids
 
+    def drop_sites(self, site_ids: set[int]) -> int:
+        """Leave out every row about these sites (their leases were lost); how many."""
+        if not site_ids:
+            return 0
+        before = self._size()
+        for key in [k for k in self.devices if k.site_id in site_ids]:
+            del self.devices[key]
+        for slot in [s for s in self.sensors if s[0].site_id in site_ids]:
+            del self.sensors[slot]
+        self.readings = [r for r in self.readings if r[0].site_id not in site_ids]
+        for key in [k for k in self.availability if k.site_id in site_ids]:
+            del self.availability[key]
+        for site_id in site_ids:
+            self.site_status.pop(site_id, None)
+            self.traffic.pop(site_id, None)
+        self.connection_events = [e for e in self.connection_events
+                                  if e.site_id not in site_ids]
+        for command_id in [c for c, o in self.command_outcomes.items() if o.site_id in site_ids]:
+            del self.command_outcomes[command_id]
+        return before - self._size()
+
+    def _size(self) -> int:
+        return (len(self.devices) + len(self.sensors) + len(self.readings)
+                + sum(len(v) for v in self.availability.values()) + len(self.site_status)
+                + len(self.traffic) + len(self.connection_events) + len(self.command_outcomes))
+
 
 def coalesce(events: Iterable[Event]) -> Batch:
     """Fold events, in arrival order, into one ``Batch``."""

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from sitelink.cluster import eventlog
+from sitelink.cluster.schema import create_cluster_tables
 from sitelink.storage import event_ids
 from sitelink.storage.database import Database
 from sitelink.storage.tables import (
@@ -129,6 +130,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0005_web_sessions", _web_sessions),
     Migration("0006_alerts", _alerts),
     Migration("0007_event_log", eventlog.create_table),
+    Migration("0008_cluster_leases", create_cluster_tables),
 )
 
 

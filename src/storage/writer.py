@@ -41,10 +41,11 @@ from typing import Any, TypeVar
 
 import structlog
 
-from sitelink.events import DeviceDiscovered, DeviceKey, Event
-from sitelink.storage.apply import IdMaps, apply_batch, existing_sites, resolve_devices
+from sitelink.events import DeviceDiscovered, DeviceKey, Event, LeaseFence
+from sitelink.storage.apply import Fence, IdMaps, apply_batch, existing_sites, resolve_devices
 from sitelink.storage.batch import DeviceSeen, coalesce
 from sitelink.storage.database import Database, is_unreachable, refuses_row
+from sitelink.storage.fencing import sort_out
 from sitelink.storage.tables import Reading
 from sitelink.storage.writer_buffer import Chunk, EventBuffer, encode_events
 
@@ -92,6 +93,7 @@ class StorageWriter:
         self._next_prune_at = 0.0
         self._set_aside_logged = 0
         self._in_flight = 0
+        self._fence: LeaseFence | None = None  # the last one written (storage.fencing)
         self.storage_ok = True
         """False from a failed write until a write succeeds."""
         self.last_error = ""
@@ -183,10 +185,15 @@ class StorageWriter:
 
     async def _write_chunks(self, taken: list[Chunk]) -> bool:
         """Write the chunks; False (and the chunks back in the buffer) on an outage."""
-        events = [event for chunk in taken for event in chunk.events()]
+        sorted_out = sort_out(self._fence, [e for chunk in taken for e in chunk.events()])
+        events = sorted_out.kept
+        fence = (None if sorted_out.fence is None
+                 else (sorted_out.fence.owner, sorted_out.checks))
         started = time.perf_counter()
-        error = await self._apply(events)
+        error = await self._apply(events, fence)
         if error is None:
+            self._fence = sorted_out.fence
+            self.rejects["lease_fenced"] += sorted_out.refused
             self._buffer.settle(taken)
             self.last_flush_s = time.perf_counter() - started
             self._up()
@@ -198,8 +205,12 @@ class StorageWriter:
             self._buffer.put_back(taken)
             await self._reload_ids()
             return False
-        left = await self._split(events)
+        left = await self._split(events, fence)
+        self._fence = sorted_out.fence
+        self.rejects["lease_fenced"] += sorted_out.refused
         if left:  # the database went away while the batch was being split
+            if fence is not None and sorted_out.fence is not None:  # their fence, then ours
+                left = [LeaseFence(owner=fence[0], epochs=fence[1]), *left, sorted_out.fence]
             self._buffer.settle(taken)
             self._buffer.put_back([Chunk.of(len(left), encode_events(left))])
             return False
@@ -207,7 +218,7 @@ class StorageWriter:
         self._up()
         return True
 
-    async def _apply(self, events: list[Event]) -> Exception | None:
+    async def _apply(self, events: list[Event], fence: Fence | None) -> Exception | None:
         """One transaction; the error instead of raising it. A write that takes longer than
         ``flush_timeout_s`` is abandoned (an unanswering database must not hold the writer:
         its task is left to fail on its own) and reported as a ``TimeoutError``."""
@@ -215,7 +226,7 @@ class StorageWriter:
         try:
             readings = await self._bounded(apply_batch(
                 self._db, self._ids, coalesce(events), max_sensors=self._max_sensors,
-                counts=counts))
+                counts=counts, fence=fence))
         except Exception as exc:
             return exc
         self.flushes += 1
@@ -235,7 +246,7 @@ class StorageWriter:
             raise TimeoutError(f"no answer from the database in {self._flush_timeout_s:g} s")
         return task.result()
 
-    async def _split(self, events: list[Event]) -> list[Event]:
+    async def _split(self, events: list[Event], fence: Fence | None) -> list[Event]:
         """Write ``events`` in ever smaller parts, setting aside each one the database
         refuses on its own. Returns what is left unwritten if the database goes away."""
         todo: deque[list[Event]] = deque()
@@ -243,7 +254,7 @@ class StorageWriter:
         todo.extend([events[:middle], events[middle:]] if middle else [events])
         while todo:
             part = todo.popleft()
-            error = await self._apply(part)
+            error = await self._apply(part, fence)
             if error is None:
                 continue
             if is_unreachable(error):

@@ -176,7 +176,8 @@ def _compose() -> dict[str, Any]:
 def test_compose_runs_sitelink_with_postgres_and_mosquitto_once_they_are_healthy() -> None:
     """Three services with health checks; sitelink is built from the Containerfile, waits for
     the other two to be healthy, and stores into that PostgreSQL."""
-    services = _compose()["services"]
+    services = {name: service for name, service in _compose()["services"].items()
+                if "profiles" not in service}  # what `docker compose up` starts
     assert set(services) == {"sitelink", "postgres", "mosquitto"}
     assert services["postgres"]["image"] == "postgres:16"
     assert services["mosquitto"]["image"] == "eclipse-mosquitto:2"
@@ -196,6 +197,27 @@ def test_compose_runs_sitelink_with_postgres_and_mosquitto_once_they_are_healthy
     assert (postgres_env["POSTGRES_USER"], postgres_env["POSTGRES_DB"]) == ("sitelink",
                                                                            "sitelink")
     assert any(volume.endswith(":/data") for volume in sitelink["volumes"])
+
+
+def test_compose_cluster_profile_adds_two_instances_on_the_same_database() -> None:
+    """``--profile cluster``: two more instances of the same image, each with its own
+    instance id and port, the first one's database, secret key and lease TTL."""
+    services = _compose()["services"]
+    cluster = {name: s for name, s in services.items() if "cluster" in s.get("profiles", [])}
+    assert set(cluster) == {"sitelink-b", "sitelink-c"}
+    first = services["sitelink"]["environment"]
+    ids = {first["MQTT_INSTANCE_ID"]}
+    for name, service in cluster.items():
+        env = service["environment"]
+        assert service["image"] == services["sitelink"]["image"], name
+        for shared in ("DATABASE_URL", "SITELINK_SECRET_KEY", "SITELINK_LEASE_TTL_S"):
+            assert env[shared] == first[shared], (name, shared)
+        ids.add(env["MQTT_INSTANCE_ID"])
+        assert HEALTH_URL in " ".join(service["healthcheck"]["test"])
+        assert service["depends_on"]["postgres"] == {"condition": "service_healthy"}
+    assert len(ids) == 3  # every instance of a cluster has its own id
+    ports = [p for s in (services["sitelink"], *cluster.values()) for p in s["ports"]]
+    assert len(set(ports)) == 3
 
 
 def test_compose_mosquitto_allows_anonymous_clients_on_1883() -> None:

@@ -64,6 +64,8 @@ async def _drop_all_tables(settings: Settings) -> None:
     try:
         for table in reversed(ALL_TABLES):
             await database.execute(f'DROP TABLE IF EXISTS "{table._meta.tablename}" CASCADE')
+        # the cluster's tables (migration 0007, raw SQL: not piccolo tables)
+        await database.execute('DROP TABLE IF EXISTS "site_lease", "cluster_instance" CASCADE')
     finally:
         await database.close()
 

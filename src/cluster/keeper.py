@@ -1,0 +1,357 @@
+"""The lease keeper: claims, renews and releases this instance's site leases (PostgreSQL).
+
+Two tasks on the event loop:
+
+- renewal, every third of the TTL: the instance row's heartbeat, then one statement that
+  renews every held lease (``tenure`` counts from the moment it was sent); a lease it did
+  not renew is lost and its site let go at once;
+- balance, every ``tick_s`` (1 s, or a third of a shorter TTL): a snapshot of the cluster
+  (live instances, valid leases, enabled sites), and ``balance.decide`` says how many sites
+  to claim or release. A release is graceful: the sites leave ``owns`` and the fence first,
+  the runtime lets them say goodbye (``ownership_changed`` returns once they are down), and
+  only then is the lease freed. Claimed sites get their new epochs into the storage
+  writer's fence before the runtime connects them.
+
+A timer on the loop fires when the tenure ends without a renewal (database away, process
+paused): every site is let go at once — before any lease can expire on the database's
+clock. ``owns`` also checks the tenure, so nothing connects on a lapsed lease even before
+the timer has run. ``close`` (SIGTERM) releases every lease after the sites said goodbye,
+so the others take them at their next tick instead of after the TTL.
+
+Loop thread only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+import structlog
+
+from sitelink.cluster import lease_store as store
+from sitelink.cluster import tenure as ten
+from sitelink.cluster.balance import View, decide
+from sitelink.cluster.wakeup import Wakeup, notify
+from sitelink.errors import SitelinkError
+from sitelink.storage.database import Database
+
+log = structlog.get_logger(__name__)
+
+HANDOVER_SETTLE_S = 0.25  # between a released site's goodbye and freeing its lease
+COOLDOWN_TICKS = 5  # a site this instance released is not claimed back by it for this long
+REGISTER_WAIT_FACTOR = 1.5  # the same instance id held by a live process: wait this many TTLs
+
+
+class InstanceIdInUse(SitelinkError):
+    """Another live process of the cluster uses this instance's id."""
+
+
+class Runner(Protocol):
+    """What the keeper needs from the runtime."""
+
+    async def ownership_changed(self, lost: frozenset[int]) -> None:
+        """Stop the ``lost`` sites (return once they are down) and run the owned ones."""
+        ...
+
+
+class LeaseKeeper:
+    """This instance's leases; an ``Ownership`` for the runtime."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        instance_id: str,
+        ttl_s: float,
+        runner: Runner,
+        fence: Callable[[dict[int, int]], None],
+        announce: Callable[[dict[str, Any]], None],
+        workers: Callable[[], Sequence[dict[str, Any]]] = list,
+        api_address: Callable[[], str] = str,
+        now: Callable[[], float] = time.monotonic,
+        wakeup: Wakeup | None = None,
+    ) -> None:
+        self.db = db
+        self.me = instance_id
+        self.ttl_s = ttl_s
+        self.tick_s = min(1.0, ttl_s / 3)
+        self.renew_every_s = ttl_s / 3
+        self.runner = runner
+        self.fence = fence
+        self.announce = announce
+        self.workers = workers
+        self.api_address = api_address
+        self.now = now
+        self.wakeup = wakeup
+        self.incarnation = secrets.token_hex(8)
+        self.tenure = ten.Tenure()
+        self.held: dict[int, int] = {}  # site -> epoch
+        self.owners: dict[int, str] = {}  # every enabled site's owner, as last read
+        self.instances: tuple[str, ...] = ()
+        self.unowned_since: dict[int, float] = {}
+        self.moves = 0  # sites this instance took over from another owner
+        self._cooldown: dict[int, int] = {}
+        self._strays_at = -float("inf")
+        self._lapse: asyncio.TimerHandle | None = None
+        self._renewal: asyncio.Task[None] | None = None
+        self._balance: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._changing = asyncio.Lock()
+
+    # --- Ownership -----------------------------------------------------------------------------
+
+    def owns(self, site_id: int) -> bool:
+        return site_id in self.held and (self.alone or ten.valid(self.tenure, self.now()))
+
+    @property
+    def alone(self) -> bool:
+        """The last view of the cluster had no other live instance. Such an instance keeps
+        its sites through a database outage (issue 11: an outage of storage only): nobody
+        else can take them, unless an instance starts meanwhile and reaches the database
+        when this one cannot — the broker's client-id rule is then the only line."""
+        return not set(self.instances) - {self.me}
+
+    def owner_of(self, site_id: int) -> str | None:
+        if self.owns(site_id):
+            return self.me
+        owner = self.owners.get(site_id)
+        return owner if owner != self.me else None
+
+    def unowned_for(self, seconds: float) -> int:
+        """Enabled sites owned by nobody for longer than ``seconds``."""
+        now = self.now()
+        return sum(1 for since in self.unowned_since.values() if now - since > seconds)
+
+    # --- life ----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Register this instance (waiting out a dead predecessor under the same id), claim
+        a first share, and start ticking."""
+        deadline = self.now() + REGISTER_WAIT_FACTOR * self.ttl_s
+        while not await store.register(self.db, me=self.me, incarnation=self.incarnation,
+                                       api_address=self.api_address(), ttl_s=self.ttl_s):
+            if self.now() > deadline:
+                raise InstanceIdInUse(
+                    f"MQTT_INSTANCE_ID={self.me!r} is used by another live instance of this "
+                    "cluster: give every instance its own id")
+            log.warning("instance id held by a live row; waiting for it to expire",
+                        instance_id=self.me)
+            await asyncio.sleep(self.tick_s)  # the other row's heartbeat is the clock here
+        await store.release_strays(self.db, me=self.me, held=())
+        await notify(self.db)  # the others make room at once
+        self.announce({"change": "joined", "instance_id": self.me})
+        await self.tick()
+        loop = asyncio.get_running_loop()
+        self._renewal = loop.create_task(self._every(self.renew_every_s, self._renew),
+                                         name="lease-renewal")
+        self._balance = loop.create_task(self._balance_forever(), name="lease-balance")
+
+    async def stop_claiming(self) -> None:
+        """No more claims or releases (before the sites say goodbye); renewals go on."""
+        await _cancel(self._balance)
+        self._balance = None
+
+    async def close(self) -> None:
+        """Stop renewing and release every lease (call after the sites said goodbye)."""
+        await self.stop_claiming()
+        await _cancel(self._renewal)
+        self._renewal = None
+        if self.wakeup is not None:
+            await self.wakeup.close()
+        if self._lapse is not None:
+            self._lapse.cancel()
+        held, self.held = self.held, {}
+        try:
+            await asyncio.sleep(HANDOVER_SETTLE_S)  # the goodbyes reach the broker first
+            await store.release(self.db, me=self.me, site_ids=None)
+            await notify(self.db)
+            await store.deregister(self.db, me=self.me, incarnation=self.incarnation)
+            log.info("leases released", sites=len(held))
+        except Exception as exc:
+            log.warning("could not release the leases; they expire after the TTL",
+                        error=str(exc), ttl_s=self.ttl_s)
+
+    @staticmethod
+    async def _every(period_s: float, step: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(period_s)
+            try:
+                await step()
+            except Exception as exc:
+                log.warning("lease keeper step failed", step=getattr(step, "__name__", ""),
+                            error=f"{type(exc).__name__}: {exc}")
+
+    async def _balance_forever(self) -> None:
+        """A tick every ``tick_s``, or at once when another instance freed leases."""
+        while True:
+            if self.wakeup is None:
+                await asyncio.sleep(self.tick_s)
+            else:
+                await self.wakeup.wait(self.tick_s)
+            try:
+                await self.tick()
+            except Exception as exc:
+                log.warning("lease keeper step failed", step="tick",
+                            error=f"{type(exc).__name__}: {exc}")
+
+    # --- renewal (its own task, so a slow handover never delays it) ----------------------------
+
+    async def _renew(self) -> None:
+        heart = await store.heartbeat(self.db, me=self.me, incarnation=self.incarnation,
+                                      workers=self.workers())
+        if not heart:
+            log.error("another process took this instance id over; dropping every site",
+                      instance_id=self.me)
+            self._let_go(set(self.held))
+            await store.register(self.db, me=self.me, incarnation=self.incarnation,
+                                 api_address=self.api_address(), ttl_s=self.ttl_s)
+            return
+        sent, sent_at = dict(self.held), self.now()
+        renewed = await store.renew(self.db, me=self.me, held=sent, ttl_s=self.ttl_s)
+        lost = {s for s, epoch in sent.items()
+                if renewed.get(s) != epoch and self.held.get(s) == epoch}
+        if lost:
+            log.warning("leases lost", sites=sorted(lost))
+            self._let_go(lost)
+        if self.held:  # those claimed since ``sent_at`` were claimed later still
+            self._set_tenure(ten.renewed(sent_at=sent_at, ttl_s=self.ttl_s))
+        self.fence(dict(self.held))  # again: a writer process started anew has none
+
+    # --- balance (one tick) --------------------------------------------------------------------
+
+    async def tick(self) -> None:
+        async with self._changing:
+            self._lapse_if_due()
+            if self.now() - self._strays_at >= self.renew_every_s:
+                self._strays_at = self.now()
+                await store.release_strays(self.db, me=self.me, held=list(self.held))
+            await store.ensure_leases(self.db)
+            snap = await store.snapshot(self.db, ttl_s=self.ttl_s)
+            self._observe(snap)
+            others = {i: o for i, o in snap.owners.items() if o != self.me}
+            counts: dict[str, int] = {self.me: len(self.held)}
+            for owner in others.values():
+                counts[owner] = counts.get(owner, 0) + 1
+            free = sum(1 for s in snap.enabled if s not in others and s not in self.held)
+            decision = decide(View(me=self.me, instances=snap.instances, held=counts,
+                                   sites=len(snap.enabled), free=free))
+            gone = {s for s in self.held if s not in snap.enabled}  # disabled or deleted
+            if decision.release or gone:
+                await self._release(gone | self._pick_release(decision.release))
+            if decision.claim:
+                await self._claim(decision.claim)
+            self._cooldown = {s: n - 1 for s, n in self._cooldown.items() if n > 1}
+
+    def _observe(self, snap: store.Snapshot) -> None:
+        now = self.now()
+        joined = set(snap.instances) - set(self.instances) - {self.me}
+        left = set(self.instances) - set(snap.instances)
+        if self.instances:
+            for instance in sorted(joined):
+                self.announce({"change": "joined", "instance_id": instance})
+        for instance in sorted(left):
+            self.announce({"change": "left", "instance_id": instance})
+        self.instances = snap.instances
+        self.owners = dict(snap.owners)
+        self.unowned_since = {s: self.unowned_since.get(s, now) for s in snap.enabled
+                              if s not in snap.owners and s not in self.held}
+
+    def _pick_release(self, count: int) -> set[int]:
+        """The most recently claimed sites go first (the others have settled connections)."""
+        return set(list(self.held)[len(self.held) - count:]) if count > 0 else set()
+
+    async def _claim(self, count: int) -> None:
+        sent_at = self.now()
+        got = await store.claim(self.db, me=self.me, count=count, ttl_s=self.ttl_s,
+                                exclude=[*self.held, *self._cooldown])
+        if not got:
+            return
+        self._set_tenure(ten.claimed(self.tenure, sent_at=sent_at, ttl_s=self.ttl_s))
+        for lease in got:
+            self.held[lease.site_id] = lease.epoch
+            self.owners[lease.site_id] = self.me
+            self.unowned_since.pop(lease.site_id, None)
+        moved = [g.site_id for g in got if g.previous is not None and g.previous != self.me]
+        self.moves += len(moved)
+        self.fence(dict(self.held))  # the writer knows the epochs before anything connects
+        log.info("leases claimed", sites=sorted(g.site_id for g in got), moved=len(moved))
+        self.announce({"change": "sites_moved", "instance_id": self.me,
+                       "gained": sorted(g.site_id for g in got)})
+        await self.runner.ownership_changed(frozenset())
+
+    async def _release(self, sites: set[int]) -> None:
+        """Graceful: the sites stop and say goodbye, and only then are their leases freed."""
+        for site_id in sites:
+            self.held.pop(site_id, None)
+        self.fence(dict(self.held))
+        await self.runner.ownership_changed(frozenset(sites))
+        # Down in the read model means the DISCONNECT is queued; paho's network thread sends
+        # it a moment later. The next owner connects within milliseconds of the release: let
+        # the broker see the goodbye first, or it would count a client-id takeover.
+        await asyncio.sleep(HANDOVER_SETTLE_S)
+        await store.release(self.db, me=self.me, site_ids=sites)
+        await notify(self.db)
+        self._cooldown.update({s: COOLDOWN_TICKS for s in sites})
+        log.info("leases released", sites=sorted(sites))
+        self.announce({"change": "sites_moved", "instance_id": self.me,
+                       "released": sorted(sites)})
+
+    def _let_go(self, sites: set[int]) -> None:
+        """Stop running ``sites`` now, without waiting (their leases are lost or lapsing):
+        they leave ``owns`` and the fence at once; the runtime stops them in a task."""
+        sites = {s for s in sites if s in self.held}
+        if not sites:
+            return
+        for site_id in sites:
+            self.held.pop(site_id, None)
+        self.fence(dict(self.held))
+        task = asyncio.get_running_loop().create_task(
+            self.runner.ownership_changed(frozenset(sites)), name="sites-let-go")
+        self._background.add(task)
+        task.add_done_callback(self._let_go_done)
+
+    def _let_go_done(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("stopping sites let go failed", error=repr(task.exception()))
+
+    # --- the tenure's end -----------------------------------------------------------------------
+
+    def _set_tenure(self, tenure: ten.Tenure) -> None:
+        self.tenure = tenure
+        if self._lapse is not None:
+            self._lapse.cancel()
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, tenure.valid_until - self.now())
+        self._lapse = loop.call_later(delay, self._on_lapse_timer)
+
+    def _on_lapse_timer(self) -> None:
+        self._lapse = None
+        if not self._lapse_if_due() and self.tenure.state is ten.TenureState.HELD:
+            self._set_tenure(self.tenure)  # the loop woke a little early: wait again
+
+    def _lapse_if_due(self) -> bool:
+        """When the tenure has just lapsed, let every site go and say True."""
+        before = self.tenure.state
+        self.tenure = ten.check(self.tenure, self.now())
+        if before is not ten.TenureState.HELD or self.tenure.state is not ten.TenureState.LAPSED:
+            return False
+        if self.alone:
+            log.warning("leases not renewed in time; alone in the cluster, the sites stay "
+                        "connected", sites=len(self.held), ttl_s=self.ttl_s)
+            return False
+        log.error("leases not renewed in time; stopping every site before they expire",
+                  sites=len(self.held), ttl_s=self.ttl_s)
+        self._let_go(set(self.held))
+        return True
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

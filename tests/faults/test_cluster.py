@@ -1,0 +1,171 @@
+"""Three ``sitelink serve`` instances on one PostgreSQL (issue 14, ownership): every enabled
+site connected by exactly one of them, balanced, handed over on SIGTERM, taken over after
+the TTL when its owner is killed, and never fought over by an owner that was paused.
+
+Real processes, a real PostgreSQL database of the test's own and a real Mosquitto that
+logs every client-id takeover; sites share one client id prefix, so two instances
+connecting one site would show as a takeover in the broker's log. TTL 3 s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from integration.live import EventStream, pg_database, require_postgres
+from ops.support import Running
+from sitelink.embedded_broker import Mosquitto
+
+from .cluster_support import TTL_S, Cluster, wait_for
+from .pg_proxy import PgProxy
+
+pytestmark = pytest.mark.postgres
+SITES = 7
+SETTLE_S = 60  # generous: a loaded machine starts three servers slowly
+
+
+@pytest.fixture
+def cluster(start: Callable[..., Running]) -> Iterator[Cluster]:
+    require_postgres()
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(pg_database())
+        broker = stack.enter_context(Mosquitto(extra_config=["log_type all"]))
+        made = Cluster(start, url, broker)
+        yield made
+        for instance in made.live():  # before the database is dropped
+            instance.process.close()
+
+
+def test_three_instances_run_every_site_once_balanced_and_hand_over_on_sigterm(
+        cluster: Cluster) -> None:
+    """One instance takes every site; two more join and take their share by graceful
+    handover (no takeover at the broker); a SIGTERM'd instance releases its leases at once
+    and the others take its sites; a rolling restart of all three keeps every site run
+    once, with no takeover at any moment."""
+    node_a = cluster.launch("node-a")
+    cluster.add_sites(SITES)
+    cluster.wait_settled(SETTLE_S, "node-a alone runs every site")
+    stream = EventStream(node_a.url, params={"types": "cluster.changed"}).open()
+    try:
+        cluster.launch("node-b")
+        cluster.launch("node-c")
+        cluster.wait_settled(SETTLE_S, "three instances share the sites")
+        for name in ("node-b", "node-c"):
+            stream.wait_for("cluster.changed", SETTLE_S, change="joined", instance_id=name)
+        stream.wait_for("cluster.changed", SETTLE_S, change="sites_moved", instance_id="node-a")
+        released = [s for e in stream.of("cluster.changed", instance_id="node-a")
+                    for s in e.json.get("released", [])]
+    finally:
+        stream.close()
+    runs = cluster.runs()
+    # each site node-a gave away was moved once, and it runs the rest
+    assert sorted(released) == sorted(set(cluster.site_ids) - runs["node-a"])
+    assert sorted(len(s) for s in runs.values()) == [2, 2, 3], runs
+    health = cluster.instances["node-b"].get("/api/v1/mqtt/health/")
+    assert health["cluster"] == {"instances": 3, "unowned_sites": 0}
+    answer = cluster.instances["node-c"].get("/api/v1/cluster")
+    assert answer["engine"] == "postgres" and answer["instance_id"] == "node-c"
+    assert {i["instance_id"]: i["sites"] for i in answer["instances"]} == {
+        name: len(sites) for name, sites in runs.items()}
+    assert answer["unowned_sites"] == 0
+    metrics = httpx.get(f"{node_a.url}/metrics", timeout=5).text
+    assert "sitelink_cluster_instances 3.0" in metrics
+    assert "sitelink_site_moves_total 0.0" in metrics  # node-a only gave sites away
+    moved_in = sum(float(line.split()[-1]) for i in ("node-b", "node-c") for line in httpx.get(
+        f"{cluster.instances[i].url}/metrics", timeout=5).text.splitlines()
+        if line.startswith("sitelink_site_moves_total"))
+    assert moved_in >= len(released)  # every site node-a gave away (and any b gave c)
+    table = cluster.cli("cluster")
+    for name, sites in runs.items():
+        assert re.search(rf"^{name} .* {len(sites)}$", table, re.M), table
+    assert "unowned sites: 0" in table
+
+    cluster.stop("node-a")
+    assert "node-a" not in cluster.lease_owners().values()  # released, not left to expire
+    cluster.wait_settled(SETTLE_S, "node-a's sites run by the two others")
+
+    for name in ("node-b", "node-c", "node-a"):  # a rolling restart (node-a comes back)
+        if name in {i.name for i in cluster.live()}:
+            cluster.stop(name)
+            cluster.wait_settled(SETTLE_S, f"{name} stopped")
+        cluster.launch(name)
+        cluster.wait_settled(SETTLE_S, f"{name} back")
+    assert cluster.takeovers() == 0, cluster.takeover_report()
+
+
+def test_a_killed_owner_loses_its_sites_after_the_ttl(cluster: Cluster) -> None:
+    """kill -9 leaves the leases to expire: the two others run every site after the TTL."""
+    for name in ("node-a", "node-b", "node-c"):
+        cluster.launch(name)
+    cluster.add_sites(SITES)
+    cluster.wait_settled(SETTLE_S, "three instances share the sites")
+    victim = cluster.instances["node-b"]
+    lost = victim.connected()
+    assert lost
+    os.killpg(victim.process.pid, signal.SIGKILL)
+    victim.process.wait(30)
+    survivors = cluster.live()
+    took = cluster.wait_settled(TTL_S + SETTLE_S, "the survivors run every site", survivors)
+    print(f"kill -9: every site run by the survivors {took:.1f} s after (TTL {TTL_S} s)")
+    assert cluster.instances["node-a"].get("/api/v1/mqtt/health/")["cluster"][
+        "instances"] == 2
+
+
+def test_a_paused_owner_stops_its_connections_and_never_fights_the_new_owner(
+        cluster: Cluster) -> None:
+    """SIGSTOP of a whole instance for longer than the TTL: the others take its sites
+    (their connects evict its frozen connections: the broker counts those); after SIGCONT
+    it has given its sites up by its own clock, so the broker sees no further takeover,
+    and it joins again and takes a share by graceful handover."""
+    for name in ("node-a", "node-b", "node-c"):
+        cluster.launch(name)
+    cluster.add_sites(SITES)
+    cluster.wait_settled(SETTLE_S, "three instances share the sites")
+    paused = cluster.instances["node-c"]
+    assert paused.connected()
+    os.killpg(paused.process.pid, signal.SIGSTOP)
+    try:
+        others = [cluster.instances["node-a"], cluster.instances["node-b"]]
+        cluster.wait_settled(TTL_S + SETTLE_S, "the others run every site", others)
+        evicted = cluster.takeovers()
+    finally:
+        os.killpg(paused.process.pid, signal.SIGCONT)
+    wait_for(lambda: "leases not renewed in time" in paused.process.stderr_path.read_text(
+        errors="replace"), SETTLE_S, lambda: paused.process.report())
+    cluster.wait_settled(SETTLE_S, "the woken instance takes a share again")
+    assert len(paused.connected()) >= SITES // 3
+    assert cluster.takeovers() == evicted, cluster.takeover_report()
+
+
+def test_an_instance_cut_off_from_the_database_lets_go_before_its_leases_expire(
+        cluster: Cluster) -> None:
+    """PostgreSQL black-holed for one instance only: it cannot renew, so it disconnects
+    its sites (a goodbye, not an eviction) before its leases expire; the others take them
+    after the TTL. The broker never sees a client-id takeover, and when the link heals the
+    instance takes a share again."""
+    proxy = PgProxy(5432)
+    try:
+        cluster.launch("node-a")
+        cluster.launch("node-b")
+        cut = cluster.launch("node-c", database_url=cluster.database_url.replace(
+            "127.0.0.1:5432", f"127.0.0.1:{proxy.port}"))
+        cluster.add_sites(SITES)
+        cluster.wait_settled(SETTLE_S, "three instances share the sites")
+        assert cut.connected()
+        proxy.set_mode("blackhole")
+        others = [cluster.instances["node-a"], cluster.instances["node-b"]]
+        cluster.wait_settled(TTL_S + SETTLE_S, "the others run every site", others)
+        assert "leases not renewed in time" in cut.process.stderr_path.read_text(
+            errors="replace")
+        proxy.set_mode("forward")
+        cluster.wait_settled(SETTLE_S, "node-c takes a share again")
+        assert cut.connected()
+        assert cluster.takeovers() == 0, cluster.takeover_report()
+    finally:
+        proxy.close()

@@ -1,0 +1,40 @@
+"""One instance alone (SQLite, or PostgreSQL without another instance) answers the cluster
+contract for itself: ``GET /api/v1/cluster`` lists it with its sites, health says one
+instance and nothing unowned, and the status object names it as the owner of every enabled
+site (and no owner for a disabled one)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from integration.live import LiveServer, create_site, wait_until
+from sitelink.embedded_broker import Mosquitto
+
+
+def test_an_instance_alone_is_a_cluster_of_one(engine_server: LiveServer,
+                                              broker: Mosquitto) -> None:
+    admin = engine_server.admin()
+    me = engine_server.runtime.settings.instance_id
+    enabled = create_site(admin, broker.host, broker.port, is_enabled=True)["site_id"]
+    disabled = create_site(admin, broker.host, broker.port)["site_id"]
+
+    def status(site_id: int) -> dict[str, Any]:
+        answer: dict[str, Any] = admin.get(f"/api/v1/mqtt/sites/{site_id}/status/").json()
+        return answer
+
+    wait_until(lambda: status(enabled)["status"] == "connected", 10,
+               message=lambda: str(status(enabled)))
+    assert status(enabled)["owner"] == {"instance_id": me, "worker": None}
+    assert status(disabled)["owner"] is None
+
+    cluster = engine_server.viewer().get("/api/v1/cluster").json()
+    running = sum(1 for s in admin.get("/api/v1/mqtt/sites/").json()["sites"]
+                  if s["is_enabled"])
+    assert cluster["instance_id"] == me
+    assert cluster["engine"] == engine_server.runtime.settings.engine
+    [instance] = cluster["instances"]
+    assert (instance["instance_id"], instance["sites"]) == (me, running)
+    assert instance["started_at"].endswith("Z") and instance["last_seen_at"].endswith("Z")
+    assert cluster["unowned_sites"] == 0
+    health = admin.get("/api/v1/mqtt/health/").json()
+    assert health["cluster"] == {"instances": 1, "unowned_sites": 0}
