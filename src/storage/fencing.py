@@ -8,13 +8,16 @@ written:
 
 1. ``sort_out`` (pure) drops the events of sites the fence in force did not hold, and of a
    site whose epoch changed within the batch, the ones of the older epoch;
-2. ``held_sites``, in the batch's transaction, locks the lease rows (``FOR SHARE``) of the
-   sites left and keeps those still owned by this instance under the same epoch; the others
-   are dropped from the batch (``Batch.drop_sites``).
+2. ``held_sites``, in the batch's transaction, reads the lease rows of the sites left and
+   keeps those still owned by this instance under the same epoch; the others are dropped
+   from the batch (``Batch.drop_sites``).
 
-A claim by another instance waits for (or skips) the shared lock, so the check holds until
-the batch commits: no row about a site is written by an instance whose lease is gone, even
-if it was paused between producing the events and writing them. Until the first fence (on
+So no row about a site is written by an instance whose lease was taken before its batch
+began, even if it was paused between producing the events and writing them. The rows are
+read, not locked: a claim committed in the milliseconds between the check and the batch's
+commit is not seen. A lock (``FOR SHARE``) would close that window but a writer whose
+connection went silent mid-transaction would hold it until PostgreSQL drops the session,
+and every other instance's claim (``SKIP LOCKED``) would pass the site by: no failover. Until the first fence (on
 SQLite, on PostgreSQL before the keeper's first claim, and for a writer process that has just
 been started again, until the next renewal re-sends it) nothing is fenced. Every dropped
 event is counted under ``lease_fenced``.
@@ -75,10 +78,10 @@ def sort_out(fence: LeaseFence | None, events: Sequence[Event]) -> Sorted:
 
 async def held_sites(db: Database, owner: str, checks: dict[int, int]) -> set[int]:
     """Of ``checks`` (site -> epoch), the sites whose lease ``owner`` still holds under that
-    epoch, their rows locked until the transaction ends. Call inside the batch's transaction."""
+    epoch. Call inside the batch's transaction."""
     if not checks:
         return set()
     rows = await db.execute(
         'SELECT "site_id", "epoch" FROM "site_lease" WHERE "owner" = {} '
-        'AND "site_id" = ANY({}) FOR SHARE', owner, sorted(checks))
+        'AND "site_id" = ANY({})', owner, sorted(checks))
     return {row["site_id"] for row in rows if checks.get(row["site_id"]) == row["epoch"]}

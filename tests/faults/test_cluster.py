@@ -58,14 +58,19 @@ def test_three_instances_run_every_site_once_balanced_and_hand_over_on_sigterm(
         cluster.wait_settled(SETTLE_S, "three instances share the sites")
         for name in ("node-b", "node-c"):
             stream.wait_for("cluster.changed", SETTLE_S, change="joined", instance_id=name)
-        stream.wait_for("cluster.changed", SETTLE_S, change="sites_moved", instance_id="node-a")
-        released = [s for e in stream.of("cluster.changed", instance_id="node-a")
+        runs = cluster.runs()
+        given_away = set(cluster.site_ids) - runs["node-a"]
+
+        def released() -> list[int]:
+            return [s for e in stream.of("cluster.changed", instance_id="node-a")
                     for s in e.json.get("released", [])]
+
+        # each site node-a gave away was announced (events may arrive through the log a
+        # little after the sites settled), and moved once
+        stream.wait(lambda: set(released()) == given_away, SETTLE_S)
+        assert sorted(released()) == sorted(given_away)
     finally:
         stream.close()
-    runs = cluster.runs()
-    # each site node-a gave away was moved once, and it runs the rest
-    assert sorted(released) == sorted(set(cluster.site_ids) - runs["node-a"])
     assert sorted(len(s) for s in runs.values()) == [2, 2, 3], runs
     health = cluster.instances["node-b"].get("/api/v1/mqtt/health/")
     assert health["cluster"] == {"instances": 3, "unowned_sites": 0}
@@ -80,7 +85,7 @@ def test_three_instances_run_every_site_once_balanced_and_hand_over_on_sigterm(
     moved_in = sum(float(line.split()[-1]) for i in ("node-b", "node-c") for line in httpx.get(
         f"{cluster.instances[i].url}/metrics", timeout=5).text.splitlines()
         if line.startswith("sitelink_site_moves_total"))
-    assert moved_in >= len(released)  # every site node-a gave away (and any b gave c)
+    assert moved_in >= len(given_away)  # every site node-a gave away (and any b gave c)
     table = cluster.cli("cluster")
     for name, sites in runs.items():
         assert re.search(rf"^{name} .* {len(sites)}$", table, re.M), table
