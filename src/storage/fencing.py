@@ -17,10 +17,11 @@ began, even if it was paused between producing the events and writing them. The 
 read, not locked: a claim committed in the milliseconds between the check and the batch's
 commit is not seen. A lock (``FOR SHARE``) would close that window but a writer whose
 connection went silent mid-transaction would hold it until PostgreSQL drops the session,
-and every other instance's claim (``SKIP LOCKED``) would pass the site by: no failover. Until the first fence (on
-SQLite, on PostgreSQL before the keeper's first claim, and for a writer process that has just
-been started again, until the next renewal re-sends it) nothing is fenced. Every dropped
-event is counted under ``lease_fenced``.
+and every other instance's claim (``SKIP LOCKED``) would pass the site by: no failover.
+
+Until the first fence (on SQLite, on PostgreSQL before the keeper's first claim, and for a
+writer process that has just been started again, until the next renewal re-sends it)
+nothing is fenced. Every dropped event is counted under ``lease_fenced``.
 """
 
 from __future__ import annotations
