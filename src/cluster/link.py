@@ -53,18 +53,16 @@ async def start_keeper(runtime: Runtime) -> None:
                          runner=runtime, fence=fence, announce=announce, workers=workers,
                          api_address=lambda: runtime.listen_url,
                          wakeup=Wakeup(s.database_url))
-    runtime.read_model.owner_of = lambda record: _owner(runtime, keeper, record)
+    runtime.read_model.owner_of = lambda record: _owner(keeper, record)
     runtime.ownership = runtime.cluster = keeper  # before the first claim applies the sites
     await keeper.start()
 
 
-def _owner(runtime: Runtime, keeper: LeaseKeeper, record: SiteRecord) -> Owner | None:
-    """Who runs the site; the worker only when this instance does (another one knows its own)."""
+def _owner(keeper: LeaseKeeper, record: SiteRecord) -> Owner | None:
+    """Who runs the site. ``worker`` stays null: only the owner knows it, and every instance
+    must answer the same (the lease row could carry it; not yet)."""
     owner = keeper.owner_of(record.id) if record.is_enabled else None
-    if owner is None:
-        return None
-    host = runtime.sites if owner == keeper.me else None
-    return Owner(instance_id=owner, worker=host.worker_of(record.id) if host else None)
+    return None if owner is None else Owner(instance_id=owner, worker=None)
 
 
 async def wait_until_down(read_model: ReadModel, site_ids: Collection[int],
