@@ -60,5 +60,3 @@ _.connection_id  # status_object.StatusObject
 _.handler_connected  # status_object.StatusObject
 _.subscribed_topics  # status_object.StatusObject
 _.topics_list  # status_object.StatusObject
-_.sites_claimed  # alerts.service.AlertService: called by the cluster's lease keeper (issue 14)
-_.sites_released  # alerts.service.AlertService: called by the cluster's lease keeper (issue 14)

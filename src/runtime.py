@@ -297,12 +297,17 @@ class Runtime:
         if self.db.engine_name != "postgres":
             return None
         elsewhere = set(await lease_store.running_elsewhere(self.db, me=self.settings.instance_id))
-        return [r.id for r in await site_store.list_sites(self.db) if r.id not in elsewhere]
+        return [r.id for r in await site_store.list_sites(self.db)
+                if r.id not in elsewhere and self.ownership.owns(r.id)]
 
-    async def ownership_changed(self, lost: frozenset[int]) -> None:
+    async def ownership_changed(self, lost: frozenset[int],
+                                gained: frozenset[int] = frozenset()) -> None:
         """The lease keeper moved sites. Lost ones say goodbye and go (no database needed:
         it may be what is away); returns once they are down, or after the shutdown timeout.
-        Otherwise the owned sites run (a site created through another instance is new here)."""
+        Gained ones: their devices are unknown until heard from here, their open alerts are
+        this instance's; then the owned sites run (a site created elsewhere is new here)."""
+        if self.alerts is not None and lost:
+            self.alerts.sites_released(lost)
         for site_id in lost:
             self.tell_site(site_id, Shutdown())
             self._tell(Remove(site_id))
@@ -310,8 +315,12 @@ class Runtime:
             await cluster_link.wait_until_down(self.read_model, lost,
                                                self.settings.shutdown_timeout_s)
             return
+        if gained:
+            await mark_unknown(self.db, sorted(gained), datetime.now(UTC))
         await self._refresh_records()
         await self._apply_everything()
+        if self.alerts is not None and gained:
+            await self.alerts.sites_claimed(gained)
 
     def _owned(self, specs: tuple[SiteSpec, ...]) -> tuple[SiteSpec, ...]:
         return tuple(spec for spec in specs if self.ownership.owns(spec.site_id))

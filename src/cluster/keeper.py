@@ -53,7 +53,8 @@ class InstanceIdInUse(SitelinkError):
 class Runner(Protocol):
     """What the keeper needs from the runtime."""
 
-    async def ownership_changed(self, lost: frozenset[int]) -> None:
+    async def ownership_changed(self, lost: frozenset[int],
+                                gained: frozenset[int] = frozenset()) -> None:
         """Stop the ``lost`` sites (return once they are down) and run the owned ones."""
         ...
 
@@ -281,7 +282,8 @@ class LeaseKeeper:
         log.info("leases claimed", sites=sorted(g.site_id for g in got), moved=len(moved))
         self.announce({"change": "sites_moved", "instance_id": self.me,
                        "gained": sorted(g.site_id for g in got)})
-        await self.runner.ownership_changed(frozenset())
+        await self.runner.ownership_changed(frozenset(),
+                                            frozenset(g.site_id for g in got))
 
     async def _release(self, sites: set[int]) -> None:
         """Graceful: the sites stop and say goodbye, and only then are their leases freed."""

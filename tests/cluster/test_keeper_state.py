@@ -12,7 +12,8 @@ from sitelink.cluster.lease_store import Snapshot
 
 
 class Runner:
-    async def ownership_changed(self, lost: frozenset[int]) -> None:
+    async def ownership_changed(self, lost: frozenset[int],
+                                gained: frozenset[int] = frozenset()) -> None:
         raise AssertionError("not called in these tests")
 
 
