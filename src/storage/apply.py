@@ -85,16 +85,16 @@ async def resolve_devices(
     keys = [key for key in wanted if key.site_id in live_sites]
     cached = {key: ids.devices[key] for key in keys if key in ids.devices}
     # Compare identities, not just ids: SQLite reuses the id of a deleted last row.
-    actual: dict[int, DeviceKey] = {}
+    # The ids are our own integers, written into the IN list as literals: binding them one
+    # by one through piccolo cost more than the query itself (one check per flush).
+    actual: dict[int, tuple[int, str, str]] = {}
     for chunk in _chunks(sorted(set(cached.values()))):
-        rows = await Device.select(Device.id, Device.site, Device.kind, Device.serial).where(
-            Device.id.is_in(chunk)
-        )
-        actual.update(
-            {row["id"]: DeviceKey(row["site"], row["kind"], row["serial"]) for row in rows}
-        )
+        listed = ", ".join(str(int(device_id)) for device_id in chunk)
+        rows = await db.execute(
+            f'SELECT "id", "site", "kind", "serial" FROM "device" WHERE "id" IN ({listed})')
+        actual.update({row["id"]: (row["site"], row["kind"], row["serial"]) for row in rows})
     for key, device_id in cached.items():
-        if actual.get(device_id) != key:
+        if actual.get(device_id) != (key.site_id, key.kind, key.serial):
             ids.drop_device(key)
     missing = [key for key in keys if key not in ids.devices]
     if missing:
@@ -147,9 +147,10 @@ async def _resolve_sensors(
 ) -> dict[tuple[DeviceKey, str], int]:
     missing: dict[tuple[int, str], SensorValue] = {}
     new_per_device: Counter[int] = Counter()
+    no_sensors: dict[str, int] = {}
     for (key, sensor_key), (value, _) in batch.sensors.items():
         device_id = device_ids.get(key)
-        if device_id is None or ids.sensor_id(device_id, sensor_key) is not None:
+        if device_id is None or sensor_key in ids.sensors.get(device_id, no_sensors):
             continue
         # A device has at most max_sensors sensors: one that sends ever new keys would
         # otherwise grow the sensor table (and every answer about it) without end.
@@ -171,11 +172,17 @@ async def _resolve_sensors(
             for row in rows:
                 ids.sensors.setdefault(row["device"], {})[row["key"]] = row["id"]
     found: dict[tuple[DeviceKey, str], int] = {}
-    for key, sensor_key in batch.sensors:
-        if key in device_ids:
-            sensor_id = ids.sensor_id(device_ids[key], sensor_key)
-            if sensor_id is not None:
-                found[(key, sensor_key)] = sensor_id
+    known_of: dict[DeviceKey, dict[str, int]] = {}  # one lookup per device, not per sensor
+    for slot in batch.sensors:
+        key = slot[0]
+        of_device = known_of.get(key)
+        if of_device is None:
+            device_id = device_ids.get(key)
+            of_device = known_of[key] = (
+                ids.sensors.get(device_id, no_sensors) if device_id is not None else no_sensors)
+        sensor_id = of_device.get(slot[1])
+        if sensor_id is not None:
+            found[slot] = sensor_id
     return found
 
 
