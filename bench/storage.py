@@ -15,7 +15,8 @@ four readings per heartbeat), submitted every 10 ms from the event loop.
   memory.
 
 Baseline, same run: raw inserts of the same readings rows with the same driver, without the
-writer (executemany on SQLite, COPY on PostgreSQL), in one transaction.
+writer (``Database.copy_records``: multi-row INSERT on SQLite, COPY on PostgreSQL), in one
+transaction.
 
 PostgreSQL: postgresql://postgres@127.0.0.1:5432/test is used to create a database of our own
 (``sitelink_bench_<random>``), dropped afterwards.
@@ -143,7 +144,7 @@ async def _engine(section: Section, label: str, url: str, key: str, paced_rate: 
         raw_rows = [(sensor_ids[n % len(sensor_ids)], stamp, float(n)) for n in range(rows)]
         raw = await _raw_baseline(db, raw_rows)
         section.add(f"{label}: writer saturated, readings rows/s ({rows:,} rows)", rate(saturation),
-                    f"raw {'COPY' if 'postgres' in url else 'executemany'} {rate(raw)}",
+                    f"raw {'COPY' if 'postgres' in url else 'multi-row INSERT'} {rate(raw)}",
                     ratio(saturation, raw))
         section.note(f"{label} saturated: {saturation / 4:,.0f} heartbeats/s "
                      f"(each: 1 device row, 4 sensor rows, 4 readings), {writer.flushes} flushes, "
