@@ -46,8 +46,9 @@ function filterTree(nodes: readonly ActorNode[], needle: string): ActorNode[] {
 function ActorRow({ node, depth, nowMs, openAll }: { node: ActorNode; depth: number; nowMs: number; openAll: boolean }) {
   const { t } = useTranslation();
   const format = useTimeFormat();
-  // The root is open; sites start closed, so a thousand sites are a thousand rows, not twenty thousand.
-  const [open, setOpen] = useState(depth === 0);
+  // The root and its workers are open; sites start closed, so a thousand sites are a thousand
+  // rows, not twenty thousand.
+  const [open, setOpen] = useState(depth === 0 || node.kind === "worker");
   const children = node.children ?? [];
   const shown = open || openAll;
   const expandable = children.length > 0;
