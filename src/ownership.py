@@ -14,7 +14,6 @@ from typing import Protocol
 class Ownership(Protocol):
     def owns(self, site_id: int) -> bool:
         """This instance should run the site now."""
-        ...
 
 
 class SoleInstance:

@@ -56,7 +56,6 @@ class Runner(Protocol):
     async def ownership_changed(self, lost: frozenset[int],
                                 gained: frozenset[int] = frozenset()) -> None:
         """Stop the ``lost`` sites (return once they are down) and run the owned ones."""
-        ...
 
 
 class LeaseKeeper:

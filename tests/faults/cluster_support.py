@@ -17,9 +17,8 @@ from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 
-from integration.live import ADMIN_TOKEN
+from integration.live import ADMIN_TOKEN, wait_until
 from ops.support import Running, clean_env, http_status
 from sitelink.embedded_broker import Mosquitto, free_port
 
@@ -154,11 +153,8 @@ class Cluster:
 
 
 def wait_for(check: Callable[[], bool], timeout_s: float, what: Callable[[], str]) -> float:
-    """Seconds until ``check()`` is true, polled every 0.2 s (the servers are other
-    processes: there is no event to wait on); fails the test at the deadline."""
+    """Seconds until ``check()`` is true (``wait_until``, polled every 0.2 s: the servers
+    are other processes); fails the test at the deadline."""
     started = time.monotonic()
-    while not check():
-        if time.monotonic() - started > timeout_s:
-            pytest.fail(f"not within {timeout_s} s: {what()}")
-        time.sleep(0.2)
+    wait_until(check, timeout_s, interval_s=0.2, message=what)
     return time.monotonic() - started
