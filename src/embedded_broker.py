@@ -12,6 +12,7 @@ import abc
 import asyncio
 import importlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -26,6 +27,11 @@ from typing import Any, Self
 from sitelink.errors import ConfigError, SitelinkError
 
 LOCALHOST = "127.0.0.1"
+
+
+_CONNECTED = re.compile(r"New client connected from \S+ as (\S+) ")
+_GONE = re.compile(r"Client (\S+) (?:disconnected|closed its connection|has exceeded timeout)"
+                   r"|Socket error on client (\S+),|Client (\S+) already connected")
 
 
 class BrokerError(SitelinkError):
@@ -217,6 +223,11 @@ class Mosquitto(_LocalBroker):
         except FileNotFoundError:
             return ""
 
+    def watch_clients(self, clients: Sequence[str]) -> ClientWatch:
+        """From now on, how long each of ``clients`` (connected now) is connected by nobody
+        (needs ``log_type all``)."""
+        return ClientWatch(self.log_path, clients)
+
     def close(self) -> None:
         """Stop the broker and delete its temporary directory."""
         self.stop()
@@ -308,3 +319,55 @@ async def _shutdown_amqtt(broker: Any) -> None:
         for task in asyncio.all_tasks():
             if task is not asyncio.current_task():
                 task.cancel()
+
+
+class ClientWatch:
+    """Each client id's time connected by nobody, as Mosquitto saw it: its log read as it is
+    written (it flushes every line), each line stamped when read, every 10 ms. A takeover
+    counts as the old connection gone and the new one come."""
+
+    def __init__(self, log_path: Path, clients: Sequence[str]) -> None:
+        self.up = dict.fromkeys(clients, 1)  # watched from a moment all are connected
+        self.down = dict.fromkeys(clients, 0.0)
+        self._down_since: dict[str, float] = {}
+        self._offset = log_path.stat().st_size
+        self._path = log_path
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="client-watch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        partial = b""
+        with self._path.open("rb") as log:
+            log.seek(self._offset)
+            while not self._done.wait(0.01):  # a reading pace: the log has no notification
+                lines = (partial + log.read()).split(b"\n")
+                partial = lines.pop()
+                now = time.monotonic()
+                for line in lines:
+                    self._line(line.decode(errors="replace"), now)
+
+    def _line(self, line: str, now: float) -> None:
+        if (up := _CONNECTED.search(line)) is not None:
+            client, change = up.group(1), 1
+        elif (gone := _GONE.search(line)) is not None:
+            client, change = next(g for g in gone.groups() if g is not None), -1
+        else:
+            return
+        if client not in self.up:
+            return
+        self.up[client] = max(0, self.up[client] + change)
+        if self.up[client] == 0:
+            self._down_since.setdefault(client, now)
+        elif client in self._down_since:
+            self.down[client] += now - self._down_since.pop(client)
+
+    def stop(self) -> dict[str, float]:
+        """Seconds each client was connected by nobody, up to now."""
+        self._done.set()
+        self._thread.join(5)
+        now = time.monotonic()
+        for client, since in self._down_since.items():
+            self.down[client] += now - since
+        self._down_since.clear()
+        return self.down

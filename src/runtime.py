@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -194,12 +195,14 @@ class Runtime:
         log.info("sitelink started", sites=sites, engine=self.db.engine_name,
                  instance_id=s.instance_id)
 
-    async def _apply_everything(self) -> int:
-        """The whole desired state, with the stored devices, to a new supervisor."""
-        specs, rejected = desired_sites(await site_store.load_desired_state(self.db),
-                                        self.settings)
+    async def _apply_everything(self, new: Collection[int] | None = None,
+                                configs: list[site_store.SiteConfig] | None = None) -> int:
+        """The whole desired state (``configs``, read now if None) to the supervisor, with
+        the stored devices of the sites it will create (``new``; None: every site)."""
+        configs = await site_store.load_desired_state(self.db) if configs is None else configs
+        specs, rejected = desired_sites(configs, self.settings)
         specs = self._owned(specs)
-        known = device_states(await device_store.load_devices(self.db), specs)
+        known = device_states(await device_store.load_devices(self.db, new), specs)
         self._tell(Apply(specs, known))
         await self.rejections.show_all(self.db, self.bridge, rejected)
         return len(specs)
@@ -211,8 +214,8 @@ class Runtime:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        if self.cluster is not None:  # nothing claimed while the sites stop
-            await self.cluster.stop_claiming()
+        if self.cluster is not None:  # to the others in chunks; nothing claimed meanwhile
+            await self.cluster.hand_over()
         if self.sites is not None:
             await asyncio.to_thread(self.sites.stop_sites)
         if self.cluster is not None:  # after the goodbyes: the others take over at once
@@ -308,8 +311,8 @@ class Runtime:
         this instance's; then the owned sites run (a site created elsewhere is new here)."""
         if self.alerts is not None and lost:
             self.alerts.sites_released(lost)
-        for site_id in lost:
-            self.tell_site(site_id, Shutdown())
+        for site_id in lost:  # straight to our actor: the log would carry it to the owner
+            self._tell(Forward(site_id, Shutdown()))
             self._tell(Remove(site_id))
         if lost:
             await cluster_link.wait_until_down(self.read_model, lost,
@@ -317,8 +320,7 @@ class Runtime:
             return
         if gained:
             await mark_unknown(self.db, sorted(gained), datetime.now(UTC))
-        await self._refresh_records()
-        await self._apply_everything()
+        await self._apply_everything(gained, await self._refresh_records())
         if self.alerts is not None and gained:
             await self.alerts.sites_claimed(gained)
 

@@ -47,6 +47,7 @@ from sitelink.actors.mqtt_tls import tls_context
 log = structlog.get_logger(__name__)
 
 SESSION_TAKEN_OVER = 142
+GOODBYE_WAIT_S = 0.5  # the longest a disconnect waits for paho to have sent its DISCONNECT
 
 
 class BrokerConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -147,6 +148,7 @@ class PahoPort:
         self._owner = _Forgiving(owner)
         self._now = clock_now
         self._client: mqtt.Client | None = None
+        self._thread: threading.Thread | None = None  # the client's network thread
         self._client_lock = threading.Lock()  # guards _client against the connect thread
         self._attempt = 0
         self._buffer: list[InboundMessage] = []
@@ -173,8 +175,6 @@ class PahoPort:
         client.on_subscribe = self._wrap(self._on_subscribe, attempt)
         client.on_publish = self._wrap(self._on_publish, attempt)
         client.on_message = self._wrap(self._on_message, attempt)
-        with self._client_lock:
-            self._client = client
         clean_start: bool | Literal[3] = (
             config.clean_session if v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY
         )
@@ -184,6 +184,8 @@ class PahoPort:
             name=f"paho-{config.client_id}",
             daemon=True,
         )
+        with self._client_lock:
+            self._client, self._thread = client, thread
         thread.start()
 
     @staticmethod
@@ -209,16 +211,24 @@ class PahoPort:
         return client
 
     def disconnect(self, goodbye: tuple[str, bytes] | None = None) -> None:
+        """A clean goodbye. From a live connection it returns once paho has sent the
+        DISCONNECT and closed the socket (at most ``GOODBYE_WAIT_S``), so "down" means gone
+        from the broker: a new owner of the site may connect under the same client id."""
         with self._client_lock:
             client, self._client = self._client, None
+            thread, self._thread = self._thread, None
         if client is None:
             return
+        was_up = False
         try:
-            if goodbye is not None and client.is_connected():
+            was_up = client.is_connected()
+            if goodbye is not None and was_up:
                 client.publish(goodbye[0], goodbye[1], qos=0, retain=True)
             client.disconnect()
         except Exception as exc:  # a half-open client may refuse; it is being dropped anyway
             log.debug("disconnect of a dropped client failed", error=str(exc))
+        if was_up and thread is not None and thread is not threading.current_thread():
+            thread.join(GOODBYE_WAIT_S)
 
     def subscribe(self, filters: Sequence[tuple[str, int]], request: int) -> None:
         if self._client is None or not filters:

@@ -18,6 +18,7 @@ No instance ends more than one above the average, as API.md promises.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import msgspec
@@ -59,3 +60,13 @@ def decide(view: View) -> Decision:
         if view.me in donors[:deficit]:
             return Decision(release=1)
     return Decision()
+
+
+HANDOVER_CHUNK_S = 0.2  # a handover chunk is what one taker connects in this long
+
+
+def handover_chunk(connect_rate: float) -> int:
+    """How many sites to release at once: what one instance connects within
+    ``HANDOVER_CHUNK_S`` at ``connect_rate``, so a released site waits a fraction of a
+    second for its new owner, not behind the connects of every other site released with it."""
+    return max(1, math.floor(connect_rate * HANDOVER_CHUNK_S))

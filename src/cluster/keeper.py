@@ -15,8 +15,9 @@ Two tasks on the event loop:
 A timer on the loop fires when the tenure ends without a renewal (database away, process
 paused): every site is let go at once — before any lease can expire on the database's
 clock. ``owns`` also checks the tenure, so nothing connects on a lapsed lease even before
-the timer has run. ``close`` (SIGTERM) releases every lease after the sites said goodbye,
-so the others take them at their next tick instead of after the TTL.
+the timer has run. On SIGTERM ``hand_over`` gives the sites to the others a chunk at a time
+(each connected elsewhere within a fraction of a second), and ``close`` releases whatever is
+left after the sites said goodbye, so the others take them at once instead of after the TTL.
 
 Loop thread only.
 """
@@ -27,21 +28,22 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any, Protocol
 
 import structlog
 
 from sitelink.cluster import lease_store as store
 from sitelink.cluster import tenure as ten
-from sitelink.cluster.balance import View, decide
+from sitelink.cluster.balance import View, decide, handover_chunk
 from sitelink.cluster.wakeup import Wakeup, notify
 from sitelink.errors import SitelinkError
 from sitelink.storage.database import Database
 
 log = structlog.get_logger(__name__)
 
-HANDOVER_SETTLE_S = 0.25  # between a released site's goodbye and freeing its lease
+HANDOVER_SETTLE_S = 0.05  # a margin between a released site's goodbye and freeing its lease
+HANDOVER_PICKUP_S = 2.0  # the longest wait for a handed-over chunk to connect elsewhere
 COOLDOWN_TICKS = 5  # a site this instance released is not claimed back by it for this long
 REGISTER_WAIT_FACTOR = 1.5  # the same instance id held by a live process: wait this many TTLs
 
@@ -74,6 +76,8 @@ class LeaseKeeper:
         api_address: Callable[[], str] = str,
         now: Callable[[], float] = time.monotonic,
         wakeup: Wakeup | None = None,
+        connect_rate: float = 50.0,
+        picked_up: Callable[[Collection[int], float], Awaitable[bool]] | None = None,
     ) -> None:
         self.db = db
         self.me = instance_id
@@ -87,6 +91,9 @@ class LeaseKeeper:
         self.api_address = api_address
         self.now = now
         self.wakeup = wakeup
+        self.connect_rate = connect_rate  # every instance's, as configured here
+        self.picked_up = picked_up  # True once the sites are connected elsewhere
+        self.leaving = False
         self.incarnation = secrets.token_hex(8)
         self.tenure = ten.Tenure()
         self.held: dict[int, int] = {}  # site -> epoch
@@ -95,6 +102,8 @@ class LeaseKeeper:
         self.unowned_since: dict[int, float] = {}
         self.moves = 0  # sites this instance took over from another owner
         self._cooldown: dict[int, int] = {}
+        self._handing: set[int] = set()  # released for balance, not yet connected elsewhere
+        self._handed_at = 0.0
         self._strays_at = -float("inf")
         self._lapse: asyncio.TimerHandle | None = None
         self._renewal: asyncio.Task[None] | None = None
@@ -155,6 +164,35 @@ class LeaseKeeper:
         await _cancel(self._balance)
         self._balance = None
 
+    async def hand_over(self) -> None:
+        """SIGTERM with other live instances: leave the cluster's view first (the row goes,
+        so the others count this one out and claim what it frees at once), then release the
+        sites in chunks the others connect in a moment, the next chunk saying goodbye while
+        the last one connects elsewhere. The rest stay connected meanwhile, so no site
+        waits behind hundreds of others' connects. Whatever is left (a chunk not taken in
+        time, the database away) stops with the rest and is released by ``close``."""
+        await self.stop_claiming()
+        takers = len(set(self.instances) - {self.me})
+        if not self.held or not takers:
+            return
+        self.leaving = True  # renewals go on without the instance row
+        sites, size = list(self.held), handover_chunk(self.connect_rate)
+        waiting: list[set[int]] = []  # a chunk in flight per taker, at most
+        try:
+            await store.deregister(self.db, me=self.me, incarnation=self.incarnation)
+            for start in range(0, len(sites), size):
+                if len(waiting) == takers and self.picked_up is not None \
+                        and not await self.picked_up(waiting.pop(0), HANDOVER_PICKUP_S):
+                    log.warning("handover: a chunk was not connected elsewhere in time; "
+                                "the rest go at once", left=len(self.held))
+                    return
+                chunk = {s for s in sites[start:start + size] if s in self.held}
+                await self._release(chunk)
+                waiting.append(chunk)
+        except Exception as exc:
+            log.warning("handover stopped; the rest go at once", left=len(self.held),
+                        error=f"{type(exc).__name__}: {exc}")
+
     async def close(self) -> None:
         """Stop renewing and release every lease (call after the sites said goodbye)."""
         await self.stop_claiming()
@@ -201,9 +239,8 @@ class LeaseKeeper:
     # --- renewal (its own task, so a slow handover never delays it) ----------------------------
 
     async def _renew(self) -> None:
-        heart = await store.heartbeat(self.db, me=self.me, incarnation=self.incarnation,
-                                      workers=self.workers())
-        if not heart:
+        if not self.leaving and not await store.heartbeat(
+                self.db, me=self.me, incarnation=self.incarnation, workers=self.workers()):
             log.error("another process took this instance id over; dropping every site",
                       instance_id=self.me)
             self._let_go(set(self.held))
@@ -240,8 +277,9 @@ class LeaseKeeper:
             decision = decide(View(me=self.me, instances=snap.instances, held=counts,
                                    sites=len(snap.enabled), free=free))
             gone = {s for s in self.held if s not in snap.enabled}  # disabled or deleted
-            if decision.release or gone:
-                await self._release(gone | self._pick_release(decision.release))
+            if gone or (decision.release and await self._handed_over()):
+                paced = min(decision.release, handover_chunk(self.connect_rate))
+                await self._release(gone | self._pick_release(paced))
             if decision.claim:
                 await self._claim(decision.claim)
             self._cooldown = {s: n - 1 for s, n in self._cooldown.items() if n > 1}
@@ -259,6 +297,16 @@ class LeaseKeeper:
         self.owners = dict(snap.owners)
         self.unowned_since = {s: self.unowned_since.get(s, now) for s in snap.enabled
                               if s not in snap.owners and s not in self.held}
+
+    async def _handed_over(self) -> bool:
+        """The last chunk released for balance is connected elsewhere (or waited for long
+        enough): the next one may go. A chunk at a time, at the taker's pace — ticks come
+        at every NOTIFY, far faster than a taker connects."""
+        if self._handing and self.picked_up is not None and not await self.picked_up(
+                self._handing, 0) and self.now() - self._handed_at < HANDOVER_PICKUP_S:
+            return False
+        self._handing = set()
+        return True
 
     def _pick_release(self, count: int) -> set[int]:
         """The most recently claimed sites go first (the others have settled connections)."""
@@ -290,13 +338,14 @@ class LeaseKeeper:
             self.held.pop(site_id, None)
         self.fence(dict(self.held))
         await self.runner.ownership_changed(frozenset(sites))
-        # Down in the read model means the DISCONNECT is queued; paho's network thread sends
-        # it a moment later. The next owner connects within milliseconds of the release: let
-        # the broker see the goodbye first, or it would count a client-id takeover.
+        # Down in the read model means paho has sent the DISCONNECT and closed the socket
+        # (the port waits for it); the next owner connects within milliseconds of the
+        # release: a margin for the broker to read the goodbye first (else a takeover).
         await asyncio.sleep(HANDOVER_SETTLE_S)
         await store.release(self.db, me=self.me, site_ids=sites)
         await notify(self.db)
         self._cooldown.update({s: COOLDOWN_TICKS for s in sites})
+        self._handing, self._handed_at = set(sites), self.now()
         log.info("leases released", sites=sorted(sites))
         self.announce({"change": "sites_moved", "instance_id": self.me,
                        "released": sorted(sites)})

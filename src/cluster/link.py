@@ -6,7 +6,8 @@
   ``sites_moved``, with ``instance_id`` and the sites ``gained`` or ``released``);
 - the status object's ``owner`` comes from the keeper's last view of the leases;
 - ``wait_until_down`` is how a graceful release knows its sites have said goodbye: their
-  status in the read model is no longer ``connected`` or ``connecting``.
+  status in the read model is no longer ``connected`` or ``connecting``; ``wait_until_up``
+  how a handover knows a chunk is connected by the others.
 
 Loop thread only.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -52,7 +53,9 @@ async def start_keeper(runtime: Runtime) -> None:
     keeper = LeaseKeeper(runtime.db, instance_id=s.instance_id, ttl_s=s.lease_ttl_s,
                          runner=runtime, fence=fence, announce=announce, workers=workers,
                          api_address=lambda: runtime.listen_url,
-                         wakeup=Wakeup(s.database_url))
+                         wakeup=Wakeup(s.database_url), connect_rate=s.connect_rate,
+                         picked_up=lambda sites, timeout_s: wait_until_up(
+                             runtime.read_model, sites, timeout_s))
     runtime.read_model.owner_of = lambda record: _owner(keeper, record)
     runtime.ownership = runtime.cluster = keeper  # before the first claim applies the sites
     await keeper.start()
@@ -68,11 +71,22 @@ def _owner(keeper: LeaseKeeper, record: SiteRecord) -> Owner | None:
 async def wait_until_down(read_model: ReadModel, site_ids: Collection[int],
                           timeout_s: float) -> bool:
     """True once none of ``site_ids`` is connected or connecting; False at the timeout."""
+    return await _wait_for(read_model, site_ids, timeout_s, lambda status: status not in UP_STATES)
+
+
+async def wait_until_up(read_model: ReadModel, site_ids: Collection[int],
+                        timeout_s: float) -> bool:
+    """True once every one of ``site_ids`` is connected (after a handover: by its new owner,
+    as the event log tells); False at the timeout."""
+    return await _wait_for(read_model, site_ids, timeout_s, lambda status: status == "connected")
+
+
+async def _wait_for(read_model: ReadModel, site_ids: Collection[int], timeout_s: float,
+                    done: Callable[[str], bool]) -> bool:
     deadline = time.monotonic() + timeout_s
     while True:
-        up = [i for i in site_ids
-              if (view := read_model.sites.get(i)) is not None and view.status in UP_STATES]
-        if not up:
+        if all(done(view.status) for i in site_ids
+               if (view := read_model.sites.get(i)) is not None):
             return True
         if time.monotonic() >= deadline:
             return False

@@ -8,7 +8,7 @@ deleted. Stored availability trails the live one (in the actors) by at most one 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -163,10 +163,16 @@ async def delete_device(
     return DeviceKey(row["site"], row["kind"], row["serial"])
 
 
-async def load_devices(db: Database) -> list[StoredDevice]:
-    """Every device with its sensors and current values, by id (for start-up)."""
+async def load_devices(db: Database, site_ids: Collection[int] | None = None
+                       ) -> list[StoredDevice]:
+    """Every device (of ``site_ids``, when given) with its sensors and current values, by
+    id (for start-up, or for sites this instance has just taken over)."""
+    sensor_query, device_query = Sensor.select(), Device.select()
+    if site_ids is not None:
+        sensor_query = sensor_query.where(Sensor.device.site.is_in(list(site_ids) or [0]))
+        device_query = device_query.where(Device.site.is_in(list(site_ids) or [0]))
     sensors: dict[int, list[StoredSensor]] = {}
-    for s in await Sensor.select().order_by(Sensor.id):
+    for s in await sensor_query.order_by(Sensor.id):
         sensors.setdefault(s["device"], []).append(
             StoredSensor(
                 id=s["id"],
@@ -192,7 +198,7 @@ async def load_devices(db: Database) -> list[StoredDevice]:
             last_seen_at=_ts(d["last_seen_at"]),
             sensors=tuple(sensors.get(d["id"], ())),
         )
-        for d in await Device.select().order_by(Device.id)
+        for d in await device_query.order_by(Device.id)
     ]
 
 

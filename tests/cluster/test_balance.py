@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sitelink.cluster.balance import Decision, View, decide
+from sitelink.cluster.balance import HANDOVER_CHUNK_S, Decision, View, decide, handover_chunk
 
 
 def view(me: str, held: dict[str, int], sites: int) -> View:
@@ -87,3 +87,14 @@ def test_a_dead_instances_sites_go_to_the_survivors_up_to_the_ceiling() -> None:
     # c is gone: its three sites are free; a and b take them without passing the ceiling.
     assert decide(view("a", {"a": 2, "b": 2}, 7)) == Decision(claim=2)
     assert decide(view("b", {"a": 4, "b": 2}, 7)) == Decision(claim=1)
+
+
+@given(rate=st.floats(min_value=0.1, max_value=10_000))
+def test_a_handover_chunk_is_what_one_taker_connects_in_a_moment_and_never_empty(
+        rate: float) -> None:
+    """A chunk is at least one site, and no more than one instance connects (at the connect
+    rate) within ``HANDOVER_CHUNK_S``, unless one site is already more than that."""
+    size = handover_chunk(rate)
+    assert size >= 1
+    assert size == 1 or size <= rate * HANDOVER_CHUNK_S
+    assert handover_chunk(50) == 10  # the default connect rate: 10 sites in 0.2 s
