@@ -25,13 +25,13 @@ async def cluster_view(runtime: Runtime) -> ClusterAnswer:
     tables say (``sitelink.cluster.view``), alone what this instance knows."""
     settings = runtime.settings
     if runtime.cluster is not None:
-        return await cluster_of(runtime.db, ttl_s=settings.lease_ttl_s, me=settings.instance_id)
+        return await cluster_of(runtime.db, ttl_s=settings.lease_ttl_s, me=runtime.instance_id)
     enabled = [site_id for site_id, view in runtime.read_model.sites.items()
                if view.record.is_enabled]
     mine = sum(1 for site_id in enabled if runtime.ownership.owns(site_id))
     return ClusterAnswer(
-        instance_id=settings.instance_id, engine=settings.engine,
-        instances=[InstanceAnswer(instance_id=settings.instance_id,
+        instance_id=runtime.instance_id, engine=settings.engine,
+        instances=[InstanceAnswer(instance_id=runtime.instance_id,
                                   started_at=iso(runtime.started_at),
                                   last_seen_at=iso(time.time()), sites=mine, workers=[])],
         unowned_sites=len(enabled) - mine,

@@ -41,11 +41,11 @@ class RejectedSite(msgspec.Struct, frozen=True, kw_only=True):
     problem: str
 
 
-def client_id(prefix: str, instance_id: str, code: str) -> str:
-    """``{client_id_prefix}-{code}``, the prefix defaulting to the instance id: stable
-    across restarts and the same on every instance, so the broker itself never holds two
-    live connections for one site."""
-    return f"{prefix or instance_id}-{code}"
+def client_id(prefix: str, mqtt_instance_id: str, code: str) -> str:
+    """``{client_id_prefix}-{code}``, the prefix defaulting to MQTT_INSTANCE_ID (never the
+    suffixed name a cluster may give an instance): stable across restarts and the same on
+    every instance, so the broker itself never holds two live connections for one site."""
+    return f"{prefix or mqtt_instance_id}-{code}"
 
 
 def manager_topic(code: str, instance_id: str) -> str:
@@ -53,14 +53,14 @@ def manager_topic(code: str, instance_id: str) -> str:
 
 
 def desired_sites(
-    configs: Iterable[SiteConfig], settings: Settings
+    configs: Iterable[SiteConfig], settings: Settings, instance_id: str
 ) -> tuple[tuple[SiteSpec, ...], tuple[RejectedSite, ...]]:
-    """Every stored site as a spec to run, or as a rejection to show."""
+    """Every stored site as a spec to run, or as a rejection to show (``site_spec``)."""
     specs: list[SiteSpec] = []
     rejected: list[RejectedSite] = []
     for config in configs:
         try:
-            specs.append(site_spec(config, settings))
+            specs.append(site_spec(config, settings, instance_id))
         except InvalidRow as exc:
             rejected.append(RejectedSite(site_id=config.id, code=str(config.code),
                                          is_enabled=config.is_enabled is True,
@@ -68,14 +68,15 @@ def desired_sites(
     return tuple(specs), tuple(rejected)
 
 
-def site_spec(config: SiteConfig, settings: Settings) -> SiteSpec:
+def site_spec(config: SiteConfig, settings: Settings, instance_id: str) -> SiteSpec:
     """The spec of one stored site; ``InvalidRow`` if the row or one of its topics breaks
-    a rule."""
+    a rule. ``instance_id`` is this instance's name in the cluster (its manager status
+    topic); the client id's default prefix is MQTT_INSTANCE_ID."""
     row = {name: getattr(config, name) for name in config.__struct_fields__}
     problem = stored_site_problem(row)
     if problem is not None:
         raise InvalidRow(problem)
-    will = manager_topic(config.code, settings.instance_id) if settings.lwt_enabled else None
+    will = manager_topic(config.code, instance_id) if settings.lwt_enabled else None
     broker = BrokerConfig(
         host=config.broker_host,
         port=config.broker_port,

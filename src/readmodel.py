@@ -71,7 +71,7 @@ class ReadModel:
     def __init__(
         self, instance_id: str, device_id_of: Callable[[DeviceKey], int | None]
     ) -> None:
-        self.instance_id = instance_id
+        self.instance_id = instance_id  # MQTT_INSTANCE_ID: client ids' default prefix
         self.device_id_of = device_id_of
         self.sites: dict[int, SiteView] = {}
         self.device_availability: dict[DeviceKey, str] = {}

@@ -116,6 +116,13 @@ class Runtime:
         return self.settings.public_url or self.listen_url
 
     @property
+    def instance_id(self) -> str:
+        """This instance's name in the cluster: MQTT_INSTANCE_ID, or the suffixed one the
+        lease keeper registered under when a live instance held it (client ids keep
+        MQTT_INSTANCE_ID)."""
+        return self.cluster.me if self.cluster is not None else self.settings.instance_id
+
+    @property
     def supervisor(self) -> pykka.ActorRef[Supervisor] | None:
         return self.sites.supervisor if self.sites is not None else None
 
@@ -193,14 +200,14 @@ class Runtime:
         self._watch_task = loop.create_task(self.sites.watch(self.shutting_down),
                                             name="supervisor-watch")
         log.info("sitelink started", sites=sites, engine=self.db.engine_name,
-                 instance_id=s.instance_id)
+                 instance_id=self.instance_id)
 
     async def _apply_everything(self, new: Collection[int] | None = None,
                                 configs: list[site_store.SiteConfig] | None = None) -> int:
         """The whole desired state (``configs``, read now if None) to the supervisor, with
         the stored devices of the sites it will create (``new``; None: every site)."""
         configs = await site_store.load_desired_state(self.db) if configs is None else configs
-        specs, rejected = desired_sites(configs, self.settings)
+        specs, rejected = desired_sites(configs, self.settings, self.instance_id)
         specs = self._owned(specs)
         known = device_states(await device_store.load_devices(self.db, new), specs)
         self._tell(Apply(specs, known))
@@ -253,7 +260,7 @@ class Runtime:
     async def reconcile(self) -> None:
         """Converge the live connections to what storage says (changes made elsewhere)."""
         configs = await self._refresh_records()
-        specs, rejected = desired_sites(configs, self.settings)
+        specs, rejected = desired_sites(configs, self.settings, self.instance_id)
         self._tell(Apply(self._owned(specs)))
         await self.rejections.show_all(self.db, self.bridge, rejected)
 
@@ -284,7 +291,7 @@ class Runtime:
             self.alerts.site_changed()
         config = await site_store.get_site_config(self.db, site_id)
         try:
-            spec = site_spec(config, self.settings)
+            spec = site_spec(config, self.settings, self.instance_id)
         except InvalidRow as exc:
             self._tell(Remove(site_id))
             await self.rejections.reject(self.db, self.bridge, RejectedSite(
@@ -295,13 +302,13 @@ class Runtime:
         self._tell(Upsert(spec) if self.ownership.owns(site_id) else Remove(site_id))
 
     async def _owned_site_ids(self) -> list[int] | None:
-        """The stored sites no other live instance runs now (their devices are not ours to
-        call unknown); None alone on SQLite (all of them)."""
+        """The stored sites no live instance runs now (their devices are not ours to call
+        unknown); None alone on SQLite (all of them)."""
         if self.db.engine_name != "postgres":
             return None
-        elsewhere = set(await lease_store.running_elsewhere(self.db, me=self.settings.instance_id))
+        leased = set(await lease_store.leased_sites(self.db))
         return [r.id for r in await site_store.list_sites(self.db)
-                if r.id not in elsewhere and self.ownership.owns(r.id)]
+                if r.id not in leased and self.ownership.owns(r.id)]
 
     async def ownership_changed(self, lost: frozenset[int],
                                 gained: frozenset[int] = frozenset()) -> None:

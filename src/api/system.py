@@ -75,7 +75,7 @@ async def health(runtime: NamedDependency[Runtime]) -> Response[Health]:
         status, code = "healthy", 200
     body = Health(
         status=status,
-        service=ServiceHealth(running=running, instance_id=runtime.settings.instance_id),
+        service=ServiceHealth(running=running, instance_id=runtime.instance_id),
         connections=ConnectionCounts(total=len(views), enabled=len(enabled), healthy=healthy,
                                      unhealthy=len(enabled) - healthy + broken),
         storage=StorageHealth(ok=storage_ok, engine=runtime.settings.engine),
@@ -141,7 +141,7 @@ async def actors(runtime: NamedDependency[Runtime],
         tree = [n for n in _flatten(tree) if n.kind == kind]
         for node in tree:
             node.children = msgspec.UNSET
-    return ActorTree(instance_id=runtime.settings.instance_id, actors=tree)
+    return ActorTree(instance_id=runtime.instance_id, actors=tree)
 
 
 def _tree(runtime: Runtime) -> list[ActorNode]:
@@ -150,7 +150,7 @@ def _tree(runtime: Runtime) -> list[ActorNode]:
     from sitelink.actors.supervisor import Describe, SupervisorInfo
 
     if runtime.sites is not None and runtime.sites.pool is not None:
-        return msgspec.convert(runtime.sites.pool.tree(), list[ActorNode])
+        return msgspec.convert(runtime.sites.pool.tree(runtime.instance_id), list[ActorNode])
     assert runtime.supervisor is not None
     deadline = time.monotonic() + 2.0
     sup = runtime.supervisor

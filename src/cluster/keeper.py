@@ -1,6 +1,8 @@
 """The lease keeper: claims, renews and releases this instance's site leases (PostgreSQL).
 
-Two tasks on the event loop:
+At start it registers the instance under MQTT_INSTANCE_ID, or under the first free
+``-2``, ``-3``, … when a live process has that name (``me`` is the name it got). Then two
+tasks on the event loop:
 
 - renewal, every third of the TTL: the instance row's heartbeat, then one statement that
   renews every held lease (``tenure`` counts from the moment it was sent); a lease it did
@@ -37,7 +39,6 @@ from sitelink.cluster import lease_store as store
 from sitelink.cluster import tenure as ten
 from sitelink.cluster.balance import View, decide, handover_chunk
 from sitelink.cluster.wakeup import Wakeup, notify
-from sitelink.errors import SitelinkError
 from sitelink.storage.database import Database
 
 log = structlog.get_logger(__name__)
@@ -45,11 +46,6 @@ log = structlog.get_logger(__name__)
 HANDOVER_SETTLE_S = 0.05  # a margin between a released site's goodbye and freeing its lease
 HANDOVER_PICKUP_S = 2.0  # the longest wait for a handed-over chunk to connect elsewhere
 COOLDOWN_TICKS = 5  # a site this instance released is not claimed back by it for this long
-REGISTER_WAIT_FACTOR = 1.5  # the same instance id held by a live process: wait this many TTLs
-
-
-class InstanceIdInUse(SitelinkError):
-    """Another live process of the cluster uses this instance's id."""
 
 
 class Runner(Protocol):
@@ -138,18 +134,9 @@ class LeaseKeeper:
     # --- life ----------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Register this instance (waiting out a dead predecessor under the same id), claim
-        a first share, and start ticking."""
-        deadline = self.now() + REGISTER_WAIT_FACTOR * self.ttl_s
-        while not await store.register(self.db, me=self.me, incarnation=self.incarnation,
-                                       api_address=self.api_address(), ttl_s=self.ttl_s):
-            if self.now() > deadline:
-                raise InstanceIdInUse(
-                    f"MQTT_INSTANCE_ID={self.me!r} is used by another live instance of this "
-                    "cluster: give every instance its own id")
-            log.warning("instance id held by a live row; waiting for it to expire",
-                        instance_id=self.me)
-            await asyncio.sleep(self.tick_s)  # the other row's heartbeat is the clock here
+        """Register this instance under the first free name, claim a first share, and start
+        ticking."""
+        self.me = await self._register(self.me)
         await store.release_strays(self.db, me=self.me, held=())
         await notify(self.db)  # the others make room at once
         self.announce({"change": "joined", "instance_id": self.me})
@@ -158,6 +145,22 @@ class LeaseKeeper:
         self._renewal = loop.create_task(self._every(self.renew_every_s, self._renew),
                                          name="lease-renewal")
         self._balance = loop.create_task(self._balance_forever(), name="lease-balance")
+
+    async def _register(self, wanted: str) -> str:
+        """This instance's name in the cluster: ``wanted`` (MQTT_INSTANCE_ID) unless a live
+        process holds it, else the first free ``{wanted}-2``, ``-3``, … — instances on one
+        host, or sharing one MQTT_INSTANCE_ID, form a cluster all the same. A row whose
+        heartbeat is older than the TTL is free. Each try is one atomic statement, so
+        instances starting at the same moment end up with different names."""
+        name, suffix = wanted, 1
+        while not await store.register(self.db, me=name, incarnation=self.incarnation,
+                                       api_address=self.api_address(), ttl_s=self.ttl_s):
+            suffix += 1
+            name = f"{wanted}-{suffix}"
+        if name != wanted:
+            log.info("instance id held by another live instance; registered under a suffix",
+                     configured=wanted, instance_id=name)
+        return name
 
     async def stop_claiming(self) -> None:
         """No more claims or releases (before the sites say goodbye); renewals go on."""

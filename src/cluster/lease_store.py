@@ -161,10 +161,12 @@ async def instances(db: Database, *, ttl_s: float) -> list[InstanceRow]:
                         workers=json.loads(row["workers"] or "[]")) for row in rows]
 
 
-async def running_elsewhere(db: Database, *, me: str) -> list[int]:
-    """Sites whose valid lease another instance holds (PostgreSQL; at start-up)."""
+async def leased_sites(db: Database) -> list[int]:
+    """Sites whose valid lease any instance holds (PostgreSQL; at start-up, before this
+    instance registered: a lease under its own MQTT_INSTANCE_ID may be another live
+    process's, and one its dead predecessor held is marked unknown when claimed again)."""
     rows = await db.execute('SELECT "site_id" FROM "site_lease" WHERE "owner" IS NOT NULL '
-                            'AND "owner" <> {} AND "expires_at" > now()', me)
+                            'AND "expires_at" > now()')
     return [row["site_id"] for row in rows]
 
 

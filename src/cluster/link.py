@@ -42,7 +42,7 @@ async def start_keeper(runtime: Runtime) -> None:
 
     def fence(epochs: dict[int, int]) -> None:
         if runtime.writer is not None:
-            runtime.writer.submit([LeaseFence(owner=s.instance_id, epochs=epochs)])
+            runtime.writer.submit([LeaseFence(owner=runtime.instance_id, epochs=epochs)])
 
     def announce(data: dict[str, Any]) -> None:
         runtime.hub.publish("cluster.changed", None, {**data, "at": iso(time.time())})

@@ -197,14 +197,15 @@ class WorkerPool:
 
     # --- the actor tree ------------------------------------------------------------------------
 
-    def tree(self, timeout_s: float = 2.0) -> list[Node]:
-        """Root → workers → sites → devices (blocking, ≤ ``timeout_s``: asked in parallel)."""
+    def tree(self, instance_id: str, timeout_s: float = 2.0) -> list[Node]:
+        """Root → workers → sites → devices (blocking, ≤ ``timeout_s``: asked in parallel);
+        ``instance_id``: this instance's name in the cluster, the root's."""
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=len(self.links)) as pool:
             answers = list(pool.map(lambda link: link.inspect(timeout_s), self.links))
         root = node("root", "supervisor", "running" if self.running else "degraded",
-                    f"sitelink:{self.settings.instance_id}", restarts=self.restarts)
+                    f"sitelink:{instance_id}", restarts=self.restarts)
         for link, answer in zip(self.links, answers, strict=True):
             state = link.state if answer is not None or link.state != "running" else "unresponsive"
             worker = node("worker", f"worker-{link.index}", state, f"worker:{link.index}",

@@ -59,10 +59,10 @@ class Cluster:
     instances: dict[str, Instance] = field(default_factory=dict)
     site_ids: list[int] = field(default_factory=list)
 
-    def env(self, name: str, database_url: str | None = None) -> dict[str, str]:
+    def env(self, instance_id: str, database_url: str | None = None) -> dict[str, str]:
         return clean_env(DATABASE_URL=database_url or self.database_url,
                          SITELINK_ADMIN_TOKEN=ADMIN_TOKEN,
-                         SITELINK_SECRET_KEY="cluster-" + "k" * 32, MQTT_INSTANCE_ID=name,
+                         SITELINK_SECRET_KEY="cluster-" + "k" * 32, MQTT_INSTANCE_ID=instance_id,
                          SITELINK_LEASE_TTL_S=str(TTL_S), SITELINK_LOG_FORMAT="json",
                          MQTT_SHUTDOWN_TIMEOUT="3")
 
@@ -72,24 +72,28 @@ class Cluster:
                               text=True, timeout=60, stdin=subprocess.DEVNULL, check=True)
         return done.stdout
 
-    def launch(self, name: str, port: int | None = None,
-               database_url: str | None = None) -> Instance:
+    def launch(self, name: str, port: int | None = None, database_url: str | None = None,
+               instance_id: str | None = None) -> Instance:
+        """``sitelink serve`` under MQTT_INSTANCE_ID ``instance_id`` (default: ``name``, the
+        name it is expected to have in the cluster), once it answers."""
         port = port or free_port()
-        process = self.start("serve", "--port", str(port), env=self.env(name, database_url))
+        process = self.start("serve", "--port", str(port),
+                             env=self.env(instance_id or name, database_url))
         instance = self.instances[name] = Instance(name, port, process)
         process.poll_until(
             lambda: http_status(f"{instance.url}/api/v1/mqtt/health/") in (200, 503), 60,
             f"{name} answers")
         return instance
 
-    def add_sites(self, count: int) -> None:
+    def add_sites(self, count: int, client_id_prefix: str = "cluster") -> None:
         first = next(iter(self.instances.values()))
         for n in range(count):
             answer = httpx.post(f"{first.url}/api/v1/mqtt/sites/", headers=HEADERS, timeout=10,
                                 json={"name": f"Site {n}", "code": f"cl_{n:03d}",
                                       "broker_host": self.broker.host,
                                       "broker_port": self.broker.port,
-                                      "client_id_prefix": "cluster", "is_enabled": True})
+                                      "client_id_prefix": client_id_prefix,
+                                      "is_enabled": True})
             assert answer.status_code == 201, answer.text
             self.site_ids.append(answer.json()["site_id"])
 

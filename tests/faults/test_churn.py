@@ -113,7 +113,8 @@ def test_churn_leaves_nothing_behind(tmp_path: Path, mosquitto: Mosquitto) -> No
         # the site and the audit log), none of it in the actors this test is about: toggle
         # the site's desired state in the supervisor directly, as site_changed does.
         runtime = live.runtime
-        spec = site_spec(live.call(get_site_config(runtime.db, site_id)), runtime.settings)
+        spec = site_spec(live.call(get_site_config(runtime.db, site_id)), runtime.settings,
+                         runtime.instance_id)
         for n in range(TOGGLES):
             for enabled in (False, True):
                 runtime.sites.tell(  # type: ignore[union-attr]

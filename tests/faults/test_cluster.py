@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from integration.live import EventStream, pg_database, require_postgres
+from mqtt_support import Subscriber
 from ops.support import Running
 from sitelink.embedded_broker import Mosquitto
 
@@ -101,6 +102,41 @@ def test_three_instances_run_every_site_once_balanced_and_hand_over_on_sigterm(
             cluster.wait_settled(SETTLE_S, f"{name} stopped")
         cluster.launch(name)
         cluster.wait_settled(SETTLE_S, f"{name} back")
+    assert cluster.takeovers() == 0, cluster.takeover_report()
+
+
+def test_instances_sharing_an_instance_id_form_a_cluster_with_the_same_client_ids(
+        cluster: Cluster) -> None:
+    """Two instances under one MQTT_INSTANCE_ID (two processes on one host, by default):
+    the second is ``shared-2`` at once, they split the sites, each names itself in health,
+    the cluster and its status topic, and both use the unsuffixed client ids — so a site
+    connected twice would show as a takeover at the broker, and none does."""
+    first = cluster.launch("shared")
+    second = cluster.launch("shared-2", instance_id="shared")
+    cluster.add_sites(4, client_id_prefix="")
+    cluster.wait_settled(SETTLE_S, "the two instances under one id share the sites")
+    runs = cluster.runs()
+    assert sorted(len(s) for s in runs.values()) == [2, 2], runs
+    for instance in (first, second):
+        health = instance.get("/api/v1/mqtt/health/")
+        assert health["service"]["instance_id"] == instance.name
+        assert instance.get("/api/v1/cluster")["instance_id"] == instance.name
+        sites = instance.get("/api/v1/mqtt/sites/")["sites"]
+        assert {s["client_id"] for s in sites} == {f"shared-{s['code']}" for s in sites}
+    assert [i["instance_id"] for i in first.get("/api/v1/cluster")["instances"]] == [
+        "shared", "shared-2"]
+    codes = {s["site_id"]: s["code"] for s in first.get("/api/v1/mqtt/sites/")["sites"]}
+    online = {f"{codes[site]}/manager/{name}/status" for name, sites in runs.items()
+              for site in sites}
+    watcher = Subscriber(cluster.broker.host, cluster.broker.port)
+    try:
+        watcher.connect()
+        watcher.subscribe("+/manager/+/status")  # the retained ones: who says it runs what
+        assert watcher.wait_for(lambda: online <= {
+            m.topic for m in watcher.messages if m.payload == b"online"}, 10), [
+            (m.topic, m.payload) for m in watcher.messages]
+    finally:
+        watcher.close()
     assert cluster.takeovers() == 0, cluster.takeover_report()
 
 

@@ -142,15 +142,16 @@ async def test_the_writer_refuses_rows_about_a_site_under_a_stale_epoch(pg: Data
 async def test_a_starting_instance_leaves_the_devices_of_sites_run_elsewhere_as_they_are(
         pg: Database) -> None:
     """Start-up marks every device unknown — except those whose site another live instance
-    runs now: their availability is current, not the previous run's."""
+    runs now, even one under the same MQTT_INSTANCE_ID ("a" here): their availability is
+    current, not the previous run's."""
     here, elsewhere = await sites(pg, 2)
-    await store.claim(pg, me="b", count=1, ttl_s=TTL_S, exclude=[here])
+    await store.claim(pg, me="a", count=1, ttl_s=TTL_S, exclude=[here])
     for site_id in (here, elsewhere):
         await pg.execute(
             'INSERT INTO "device" ("site", "kind", "serial", "model", "gateway", "label", '
             '"firmware", "availability", "discovered_at") '
             "VALUES ({}, 'datalogger', 'd', '', '', '', '', 'online', now())", site_id)
-    running = await store.running_elsewhere(pg, me="a")
+    running = await store.leased_sites(pg)
     assert running == [elsewhere]
     await mark_unknown(pg, [s for s in (here, elsewhere) if s not in running], datetime.now(UTC))
     rows = await pg.execute('SELECT "site", "availability" FROM "device"')

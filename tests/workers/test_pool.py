@@ -78,7 +78,8 @@ async def test_events_commands_and_a_publish_answer_cross_the_channel(
         assert (acked.command_id, acked.outcome) == ("c1", "acked")
         assert (unknown.command_id, unknown.outcome, unknown.connected) == ("c99", "failed",
                                                                             False)
-        [root] = await asyncio.to_thread(pool.tree)
+        [root] = await asyncio.to_thread(pool.tree, "here")
+        assert root["urn"] == "sitelink:here"  # the instance's name in the cluster
         assert [(w["name"], [s["name"] for s in w["children"]]) for w in root["children"]] == [
             ("worker-0", ["pool2"]), ("worker-1", ["pool1"])]
     finally:

@@ -1,0 +1,115 @@
+"""Instance names in a cluster (``LeaseKeeper.start`` on a real PostgreSQL): an instance is
+its MQTT_INSTANCE_ID unless a live process has that name, else the first free ``-2``,
+``-3``, … at once — so instances on one host, or sharing one MQTT_INSTANCE_ID, form a
+cluster; a row whose heartbeat is older than the TTL is free to take."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+import structlog
+
+from sitelink.cluster import lease_store as store
+from sitelink.cluster.keeper import LeaseKeeper
+from sitelink.settings import Settings
+from sitelink.storage.database import Database, open_database
+from sitelink.storage.migrations import migrate
+from sitelink.storage.sites import NewSite, create_site
+
+pytestmark = pytest.mark.postgres
+TTL_S = 30.0
+TICKS = 20  # bound on the ticks a split may take (it takes two or three)
+
+
+class Runner:
+    """The sites a keeper told its runtime to run."""
+
+    def __init__(self) -> None:
+        self.running: set[int] = set()
+
+    async def ownership_changed(self, lost: frozenset[int],
+                                gained: frozenset[int] = frozenset()) -> None:
+        self.running = (self.running - lost) | gained
+
+
+@pytest.fixture
+async def pg(pg_database_url: str) -> AsyncIterator[Database]:
+    db = await open_database(Settings(database_url=pg_database_url, secret_key="k" * 40))
+    await migrate(db)
+    yield db
+    await db.execute('DELETE FROM "site"')
+    await db.execute('DELETE FROM "cluster_instance"')
+    await db.close()
+
+
+@pytest.fixture
+async def keepers(pg: Database) -> AsyncIterator[Callable[[str], LeaseKeeper]]:
+    """Makes keepers on ``pg`` under an MQTT_INSTANCE_ID; each one is closed at the end."""
+    made: list[LeaseKeeper] = []
+
+    def make(instance_id: str) -> LeaseKeeper:
+        keeper = LeaseKeeper(pg, instance_id=instance_id, ttl_s=TTL_S, runner=Runner(),
+                             fence=lambda epochs: None, announce=lambda data: None)
+        made.append(keeper)
+        return keeper
+
+    yield make
+    await asyncio.gather(*(k.close() for k in made))
+
+
+async def make_sites(db: Database, count: int) -> set[int]:
+    made = [await create_site(db, NewSite(name=f"S{n}", code=f"name_{n}", broker_host="h",
+                                          is_enabled=True)) for n in range(count)]
+    return {site.id for site in made}
+
+
+def running(keeper: LeaseKeeper) -> set[int]:
+    assert isinstance(keeper.runner, Runner)
+    return keeper.runner.running
+
+
+async def test_instances_sharing_an_instance_id_all_run_and_split_the_sites(
+        pg: Database, keepers: Callable[[str], LeaseKeeper]) -> None:
+    """Three instances started at the same moment under one MQTT_INSTANCE_ID (three
+    processes on one host, by default): each gets a name of its own, nobody waits or
+    refuses, and the sites spread over the three."""
+    sites = await make_sites(pg, 6)
+    cluster = [keepers("x") for _ in range(3)]
+    with structlog.testing.capture_logs() as logs:
+        await asyncio.gather(*(k.start() for k in cluster))
+    assert sorted(k.me for k in cluster) == ["x", "x-2", "x-3"]
+    renamed = [e for e in logs if e["event"].startswith("instance id held")]
+    assert sorted((e["log_level"], e["configured"], e["instance_id"]) for e in renamed) == [
+        ("info", "x", "x-2"), ("info", "x", "x-3")]
+    for _ in range(TICKS):
+        if all(len(running(k)) == 2 for k in cluster):
+            break
+        for k in cluster:
+            await k.tick()
+    assert [len(running(k)) for k in cluster] == [2, 2, 2]
+    assert set().union(*(running(k) for k in cluster)) == sites
+    snap = await store.snapshot(pg, ttl_s=TTL_S)
+    assert snap.instances == ("x", "x-2", "x-3")
+    assert {k.me: running(k) for k in cluster} == {
+        name: {s for s, owner in snap.owners.items() if owner == name}
+        for name in snap.instances}
+
+
+async def test_a_name_whose_heartbeat_is_older_than_the_ttl_is_taken_without_suffix(
+        pg: Database, keepers: Callable[[str], LeaseKeeper]) -> None:
+    """A dead instance's row (kill -9, no deregistration) frees its name after the TTL:
+    the next instance under that MQTT_INSTANCE_ID takes it; with ``x`` live and ``x-2``
+    stale, the next one takes ``x-2``."""
+    for name in ("x", "x-2"):
+        assert await store.register(pg, me=name, incarnation="dead", api_address="",
+                                    ttl_s=TTL_S)
+    await pg.execute('UPDATE "cluster_instance" SET "last_seen_at" = '
+                     'now() - make_interval(secs => {})', TTL_S + 1)
+    first, second = keepers("x"), keepers("x")
+    await first.start()
+    await second.start()
+    assert (first.me, second.me) == ("x", "x-2")
+    rows = await store.instances(pg, ttl_s=TTL_S)
+    assert [r.instance_id for r in rows] == ["x", "x-2"]
