@@ -16,12 +16,9 @@ tasks on the event loop:
 
 A timer on the loop fires when the tenure ends without a renewal (database away, process
 paused): every site is let go at once — before any lease can expire on the database's
-clock. ``owns`` also checks the tenure, so nothing connects on a lapsed lease even before
-the timer has run. On SIGTERM ``hand_over`` gives the sites to the others a chunk at a time
-(each connected elsewhere within a fraction of a second), and ``close`` releases whatever is
-left after the sites said goodbye, so the others take them at once instead of after the TTL.
-
-Loop thread only.
+clock; ``owns`` also checks the tenure. On SIGTERM ``hand_over`` gives the sites to the
+others a chunk at a time, and ``close`` releases whatever is left once the sites said
+goodbye, so the others take them at once instead of after the TTL. Loop thread only.
 """
 
 from __future__ import annotations
@@ -136,7 +133,13 @@ class LeaseKeeper:
     async def start(self) -> None:
         """Register this instance under the first free name, claim a first share, and start
         ticking."""
-        self.me = await self._register(self.me)
+        wanted = self.me  # instances on one host, or sharing MQTT_INSTANCE_ID, get -2, -3…
+        self.me = await store.register_first_free(
+            self.db, wanted=wanted, incarnation=self.incarnation,
+            api_address=self.api_address(), ttl_s=self.ttl_s)
+        if self.me != wanted:
+            log.info("instance id held by another live instance; registered under a suffix",
+                     configured=wanted, instance_id=self.me)
         await store.release_strays(self.db, me=self.me, held=())
         await notify(self.db)  # the others make room at once
         self.announce({"change": "joined", "instance_id": self.me})
@@ -145,22 +148,6 @@ class LeaseKeeper:
         self._renewal = loop.create_task(self._every(self.renew_every_s, self._renew),
                                          name="lease-renewal")
         self._balance = loop.create_task(self._balance_forever(), name="lease-balance")
-
-    async def _register(self, wanted: str) -> str:
-        """This instance's name in the cluster: ``wanted`` (MQTT_INSTANCE_ID) unless a live
-        process holds it, else the first free ``{wanted}-2``, ``-3``, … — instances on one
-        host, or sharing one MQTT_INSTANCE_ID, form a cluster all the same. A row whose
-        heartbeat is older than the TTL is free. Each try is one atomic statement, so
-        instances starting at the same moment end up with different names."""
-        name, suffix = wanted, 1
-        while not await store.register(self.db, me=name, incarnation=self.incarnation,
-                                       api_address=self.api_address(), ttl_s=self.ttl_s):
-            suffix += 1
-            name = f"{wanted}-{suffix}"
-        if name != wanted:
-            log.info("instance id held by another live instance; registered under a suffix",
-                     configured=wanted, instance_id=name)
-        return name
 
     async def stop_claiming(self) -> None:
         """No more claims or releases (before the sites say goodbye); renewals go on."""

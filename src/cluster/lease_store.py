@@ -58,6 +58,20 @@ async def register(db: Database, *, me: str, incarnation: str, api_address: str,
     return bool(rows)
 
 
+async def register_first_free(db: Database, *, wanted: str, incarnation: str,
+                              api_address: str, ttl_s: float) -> str:
+    """Register under ``wanted`` unless a live process holds it, else under the first free
+    ``{wanted}-2``, ``-3``, … (a row whose heartbeat is older than the TTL is free); the
+    name got. Each try is one atomic statement, so instances starting at the same moment
+    get different names."""
+    name, suffix = wanted, 1
+    while not await register(db, me=name, incarnation=incarnation, api_address=api_address,
+                             ttl_s=ttl_s):
+        suffix += 1
+        name = f"{wanted}-{suffix}"
+    return name
+
+
 async def heartbeat(db: Database, *, me: str, incarnation: str,
                     workers: Sequence[dict[str, Any]]) -> bool:
     """Refresh this instance's row; False when another process took the instance id over."""
