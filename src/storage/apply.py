@@ -26,7 +26,7 @@ from sitelink.events import DeviceKey, SensorValue
 from sitelink.storage.batch import Batch, DeviceSeen, utc
 from sitelink.storage.database import Database
 from sitelink.storage.fencing import held_sites
-from sitelink.storage.tables import Device, Sensor, Site
+from sitelink.storage.tables import Device, Sensor
 
 Fence = tuple[str, dict[int, int]]  # owner, site -> epoch to check
 IN_CHUNK = 500  # ids per IN (...) list: well under both engines' parameter limits
@@ -68,10 +68,17 @@ def _chunks(values: Sequence[int]) -> Iterable[list[int]]:
         yield list(values[start : start + IN_CHUNK])
 
 
-async def existing_sites(site_ids: Iterable[int]) -> set[int]:
+def _listed(ids: Iterable[int]) -> str:
+    """Our own integer ids as an IN list of literals: binding them one by one through
+    piccolo cost more than the query itself."""
+    return ", ".join(str(int(i)) for i in ids)
+
+
+async def existing_sites(db: Database, site_ids: Iterable[int]) -> set[int]:
     found: set[int] = set()
     for chunk in _chunks(sorted(site_ids)):
-        found.update(row["id"] for row in await Site.select(Site.id).where(Site.id.is_in(chunk)))
+        rows = await db.execute(f'SELECT "id" FROM "site" WHERE "id" IN ({_listed(chunk)})')
+        found.update(row["id"] for row in rows)
     return found
 
 
@@ -85,13 +92,10 @@ async def resolve_devices(
     keys = [key for key in wanted if key.site_id in live_sites]
     cached = {key: ids.devices[key] for key in keys if key in ids.devices}
     # Compare identities, not just ids: SQLite reuses the id of a deleted last row.
-    # The ids are our own integers, written into the IN list as literals: binding them one
-    # by one through piccolo cost more than the query itself (one check per flush).
     actual: dict[int, tuple[int, str, str]] = {}
     for chunk in _chunks(sorted(set(cached.values()))):
-        listed = ", ".join(str(int(device_id)) for device_id in chunk)
-        rows = await db.execute(
-            f'SELECT "id", "site", "kind", "serial" FROM "device" WHERE "id" IN ({listed})')
+        rows = await db.execute('SELECT "id", "site", "kind", "serial" FROM "device" '
+                                f'WHERE "id" IN ({_listed(chunk)})')
         actual.update({row["id"]: (row["site"], row["kind"], row["serial"]) for row in rows})
     for key, device_id in cached.items():
         if actual.get(device_id) != (key.site_id, key.kind, key.serial):
@@ -132,9 +136,10 @@ async def _create_devices(db: Database, ids: IdMaps, new: dict[DeviceKey, Device
         by_site.setdefault(key.site_id, []).append(key.serial)
     for site_id, serials in by_site.items():
         for start in range(0, len(serials), IN_CHUNK):
-            found = await Device.select(Device.id, Device.kind, Device.serial).where(
-                (Device.site == site_id) & Device.serial.is_in(serials[start : start + IN_CHUNK])
-            )
+            part = serials[start : start + IN_CHUNK]
+            found = await db.execute(
+                'SELECT "id", "kind", "serial" FROM "device" WHERE "site" = {} AND "serial" IN ('
+                + ", ".join("{}" for _ in part) + ")", site_id, *part)
             for row in found:
                 key = DeviceKey(site_id, row["kind"], row["serial"])
                 if key in new:
@@ -166,9 +171,8 @@ async def _resolve_sensors(
             for (device_id, key), value in missing.items()
         ])
         for chunk in _chunks(sorted({device_id for device_id, _ in missing})):
-            rows = await Sensor.select(Sensor.id, Sensor.device, Sensor.key).where(
-                Sensor.device.is_in(chunk)
-            )
+            rows = await db.execute('SELECT "id", "device", "key" FROM "sensor" '
+                                    f'WHERE "device" IN ({_listed(chunk)})')
             for row in rows:
                 ids.sensors.setdefault(row["device"], {})[row["key"]] = row["id"]
     found: dict[tuple[DeviceKey, str], int] = {}
@@ -216,8 +220,8 @@ async def apply_batch(db: Database, ids: IdMaps, batch: Batch, *, max_sensors: i
     left out and counted in ``counts["lease_fenced"]`` (``storage.fencing``)."""
     counts = Counter() if counts is None else counts
     stamp = Stamps(db.engine_name)
-    async with db.transaction():
-        live_sites = await existing_sites(batch.site_ids())
+    async with db.writer_transaction():
+        live_sites = await existing_sites(db, batch.site_ids())
         if fence is not None:
             owner, checks = fence
             lost = set(checks) - await held_sites(db, owner, checks)

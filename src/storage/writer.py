@@ -158,8 +158,8 @@ class StorageWriter:
         if not wanted:
             return {}
         async def ensure() -> dict[DeviceKey, int]:
-            async with self._db.transaction():
-                live_sites = await existing_sites({key.site_id for key in wanted})
+            async with self._db.writer_transaction():
+                live_sites = await existing_sites(self._db, {key.site_id for key in wanted})
                 return await resolve_devices(self._db, self._ids, wanted, live_sites)
 
         async with self._lock:
