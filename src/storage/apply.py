@@ -128,7 +128,7 @@ async def _create_devices(db: Database, ids: IdMaps, new: dict[DeviceKey, Device
     stamp = Stamps(db.engine_name)
     await _insert_ignoring_duplicates(db, Device, _DEVICE_COLUMNS, [
         (key.site_id, key.kind, key.serial, seen.model, seen.gateway, "", "", None, None,
-         "unknown", None, stamp(seen.at))
+         "unknown", None, stamp[seen.at])
         for key, seen in new.items()
     ])
     by_site: dict[int, list[str]] = {}
@@ -146,67 +146,55 @@ async def _create_devices(db: Database, ids: IdMaps, new: dict[DeviceKey, Device
                     ids.add_new_device(key, row["id"])
 
 
-async def _resolve_sensors(
+async def _create_sensors(
     db: Database, ids: IdMaps, batch: Batch, device_ids: dict[DeviceKey, int],
     max_sensors: int, counts: Counter[str],
-) -> dict[tuple[DeviceKey, str], int]:
+) -> None:
+    """Create the batch's sensors not known yet (on devices that exist), and cache their ids."""
     missing: dict[tuple[int, str], SensorValue] = {}
-    new_per_device: Counter[int] = Counter()
     no_sensors: dict[str, int] = {}
-    for (key, sensor_key), (value, _) in batch.sensors.items():
+    for key, latest in batch.sensors.items():
         device_id = device_ids.get(key)
-        if device_id is None or sensor_key in ids.sensors.get(device_id, no_sensors):
+        if device_id is None:
             continue
+        known = ids.sensors.get(device_id, no_sensors)
+        new = [sensor_key for sensor_key in latest if sensor_key not in known]
         # A device has at most max_sensors sensors: one that sends ever new keys would
         # otherwise grow the sensor table (and every answer about it) without end.
-        known = len(ids.sensors.get(device_id, ()))
-        if known + new_per_device[device_id] >= max_sensors:
-            counts["sensor_cap"] += 1
-            continue
-        new_per_device[device_id] += 1
-        missing[(device_id, sensor_key)] = value
-    if missing:
-        await _insert_ignoring_duplicates(db, Sensor, _SENSOR_COLUMNS, [
-            (device_id, key, value.label, value.sensor_type, value.unit, None, None)
-            for (device_id, key), value in missing.items()
-        ])
-        for chunk in _chunks(sorted({device_id for device_id, _ in missing})):
-            rows = await db.execute('SELECT "id", "device", "key" FROM "sensor" '
-                                    f'WHERE "device" IN ({_listed(chunk)})')
-            for row in rows:
-                ids.sensors.setdefault(row["device"], {})[row["key"]] = row["id"]
-    found: dict[tuple[DeviceKey, str], int] = {}
-    known_of: dict[DeviceKey, dict[str, int]] = {}  # one lookup per device, not per sensor
-    for slot in batch.sensors:
-        key = slot[0]
-        of_device = known_of.get(key)
-        if of_device is None:
-            device_id = device_ids.get(key)
-            of_device = known_of[key] = (
-                ids.sensors.get(device_id, no_sensors) if device_id is not None else no_sensors)
-        sensor_id = of_device.get(slot[1])
-        if sensor_id is not None:
-            found[slot] = sensor_id
-    return found
+        room = max(0, max_sensors - len(known))
+        if len(new) > room:
+            counts["sensor_cap"] += len(new) - room
+        for sensor_key in new[:room]:
+            missing[(device_id, sensor_key)] = latest[sensor_key][0]
+    if not missing:
+        return
+    await _insert_ignoring_duplicates(db, Sensor, _SENSOR_COLUMNS, [
+        (device_id, key, value.label, value.sensor_type, value.unit, None, None)
+        for (device_id, key), value in missing.items()
+    ])
+    for chunk in _chunks(sorted({device_id for device_id, _ in missing})):
+        rows = await db.execute('SELECT "id", "device", "key" FROM "sensor" '
+                                f'WHERE "device" IN ({_listed(chunk)})')
+        for row in rows:
+            ids.sensors.setdefault(row["device"], {})[row["key"]] = row["id"]
 
 
-class Stamps:
+class Stamps(dict[float, Any]):
     """Times of one flush as the driver takes them, each converted once (the readings of a
     heartbeat share its time): an aware UTC datetime for asyncpg; for SQLite the text that
     piccolo's datetime adapter would store (``str`` of the UTC datetime), so the adapter is
-    not run per row and what is read back is the same."""
+    not run per row and what is read back is the same. ``stamps[at]``: a dict, so a time
+    already converted costs one lookup, not a method call (it is asked for every row)."""
 
     def __init__(self, engine_name: str) -> None:
+        super().__init__()
         self._text = engine_name == "sqlite"
-        self._done: dict[float, Any] = {}
 
-    def __call__(self, at: float) -> Any:
-        stamp = self._done.get(at)
-        if stamp is None:
-            stamp = utc(at)
-            if self._text:
-                stamp = str(stamp)
-            self._done[at] = stamp
+    def __missing__(self, at: float) -> Any:
+        stamp: Any = utc(at)
+        if self._text:
+            stamp = str(stamp)
+        self[at] = stamp
         return stamp
 
 
@@ -231,9 +219,9 @@ async def apply_batch(db: Database, ids: IdMaps, batch: Batch, *, max_sensors: i
         for key, changes in batch.availability.items():
             wanted.setdefault(key, DeviceSeen(model="", gateway="", at=changes[0].at))
         device_ids = await resolve_devices(db, ids, wanted, live_sites)
-        sensor_ids = await _resolve_sensors(db, ids, batch, device_ids, max_sensors, counts)
+        await _create_sensors(db, ids, batch, device_ids, max_sensors, counts)
         await _write_devices(db, batch, device_ids, stamp)
-        await _write_sensors(db, batch, sensor_ids, stamp)
+        await _write_sensors(db, batch, ids, device_ids, stamp)
         readings = _reading_rows(batch, ids, device_ids, stamp)
         await db.copy_records("reading", ("sensor", "at", "value"), readings)
         await _write_availability(db, batch, device_ids)
@@ -254,7 +242,7 @@ def _reading_rows(batch: Batch, ids: IdMaps, device_ids: dict[DeviceKey, int], s
         if known is None:
             device_id = device_ids.get(key)
             known = sensors_of[key] = ids.sensors.get(device_id, {}) if device_id else {}
-        when = stamp(at)
+        when = stamp[at]
         for value in values:
             number = value.value
             if number is None or not isfinite(number):
@@ -274,7 +262,7 @@ async def _write_devices(db: Database, batch: Batch, device_ids: dict[DeviceKey,
         "gateway = CASE WHEN {} = '' THEN gateway ELSE {} END WHERE id = {}",
         [
             (
-                stamp(seen.at),
+                stamp[seen.at],
                 seen.firmware,
                 seen.uptime_s,
                 seen.model,
@@ -289,29 +277,26 @@ async def _write_devices(db: Database, batch: Batch, device_ids: dict[DeviceKey,
     )
 
 
-async def _write_sensors(
-    db: Database, batch: Batch, sensor_ids: dict[tuple[DeviceKey, str], int], stamp: Stamps
-) -> None:
+async def _write_sensors(db: Database, batch: Batch, ids: IdMaps,
+                         device_ids: dict[DeviceKey, int], stamp: Stamps) -> None:
+    rows: list[tuple[Any, ...]] = []
+    append = rows.append
+    for key, latest in batch.sensors.items():
+        device_id = device_ids.get(key)
+        known = ids.sensors.get(device_id) if device_id is not None else None
+        if not known:
+            continue
+        for sensor_key, (value, at) in latest.items():
+            sensor_id = known.get(sensor_key)
+            if sensor_id is not None:
+                label, kind, unit = value.label, value.sensor_type, value.unit
+                append((value.value, stamp[at], label, label, kind, kind, unit, unit, sensor_id))
     await db.executemany(
         "UPDATE sensor SET current_value = {}, updated_at = {}, "
         "label = CASE WHEN {} = '' THEN label ELSE {} END, "
         "sensor_type = CASE WHEN {} = '' THEN sensor_type ELSE {} END, "
         "unit = CASE WHEN {} = '' THEN unit ELSE {} END WHERE id = {}",
-        [
-            (
-                value.value,
-                stamp(at),
-                value.label,
-                value.label,
-                value.sensor_type,
-                value.sensor_type,
-                value.unit,
-                value.unit,
-                sensor_ids[slot],
-            )
-            for slot, (value, at) in batch.sensors.items()
-            if slot in sensor_ids
-        ],
+        rows,
     )
 
 

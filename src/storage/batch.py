@@ -54,7 +54,9 @@ class Traffic:
 @dataclass(slots=True)
 class Batch:
     devices: dict[DeviceKey, DeviceSeen] = field(default_factory=dict)
-    sensors: dict[tuple[DeviceKey, str], tuple[SensorValue, float]] = field(default_factory=dict)
+    # device -> sensor key -> its latest value and time (one device hash per heartbeat, not
+    # one per value: a third of the coalescing time went on hashing (device, key) pairs)
+    sensors: dict[DeviceKey, dict[str, tuple[SensorValue, float]]] = field(default_factory=dict)
     # every heartbeat's values, as (device, time, values): one entry per heartbeat, expanded
     # into reading rows (finite values of known sensors) when the batch is written
     readings: list[tuple[DeviceKey, float, tuple[SensorValue, ...]]] = field(default_factory=list)
@@ -80,8 +82,8 @@ class Batch:
         before = self._size()
         for key in [k for k in self.devices if k.site_id in site_ids]:
             del self.devices[key]
-        for slot in [s for s in self.sensors if s[0].site_id in site_ids]:
-            del self.sensors[slot]
+        for key in [k for k in self.sensors if k.site_id in site_ids]:
+            del self.sensors[key]
         self.readings = [r for r in self.readings if r[0].site_id not in site_ids]
         for key in [k for k in self.availability if k.site_id in site_ids]:
             del self.availability[key]
@@ -95,7 +97,8 @@ class Batch:
         return before - self._size()
 
     def _size(self) -> int:
-        return (len(self.devices) + len(self.sensors) + len(self.readings)
+        return (len(self.devices) + sum(len(v) for v in self.sensors.values())
+                + len(self.readings)
                 + sum(len(v) for v in self.availability.values()) + len(self.site_status)
                 + len(self.traffic) + len(self.connection_events) + len(self.command_outcomes))
 
@@ -163,11 +166,13 @@ def _add_heartbeat(batch: Batch, event: DeviceHeartbeat) -> None:
             seen.uptime_s = event.uptime_s
     if not event.sensors:
         return
-    sensors = batch.sensors
-    for sensor in event.sensors:
-        slot = (key, sensor.key)
-        current = sensors.get(slot)
-        if current is None or at >= current[1]:
-            sensors[slot] = (sensor, at)
+    latest = batch.sensors.get(key)
+    if latest is None:
+        batch.sensors[key] = {sensor.key: (sensor, at) for sensor in event.sensors}
+    else:
+        for sensor in event.sensors:
+            current = latest.get(sensor.key)
+            if current is None or at >= current[1]:
+                latest[sensor.key] = (sensor, at)
     measured_at = event.measured_at if event.measured_at is not None else at
     batch.readings.append((key, measured_at, event.sensors))

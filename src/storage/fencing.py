@@ -51,6 +51,9 @@ def site_of(event: Event) -> int | None:
 
 def sort_out(fence: LeaseFence | None, events: Sequence[Event]) -> Sorted:
     """The events a holder of their leases may write, starting under ``fence``."""
+    if fence is None and not any(isinstance(event, LeaseFence) for event in events):
+        # Never fenced (SQLite, or before the first claim): every event is kept as it is.
+        return Sorted(fence=None, kept=list(events), checks={}, refused=0)
     tagged: list[tuple[Event, int | None, int | None]] = []  # event, site, epoch
     latest: dict[int, int] = {}
     refused = 0
