@@ -258,19 +258,11 @@ async def _write_devices(db: Database, batch: Batch, device_ids: dict[DeviceKey,
     await db.executemany(
         "UPDATE device SET last_seen_at = {}, firmware = COALESCE({}, firmware), "
         "uptime_s = COALESCE({}, uptime_s), "
-        "model = CASE WHEN {} = '' THEN model ELSE {} END, "
-        "gateway = CASE WHEN {} = '' THEN gateway ELSE {} END WHERE id = {}",
+        "model = COALESCE(NULLIF({}, ''), model), "
+        "gateway = COALESCE(NULLIF({}, ''), gateway) WHERE id = {}",
         [
-            (
-                stamp[seen.at],
-                seen.firmware,
-                seen.uptime_s,
-                seen.model,
-                seen.model,
-                seen.gateway,
-                seen.gateway,
-                device_ids[key],
-            )
+            (stamp[seen.at], seen.firmware, seen.uptime_s, seen.model, seen.gateway,
+             device_ids[key])
             for key, seen in batch.devices.items()
             if seen.heard and key in device_ids
         ],
@@ -289,13 +281,14 @@ async def _write_sensors(db: Database, batch: Batch, ids: IdMaps,
         for sensor_key, (value, at) in latest.items():
             sensor_id = known.get(sensor_key)
             if sensor_id is not None:
-                label, kind, unit = value.label, value.sensor_type, value.unit
-                append((value.value, stamp[at], label, label, kind, kind, unit, unit, sensor_id))
+                append((value.value, stamp[at], value.label, value.sensor_type, value.unit,
+                        sensor_id))
+    # An empty label, type or unit keeps what the row has (each parameter bound once).
     await db.executemany(
         "UPDATE sensor SET current_value = {}, updated_at = {}, "
-        "label = CASE WHEN {} = '' THEN label ELSE {} END, "
-        "sensor_type = CASE WHEN {} = '' THEN sensor_type ELSE {} END, "
-        "unit = CASE WHEN {} = '' THEN unit ELSE {} END WHERE id = {}",
+        "label = COALESCE(NULLIF({}, ''), label), "
+        "sensor_type = COALESCE(NULLIF({}, ''), sensor_type), "
+        "unit = COALESCE(NULLIF({}, ''), unit) WHERE id = {}",
         rows,
     )
 

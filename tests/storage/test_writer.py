@@ -105,6 +105,30 @@ async def test_coalescing_keeps_latest_state_and_every_reading(
     assert writer.sensor_id(last.id, "t_ext") == sensors["t_ext"].id
 
 
+async def test_what_a_later_heartbeat_leaves_empty_keeps_the_stored_text(
+    db: Database, writer: StorageWriter, site_id: int
+) -> None:
+    """A heartbeat without model, gateway, label, type or unit (a terser payload) updates the
+    values and times but keeps the text an earlier one stored."""
+    writer.submit([heartbeat(site_id, "SN1", T0, 20.0)])
+    await writer.flush()
+    terse = DeviceHeartbeat(device=DeviceKey(site_id, "datalogger", "SN1"), model="", gateway="",
+                            firmware=None, uptime_s=None, at=T0 + 60,
+                            sensors=(SensorValue(key="t_ext", value=21.5),
+                                     SensorValue(key="rh", value=40.0)))
+    writer.submit([terse])
+    await writer.flush()
+    [device] = await list_devices(db, "datalogger", site_id=site_id)
+    assert (device.model, device.firmware, device.uptime_s) == ("monstro", "V.5.53.0", 0)
+    assert device.last_seen_at == datetime.fromtimestamp(T0 + 60, UTC)
+    sensors = {s.key: s for s in await sensors_of_device(device.id)}
+    assert (sensors["t_ext"].current_value, sensors["t_ext"].label, sensors["t_ext"].unit) == (
+        21.5, "Temperatura", "°C")
+    assert (sensors["rh"].current_value, sensors["rh"].sensor_type, sensors["rh"].unit) == (
+        40.0, "humidity", "%")
+    assert await Device.select(Device.gateway).first() == {"gateway": "1"}
+
+
 async def test_ensure_devices_creates_rows_at_once(
     db: Database, writer: StorageWriter, site_id: int
 ) -> None:
