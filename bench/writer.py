@@ -12,7 +12,10 @@ counts (the machine is shared):
   quarter second at 14,000/s): ms of CPU per 1,000 heartbeats;
 - **idle** (``bench.scale``'s fleet): 500 sites x 20 dataloggers at 333 heartbeats/s, one
   flush per quarter second (83 heartbeats each): ms of CPU per flush, and what four of them a
-  second are of a core.
+  second are of a core;
+- **paced**: the same fleet's 333 heartbeats/s handed to the real writer process
+  (``RemoteWriter``) three at a time, as the bridge does, for 10 s: the child's CPU from
+  /proc, in % of a core (frames, flushes on its own timer, stats: everything it does).
 
 The ref's ``src`` is exported with ``git archive`` and imported in place of this tree's
 (``PYTHONPATH``); the bench code itself is this tree's. ``--profile`` prints a cProfile of the
@@ -44,6 +47,9 @@ KEY = "bench-secret-key-0123456789abcdef"
 BUSY = (4, 1000, 40_000)  # sites, dataloggers per site, heartbeats
 IDLE = (500, 20, 200)  # sites, dataloggers per site, flushes
 IDLE_PER_FLUSH = 83  # 333 heartbeats/s, four flushes a second
+PACED_RATE = 333.0  # heartbeats/s
+PACED_BATCH = 3  # heartbeats per submit (a worker's drain at this rate), with their traffic
+PACED_S = 10.0
 ROUNDS = 3  # each case is run this many times on the same writer; the least CPU counts
 
 
@@ -143,10 +149,72 @@ async def _idle(url: str) -> float:
         await db.close()
 
 
+async def _paced(url: str) -> float:
+    """The real writer process (``RemoteWriter``) fed the idle fleet's traffic as the bridge
+    hands it over, for PACED_S seconds: its CPU (from /proc) in % of a core."""
+    from sitelink.events import DeviceDiscovered, DeviceKey
+    from sitelink.settings import Settings
+    from sitelink.storage.database import open_database
+    from sitelink.storage.migrations import migrate
+    from sitelink.storage.remote_writer import RemoteWriter
+    from sitelink.storage.sites import NewSite, create_site
+    from sitelink.storage.tables import Reading
+
+    sites, per_site, _ = IDLE
+    settings = Settings(database_url=url, secret_key=KEY)
+    db = await open_database(settings)
+    await migrate(db)
+    site_ids = [(await create_site(db, NewSite(name=f"b{n}", code=f"wp_{n}_{secrets.token_hex(2)}",
+                                               broker_host="127.0.0.1"))).id
+                for n in range(sites)]
+    writer = RemoteWriter(settings)
+    await writer.start()
+    try:
+        now = time.time()
+        await writer.ensure_devices([DeviceDiscovered(
+            device=DeviceKey(s, "datalogger", f"DL-{i:04d}"), model="monstro", gateway="1",
+            at=now) for s in site_ids for i in range(per_site)])
+        count = int(PACED_RATE * PACED_S)
+        events = _heartbeats(site_ids, per_site, sites * per_site + count, now)
+        writer.submit(events[:sites * per_site])  # every device heard once: sensors exist
+        pid = _child_pid(writer)
+        deadline = time.monotonic() + 120
+        while await Reading.count() < sites * per_site * len(SENSORS):  # written, not only sent
+            if time.monotonic() > deadline:
+                raise RuntimeError("the warm-up heartbeats were not written in 120 s")
+            await asyncio.sleep(0.05)
+        chunks = _chunks(events[sites * per_site:], site_ids[:PACED_BATCH], PACED_BATCH)
+        from sitelink.storage.writer_buffer import decode_events
+
+        batches = [decode_events(data) for _, data in chunks]
+        cpu = _cpu_s(pid)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for n, batch in enumerate(batches):
+            await asyncio.sleep(max(0.0, started + n * PACED_BATCH / PACED_RATE - loop.time()))
+            writer.submit(batch)
+        elapsed = loop.time() - started
+        return (_cpu_s(pid) - cpu) / elapsed * 100
+    finally:
+        await writer.close()
+        await db.close()
+
+
+def _child_pid(writer: Any) -> int:
+    process = writer._process  # the bench looks inside: the pid is nobody else's business
+    assert process is not None
+    return int(process.pid)
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def child(engine: str, profile: str = "") -> dict[str, float]:
-    """Both cases on a fresh database each; in the process that imports the tree measured."""
+    """Every case on a fresh database each; in the process that imports the tree measured."""
     results: dict[str, float] = {}
-    for case, work in (("busy", _busy), ("idle", _idle)):
+    for case, work in (("busy", _busy), ("idle", _idle), ("paced", _paced)):
         if engine == "postgres":
             name = asyncio.run(_pg_database())
             if name is None:
@@ -206,6 +274,9 @@ def body(section: Section, against: str, engine: str, profile: str) -> None:
     section.add(f"{label}: idle, ms CPU per flush of {IDLE_PER_FLUSH} heartbeats "
                 "(500 x 20 devices)", f"{after['idle']:.2f}",
                 f"{against}: {before['idle']:.2f}", ratio(after["idle"], before["idle"]))
+    section.add(f"{label}: writer process at {PACED_RATE:.0f} heartbeats/s in submits of "
+                f"{PACED_BATCH}, % of a core", f"{after['paced']:.1f}",
+                f"{against}: {before['paced']:.1f}", ratio(after["paced"], before["paced"]))
     section.note(f"idle at four flushes a second: {after['idle'] * 4 / 10:.1f}% of a core "
                  f"({against}: {before['idle'] * 4 / 10:.1f}%); CPU of the whole writer "
                  "process (time.process_time), flushes run by hand")
