@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,7 +39,7 @@ import structlog
 from sitelink import instance_lock
 from sitelink.actors import lifecycle as lc
 from sitelink.actors.clock import BaseClock, Clock
-from sitelink.actors.site_messages import Discover, PublishResult, Shutdown, SiteSpec
+from sitelink.actors.site_messages import Discover, PublishResult, SiteSpec
 from sitelink.actors.supervisor import Apply, Forward, Remove, Supervisor, Upsert
 from sitelink.alerts.outbox import Sender
 from sitelink.alerts.service import AlertService
@@ -202,14 +201,12 @@ class Runtime:
         log.info("sitelink started", sites=sites, engine=self.db.engine_name,
                  instance_id=self.instance_id)
 
-    async def _apply_everything(self, new: Collection[int] | None = None,
-                                configs: list[site_store.SiteConfig] | None = None) -> int:
-        """The whole desired state (``configs``, read now if None) to the supervisor, with
-        the stored devices of the sites it will create (``new``; None: every site)."""
-        configs = await site_store.load_desired_state(self.db) if configs is None else configs
-        specs, rejected = desired_sites(configs, self.settings, self.instance_id)
+    async def _apply_everything(self) -> int:
+        """The whole desired state, with the stored devices, to a new supervisor."""
+        specs, rejected = desired_sites(await site_store.load_desired_state(self.db),
+                                        self.settings, self.instance_id)
         specs = self._owned(specs)
-        known = device_states(await device_store.load_devices(self.db, new), specs)
+        known = device_states(await device_store.load_devices(self.db), specs)
         self._tell(Apply(specs, known))
         await self.rejections.show_all(self.db, self.bridge, rejected)
         return len(specs)
@@ -312,24 +309,8 @@ class Runtime:
 
     async def ownership_changed(self, lost: frozenset[int],
                                 gained: frozenset[int] = frozenset()) -> None:
-        """The lease keeper moved sites. Lost ones say goodbye and go (no database needed:
-        it may be what is away); returns once they are down, or after the shutdown timeout.
-        Gained ones: their devices are unknown until heard from here, their open alerts are
-        this instance's; then the owned sites run (a site created elsewhere is new here)."""
-        if self.alerts is not None and lost:
-            self.alerts.sites_released(lost)
-        for site_id in lost:  # straight to our actor: the log would carry it to the owner
-            self._tell(Forward(site_id, Shutdown()))
-            self._tell(Remove(site_id))
-        if lost:
-            await cluster_link.wait_until_down(self.read_model, lost,
-                                               self.settings.shutdown_timeout_s)
-            return
-        if gained:
-            await mark_unknown(self.db, sorted(gained), datetime.now(UTC))
-        await self._apply_everything(gained, await self._refresh_records())
-        if self.alerts is not None and gained:
-            await self.alerts.sites_claimed(gained)
+        """The lease keeper moved sites (``cluster.link.change_ownership``)."""
+        await cluster_link.change_ownership(self, lost, gained)
 
     def _owned(self, specs: tuple[SiteSpec, ...]) -> tuple[SiteSpec, ...]:
         return tuple(spec for spec in specs if self.ownership.owns(spec.site_id))

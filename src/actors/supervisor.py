@@ -52,7 +52,10 @@ class Apply(msgspec.Struct, frozen=True):
 
 
 class Upsert(msgspec.Struct, frozen=True):
+    """Start the site, or reconfigure it; ``devices`` are used only if it starts here."""
+
     spec: SiteSpec
+    devices: tuple[DeviceState, ...] = ()
 
 
 class Remove(msgspec.Struct, frozen=True):
@@ -137,8 +140,8 @@ class Supervisor(pykka.ThreadingActor):
                     self._remove(site_id)
                 for spec in specs:
                     self._upsert(spec, devices.get(spec.site_id, ()))
-            case Upsert(spec=spec):
-                self._upsert(spec, ())
+            case Upsert(spec=spec, devices=devices):
+                self._upsert(spec, devices)
             case Remove(site_id=site_id):
                 self._remove(site_id)
             case Forward(site_id=site_id, message=inner):

@@ -17,15 +17,22 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Collection
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from sitelink.actors.site_messages import Shutdown
+from sitelink.actors.supervisor import Forward, Remove, Upsert
 from sitelink.cluster.keeper import LeaseKeeper
 from sitelink.cluster.wakeup import Wakeup
+from sitelink.desired import desired_sites, device_states
 from sitelink.events import LeaseFence
 from sitelink.readmodel import ReadModel
 from sitelink.status_object import Owner
+from sitelink.storage import devices as device_store
+from sitelink.storage import sites as site_store
+from sitelink.storage.availability import mark_unknown
 from sitelink.storage.sites import SiteRecord
 from sitelink.times import iso
 
@@ -66,6 +73,38 @@ def _owner(keeper: LeaseKeeper, record: SiteRecord) -> Owner | None:
     must answer the same (the lease row could carry it; not yet)."""
     owner = keeper.owner_of(record.id) if record.is_enabled else None
     return None if owner is None else Owner(instance_id=owner, worker=None)
+
+
+async def change_ownership(runtime: Runtime, lost: frozenset[int],
+                           gained: frozenset[int]) -> None:
+    """The lease keeper moved sites. Lost ones say goodbye and go (no database needed: it
+    may be what is away); returns once they are down, or after the shutdown timeout.
+    Gained ones: their devices are unknown until heard from here, their open alerts are this
+    instance's, and they start with their stored devices — only their rows are read, so a
+    handover costs the same with 20 sites or 2,000. A site the read model does not know yet
+    (created elsewhere a moment ago) makes it a whole reconcile."""
+    if runtime.alerts is not None and lost:
+        runtime.alerts.sites_released(lost)
+    for site_id in lost:  # straight to our actor: the log would carry it to the owner
+        runtime.tell_here(Forward(site_id, Shutdown()))
+        runtime.tell_here(Remove(site_id))
+    if lost:
+        await wait_until_down(runtime.read_model, lost, runtime.settings.shutdown_timeout_s)
+        return
+    await mark_unknown(runtime.db, sorted(gained), datetime.now(UTC))
+    if any(site_id not in runtime.read_model.sites for site_id in gained):
+        await runtime.reconcile()
+    else:
+        configs = await site_store.load_desired_state(runtime.db, gained)
+        specs, rejected = desired_sites(configs, runtime.settings, runtime.instance_id)
+        known = device_states(await device_store.load_devices(runtime.db, gained), specs)
+        for spec in specs:
+            if runtime.ownership.owns(spec.site_id):
+                runtime.tell_here(Upsert(spec, known.get(spec.site_id, ())))
+        for site in rejected:
+            await runtime.rejections.reject(runtime.db, runtime.bridge, site)
+    if runtime.alerts is not None:
+        await runtime.alerts.sites_claimed(gained)
 
 
 async def wait_until_down(read_model: ReadModel, site_ids: Collection[int],

@@ -12,6 +12,7 @@ the supervisor, whose ``repr`` hides it. Labels are stored as a JSON object.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -250,9 +251,14 @@ async def get_site_config(db: Database, site_id: int) -> SiteConfig:
     return configs[0]
 
 
-async def load_desired_state(db: Database) -> list[SiteConfig]:
-    """Every site (enabled or not) with its password and active subscriptions, by id."""
-    return await _configs(db, await Site.select().order_by(Site.id))
+async def load_desired_state(db: Database,
+                             site_ids: Collection[int] | None = None) -> list[SiteConfig]:
+    """Every site (of ``site_ids``, when given; enabled or not) with its password and
+    active subscriptions, by id."""
+    query = Site.select()
+    if site_ids is not None:
+        query = query.where(Site.id.is_in(list(site_ids) or [0]))
+    return await _configs(db, await query.order_by(Site.id))
 
 
 async def _configs(db: Database, rows: list[dict[str, Any]]) -> list[SiteConfig]:

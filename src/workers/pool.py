@@ -97,8 +97,10 @@ class WorkerPool:
                 self.devices.update(devices)
                 for link in self.links:
                     self._apply(link)
-            case Upsert(spec=spec):
+            case Upsert(spec=spec, devices=devices):
                 self.specs[spec.site_id] = spec
+                if devices:  # for a new worker after a crash, as with ``Apply``
+                    self.devices[spec.site_id] = devices
                 self._send(spec.site_id, message)
             case Remove(site_id=site_id):
                 self.specs.pop(site_id, None)
