@@ -252,6 +252,12 @@ class SiteActor(pykka.ThreadingActor):
                 self.timers.arm(STOP_FALLBACK, self.policy.connect_timeout_s, lc.Stopped())
             else:
                 self.timers.arm(STOP_FALLBACK, 0, lc.Stopped())
+        else:
+            # Going on to another attempt: what the dropped client still says (its
+            # "disconnected" above all) is stale from now on, even while the next attempt
+            # waits for a connect slot — else a reconnect within one slot of the last
+            # connect took it for a loss of the new connection (error, then a backoff).
+            self.attempt += 1
 
     def _subscribe_all(self) -> None:
         self.sub_request += 1
