@@ -40,6 +40,7 @@ BENCHES: list[tuple[str, Callable[[], Section]]] = [
     ("fanout", fanout.run),
     ("storage", storage.run),
     ("scale", scale.run),
+    ("scale_2000", lambda: scale.run(2000, 10)),  # issue 15: 20,000 devices on one instance
     ("alerts", alerts.run),
     ("cluster_commands", cluster_commands.run),
     ("cluster", cluster.run),

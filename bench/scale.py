@@ -150,24 +150,25 @@ def _rows(section: Section, label: str, got: dict[str, Any], sites: int, devices
                 f"{connected:.1f} s" if connected else
                 f"{got['connected']} of {sites} after {got['waited_s']:.0f} s (the broker had "
                 f"{got['at_broker']})",
-                f"connect-rate cap {floor:.0f} s", "", "< 20 s",
-                met(connected is not None and connected < 20))
+                f"connect-rate cap {floor:.0f} s", "", f"≤ cap + 3 s ({floor + 3:.0f} s)",
+                met(connected is not None and connected <= floor + 3))
     online = got["online_s"]
     section.add(f"{label}: cold start -> all {devices:,} devices online",
                 f"{online:.1f} s" if online else
                 f"{got['online']:,} of {devices:,} after {got['waited_s']:.0f} s",
                 f"connected + heartbeat interval {INTERVAL_S:.0f} s")
+    rss_limit = 1.0 if devices <= 10_000 else 1.5  # issue 15: 500 x 20, then 2,000 x 10
     section.add(f"{label}: RSS", _mib(got["rss"]),
                 f"empty server {_mib(base_rss)}; bare paho fleet {_mib(int(bare['rss']))}", "",
-                "< 1 GiB", met(got["rss"] < 2**30))
+                f"< {rss_limit:g} GiB", met(got["rss"] < rss_limit * 2**30))
     section.add(f"{label}: threads", f"{got['threads']:,} (peak {got['peak_threads']:,})",
                 f"empty server {base_threads}; bare paho fleet {int(bare['threads'])}")
     cpu = got["cpu"]
     section.add(f"{label}: CPU with the fleet idle ({devices / INTERVAL_S:.0f} heartbeats/s)",
                 f"{cpu['server'] * 100:.1f} % of a core",
                 f"bare paho fleet {bare['cpu'] * 100:.1f} %; simulator "
-                f"{cpu['simulator'] * 100:.1f} %", ratio(cpu["server"], bare["cpu"]), "< 10 %",
-                met(cpu["server"] < 0.10))
+                f"{cpu['simulator'] * 100:.1f} %", ratio(cpu["server"], bare["cpu"]),
+                "≤ 1.5x bare paho", met(cpu["server"] <= 1.5 * bare["cpu"]))
     section.note(f"{label}: idle CPU by process: " + ", ".join(
         f"{k} {v * 100:.1f} %" for k, v in sorted(got["split"].items())))
     final = got["final"]
@@ -270,7 +271,8 @@ def body(section: Section, sites: int = 500, dataloggers: int = 20, idle_s: floa
 
 
 def run(sites: int = 500, dataloggers: int = 20, idle_s: float = 30.0) -> Section:
-    return run_section("scale", f"4. Scale: {sites} sites x {dataloggers} dataloggers",
+    key = "scale" if (sites, dataloggers) == (500, 20) else f"scale_{sites}x{dataloggers}"
+    return run_section(key, f"4. Scale: {sites} sites x {dataloggers} dataloggers",
                        lambda s: body(s, sites, dataloggers, idle_s))
 
 

@@ -103,6 +103,7 @@ class Row(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _COLUMNS = "id, seq, origin, site_id, type, data, state"
+IDLE_IN_APPEND = "5s"  # an append takes milliseconds; its holder paused longer is cut off
 
 
 def _row(record: Any) -> Row:
@@ -117,7 +118,11 @@ async def append(pool: Any, origin: str,
     ``(id, seq)``, in the same order (consecutive: the advisory lock keeps other appends
     out; ``seq`` None for a row that is not public)."""
     async with pool.acquire() as connection, connection.transaction():
-        await connection.execute("SET LOCAL synchronous_commit = off")
+        # The lock serialises every instance's appends: a process paused or cut off while it
+        # holds it must not stall the cluster's stream, so PostgreSQL ends such a session.
+        await connection.execute(
+            "SET LOCAL synchronous_commit = off; "
+            f"SET LOCAL idle_in_transaction_session_timeout = '{IDLE_IN_APPEND}'")
         await connection.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK_ID)
         seq = int(await connection.fetchval(
             "SELECT coalesce(max(seq), 0) FROM sitelink_event_log WHERE seq IS NOT NULL"))
