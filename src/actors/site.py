@@ -243,6 +243,7 @@ class SiteActor(pykka.ThreadingActor):
         self.timers.arm(lc.CONNECT_TIMEOUT, self.policy.connect_timeout_s, timeout)
 
     def _disconnect(self) -> None:
+        """A stop waits for the dropped client's word; another attempt makes it stale."""
         had_link = self.link_up
         self.port.disconnect(self._goodbye())
         self.link_up = False
@@ -253,11 +254,7 @@ class SiteActor(pykka.ThreadingActor):
             else:
                 self.timers.arm(STOP_FALLBACK, 0, lc.Stopped())
         else:
-            # Going on to another attempt: what the dropped client still says (its
-            # "disconnected" above all) is stale from now on, even while the next attempt
-            # waits for a connect slot — else a reconnect within one slot of the last
-            # connect took it for a loss of the new connection (error, then a backoff).
-            self.attempt += 1
+            self.attempt += 1  # even while waiting for a slot: its late "disconnected" is no loss
 
     def _subscribe_all(self) -> None:
         self.sub_request += 1
