@@ -145,17 +145,20 @@ class Simulator:
         """Network I/O of all sites, waiting at most ``timeout_s`` for some: acks in, pending
         bytes out, keepalive and reconnects once a second. Runs on the publishing thread."""
         now = time.monotonic()
-        sockets = {}
+        by_fd = {}
         for site in self._sites:
             sock = site.client.socket()
             if sock is not None:
-                sockets[sock] = site
-        writers = [sock for sock, site in sockets.items() if site.client.want_write()]
-        if sockets:
-            readable, writable, _ = select.select(list(sockets), writers, [], timeout_s)
-            for sock in {*readable, *writable}:
-                site = sockets[sock]
-                site.io(sock in readable, sock in writable, now)
+                by_fd[sock.fileno()] = site
+        if by_fd:
+            poller = select.poll()  # not select(): it stops at descriptor 1024, fleets do not
+            for fd, site in by_fd.items():
+                poller.register(fd, select.POLLIN | (select.POLLOUT if site.client.want_write()
+                                                     else 0))
+            for fd, mask in poller.poll(timeout_s * 1000):
+                site = by_fd[fd]
+                site.io(bool(mask & (select.POLLIN | select.POLLERR | select.POLLHUP)),
+                        bool(mask & select.POLLOUT), now)
                 if site.reconnected:
                     site.reconnected = False
                     self._resend_statuses(site)
