@@ -1,5 +1,5 @@
-"""Cluster tests that need PostgreSQL use the storage suite's database fixture."""
+"""Cluster tests that need PostgreSQL use the storage suite's database fixtures."""
 
-from storage.conftest import pg_database_url
+from storage.conftest import pg, pg_database_url
 
-__all__ = ["pg_database_url"]
+__all__ = ["pg", "pg_database_url"]

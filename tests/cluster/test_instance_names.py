@@ -13,9 +13,7 @@ import structlog
 
 from sitelink.cluster import lease_store as store
 from sitelink.cluster.keeper import LeaseKeeper
-from sitelink.settings import Settings
-from sitelink.storage.database import Database, open_database
-from sitelink.storage.migrations import migrate
+from sitelink.storage.database import Database
 from sitelink.storage.sites import NewSite, create_site
 
 pytestmark = pytest.mark.postgres
@@ -32,16 +30,6 @@ class Runner:
     async def ownership_changed(self, lost: frozenset[int],
                                 gained: frozenset[int] = frozenset()) -> None:
         self.running = (self.running - lost) | gained
-
-
-@pytest.fixture
-async def pg(pg_database_url: str) -> AsyncIterator[Database]:
-    db = await open_database(Settings(database_url=pg_database_url, secret_key="k" * 40))
-    await migrate(db)
-    yield db
-    await db.execute('DELETE FROM "site"')
-    await db.execute('DELETE FROM "cluster_instance"')
-    await db.close()
 
 
 @pytest.fixture

@@ -99,3 +99,15 @@ async def db(db_settings: Settings) -> AsyncIterator[Database]:
         for table in (Site, ApiToken, AuditEntry, AlertRule, AlertChannel):
             await database.execute(f'DELETE FROM "{table._meta.tablename}"')
     await database.close()
+
+
+@pytest.fixture
+async def pg(pg_database_url: str) -> AsyncIterator[Database]:
+    """The session's PostgreSQL database, migrated; its sites and cluster instances are
+    deleted after the test (the lease and cluster tests)."""
+    db = await open_database(Settings(database_url=pg_database_url, secret_key="k" * 40))
+    await migrate(db)
+    yield db
+    await db.execute('DELETE FROM "site"')
+    await db.execute('DELETE FROM "cluster_instance"')
+    await db.close()

@@ -6,32 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 
 from sitelink.cluster import lease_store as store
 from sitelink.events import LeaseFence, SiteStatusChanged, SiteTraffic
-from sitelink.settings import Settings
 from sitelink.storage.availability import mark_unknown
-from sitelink.storage.database import Database, open_database
-from sitelink.storage.migrations import migrate
+from sitelink.storage.database import Database
 from sitelink.storage.sites import NewSite, SitePatch, create_site, get_site, update_site
 from sitelink.storage.writer import StorageWriter
 
 pytestmark = pytest.mark.postgres
 TTL_S = 30.0
-
-
-@pytest.fixture
-async def pg(pg_database_url: str) -> AsyncIterator[Database]:
-    db = await open_database(Settings(database_url=pg_database_url, secret_key="k" * 40))
-    await migrate(db)
-    yield db
-    await db.execute('DELETE FROM "site"')
-    await db.execute('DELETE FROM "cluster_instance"')
-    await db.close()
 
 
 async def sites(db: Database, count: int) -> list[int]:
