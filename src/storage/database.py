@@ -144,6 +144,10 @@ class Database:
             connection = sqlite3.connect(kwargs["database"], timeout=kwargs["timeout"],
                                          isolation_level=None)
             connection.execute("PRAGMA foreign_keys = 1")
+            # WAL without an fsync per commit (only at checkpoints): a power cut may lose the
+            # last commits, never the database; the writer's own buffer of events is lost on
+            # such a cut anyway. Writes cost ~8 % less CPU (bench.writer).
+            connection.execute("PRAGMA synchronous = NORMAL")
             self._kept = connection
         return self._kept
 
