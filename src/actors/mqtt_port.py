@@ -175,6 +175,7 @@ class PahoPort:
         client.on_subscribe = self._wrap(self._on_subscribe, attempt)
         client.on_publish = self._wrap(self._on_publish, attempt)
         client.on_message = self._wrap(self._on_message, attempt)
+        client.on_raw_message = self._wrap(self._on_raw_message, attempt)
         clean_start: bool | Literal[3] = (
             config.clean_session if v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY
         )
@@ -351,7 +352,10 @@ class PahoPort:
     def _on_message(self, attempt: int, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         # msg.topic decodes UTF-8 and raises on bad bytes; the raw bytes let the site
         # actor count an invalid topic instead of losing the callback.
-        item = InboundMessage(bytes(msg._topic), bytes(msg.payload), bool(msg.retain), self._now())
+        self._on_raw_message(attempt, bytes(msg._topic), bytes(msg.payload), bool(msg.retain))
+
+    def _on_raw_message(self, attempt: int, topic: bytes, payload: bytes, retain: bool) -> None:
+        item = InboundMessage(topic, payload, retain, self._now())
         with self._buffer_lock:
             self._buffer.append(item)
             first = len(self._buffer) == 1

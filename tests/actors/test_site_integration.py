@@ -25,7 +25,7 @@ from sitelink.actors.clock import Clock
 from sitelink.actors.site import SiteActor
 from sitelink.actors.site_messages import Configure, SiteSpec
 from sitelink.embedded_broker import Mosquitto
-from sitelink.events import DeviceAvailabilityChanged, DeviceHeartbeat
+from sitelink.events import DeviceAvailabilityChanged, DeviceDiscovered, DeviceHeartbeat
 from sitelink.topics import DEFAULT_SUBSCRIPTIONS, Subscription
 
 POLICY = RetryPolicy(base_s=0.2, max_s=1.0, jitter=0.1, reset_s=30.0, connect_timeout_s=2.0)
@@ -112,6 +112,28 @@ def test_connects_and_ingests_v1_and_v2_heartbeats(
         lambda e: e.device.serial == "S2" and e.availability == "online",
         kind=DeviceAvailabilityChanged,
     )
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_every_qos_arrives_and_a_retained_heartbeat_is_no_sign_of_life(
+    protocol: str, mosquitto: Mosquitto, clock: Clock, subscriber: MakeSubscriber
+) -> None:
+    """Messages of QoS 0, 1 and 2 come out with their values (3.1.1's QoS 0 and 1 take the
+    port's raw path, the rest paho's own); a heartbeat retained before the site subscribed
+    discovers its device but is no heartbeat: the retain flag made it through."""
+    publisher = subscriber(mosquitto)
+    topic = "site_001/datalogger/m/{}/heartbeat"
+    publisher.client.publish(topic.format("S0"), v1(0.5), qos=1, retain=True).wait_for_publish(5)
+    site = Running(spec_for(mosquitto, protocol), clock)
+    site.wait("connected")
+    for qos in (0, 1, 2):
+        publisher.client.publish(topic.format(f"S{qos + 1}"), v1(qos + 0.25), qos=qos)
+    for qos in (0, 1, 2):
+        beat = site.sink.wait_for(lambda e, s=f"S{qos + 1}": e.device.serial == s,
+                                  kind=DeviceHeartbeat)
+        assert [v.value for v in beat.sensors] == [qos + 0.25]
+    assert "S0" in {e.device.serial for e in site.sink.of(DeviceDiscovered)}
+    assert "S0" not in {e.device.serial for e in site.sink.of(DeviceHeartbeat)}
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
