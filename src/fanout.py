@@ -121,6 +121,7 @@ class Subscriber:
         self._now = now
         self.took_at = now()
         self.pending: deque[PublicEvent] = deque()
+        self.unsent = 0  # events taken by the stream, its write not done yet
         self.dropped = asyncio.Event()
         self._waiter: asyncio.Future[None] | None = None
 
@@ -134,15 +135,25 @@ class Subscriber:
         return True
 
     def stalled(self) -> bool:
-        """Behind, and has taken nothing for ``stall_s``."""
-        return len(self.pending) >= self.behind and self._now() - self.took_at > self.stall_s
+        """Behind (counting what it took and has not sent yet), and has taken or sent
+        nothing for ``stall_s``: a client that stopped reading right after its stream took a
+        whole burst is stuck, though nothing more waits for it."""
+        behind = len(self.pending) + self.unsent
+        return behind >= self.behind and self._now() - self.took_at > self.stall_s
 
     def take(self) -> list[PublicEvent]:
-        """Everything queued, oldest first; the queue is empty afterwards."""
+        """Everything queued, oldest first; the queue is empty afterwards. ``sent`` says when
+        the stream's write of them is done."""
         self.took_at = self._now()
         events = list(self.pending)
         self.pending.clear()
+        self.unsent = len(events)
         return events
+
+    def sent(self) -> None:
+        """The stream's last write went out."""
+        self.took_at = self._now()
+        self.unsent = 0
 
     def wake(self) -> None:
         """End a ``wait`` now (an event came, or the stream must end)."""

@@ -66,6 +66,20 @@ def test_a_client_that_keeps_taking_rides_out_a_burst(ticks: Ticks) -> None:
     assert got == list(range(1, 121))
 
 
+def test_a_client_whose_stream_took_a_burst_and_sent_nothing_is_dropped(ticks: Ticks) -> None:
+    """The stream took a whole burst (it came before the stream could take any) and its
+    write never went out: the client is behind by what it took and is dropped once stalled,
+    though nothing more waits for it; one whose write went out is not."""
+    hub = make_hub(ticks)
+    stuck, reader = hub.subscribe(EVERYTHING, None), hub.subscribe(EVERYTHING, None)
+    publish(hub, 40)
+    assert len(stuck.take()) == len(reader.take()) == 40
+    reader.sent()
+    ticks.t = 2.5
+    assert hub.drop_stalled() == 1
+    assert stuck.dropped.is_set() and not reader.dropped.is_set()
+
+
 def test_no_client_falls_further_behind_than_the_buffer(ticks: Ticks) -> None:
     hub = make_hub(ticks)
     reader = hub.subscribe(EVERYTHING, None)
@@ -107,6 +121,7 @@ def test_a_client_stuck_after_the_last_event_is_found_by_the_sweep(ticks: Ticks)
     idle = hub.subscribe(EVERYTHING, None)
     publish(hub, 10)  # the burst ends here: no later offer would notice
     idle.take()
+    idle.sent()  # its stream wrote them
     assert hub.drop_stalled() == 0
     ticks.t = 2.5
     assert hub.drop_stalled() == 1

@@ -85,6 +85,7 @@ async def _stream(hub: Hub, reservation: Reservation, event_filter: EventFilter,
             # Everything already queued goes out as one write; each event's bytes are the
             # hub's, encoded once for every stream.
             yield _Frames(b"".join([event.frame for event in sub.take()]))
+            sub.sent()  # resumed: the write went out (it waits while the client reads nothing)
     finally:
         hub.unsubscribe(sub)
         ending.cancel()

@@ -362,8 +362,9 @@ def _burst(live: LiveServer, admin: httpx.Client, broker: Mosquitto, site_id: in
     body = _read_to_end(stalled, 10.0).decode(errors="replace")
     assert body.startswith("HTTP/1.1 200")
     stalled_ids = [int(line[4:]) for line in body.splitlines() if line.startswith("id: ")]
+    # A prefix: all of it when the stream had taken the whole burst before the client
+    # stopped reading (then it is dropped for what it took and never sent).
     assert stalled_ids and stalled_ids == ids[: len(stalled_ids)], "a consistent prefix"
-    assert len(stalled_ids) < total, "the stalled client must have been dropped"
     assert body.endswith("0\r\n\r\n"), "its stream ended, so a browser would reconnect"
 
     resumed = live.events(params={"readings": 1, "site_id": site_id},
