@@ -201,17 +201,49 @@ def proc_cpu_s(pid: int) -> float:
     return sum(_stat_cpu_s(p) for p in process_tree(pid))
 
 
+def _role(p: int) -> str:
+    """``main``, ``writer`` (the storage writer) or ``worker-PID`` (a site worker)."""
+    argv = Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")
+    return ("writer" if b"sitelink.storage.writer_child" in argv
+            else f"worker-{p}" if b"sitelink.workers.child" in argv else "main")
+
+
 def cpu_by_process(pid: int) -> dict[str, float]:
-    """CPU seconds so far of sitelink's processes by role: ``main``, ``writer`` (the storage
-    writer) and each site worker (``worker-PID``)."""
+    """CPU seconds so far of sitelink's processes by role (``_role``)."""
     found: dict[str, float] = {}
     for p in process_tree(pid):
         with contextlib.suppress(OSError):
-            argv = Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")
-            name = ("writer" if b"sitelink.storage.writer_child" in argv
-                    else f"worker-{p}" if b"sitelink.workers.child" in argv else "main")
+            name = _role(p)
             found[name] = found.get(name, 0.0) + _stat_cpu_s(p)
     return found
+
+
+def cpu_by_thread(pid: int) -> dict[str, float]:
+    """CPU seconds so far of sitelink's live threads by process role and OS thread name
+    (``sitelink.thread_names``: ``paho``, ``site``, ``outbox``, ``clock``, ``worker-N``; the
+    rest ``python``), the site workers together: ``workers/paho``, ``main/python``, ... From
+    ``schedstat`` (nanoseconds): a thread's ``stat`` counts whole ticks, and a few hundred
+    threads each under a tick would all read 0."""
+    found: dict[str, float] = {}
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError):
+            role = _role(p)
+            role = "workers" if role.startswith("worker-") else role
+            for task in Path(f"/proc/{p}/task").iterdir():
+                with contextlib.suppress(OSError):
+                    key = f"{role}/{(task / 'comm').read_text().strip()}"
+                    ns = int((task / "schedstat").read_text().split()[0])
+                    found[key] = found.get(key, 0.0) + ns / 1e9
+    return found
+
+
+def cpu_split(before: dict[str, float], after: dict[str, float], per: float,
+              unit: str = "ms", scale: float = 1000.0, least: float = 0.05) -> str:
+    """What each key of ``after`` spent since ``before``, divided by ``per``, largest first:
+    ``"workers/paho 4.6 ms, ..."`` (keys under ``least`` left out)."""
+    spent = {k: (v - before.get(k, 0.0)) * scale / per for k, v in after.items()}
+    return ", ".join(f"{k} {v:.1f} {unit}" for k, v in sorted(spent.items(), key=lambda i: -i[1])
+                     if v >= least)
 
 
 def proc_rss_bytes(pid: int) -> int:

@@ -28,6 +28,8 @@ from bench.common import (
     Section,
     Server,
     cpu_by_process,
+    cpu_by_thread,
+    cpu_split,
     main_for,
     met,
     proc_cpu_s,
@@ -81,7 +83,7 @@ class Sitelink:
         count = sum(len(s) for s in streams)
         base_id = self.max_reading_id()
         cpu0 = proc_cpu_s(self.server.pid)
-        split0 = cpu_by_process(self.server.pid)
+        split0, threads0 = cpu_by_process(self.server.pid), cpu_by_thread(self.server.pid)
         started = publish_all(port, streams, "sl")
         deadline = time.monotonic() + TIMEOUT_S
         stored = 0
@@ -101,6 +103,8 @@ class Sitelink:
         out.cpu_per_1k.append((cpu1 - cpu0) * 1000 / count)
         split = {k: (v - split0.get(k, 0.0)) * 1000 / count
                  for k, v in cpu_by_process(self.server.pid).items()}
+        out.extra.setdefault("threads", []).append(
+            cpu_split(threads0, cpu_by_thread(self.server.pid), count / 1000))
         out.extra.setdefault("split", []).append(
             ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in sorted(split.items())))
 
@@ -161,6 +165,8 @@ def body(section: Section, count: int = 40_000, rounds: int = 2) -> None:
                          f"(rates of the rounds: {', '.join(rate(r) for r in o.rates)})")
         for split in o.extra.get("split", []):
             section.note(f"{o.name}: CPU per 1,000 messages by process: {split}")
+        for threads in o.extra.get("threads", []):
+            section.note(f"{o.name}: CPU per 1,000 messages by thread: {threads}")
         for problem in o.problems:
             section.note(f"PROBLEM: {problem}")
 

@@ -21,6 +21,8 @@ from typing import Any, Protocol
 import msgspec
 import structlog
 
+from sitelink.thread_names import name_this_thread
+
 log = structlog.get_logger(__name__)
 
 
@@ -118,6 +120,7 @@ class Clock(BaseClock):
         self._thread.join(timeout=2)
 
     def _run(self) -> None:
+        name_this_thread("clock")
         while True:
             with self._lock:
                 while not self._stopped:

@@ -43,6 +43,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from sitelink.actors.mqtt_client import BufferedClient
 from sitelink.actors.mqtt_failures import describe_failure, refused_filters
 from sitelink.actors.mqtt_tls import tls_context
+from sitelink.thread_names import name_this_thread
 
 log = structlog.get_logger(__name__)
 
@@ -286,6 +287,7 @@ class PahoPort:
         attempt: int,
         clean_start: bool | Literal[3],
     ) -> None:
+        name_this_thread("paho")
         try:
             client.connect(
                 config.host, config.port, keepalive=config.keepalive_s, clean_start=clean_start

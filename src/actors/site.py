@@ -19,13 +19,7 @@ from sitelink.actors import lifecycle as lc
 from sitelink.actors.backoff import ConnectRateLimiter, RetryPolicy
 from sitelink.actors.clock import BaseClock, Fired, Target, Timers
 from sitelink.actors.commands import PendingCommands
-from sitelink.actors.device import (
-    DeviceState,
-    SetOfflineAfter,
-    SiteDown,
-    SiteOfflineAfter,
-    SiteUp,
-)
+from sitelink.actors.device import DeviceState, SetOfflineAfter, SiteDown, SiteOfflineAfter, SiteUp
 from sitelink.actors.ingest import DiscoveryWindow, Ingest
 from sitelink.actors.mqtt_port import (
     MessagesReady,
@@ -58,6 +52,7 @@ from sitelink.events import (
     SiteStatusChanged,
 )
 from sitelink.payloads.limits import DEFAULT_MAX_SENSORS
+from sitelink.thread_names import name_this_thread
 
 log = structlog.get_logger(__name__)
 
@@ -116,6 +111,7 @@ class SiteActor(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         structlog.contextvars.bind_contextvars(site=self.spec.code)
+        name_this_thread("site")
         try:
             for state in self.initial_devices:
                 self.devices.spawn(state, site_up=False)

@@ -25,6 +25,7 @@ from sitelink.actors.site_messages import PublishResult
 from sitelink.channel import Frames, frame, spawn
 from sitelink.events import AnyEvent, Event
 from sitelink.settings import Settings
+from sitelink.thread_names import name_this_thread
 from sitelink.workers.frames import (
     Events,
     Hello,
@@ -144,6 +145,7 @@ class WorkerLink:
     # --- the reader thread ---------------------------------------------------------------------
 
     def _read(self, sock: socket.socket) -> None:
+        name_this_thread(f"worker-{self.index}")
         frames = Frames()
         while True:
             try:

@@ -19,6 +19,7 @@ import msgspec
 
 from sitelink.events import URGENT, Event
 from sitelink.storage.writer_buffer import encode_events
+from sitelink.thread_names import name_this_thread
 from sitelink.workers.frames import Events
 
 
@@ -54,6 +55,7 @@ class Outbox:
             self._thread.join(timeout_s)
 
     def _run(self) -> None:
+        name_this_thread("outbox")
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: bool(self._pending) or self._closed)
