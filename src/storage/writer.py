@@ -6,9 +6,8 @@ writer process does, see ``writer_child``).
 - ``submit(events)`` / ``submit_encoded(count, data)`` never block and never raise. Events
   wait, encoded, in a buffer bounded by bytes (``max_buffer_bytes``, see ``writer_buffer``);
   past the bound the oldest are dropped and counted in ``dropped``.
-- A background task flushes every ``flush_interval_s`` (``idle_flush_interval_s`` after a
-  flush of fewer than ``busy_at`` events), or at once when ``eager_flush_at`` events are
-  pending. One flush writes everything pending, ``batch_events`` at a time, each
+- A background task flushes every ``flush_interval_s``, or at once when ``eager_flush_at``
+  events are pending. One flush writes everything pending, ``batch_events`` at a time, each
   batch one transaction (see ``sitelink.storage.apply``), oldest first.
 - What a failed write does depends on why it failed (``database.refuses_row`` /
   ``is_unreachable``):
@@ -66,8 +65,6 @@ class StorageWriter:
         db: Database,
         *,
         flush_interval_s: float = 0.25,
-        idle_flush_interval_s: float | None = None,
-        busy_at: int = 1_000,
         max_buffer_bytes: int = 256 * 2**20,
         eager_flush_at: int = 10_000,
         batch_events: int = 20_000,
@@ -79,9 +76,6 @@ class StorageWriter:
     ) -> None:
         self._db = db
         self._flush_interval_s = flush_interval_s
-        self._idle_flush_interval_s = idle_flush_interval_s or flush_interval_s
-        self._busy_at = busy_at
-        self._busy = False  # the last flush had busy_at events or more
         self._buffer = EventBuffer(max_buffer_bytes)
         self._eager_flush_at = eager_flush_at
         self._batch_events = batch_events
@@ -179,7 +173,6 @@ class StorageWriter:
                 if not self.storage_ok and await self._db.ping():
                     self._up()
                 return
-            self._busy = self._buffer.events >= self._busy_at
             while self._buffer.events:
                 taken = self._buffer.take(self._batch_events)
                 self._in_flight = sum(c.count for c in taken)
@@ -349,7 +342,7 @@ class StorageWriter:
 
     def _delay(self) -> float:
         if not self._failures:
-            return self._flush_interval_s if self._busy else self._idle_flush_interval_s
+            return self._flush_interval_s
         backoff: float = self._flush_interval_s * 2.0**self._failures
         return min(backoff, MAX_RETRY_DELAY_S)
 

@@ -325,26 +325,6 @@ async def test_background_task_flushes_and_prunes(db: Database, site_id: int) ->
     assert values == [1.0, 2.0]  # rh = t_ext / 2 of the new heartbeat; the old ones pruned
 
 
-async def test_an_idle_writer_flushes_less_often_than_a_busy_one(
-    db: Database, site_id: int
-) -> None:
-    """After a flush of fewer than ``busy_at`` events the next comes after the idle interval;
-    after a larger one, after the busy interval (the policy, read by the flushing task)."""
-    writer = StorageWriter(db, flush_interval_s=3600, idle_flush_interval_s=7200, busy_at=3,
-                           retention_days=None)
-    await writer.start()
-    try:
-        assert writer._delay() == 7200  # nothing flushed yet: idle
-        writer.submit([heartbeat(site_id, f"SN{n}", T0 + n, 1.0) for n in range(3)])
-        await writer.flush()
-        assert writer._delay() == 3600
-        writer.submit([heartbeat(site_id, "SN1", T0 + 9, 1.0)])
-        await writer.flush()
-        assert writer._delay() == 7200
-    finally:
-        await writer.close()
-
-
 async def test_first_flush_of_a_large_fleet(
     db: Database, writer: StorageWriter, site_id: int
 ) -> None:
