@@ -37,11 +37,6 @@ from sitelink.storage.writer_frames import (
     frame,
 )
 
-# A flush a second, not four: at an idle fleet's pace a flush is mostly its transaction (the
-# process at 500 x 20: 4.6 -> 3.9 % of a core); a busy writer flushes at once when
-# ``eager_flush_at`` events wait. What the API reads from storage lags by up to a second.
-FLUSH_INTERVAL_S = 1.0
-
 
 def main(fd: int) -> None:
     """The child: ``python -m sitelink.storage.writer_child FD``."""
@@ -80,8 +75,7 @@ class _Child:
         db = await open_database(s)
         self.writer = StorageWriter(
             db, retention_days=s.readings_retention_days, max_sensors=s.max_sensors_per_device,
-            max_buffer_bytes=s.storage_buffer_mb * 2**20, flush_timeout_s=4 * s.db_timeout_s,
-            flush_interval_s=FLUSH_INTERVAL_S)
+            max_buffer_bytes=s.storage_buffer_mb * 2**20, flush_timeout_s=4 * s.db_timeout_s)
         await self.writer.start()
         loop = asyncio.get_running_loop()
         loop.add_reader(self.sock.fileno(), self.read)
