@@ -101,12 +101,10 @@ class Sitelink:
             return
         out.rates.append(count / (done - started))
         out.cpu_per_1k.append((cpu1 - cpu0) * 1000 / count)
-        split = {k: (v - split0.get(k, 0.0)) * 1000 / count
-                 for k, v in cpu_by_process(self.server.pid).items()}
         out.extra.setdefault("threads", []).append(
             cpu_split(threads0, cpu_by_thread(self.server.pid), count / 1000))
         out.extra.setdefault("split", []).append(
-            ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in sorted(split.items())))
+            cpu_split(split0, cpu_by_process(self.server.pid), count / 1000))
 
 
 def run_node_red(red: nodered.NodeRed, port: int, streams: list[list[bytes]],
