@@ -18,7 +18,7 @@ async def _setup(db: Database) -> tuple[int, int, int]:
     site = await create_site(db, NewSite(name="Site 1", code="s1", broker_host="h",
                                          labels={"region": "puglia"}))
     channel = await alert_config.create_channel(db, {
-        "name": "hook", "kind": ChannelKind.WEBHOOK, "url": "https://u:pw@example.com/h?k=1",
+        "name": "hook", "kind": ChannelKind.WEBHOOK, "url": "https://u:long-password@example.com/h?k=1",
         "secret": "s3cret", "is_enabled": True})
     rule = await alert_config.create_rule(db, {
         "name": "down", "kind": RuleKind.SITE_DOWN, "site_id": None, "labels": {"region": "puglia"},
@@ -40,12 +40,12 @@ async def test_channel_secrets_are_encrypted_and_never_shown(db: Database) -> No
     _, channel_id, _ = await _setup(db)
     row = await AlertChannel.select().where(AlertChannel.id == channel_id).first()
     assert row is not None
-    assert "pw" not in row["url_encrypted"] and "s3cret" not in str(row)
+    assert "long-password" not in row["url_encrypted"] and "s3cret" not in str(row)
     shown = await alert_config.get_channel(db, channel_id)
     assert shown.url == "https://example.com/h" and shown.has_secret
     target = await alert_config.get_target(db, channel_id)
-    assert target.url == "https://u:pw@example.com/h?k=1" and target.secret == "s3cret"
-    assert "pw" not in repr(target)
+    assert target.url == "https://u:long-password@example.com/h?k=1" and target.secret == "s3cret"
+    assert "long-password" not in repr(target)
 
 
 async def test_transition_writes_one_notification_and_claims_are_exclusive(db: Database) -> None:
