@@ -306,15 +306,16 @@ async def test_prune_readings(db: Database, writer: StorageWriter, site_id: int)
 
 
 async def test_background_task_flushes_and_prunes(db: Database, site_id: int) -> None:
-    """Started with a retention, the task flushes by itself, then prunes old readings."""
+    """Started with a retention, the task flushes by itself, then prunes old readings.
+    The submit wakes it (``eager_flush_at``): no timer of the writer is waited for."""
     now = time.time()
-    writer = StorageWriter(db, flush_interval_s=0.01, retention_days=30)
+    writer = StorageWriter(db, flush_interval_s=3600.0, eager_flush_at=2, retention_days=30)
     await writer.start()
     try:
         writer.submit([heartbeat(site_id, "SN1", now - 86400 * 31, 1.0)])
         writer.submit([heartbeat(site_id, "SN1", now, 2.0)])
         values: list[float] = []
-        for _ in range(500):  # the task runs on real time: poll, at most 5 s
+        for _ in range(500):  # the task's database work is in its own task: poll, at most 5 s
             await asyncio.sleep(0.01)
             rows = await Reading.select(Reading.value).order_by(Reading.value)
             values = [r["value"] for r in rows]
