@@ -42,7 +42,7 @@ from sitelink.events import DeviceDiscovered, DeviceKey, Event
 from sitelink.settings import Settings
 from sitelink.storage import writer_life as life
 from sitelink.storage.apply import IdMaps
-from sitelink.storage.writer_buffer import encode_events
+from sitelink.storage.writer_buffer import encode_events, has_news
 from sitelink.storage.writer_frames import (
     Close,
     Closed,
@@ -233,7 +233,8 @@ class RemoteWriter:
         if not self.running or len(self._outbox) > self._max_outbox_bytes:
             self._dropped_here += len(events)
             return
-        self._send(frame(Submit(len(events), msgspec.Raw(encode_events(events)))), len(events))
+        self._send(frame(Submit(len(events), msgspec.Raw(encode_events(events)),
+                                has_news(events))), len(events))
 
     async def ensure_devices(self, discovered: Sequence[DeviceDiscovered]) -> dict[DeviceKey, int]:
         """Database ids of the discovered devices, created now by the child if missing."""

@@ -6,9 +6,13 @@ writer process does, see ``writer_child``).
 - ``submit(events)`` / ``submit_encoded(count, data)`` never block and never raise. Events
   wait, encoded, in a buffer bounded by bytes (``max_buffer_bytes``, see ``writer_buffer``);
   past the bound the oldest are dropped and counted in ``dropped``.
-- A background task flushes every ``flush_interval_s``, or at once when ``eager_flush_at``
-  events are pending. One flush writes everything pending, ``batch_events`` at a time, each
-  batch one transaction (see ``sitelink.storage.apply``), oldest first.
+- A background task flushes ``flush_interval_s`` after the last flush when news is pending
+  (``writer_buffer.has_news``: a status, a connection event, a command's outcome…) or the
+  last flush was busy (``busy_at`` events or more: a stream's tail is not held back), else
+  after ``routine_flush_s`` (a quiet trickle of heartbeats and traffic: fewer wake-ups),
+  and at once when ``eager_flush_at`` events are pending. One flush writes everything
+  pending, ``batch_events`` at a time, each batch one transaction (see
+  ``sitelink.storage.apply``), oldest first.
 - What a failed write does depends on why it failed (``database.refuses_row`` /
   ``is_unreachable``):
 
@@ -47,7 +51,7 @@ from sitelink.storage.batch import DeviceSeen, coalesce
 from sitelink.storage.database import Database, is_unreachable, refuses_row
 from sitelink.storage.fencing import sort_out
 from sitelink.storage.tables import Reading
-from sitelink.storage.writer_buffer import Chunk, EventBuffer, encode_events
+from sitelink.storage.writer_buffer import Chunk, EventBuffer, encode_events, has_news
 
 log = structlog.get_logger(__name__)
 
@@ -65,6 +69,8 @@ class StorageWriter:
         db: Database,
         *,
         flush_interval_s: float = 0.25,
+        routine_flush_s: float = 1.0,
+        busy_at: int = 1_000,
         max_buffer_bytes: int = 256 * 2**20,
         eager_flush_at: int = 10_000,
         batch_events: int = 20_000,
@@ -76,6 +82,8 @@ class StorageWriter:
     ) -> None:
         self._db = db
         self._flush_interval_s = flush_interval_s
+        self._routine_flush_s = max(routine_flush_s, flush_interval_s)
+        self._busy_at = busy_at
         self._buffer = EventBuffer(max_buffer_bytes)
         self._eager_flush_at = eager_flush_at
         self._batch_events = batch_events
@@ -88,6 +96,10 @@ class StorageWriter:
         self._failures = 0
         self._lock = asyncio.Lock()  # one database writer at a time: flush, ensure, prune
         self._wake = asyncio.Event()
+        self._news = False  # pending events hold news (flush after flush_interval_s)
+        self._eager = False  # eager_flush_at events are pending (flush now)
+        self._busy = False  # the last flush took busy_at events or more
+        self._flushed_at = 0.0  # loop time of the last flush
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._next_prune_at = 0.0
@@ -126,13 +138,18 @@ class StorageWriter:
     def submit(self, events: Sequence[Event]) -> None:
         """Queue events for the next flush. Never blocks, never raises; loop thread only."""
         if events:
-            self.submit_encoded(len(events), encode_events(events))
+            self.submit_encoded(len(events), encode_events(events), news=has_news(events))
 
-    def submit_encoded(self, count: int, data: bytes) -> None:
-        """Queue ``count`` events already encoded (``writer_buffer.encode_events``)."""
+    def submit_encoded(self, count: int, data: bytes, *, news: bool = True) -> None:
+        """Queue ``count`` events already encoded (``writer_buffer.encode_events``);
+        ``news``: whether they hold any (``writer_buffer.has_news``)."""
         self._buffer.add(count, data)
         if len(self._buffer) >= self._eager_flush_at and self.storage_ok:
+            self._eager = True
             self._wake.set()
+        elif news and not self._news:
+            self._news = True
+            self._wake.set()  # the task waits for the routine flush: it now waits less
 
     def device_id(self, key: DeviceKey) -> int | None:
         """The cached database id of a device, if known."""
@@ -327,24 +344,26 @@ class StorageWriter:
             log.error("storage_writer_closed_with_pending", events=self.lag)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._flushed_at = loop.time()
         while not self._closing:
-            try:
-                async with asyncio.timeout(self._delay()):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
-            self._wake.clear()
-            if self._closing:
-                return
+            wait = self._flushed_at + self._delay() - loop.time()
+            if wait > 0 and not self._eager:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await self._wake.wait()
+                continue  # woken (news, eager, closing) or due: see again what is due
+            self._eager = self._news = False  # this flush takes every pending event
+            self._busy = self.lag >= self._busy_at
             await self.flush()
+            self._flushed_at = loop.time()
             if self.storage_ok:
                 await self._maybe_prune()
 
     def _delay(self) -> float:
-        if not self._failures:
-            return self._flush_interval_s
-        backoff: float = self._flush_interval_s * 2.0**self._failures
-        return min(backoff, MAX_RETRY_DELAY_S)
+        return flush_delay(self._flush_interval_s, self._routine_flush_s, failures=self._failures,
+                           soon=self._news or self._busy)
 
     async def _maybe_prune(self) -> None:
         if self._retention is None or time.monotonic() < self._next_prune_at:
@@ -357,6 +376,14 @@ class StorageWriter:
             return
         if deleted:
             log.info("storage_readings_pruned", deleted=deleted)
+
+
+def flush_delay(interval_s: float, routine_s: float, *, failures: int, soon: bool) -> float:
+    """Seconds from one flush to the next: backing off after failed ones, ``interval_s``
+    when it should be soon (news pending, or busy), else ``routine_s``."""
+    if failures:
+        return min(interval_s * 2.0**failures, MAX_RETRY_DELAY_S)
+    return interval_s if soon else routine_s
 
 
 def _consume(task: asyncio.Task[Any]) -> None:

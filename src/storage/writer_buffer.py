@@ -21,11 +21,22 @@ from collections.abc import Sequence
 
 import msgspec
 
-from sitelink.events import AnyEvent, Event
+from sitelink.events import AnyEvent, DeviceHeartbeat, Event, LeaseFence, SiteTraffic
 
 RAW_MAX_BYTES = 1 << 20
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(list[AnyEvent])
+
+
+# What only refreshes latest values, appends readings and adds to counters: it may wait for
+# the writer's routine flush. Any other event (a status, a connection event, an availability
+# change, a discovery, a command's outcome) is news that a client may ask the database about
+# at once (the dashboard refetches a second after the live event): it is flushed sooner.
+ROUTINE: frozenset[type[Event]] = frozenset({DeviceHeartbeat, SiteTraffic, LeaseFence})
+
+
+def has_news(events: Sequence[Event]) -> bool:
+    return any(type(event) not in ROUTINE for event in events)
 
 
 def encode_events(events: Sequence[Event]) -> bytes:

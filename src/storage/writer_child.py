@@ -111,8 +111,8 @@ class _Child:
     def handle(self, messages: list[ToChild]) -> None:
         for message in messages:
             match message:
-                case Submit(count=count, events=events):
-                    self.writer.submit_encoded(count, bytes(events))
+                case Submit(count=count, events=events, news=news):
+                    self.writer.submit_encoded(count, bytes(events), news=news)
                 case Ensure():
                     asyncio.get_running_loop().create_task(self.ensure(message))
                 case Forget(device=key):

@@ -12,10 +12,12 @@ from sitelink.events import DeviceDiscovered, DeviceKey
 
 class Submit(msgspec.Struct, tag=True, array_like=True):
     """``count`` events, encoded once by the parent as a msgpack list of ``AnyEvent``; the
-    child keeps them encoded until it writes them (``writer_buffer``)."""
+    child keeps them encoded until it writes them (``writer_buffer``); ``news``: whether
+    they hold any (``writer_buffer.has_news``)."""
 
     count: int
     events: msgspec.Raw
+    news: bool = True
 
 
 class Ensure(msgspec.Struct, tag=True, array_like=True):

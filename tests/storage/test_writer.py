@@ -29,7 +29,7 @@ from sitelink.storage.history import list_connection_events
 from sitelink.storage.sensors import SensorRecord, readings, sensor_record
 from sitelink.storage.sites import NewSite, create_site, get_site
 from sitelink.storage.tables import Device, Reading, Sensor
-from sitelink.storage.writer import StorageWriter
+from sitelink.storage.writer import StorageWriter, flush_delay
 
 T0 = 1_700_000_000.0
 
@@ -305,25 +305,103 @@ async def test_prune_readings(db: Database, writer: StorageWriter, site_id: int)
     assert await Reading.count() == 60
 
 
+class Calls:
+    """Counts the calls of one of the writer's coroutine methods, started and returned."""
+
+    def __init__(self, writer: StorageWriter, method: str) -> None:
+        self.started = self.returned = 0
+        self._returned = asyncio.Event()
+        original = getattr(writer, method)
+
+        async def counted(*args: object) -> object:
+            self.started += 1
+            result = await original(*args)
+            self.returned += 1
+            self._returned.set()
+            return result
+
+        setattr(writer, method, counted)
+
+    async def returned_times(self, n: int) -> None:
+        async with asyncio.timeout(10):
+            while self.returned < n:
+                self._returned.clear()
+                await self._returned.wait()
+
+
 async def test_background_task_flushes_and_prunes(db: Database, site_id: int) -> None:
     """Started with a retention, the task flushes by itself, then prunes old readings.
     The submit wakes it (``eager_flush_at``): no timer of the writer is waited for."""
     now = time.time()
     writer = StorageWriter(db, flush_interval_s=3600.0, eager_flush_at=2, retention_days=30)
+    prunes = Calls(writer, "prune_readings")
     await writer.start()
     try:
         writer.submit([heartbeat(site_id, "SN1", now - 86400 * 31, 1.0)])
         writer.submit([heartbeat(site_id, "SN1", now, 2.0)])
-        values: list[float] = []
-        for _ in range(500):  # the task's database work is in its own task: poll, at most 5 s
-            await asyncio.sleep(0.01)
-            rows = await Reading.select(Reading.value).order_by(Reading.value)
-            values = [r["value"] for r in rows]
-            if writer.lag == 0 and values == [1.0, 2.0]:
-                break
+        await prunes.returned_times(1)
+        assert writer.lag == 0
     finally:
         await writer.close()
-    assert values == [1.0, 2.0]  # rh = t_ext / 2 of the new heartbeat; the old ones pruned
+    rows = await Reading.select(Reading.value).order_by(Reading.value)
+    # rh = t_ext / 2 of the new heartbeat; the old ones pruned
+    assert [r["value"] for r in rows] == [1.0, 2.0]
+
+
+async def settle() -> None:
+    for _ in range(50):
+        await asyncio.sleep(0)
+
+
+async def test_heartbeats_wait_for_the_routine_flush_and_news_is_flushed_sooner(
+        db: Database, site_id: int) -> None:
+    """Heartbeats and traffic alone wait for ``routine_flush_s``; an event that is news (a
+    connection event here) brings the flush forward to ``flush_interval_s`` after the last
+    one, and that flush takes the heartbeats that waited as well."""
+    writer = StorageWriter(db, flush_interval_s=0.0, routine_flush_s=3600.0,
+                           retention_days=None)
+    flushes = Calls(writer, "flush")
+    await writer.start()
+    try:
+        writer.submit([heartbeat(site_id, "SN1", T0, 1.0),
+                       SiteTraffic(site_id=site_id, received=1, rejected=0, last_message_at=T0)])
+        await settle()
+        assert flushes.started == 0, "routine events alone wait for the routine flush"
+        writer.submit([ConnectionEventOccurred(site_id=site_id, kind="connected", reason="",
+                                               at=T0 + 1)])
+        await flushes.returned_times(1)
+        assert writer.lag == 0
+        assert await Reading.count() == 2
+        assert [e.kind for e in await list_connection_events(db, site_id)] == ["connected"]
+    finally:
+        await writer.close()
+
+
+def test_when_the_next_flush_is_due() -> None:
+    """``flush_interval_s`` when news is pending or the last flush was busy, the routine
+    flush's interval otherwise, and a backoff (capped) after failed flushes."""
+    assert flush_delay(0.25, 1.0, failures=0, soon=True) == 0.25
+    assert flush_delay(0.25, 1.0, failures=0, soon=False) == 1.0
+    assert [flush_delay(0.25, 1.0, failures=n, soon=False) for n in (1, 2, 3, 9)] == [
+        0.5, 1.0, 2.0, 2.0]
+
+
+async def test_a_busy_flush_keeps_the_next_one_soon(db: Database, site_id: int) -> None:
+    """A flush that took ``busy_at`` events or more (an eager one here) makes the next flush
+    due at ``flush_interval_s`` (a stream's tail is not held back); after it, nothing is
+    pending and the writer is quiet again."""
+    writer = StorageWriter(db, flush_interval_s=3600.0, routine_flush_s=7200.0, busy_at=3,
+                           eager_flush_at=3, retention_days=None)
+    flushes = Calls(writer, "flush")
+    await writer.start()
+    try:
+        assert writer._delay() == 7200.0
+        writer.submit([heartbeat(site_id, "SN1", T0 + n, 1.0) for n in range(3)])
+        await flushes.returned_times(1)
+        assert writer._delay() == 3600.0
+    finally:
+        await writer.close()
+    assert await Reading.count() == 6
 
 
 async def test_first_flush_of_a_large_fleet(
