@@ -31,6 +31,8 @@ writer process does, see ``writer_child``).
 - ``ensure_devices`` creates device rows at once, for the bridge, which needs database ids
   before it announces ``device.discovered``.
 - Readings older than ``retention_days`` are pruned every ``prune_every_s``.
+- On SQLite, the write-ahead log is copied into the database file on a thread of its own
+  (``writer_timing.Checkpoints``), not by the commits of a flush.
 """
 
 from __future__ import annotations
@@ -52,11 +54,11 @@ from sitelink.storage.database import Database, is_unreachable, refuses_row
 from sitelink.storage.fencing import sort_out
 from sitelink.storage.tables import Reading
 from sitelink.storage.writer_buffer import Chunk, EventBuffer, encode_events, has_news
+from sitelink.storage.writer_timing import Checkpoints, flush_delay
 
 log = structlog.get_logger(__name__)
 
 PRUNE_CHUNK = 10_000
-MAX_RETRY_DELAY_S = 2.0
 SET_ASIDE_LOGGED_MAX = 100  # per process: a flood of bad rows is counted, not logged
 _T = TypeVar("_T")
 
@@ -100,6 +102,7 @@ class StorageWriter:
         self._eager = False  # eager_flush_at events are pending (flush now)
         self._busy = False  # the last flush took busy_at events or more
         self._flushed_at = 0.0  # loop time of the last flush
+        self._checkpoints = Checkpoints(db)
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._next_prune_at = 0.0
@@ -336,6 +339,7 @@ class StorageWriter:
         if self._task is not None:
             await self._task
             self._task = None
+        await self._checkpoints.close()
         for _ in range(self._max_attempts):
             if not self.lag:
                 return
@@ -358,6 +362,7 @@ class StorageWriter:
             self._busy = self.lag >= self._busy_at
             await self.flush()
             self._flushed_at = loop.time()
+            self._checkpoints.after_flush(self.readings_written)
             if self.storage_ok:
                 await self._maybe_prune()
 
@@ -376,14 +381,6 @@ class StorageWriter:
             return
         if deleted:
             log.info("storage_readings_pruned", deleted=deleted)
-
-
-def flush_delay(interval_s: float, routine_s: float, *, failures: int, soon: bool) -> float:
-    """Seconds from one flush to the next: backing off after failed ones, ``interval_s``
-    when it should be soon (news pending, or busy), else ``routine_s``."""
-    if failures:
-        return min(interval_s * 2.0**failures, MAX_RETRY_DELAY_S)
-    return interval_s if soon else routine_s
 
 
 def _consume(task: asyncio.Task[Any]) -> None:

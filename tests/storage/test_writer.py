@@ -29,7 +29,8 @@ from sitelink.storage.history import list_connection_events
 from sitelink.storage.sensors import SensorRecord, readings, sensor_record
 from sitelink.storage.sites import NewSite, create_site, get_site
 from sitelink.storage.tables import Device, Reading, Sensor
-from sitelink.storage.writer import StorageWriter, flush_delay
+from sitelink.storage.writer import StorageWriter
+from sitelink.storage.writer_timing import CHECKPOINT_READINGS, flush_delay
 
 T0 = 1_700_000_000.0
 
@@ -306,12 +307,13 @@ async def test_prune_readings(db: Database, writer: StorageWriter, site_id: int)
 
 
 class Calls:
-    """Counts the calls of one of the writer's coroutine methods, started and returned."""
+    """Counts the calls of a coroutine method (of the writer, of the database), started and
+    returned."""
 
-    def __init__(self, writer: StorageWriter, method: str) -> None:
+    def __init__(self, owner: object, method: str) -> None:
         self.started = self.returned = 0
         self._returned = asyncio.Event()
-        original = getattr(writer, method)
+        original = getattr(owner, method)
 
         async def counted(*args: object) -> object:
             self.started += 1
@@ -320,7 +322,7 @@ class Calls:
             self._returned.set()
             return result
 
-        setattr(writer, method, counted)
+        setattr(owner, method, counted)
 
     async def returned_times(self, n: int) -> None:
         async with asyncio.timeout(10):
@@ -402,6 +404,27 @@ async def test_a_busy_flush_keeps_the_next_one_soon(db: Database, site_id: int) 
     finally:
         await writer.close()
     assert await Reading.count() == 6
+
+
+async def test_the_log_is_checkpointed_after_many_readings_not_after_each_flush(
+        db: Database, site_id: int) -> None:
+    """A flush that wrote CHECKPOINT_READINGS readings starts a checkpoint (on SQLite, on a
+    thread of its own); a small flush after it does not."""
+    writer = StorageWriter(db, flush_interval_s=3600.0, eager_flush_at=10, retention_days=None)
+    checkpoints = Calls(db, "checkpoint")
+    flushes = Calls(writer, "flush")
+    await writer.start()
+    try:
+        writer.submit([heartbeat(site_id, f"SN{n % 50}", T0 + n, 1.0)
+                       for n in range(CHECKPOINT_READINGS // 2)])  # two sensors each
+        await checkpoints.returned_times(1)
+        writer.submit([heartbeat(site_id, "SN1", T0 + n, 1.0) for n in range(10)])
+        await flushes.returned_times(2)
+        await settle()
+        assert checkpoints.started == 1
+    finally:
+        await writer.close()
+    assert await Reading.count() == CHECKPOINT_READINGS + 20
 
 
 async def test_first_flush_of_a_large_fleet(
