@@ -45,6 +45,7 @@ from sitelink.api.headers import add_security_headers
 from sitelink.api.limits import SMALL_BODY, check_json_depth
 from sitelink.api.openapi import document_errors
 from sitelink.api.ratelimit import FailureLimiter
+from sitelink.api.stream_access import RECHECK_S, StreamAccess
 from sitelink.runtime import Runtime
 from sitelink.settings import Settings
 from sitelink.site_host import PortFactory
@@ -71,10 +72,11 @@ def web_dir(settings: Settings) -> Path | None:
 
 def create_app(settings: Settings, *, clock: BaseClock | None = None,
                port_factory: PortFactory | None = None,
-               sse_keepalive_s: float = KEEPALIVE_S,
+               sse_keepalive_s: float = KEEPALIVE_S, sse_recheck_s: float = RECHECK_S,
                auth_clock: Callable[[], float] = time.monotonic) -> Litestar:
     """The app and its (not yet started) runtime. ``sse_keepalive_s``: how often an idle
-    event stream gets a comment line (API.md: at least every 15 s; tests use less).
+    event stream gets a comment line (API.md: at least every 15 s; tests use less);
+    ``sse_recheck_s``: how often an open stream's credential is checked again.
     ``auth_clock``: monotonic seconds for the failed-authentication window (tests move it)."""
     runtime = Runtime(settings, clock=clock, port_factory=port_factory)
 
@@ -122,6 +124,7 @@ def create_app(settings: Settings, *, clock: BaseClock | None = None,
     app.state.runtime = runtime
     app.state.shutting_down = runtime.shutting_down
     app.state.sse_keepalive_s = sse_keepalive_s
+    app.state.stream_access = StreamAccess(sse_recheck_s)
     app.state.clients = ClientView(settings)
     app.state.auth_failures = FailureLimiter(
         limit=settings.auth_failures_max, window_s=settings.auth_failures_window_s,

@@ -113,15 +113,25 @@ async def identify(connection: ASGIConnection[Any, Any, Any, Any], token: str) -
     return identity
 
 
+async def still_works(connection: ASGIConnection[Any, Any, Any, Any],
+                      credential: Credential) -> bool:
+    """Whether a credential accepted before is still accepted (an open event stream asks);
+    a session is not touched by the question."""
+    kind, secret = credential
+    if kind == "bearer":
+        return await identify(connection, secret) is not None
+    return await _session(connection, secret, touch=False) is not None
+
+
 async def _session(connection: ASGIConnection[Any, Any, Any, Any],
-                   session_id: str) -> Identity | None:
+                   session_id: str, *, touch: bool = True) -> Identity | None:
     """The identity of a session, looked up every time; while the database is unreachable,
-    the identity this process last saw for it."""
+    the identity this process last saw for it. ``touch``: the use moves its idle deadline."""
     runtime = connection.app.state.runtime
     key = "session:" + hash_token(session_id)
     try:
         identity = await session_identity(runtime.db, session_id, now=datetime.now(UTC),
-                                          idle_s=runtime.settings.session_idle_s)
+                                          idle_s=runtime.settings.session_idle_s, touch=touch)
     except Exception as exc:
         known = _known.get(key)
         if known is not None and is_unreachable(exc):

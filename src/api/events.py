@@ -1,8 +1,9 @@
 """``GET /api/v1/events``: the live event stream (Server-Sent Events).
 
 Each stream is a bounded subscriber of the hub. It ends when the client goes away, when
-the client is too slow (the hub drops it; the browser reconnects with Last-Event-ID), or
-when the server shuts down (uvicorn would otherwise wait for open streams forever).
+the client is too slow (the hub drops it; the browser reconnects with Last-Event-ID), when
+the credential that opened it stops working (logout, revocation, expiry: ``stream_access``),
+or when the server shuts down (uvicorn would otherwise wait for open streams forever).
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from litestar import Request, get
+from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from sitelink.api.auth import presented_credential
+from sitelink.api.stream_access import StreamAccess
 from sitelink.errors import ValidationError
 from sitelink.fanout import EventFilter, Hub, Reservation
 from sitelink.runtime import Runtime
@@ -55,20 +59,37 @@ async def events(
     reservation = runtime.hub.reserve()
     keepalive_s = request.app.state.get("sse_keepalive_s", KEEPALIVE_S)
     stream = _stream(runtime.hub, reservation, event_filter, resume, runtime.shutting_down,
-                     keepalive_s)
+                     keepalive_s, _Access(request, request.app.state.stream_access))
     # A client gone before the first byte never starts the generator, so its ``finally``
     # never runs: the slot then comes back when the generator is dropped.
     weakref.finalize(stream, reservation.release)
     return ServerSentEvent(stream)
 
 
+class _Access:
+    """Who opened the stream, to check again while it lasts (``StreamAccess.lasts``)."""
+
+    def __init__(self, connection: ASGIConnection[Any, Any, Any, Any],
+                 access: StreamAccess) -> None:
+        self.connection = connection
+        self.access = access
+        self.credential = presented_credential(connection)
+
+    async def lasts(self) -> None:
+        if self.credential is None:  # not a route that lets anyone in: nothing to recheck
+            await asyncio.Event().wait()
+        else:
+            await self.access.lasts(self.connection, self.credential)
+
+
 async def _stream(hub: Hub, reservation: Reservation, event_filter: EventFilter,
-                  resume: int | None, shutting_down: asyncio.Event, keepalive_s: float
-                  ) -> AsyncIterator[ServerSentEventMessage]:
+                  resume: int | None, shutting_down: asyncio.Event, keepalive_s: float,
+                  access: _Access) -> AsyncIterator[ServerSentEventMessage]:
     # Subscribed here, not in the handler: a subscription made outside the generator would
     # never be released by a client that is gone before the first byte.
     sub = hub.subscribe(event_filter, resume, reservation)
-    ending = asyncio.ensure_future(_first(sub.dropped, shutting_down))
+    allowed = asyncio.ensure_future(access.lasts())
+    ending = asyncio.ensure_future(_first(sub.dropped, shutting_down, until=allowed))
     ending.add_done_callback(lambda _: sub.wake())
     try:
         # data=None: Litestar's default data "" would add a "data:" line, and a browser
@@ -89,6 +110,7 @@ async def _stream(hub: Hub, reservation: Reservation, event_filter: EventFilter,
     finally:
         hub.unsubscribe(sub)
         ending.cancel()
+        allowed.cancel()
 
 
 class _Frames(ServerSentEventMessage):
@@ -102,10 +124,11 @@ class _Frames(ServerSentEventMessage):
         return self.frames
 
 
-async def _first(*flags: asyncio.Event) -> Any:
-    waits = [asyncio.ensure_future(f.wait()) for f in flags]
+async def _first(*flags: asyncio.Event, until: asyncio.Future[None]) -> Any:
+    """Returns when a flag is set or ``until`` is done (which it leaves running)."""
+    waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(f.wait()) for f in flags]
     try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([*waits, until], return_when=asyncio.FIRST_COMPLETED)
     finally:
         for w in waits:
             w.cancel()

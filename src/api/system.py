@@ -119,6 +119,7 @@ async def logout(request: Request[Any, Any, Any],
     session_id = request.cookies.get(COOKIE)
     if session_id:
         await session_store.end_session(runtime.db, session_id)
+        request.app.state.stream_access.recheck(("session", session_id))  # its streams end
     clients: ClientView = request.app.state.clients
     return Response(LoggedOut(success=True),
                     cookies=[Cookie(key=COOKIE, value="", max_age=0, path="/", httponly=True,

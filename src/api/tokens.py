@@ -68,4 +68,5 @@ class TokenController(Controller):
         await token_store.revoke_token(runtime.db, name)
         # Identities are cached for a few seconds: a revoked token must stop working now.
         forget_cached_identities()
+        request.app.state.stream_access.recheck()  # its streams, and its sessions' streams, end
         await record(request, "token.revoke", target=name, detail={})

@@ -37,9 +37,10 @@ async def create_session(db: Database, token: str, *, now: datetime, max_age_s: 
 
 
 async def session_identity(db: Database, session_id: str, *, now: datetime,
-                           idle_s: int) -> Identity | None:
+                           idle_s: int, touch: bool = True) -> Identity | None:
     """Who the session belongs to, or None when it is unknown, expired, idle for longer than
-    ``idle_s``, or its token is revoked. A valid session's idle deadline moves to ``now``."""
+    ``idle_s``, or its token is revoked. A valid session's idle deadline moves to ``now``
+    (unless not ``touch``: the question is not a use)."""
     session = await WebSession.select(
         WebSession.id, WebSession.token_hash, WebSession.expires_at, WebSession.last_seen_at,
     ).where(WebSession.session_hash == hash_token(session_id)).first()
@@ -52,7 +53,7 @@ async def session_identity(db: Database, session_id: str, *, now: datetime,
     ).first()
     if token is None:
         return None
-    if now - session["last_seen_at"] >= LAST_SEEN_RESOLUTION:
+    if touch and now - session["last_seen_at"] >= LAST_SEEN_RESOLUTION:
         await WebSession.update({WebSession.last_seen_at: now}).where(
             WebSession.id == session["id"])
     return Identity(token["name"], token["role"])

@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from api.security.conftest import browser
-from integration.live import ADMIN_TOKEN, LiveServer, running_server
+from integration.live import ADMIN_TOKEN, EventStream, LiveServer, running_server
 from sitelink.storage import sessions as session_store
 from sitelink.storage import tokens as token_store
 from sitelink.storage.tables import WebSession
@@ -82,6 +83,81 @@ def test_session_expires_and_times_out_when_idle(server: LiveServer) -> None:
     assert who(t0 + timedelta(seconds=3600), idle_s=100_000) is None  # expired
     assert server.call(session_store.sweep_sessions(
         db, now=t0 + timedelta(seconds=3600), idle_s=600)) >= 1
+
+
+def test_a_streams_recheck_does_not_count_as_using_the_session(server: LiveServer) -> None:
+    """The check an open event stream makes (``touch=False``) leaves the idle deadline where
+    the last real use put it: an open dashboard alone does not keep a session alive."""
+    db = server.runtime.db
+    t0 = datetime(2030, 1, 1, tzinfo=UTC)
+    sid = server.call(session_store.create_session(db, server.token("session-stream-check"),
+                                                   now=t0, max_age_s=3600))
+
+    def who(at: datetime, *, touch: bool) -> object:
+        return server.call(session_store.session_identity(
+            db, sid, now=at, idle_s=600, touch=touch))
+
+    assert who(t0 + timedelta(seconds=500), touch=False) is not None
+    assert who(t0 + timedelta(seconds=700), touch=False) is None  # idle since t0
+
+
+def _session_stream(server: LiveServer, client: httpx.Client) -> EventStream:
+    """An event stream opened with the browser's session cookie only (no bearer token)."""
+    stream = EventStream(server.base_url, token=None,
+                         headers={"Cookie": f"sitelink_session={_cookie(client.cookies)}"})
+    stream.open()
+    assert stream.status_code == 200, stream.body
+    return stream
+
+
+def test_logout_ends_the_sessions_open_event_streams_at_once(server: LiveServer) -> None:
+    """Logging out ends the streams that session opened, now (not at the next recheck, 30 s
+    away here); another session's stream goes on."""
+    leaving, staying = browser(server, ADMIN_TOKEN), browser(server, ADMIN_TOKEN)
+    ended, other = _session_stream(server, leaving), _session_stream(server, staying)
+    try:
+        assert leaving.delete("/api/v1/auth/session").status_code == 200
+        assert ended.wait(lambda: ended.ended, 5), "the logged-out session's stream goes on"
+        assert not other.ended
+    finally:
+        ended.close()
+        other.close()
+
+
+def test_revoking_a_token_ends_its_event_streams_and_its_sessions_streams(
+        server: LiveServer) -> None:
+    """``DELETE /api/v1/tokens/{name}`` ends, now, the streams opened with that token and
+    with sessions logged in with it; a stream of another token goes on."""
+    token = server.token("stream-revoked", "viewer")
+    bearer = server.events(token=token)
+    session = _session_stream(server, browser(server, token))
+    other = server.events()
+    try:
+        assert server.admin().delete("/api/v1/tokens/stream-revoked").status_code == 204
+        assert bearer.wait(lambda: bearer.ended, 5), "the revoked token's stream goes on"
+        assert session.wait(lambda: session.ended, 5), "its session's stream goes on"
+        assert not other.ended
+    finally:
+        for stream in (bearer, session, other):
+            stream.close()
+
+
+def test_a_stream_ends_within_the_recheck_when_its_token_is_revoked_elsewhere(
+        tmp_path: Path) -> None:
+    """A token revoked by another process (``sitelink token revoke``, another instance) is
+    found at the stream's next recheck."""
+    with running_server("sqlite", tmp_path, app_options={"sse_recheck_s": 0.2}) as live:
+        token = live.token("revoked-elsewhere", "viewer")
+        stream = live.events(token=token)
+        kept = live.events()
+        try:
+            live.call(token_store.revoke_token(live.runtime.db, "revoked-elsewhere"))
+            # within the recheck after this process's identity cache (auth.CACHE_S) lapses
+            assert stream.wait(lambda: stream.ended, 10), "the revoked token's stream goes on"
+            assert not kept.ended
+        finally:
+            stream.close()
+            kept.close()
 
 
 def test_session_cookie_is_not_secure_when_an_untrusted_client_claims_https(
