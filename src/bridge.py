@@ -36,6 +36,8 @@ from sitelink.readmodel import Announcement, ReadModel
 
 log = structlog.get_logger(__name__)
 
+ANNOUNCED_PER_TURN = 1_000  # announcements between two turns of the loop in one batch
+
 class Writer(Protocol):
     """What the bridge needs of the storage writer (runs on the loop)."""
 
@@ -163,7 +165,7 @@ class Bridge:
                 log.exception("looking up discovered devices failed", batches=len(batches))
             for batch in batches:
                 try:
-                    self._handle(batch)
+                    await self._handle(batch)
                 except Exception:
                     log.exception("bridge failed to handle a batch", size=len(batch))
                 finally:
@@ -175,9 +177,10 @@ class Bridge:
         if discovered and self.writer is not None:
             await self.writer.ensure_devices(discovered)
 
-    def _handle(self, batch: list[Event]) -> None:
+    async def _handle(self, batch: list[Event]) -> None:
         alerts = self.alerts
         recorder = self.log
+        announced = 0
         for event in batch:
             announcements = self.read_model.apply(event)
             if recorder is not None:  # PostgreSQL: the cluster's event log numbers, replicates
@@ -185,6 +188,13 @@ class Bridge:
             else:
                 for type_, site_id, data in announcements:
                     self.hub.publish(type_, site_id, data)
+            announced += len(announcements)
+            if announced >= ANNOUNCED_PER_TURN:
+                # Let the streams take what they were offered: a batch of 100 heartbeats of
+                # 100 sensors would otherwise queue 10,000 readings for each stream at once,
+                # past how far behind a stream may fall, and drop every reader of readings.
+                announced = 0
+                await asyncio.sleep(0)
             if alerts is not None:
                 try:
                     alerts.observe(event)

@@ -15,11 +15,13 @@ from sitelink.bridge import Bridge
 from sitelink.events import (
     ConnectionEventOccurred,
     DeviceDiscovered,
+    DeviceHeartbeat,
     DeviceKey,
     Event,
+    SensorValue,
     SiteTraffic,
 )
-from sitelink.fanout import Hub
+from sitelink.fanout import EventFilter, Hub
 from sitelink.readmodel import ReadModel
 
 
@@ -143,3 +145,34 @@ async def test_a_workers_batch_crosses_as_one_and_urgent_in_it_goes_at_once() ->
     bridge.publish_batch([])
     await bridge.stop()
     assert bridge.crossings == 2
+
+
+async def test_a_big_batch_lets_the_streams_take_as_it_is_announced() -> None:
+    """A worker's batch of 120 heartbeats of 100 sensors announces 12,000 readings, more than
+    a stream may fall behind (the hub's buffer): the bridge lets the loop turn every
+    ANNOUNCED_PER_TURN announcements, so a stream that takes whenever it is woken keeps up and
+    is not dropped."""
+    hub = Hub(buffer_size=10_000)
+    bridge = Bridge(asyncio.get_running_loop(), ReadModel("test", lambda _: None), hub,
+                    RecordingWriter(), window_s=0.0)
+    bridge.start()
+    reader = hub.subscribe(EventFilter(readings=True), None)
+    got: list[int] = []
+
+    async def stream() -> None:
+        while not reader.dropped.is_set():
+            await reader.wait(60)
+            got.extend(e.id for e in reader.take())
+
+    streaming = asyncio.ensure_future(stream())
+    sensors = tuple(SensorValue(key=f"s{k}", value=float(k)) for k in range(100))
+    bridge.publish_batch([
+        DeviceHeartbeat(device=DeviceKey(1, "datalogger", f"D{n}"), model="m", gateway="1",
+                        firmware=None, uptime_s=None,
+                        sensors=sensors, at=float(n)) for n in range(120)])
+    await bridge.drain()
+    await settle()
+    assert not reader.dropped.is_set()
+    assert got == list(range(1, 12_001))
+    streaming.cancel()
+    await bridge.stop()

@@ -14,6 +14,7 @@ per process.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import json
 import secrets
@@ -302,7 +303,7 @@ class EventStream:
                 with self._changed:
                     self.status_code = response.status_code
                     self._changed.notify_all()
-                self._parse(response.iter_lines())
+                self._parse(response.iter_bytes())
         except (httpx.HTTPError, OSError) as exc:
             self.error = exc
         finally:
@@ -310,29 +311,41 @@ class EventStream:
                 self.ended = True
                 self._changed.notify_all()
 
-    def _parse(self, lines: Iterator[str]) -> None:
+    def _parse(self, chunks: Iterator[bytes]) -> None:
+        """Line by line as the spec says (CRLF or LF endings), but what one network read
+        brings is recorded under one lock with one wake-up: a wake-up of the waiting test per
+        event made this thread (and the server sharing its GIL) crawl through a burst."""
         fields: dict[str, list[str]] = {}
         last_id = ""
-        for line in lines:
-            if line == "":
-                if "data" in fields or "event" in fields:
-                    last_id = fields.get("id", [last_id])[-1]
-                    sse = Sse(last_id, fields.get("event", ["message"])[-1],
-                              "\n".join(fields.get("data", [])), time.monotonic())
-                    with self._changed:
-                        self.events.append(sse)
-                        self._changed.notify_all()
-                elif "id" in fields:
-                    last_id = fields["id"][-1]
-                fields = {}
-                continue
-            if line.startswith(":"):
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        rest = ""
+        for chunk in chunks:
+            lines = (rest + decoder.decode(chunk)).split("\n")
+            rest = lines.pop()
+            events: list[Sse] = []
+            comments: list[tuple[str, float]] = []
+            now = time.monotonic()
+            for raw in lines:
+                line = raw.removesuffix("\r")
+                if line == "":
+                    if "data" in fields or "event" in fields:
+                        last_id = fields.get("id", [last_id])[-1]
+                        events.append(Sse(last_id, fields.get("event", ["message"])[-1],
+                                          "\n".join(fields.get("data", [])), now))
+                    elif "id" in fields:
+                        last_id = fields["id"][-1]
+                    fields = {}
+                elif line.startswith(":"):
+                    comments.append((line[1:].strip(), now))
+                else:
+                    name, _, value = line.partition(":")
+                    fields.setdefault(name, []).append(
+                        value[1:] if value.startswith(" ") else value)
+            if events or comments:
                 with self._changed:
-                    self.comments.append((line[1:].strip(), time.monotonic()))
+                    self.events.extend(events)
+                    self.comments.extend(comments)
                     self._changed.notify_all()
-                continue
-            name, _, value = line.partition(":")
-            fields.setdefault(name, []).append(value[1:] if value.startswith(" ") else value)
 
     def wait(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
         with self._changed:
