@@ -167,13 +167,23 @@ class Database:
         if self.engine_name == "sqlite":
             await asyncio.to_thread(self._checkpoint_now)
 
+    def finish_checkpoint(self) -> None:
+        """SQLite: checkpoint on the writer's kept connection, between its transactions: it
+        copies only what was committed while ``checkpoint`` ran (which cannot finish while
+        the writer commits), so the log is then whole in the database file and the writer's
+        next transaction starts it again from its beginning. Without this the log would
+        grow for as long as the writer is busy."""
+        if self._kept is not None and _WRITING.get() is None:
+            self._kept.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
     def _checkpoint_now(self) -> None:
         if self._checkpointer is None:
             assert isinstance(self.engine, SQLiteEngine)
             kwargs = self.engine.connection_kwargs
             self._checkpointer = sqlite3.connect(kwargs["database"], timeout=kwargs["timeout"],
                                                  isolation_level=None, check_same_thread=False)
-        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        # Read to its end, so that the statement is done with the log.
+        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def _drop_kept(self) -> None:
         kept, self._kept = self._kept, None

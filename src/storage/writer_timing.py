@@ -32,16 +32,22 @@ def flush_delay(interval_s: float, routine_s: float, *, failures: int, soon: boo
 
 class Checkpoints:
     """Starts a checkpoint after a flush once enough readings were written since the last
-    (or some were, long enough ago); one at a time, never awaited by the flush."""
+    (or some were, long enough ago); one at a time, never awaited by the flush. The flush
+    after it ended finishes it (``Database.finish_checkpoint``): what was committed
+    meanwhile, a flush or two, is copied there, and the log starts again."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
         self._task: asyncio.Task[None] | None = None
         self._readings_at_last = 0
         self._last_at = 0.0
+        self._finished = True  # the last checkpoint was finished on the writer's connection
         self.done = 0
 
     def after_flush(self, readings_written: int) -> None:
+        if self._task is not None and self._task.done() and not self._finished:
+            self._finished = True
+            self._db.finish_checkpoint()
         written = readings_written - self._readings_at_last
         now = asyncio.get_running_loop().time()
         due = written >= CHECKPOINT_READINGS or (
@@ -49,6 +55,7 @@ class Checkpoints:
         if not due or (self._task is not None and not self._task.done()):
             return
         self._readings_at_last, self._last_at = readings_written, now
+        self._finished = False
         self._task = asyncio.get_running_loop().create_task(self._run(), name="checkpoint")
 
     async def _run(self) -> None:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +30,7 @@ from sitelink.storage.commands import get_command, insert_command
 from sitelink.storage.database import Database, open_database
 from sitelink.storage.devices import get_device, list_devices, load_devices
 from sitelink.storage.history import list_connection_events
+from sitelink.storage.migrations import migrate
 from sitelink.storage.sensors import SensorRecord, readings, sensor_record
 from sitelink.storage.sites import NewSite, create_site, get_site
 from sitelink.storage.tables import Device, Reading, Sensor
@@ -425,6 +430,48 @@ async def test_the_log_is_checkpointed_after_many_readings_not_after_each_flush(
     finally:
         await writer.close()
     assert await Reading.count() == CHECKPOINT_READINGS + 20
+
+
+async def test_a_checkpoint_that_could_not_copy_everything_is_finished_by_the_writer(
+        tmp_path: Path) -> None:
+    """The background checkpoint cannot copy what is committed while it runs (here a reader
+    holds the log at the first flush, as the writer's own commits would); the flush after
+    it ends finishes it, so the next transaction starts the log again: it holds that flush
+    only, not everything since the writer started."""
+    path = tmp_path / "log.db"
+    db = await open_database(Settings(database_url=f"sqlite:///{path}"))
+    await migrate(db)
+    site = (await create_site(db, NewSite(name="S", code="s1", broker_host="h"))).id
+    writer = StorageWriter(db, flush_interval_s=3600.0, eager_flush_at=10, retention_days=None)
+    go = threading.Event()
+    checkpoint_now = db._checkpoint_now
+    db._checkpoint_now = lambda: (go.wait(10), checkpoint_now())  # type: ignore[method-assign]
+    checkpoints, flushes = Calls(db, "checkpoint"), Calls(writer, "flush")
+    await writer.start()
+
+    def beats(first: int, count: int) -> list[DeviceHeartbeat]:
+        return [heartbeat(site, f"SN{n % 50}", T0 + n, 1.0) for n in range(first, first + count)]
+
+    try:
+        writer.submit(beats(0, CHECKPOINT_READINGS // 2))  # starts a checkpoint, held at go
+        await flushes.returned_times(1)
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as reader:
+            reader.execute("BEGIN")
+            reader.execute("SELECT count(*) FROM reading").fetchall()  # holds the log here
+            writer.submit(beats(20_000, 10))
+            await flushes.returned_times(2)
+            go.set()
+            await checkpoints.returned_times(1)  # it copied up to the reader's mark only
+            reader.execute("COMMIT")
+        for flush in (3, 4):  # the third finishes the checkpoint, the fourth starts a new log
+            writer.submit(beats(30_000 + 100 * flush, 10))
+            await flushes.returned_times(flush)
+        with contextlib.closing(sqlite3.connect(path)) as other:
+            _, frames, copied = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert frames == copied and frames < 50, f"{frames} frames: the log was not started again"
+    finally:
+        await writer.close()
+        await db.close()
 
 
 async def test_first_flush_of_a_large_fleet(
