@@ -134,8 +134,8 @@ def _cold_start(tmp: Path, broker: Mosquitto, sites: int, dataloggers: int, idle
         got["cpu"] = {k: (proc_cpu_s(p) - cpu0[k]) / elapsed for k, p in pids.items()}
         got["split"] = {k: (v - split0.get(k, 0.0)) / elapsed
                         for k, v in cpu_by_process(server.pid).items()}
-        got["threads"] = cpu_split(threads0, cpu_by_thread(server.pid), elapsed, unit="%",
-                                   scale=100.0)
+        got["cpu_by_thread"] = cpu_split(threads0, cpu_by_thread(server.pid), elapsed,
+                                         unit="%", scale=100.0)
         got["rss"] = proc_rss_bytes(server.pid)
         try:
             got["final"] = server.metrics()
@@ -176,7 +176,7 @@ def _rows(section: Section, label: str, got: dict[str, Any], sites: int, devices
     section.note(f"{label}: idle CPU by process: " + ", ".join(
         f"{k} {v * 100:.1f} %" for k, v in sorted(got["split"].items())))
     section.note(f"{label}: idle CPU by thread (% of a core, the site workers together): "
-                 f"{got['threads']}")
+                 f"{got['cpu_by_thread']}")
     final = got["final"]
     section.note(f"{label}: API answered {got['api_s']:.1f} s after spawn; shutdown "
                  f"{got['stop_s']:.1f} s; actors {int(final.get('sitelink_actors', 0)):,}; "
