@@ -73,9 +73,13 @@ class _Child:
 
         s = self.settings
         db = await open_database(s)
+        # On PostgreSQL the cluster's other instances stream this one's readings from the
+        # table (``cluster.readings``): a quiet trickle is flushed as soon as anything else.
+        routine_flush_s = 1.0 if db.engine_name == "sqlite" else 0.25
         self.writer = StorageWriter(
             db, retention_days=s.readings_retention_days, max_sensors=s.max_sensors_per_device,
-            max_buffer_bytes=s.storage_buffer_mb * 2**20, flush_timeout_s=4 * s.db_timeout_s)
+            max_buffer_bytes=s.storage_buffer_mb * 2**20, flush_timeout_s=4 * s.db_timeout_s,
+            routine_flush_s=routine_flush_s)
         await self.writer.start()
         loop = asyncio.get_running_loop()
         loop.add_reader(self.sock.fileno(), self.read)
