@@ -4,7 +4,7 @@ and revocation end it at once; expiry and idle timeout hold; ``Secure`` is decid
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -110,18 +110,29 @@ def _session_stream(server: LiveServer, client: httpx.Client) -> EventStream:
     return stream
 
 
+def _ends(act: Callable[[], None], ending: list[EventStream], going_on: list[EventStream],
+          timeout_s: float = 5.0) -> None:
+    """After ``act``, every stream of ``ending`` ends within ``timeout_s`` and none of
+    ``going_on`` has; all are closed afterwards."""
+    try:
+        act()
+        for stream in ending:
+            assert stream.wait(lambda s=stream: s.ended, timeout_s), "a stream goes on"
+        assert not any(stream.ended for stream in going_on)
+    finally:
+        for stream in [*ending, *going_on]:
+            stream.close()
+
+
 def test_logout_ends_the_sessions_open_event_streams_at_once(server: LiveServer) -> None:
     """Logging out ends the streams that session opened, now (not at the next recheck, 30 s
     away here); another session's stream goes on."""
     leaving, staying = browser(server, ADMIN_TOKEN), browser(server, ADMIN_TOKEN)
-    ended, other = _session_stream(server, leaving), _session_stream(server, staying)
-    try:
+
+    def log_out() -> None:
         assert leaving.delete("/api/v1/auth/session").status_code == 200
-        assert ended.wait(lambda: ended.ended, 5), "the logged-out session's stream goes on"
-        assert not other.ended
-    finally:
-        ended.close()
-        other.close()
+
+    _ends(log_out, [_session_stream(server, leaving)], [_session_stream(server, staying)])
 
 
 def test_revoking_a_token_ends_its_event_streams_and_its_sessions_streams(
@@ -129,35 +140,23 @@ def test_revoking_a_token_ends_its_event_streams_and_its_sessions_streams(
     """``DELETE /api/v1/tokens/{name}`` ends, now, the streams opened with that token and
     with sessions logged in with it; a stream of another token goes on."""
     token = server.token("stream-revoked", "viewer")
-    bearer = server.events(token=token)
-    session = _session_stream(server, browser(server, token))
-    other = server.events()
-    try:
+
+    def revoke() -> None:
         assert server.admin().delete("/api/v1/tokens/stream-revoked").status_code == 204
-        assert bearer.wait(lambda: bearer.ended, 5), "the revoked token's stream goes on"
-        assert session.wait(lambda: session.ended, 5), "its session's stream goes on"
-        assert not other.ended
-    finally:
-        for stream in (bearer, session, other):
-            stream.close()
+
+    _ends(revoke, [server.events(token=token), _session_stream(server, browser(server, token))],
+          [server.events()])
 
 
 def test_a_stream_ends_within_the_recheck_when_its_token_is_revoked_elsewhere(
         tmp_path: Path) -> None:
     """A token revoked by another process (``sitelink token revoke``, another instance) is
-    found at the stream's next recheck."""
+    found at the stream's next recheck (after this process's identity cache, ``CACHE_S``,
+    lapses)."""
     with running_server("sqlite", tmp_path, app_options={"sse_recheck_s": 0.2}) as live:
         token = live.token("revoked-elsewhere", "viewer")
-        stream = live.events(token=token)
-        kept = live.events()
-        try:
-            live.call(token_store.revoke_token(live.runtime.db, "revoked-elsewhere"))
-            # within the recheck after this process's identity cache (auth.CACHE_S) lapses
-            assert stream.wait(lambda: stream.ended, 10), "the revoked token's stream goes on"
-            assert not kept.ended
-        finally:
-            stream.close()
-            kept.close()
+        _ends(lambda: live.call(token_store.revoke_token(live.runtime.db, "revoked-elsewhere")),
+              [live.events(token=token)], [live.events()], timeout_s=10.0)
 
 
 def test_session_cookie_is_not_secure_when_an_untrusted_client_claims_https(
