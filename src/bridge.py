@@ -38,6 +38,7 @@ log = structlog.get_logger(__name__)
 
 ANNOUNCED_PER_TURN = 1_000  # announcements between two turns of the loop in one batch
 
+
 class Writer(Protocol):
     """What the bridge needs of the storage writer (runs on the loop)."""
 

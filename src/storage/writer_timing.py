@@ -47,7 +47,11 @@ class Checkpoints:
     def after_flush(self, readings_written: int) -> None:
         if self._task is not None and self._task.done() and not self._finished:
             self._finished = True
-            self._db.finish_checkpoint()
+            try:
+                self._db.finish_checkpoint()
+            except Exception as exc:  # the flush task goes on; the next checkpoint copies it
+                log.warning("storage_checkpoint_failed",
+                            error=f"{type(exc).__name__}: {exc}"[:300])
         written = readings_written - self._readings_at_last
         now = asyncio.get_running_loop().time()
         due = written >= CHECKPOINT_READINGS or (

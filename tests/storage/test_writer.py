@@ -474,6 +474,30 @@ async def test_a_checkpoint_that_could_not_copy_everything_is_finished_by_the_wr
         await db.close()
 
 
+async def test_a_checkpoint_that_fails_to_finish_does_not_stop_the_writer(
+        db: Database, site_id: int) -> None:
+    """An error finishing a checkpoint (a disk error, say) is logged; the flushes go on."""
+    writer = StorageWriter(db, flush_interval_s=3600.0, eager_flush_at=10, retention_days=None)
+
+    def broken() -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    db.finish_checkpoint = broken  # type: ignore[method-assign]
+    checkpoints, flushes = Calls(db, "checkpoint"), Calls(writer, "flush")
+    await writer.start()
+    try:
+        writer.submit([heartbeat(site_id, f"SN{n % 50}", T0 + n, 1.0)
+                       for n in range(CHECKPOINT_READINGS // 2)])
+        await checkpoints.returned_times(1)
+        for flush in (2, 3):  # the second one's finish fails; the third still comes
+            writer.submit([heartbeat(site_id, "SN1", T0 + 100 * flush + n, 1.0)
+                           for n in range(10)])
+            await flushes.returned_times(flush)
+    finally:
+        await writer.close()
+    assert await Reading.count() == CHECKPOINT_READINGS + 40
+
+
 async def test_first_flush_of_a_large_fleet(
     db: Database, writer: StorageWriter, site_id: int
 ) -> None:
