@@ -169,11 +169,17 @@ def test_a_paused_owner_stops_its_connections_and_never_fights_the_new_owner(
     cluster.add_sites(SITES)
     cluster.wait_settled(SETTLE_S, "three instances share the sites")
     paused = cluster.instances["node-c"]
-    assert paused.connected()
+    frozen = paused.connected()
+    assert frozen
+    before = cluster.takeovers()
     os.killpg(paused.process.pid, signal.SIGSTOP)
     try:
         others = [cluster.instances["node-a"], cluster.instances["node-b"]]
         cluster.wait_settled(TTL_S + SETTLE_S, "the others run every site", others)
+        # Each of its sites taken evicts one of its frozen connections. The API can say
+        # connected before the broker's log shows the last eviction: wait for all of them.
+        wait_for(lambda: cluster.takeovers() - before >= len(frozen), SETTLE_S,
+                 cluster.takeover_report)
         evicted = cluster.takeovers()
     finally:
         os.killpg(paused.process.pid, signal.SIGCONT)
