@@ -355,11 +355,6 @@ async def test_background_task_flushes_and_prunes(db: Database, site_id: int) ->
     assert [r["value"] for r in rows] == [1.0, 2.0]
 
 
-async def settle() -> None:
-    for _ in range(50):
-        await asyncio.sleep(0)
-
-
 async def test_heartbeats_wait_for_the_routine_flush_and_news_is_flushed_sooner(
         db: Database, site_id: int) -> None:
     """Heartbeats and traffic alone wait for ``routine_flush_s``; an event that is news (a
@@ -372,8 +367,8 @@ async def test_heartbeats_wait_for_the_routine_flush_and_news_is_flushed_sooner(
     try:
         writer.submit([heartbeat(site_id, "SN1", T0, 1.0),
                        SiteTraffic(site_id=site_id, received=1, rejected=0, last_message_at=T0)])
-        await settle()
-        assert flushes.started == 0, "routine events alone wait for the routine flush"
+        # waiting for the routine flush (a flush due now would have delay 0)
+        assert (writer._delay(), writer.lag, flushes.started) == (3600.0, 2, 0)
         writer.submit([ConnectionEventOccurred(site_id=site_id, kind="connected", reason="",
                                                at=T0 + 1)])
         await flushes.returned_times(1)
@@ -425,8 +420,9 @@ async def test_the_log_is_checkpointed_after_many_readings_not_after_each_flush(
         await checkpoints.returned_times(1)
         writer.submit([heartbeat(site_id, "SN1", T0 + n, 1.0) for n in range(10)])
         await flushes.returned_times(2)
-        await settle()
-        assert checkpoints.started == 1
+        # the flush task decides at once after a flush: no second checkpoint was started
+        assert checkpoints.started == 1 and writer._checkpoints._task is not None
+        assert writer._checkpoints._task.done()
     finally:
         await writer.close()
     assert await Reading.count() == CHECKPOINT_READINGS + 20
