@@ -226,16 +226,6 @@ class WaitingSink:
         return event
 
 
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    """Wait for a condition that another thread makes true, with a deadline. Only for
-    conditions that have no event to wait on (e.g. a pykka actor having stopped)."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s} s")
-        time.sleep(0.002)
-
-
 MANAGER_TOPIC = "site_001/manager/test/status"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -105,18 +106,25 @@ async def test_failed_flush_is_retried_then_succeeds(
     assert await Reading.count() == 2
 
 
-async def _refuse_value(db: Database, value: float) -> None:
-    """Make the database refuse a reading row with ``value`` (a trigger, on both engines)."""
+@contextlib.asynccontextmanager
+async def refusing_value(db: Database, value: float) -> AsyncIterator[None]:
+    """The database refuses a reading row with ``value`` (a trigger, on both engines) while
+    inside; the trigger goes after, so later tests on the session's database can store it."""
     if db.engine_name == "sqlite":
         await db.execute(f"CREATE TRIGGER refuse BEFORE INSERT ON reading WHEN NEW.value = {value} "
                          "BEGIN SELECT RAISE(ABORT, 'refused'); END")
-        return
-    await db.execute(
-        "CREATE OR REPLACE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
-        f"IF NEW.value = {value} THEN RAISE EXCEPTION 'refused' USING ERRCODE = 'check_violation'; "
-        "END IF; RETURN NEW; END $$ LANGUAGE plpgsql")
-    await db.execute("CREATE TRIGGER refuse BEFORE INSERT ON reading FOR EACH ROW "
-                     "EXECUTE FUNCTION refuse()")
+    else:
+        await db.execute(
+            "CREATE OR REPLACE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+            f"IF NEW.value = {value} THEN RAISE EXCEPTION 'refused' USING ERRCODE = "
+            "'check_violation'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql")
+        await db.execute("CREATE TRIGGER refuse BEFORE INSERT ON reading FOR EACH ROW "
+                         "EXECUTE FUNCTION refuse()")
+    try:
+        yield
+    finally:
+        await db.execute("DROP TRIGGER IF EXISTS refuse" if db.engine_name == "sqlite"
+                         else "DROP TRIGGER IF EXISTS refuse ON reading")
 
 
 async def test_a_refused_row_is_set_aside_and_every_other_row_written(
@@ -124,9 +132,9 @@ async def test_a_refused_row_is_set_aside_and_every_other_row_written(
 ) -> None:
     """The batch is split until the refused row is alone: it is set aside and counted, the
     other 199 heartbeats are written (the old writer retried the batch and dropped it whole)."""
-    await _refuse_value(db, 150.0)
-    writer.submit([beat(site_id, f"D{i % 10}", T0 + i) for i in range(200)])
-    await writer.flush()
+    async with refusing_value(db, 150.0):
+        writer.submit([beat(site_id, f"D{i % 10}", T0 + i) for i in range(200)])
+        await writer.flush()
     assert writer.lag == 0 and writer.dropped == 0 and writer.storage_ok
     assert writer.rejects["storage_set_aside"] == 1
     values = {r["value"] for r in await Reading.select(Reading.value)}

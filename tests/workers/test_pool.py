@@ -9,7 +9,6 @@ import contextlib
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable, Sequence
 
 from ops.support import process_alive
@@ -23,35 +22,38 @@ from sitelink.workers.pool import WorkerPool
 
 
 class Recorder:
-    """The bridge's place: every batch a worker sent."""
+    """The bridge's place: every batch a worker sent. ``until`` waits for the batches to
+    make a condition true (notified by each batch, no polling)."""
 
     def __init__(self) -> None:
         self.events: list[Event] = []
         self.batches = 0
-        self.lock = threading.Lock()
+        self.changed = threading.Condition()  # an RLock: a condition may call statuses()
 
     def publish_batch(self, events: Sequence[Event]) -> None:
-        with self.lock:
+        with self.changed:
             self.events.extend(events)
             self.batches += 1
+            self.changed.notify_all()
 
     def statuses(self, site_id: int) -> list[str]:
-        with self.lock:
+        with self.changed:
             return [e.status for e in self.events
                     if isinstance(e, SiteStatusChanged) and e.site_id == site_id]
+
+    async def until(self, condition: Callable[[], bool], what: str,
+                    timeout_s: float = 15.0) -> None:
+        def wait() -> bool:
+            with self.changed:
+                return self.changed.wait_for(condition, timeout_s)
+
+        assert await asyncio.to_thread(wait), f"not within {timeout_s} s: {what}"
 
 
 def spec(site_id: int, broker: Mosquitto) -> SiteSpec:
     return SiteSpec(site_id=site_id, code=f"pool{site_id}", name="pool", is_enabled=True,
                     subscriptions=(), broker=BrokerConfig(host=broker.host, port=broker.port,
                                                           client_id=f"pool-test-{site_id}"))
-
-
-async def until(condition: Callable[[], object], what: str, timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {timeout_s} s: {what}"
-        await asyncio.sleep(0.02)  # polling a condition that has no event to wait on
 
 
 async def test_events_commands_and_a_publish_answer_cross_the_channel(
@@ -63,7 +65,8 @@ async def test_events_commands_and_a_publish_answer_cross_the_channel(
     try:
         pool.tell(Apply((spec(1, mosquitto), spec(2, mosquitto))))
         for site_id in (1, 2):
-            await until(lambda s=site_id: "connected" in sink.statuses(s), f"site {site_id}")
+            await sink.until(lambda s=site_id: "connected" in sink.statuses(s),
+                             f"site {site_id}")
         assert [(w.worker, w.sites, w.state) for w in pool.workers()] == [
             (0, 1, "running"), (1, 1, "running")]
         assert (pool.worker_of(1), pool.worker_of(2), pool.worker_of(3)) == (1, 0, None)
@@ -99,14 +102,15 @@ async def test_a_killed_worker_is_started_again_with_its_sites(mosquitto: Mosqui
     try:
         pool.tell(Apply((spec(1, mosquitto), spec(2, mosquitto))))
         for site_id in (1, 2):
-            await until(lambda s=site_id: "connected" in sink.statuses(s), f"site {site_id}")
+            await sink.until(lambda s=site_id: "connected" in sink.statuses(s),
+                             f"site {site_id}")
         [before0, before1] = pool.workers()
         other = len(sink.statuses(2))
         assert before1.pid is not None
         os.kill(before1.pid, signal.SIGKILL)
-        await until(lambda: pool.workers()[1].restarts == 1 and pool.running
-                    and pool.workers()[1].state == "running", "restarted")
-        await until(lambda: sink.statuses(1).count("connected") == 2, "site 1 reconnects")
+        await sink.until(lambda: sink.statuses(1).count("connected") == 2, "site 1 reconnects")
+        # the new worker said Ready before its site's events, on the same channel
+        assert pool.running and pool.workers()[1].state == "running"
         [after0, after1] = pool.workers()
         assert after0 == before0
         assert (after1.restarts, after1.sites) == (1, 1) and after1.pid != before1.pid
