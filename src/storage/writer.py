@@ -7,10 +7,12 @@ writer process does, see ``writer_child``).
   wait, encoded, in a buffer bounded by bytes (``max_buffer_bytes``, see ``writer_buffer``);
   past the bound the oldest are dropped and counted in ``dropped``.
 - A background task flushes ``flush_interval_s`` after the last flush when news is pending
-  (``writer_buffer.has_news``: a status, a connection event, a command's outcome…) or the
-  last flush was busy (``busy_at`` events or more: a stream's tail is not held back), else
-  after ``routine_flush_s`` (a quiet trickle of heartbeats and traffic: fewer wake-ups),
-  and at once when ``eager_flush_at`` events are pending. One flush writes everything
+  (``writer_buffer.has_news``: a status, a connection event, a command's outcome…), a
+  burst is (``busy_at`` events or more) or the last flush was busy (a stream's tail is not
+  held back), else after ``routine_flush_s`` (a quiet trickle of heartbeats and traffic:
+  fewer wake-ups); at once when ``eager_flush_at`` events are pending, or when ``busy_at``
+  came during a busy flush (the writer is behind: no pause between flushes, and each
+  takes what came meanwhile, so batches grow with the load). One flush writes everything
   pending, ``batch_events`` at a time, each batch one transaction (see
   ``sitelink.storage.apply``), oldest first.
 - What a failed write does depends on why it failed (``database.refuses_row`` /
@@ -98,7 +100,7 @@ class StorageWriter:
         self._failures = 0
         self._lock = asyncio.Lock()  # one database writer at a time: flush, ensure, prune
         self._wake = asyncio.Event()
-        self._news = False  # pending events hold news (flush after flush_interval_s)
+        self._soon = False  # news or busy_at events pending (flush after flush_interval_s)
         self._eager = False  # eager_flush_at events are pending (flush now)
         self._busy = False  # the last flush took busy_at events or more
         self._flushed_at = 0.0  # loop time of the last flush
@@ -150,9 +152,10 @@ class StorageWriter:
         if len(self._buffer) >= self._eager_flush_at and self.storage_ok:
             self._eager = True
             self._wake.set()
-        elif news and not self._news:
-            self._news = True
-            self._wake.set()  # the task waits for the routine flush: it now waits less
+        elif (news or len(self._buffer) >= self._busy_at) and not self._soon:
+            # news, or a burst starting: the task waits for the routine flush, now less
+            self._soon = True
+            self._wake.set()
 
     def device_id(self, key: DeviceKey) -> int | None:
         """The cached database id of a device, if known."""
@@ -352,13 +355,13 @@ class StorageWriter:
         self._flushed_at = loop.time()
         while not self._closing:
             wait = self._flushed_at + self._delay() - loop.time()
-            if wait > 0 and not self._eager:
+            if wait > 0 and not self._eager and not self._behind():
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(wait):
                         await self._wake.wait()
                 continue  # woken (news, eager, closing) or due: see again what is due
-            self._eager = self._news = False  # this flush takes every pending event
+            self._eager = self._soon = False  # this flush takes every pending event
             self._busy = self.lag >= self._busy_at
             await self.flush()
             self._flushed_at = loop.time()
@@ -366,9 +369,14 @@ class StorageWriter:
             if self.storage_ok:
                 await self._maybe_prune()
 
+    def _behind(self) -> bool:
+        """A busy stream outran the last flush: what came meanwhile goes at once, so a
+        flush is never followed by an idle pause while a busy batch waits."""
+        return self._busy and not self._failures and len(self._buffer) >= self._busy_at
+
     def _delay(self) -> float:
         return flush_delay(self._flush_interval_s, self._routine_flush_s, failures=self._failures,
-                           soon=self._news or self._busy)
+                           soon=self._soon or self._busy)
 
     async def _maybe_prune(self) -> None:
         if self._retention is None or time.monotonic() < self._next_prune_at:

@@ -406,6 +406,50 @@ async def test_a_busy_flush_keeps_the_next_one_soon(db: Database, site_id: int) 
     assert await Reading.count() == 6
 
 
+async def test_a_burst_of_heartbeats_does_not_wait_for_the_routine_flush(
+        db: Database, site_id: int) -> None:
+    """Heartbeats alone wait for the routine flush, until ``busy_at`` of them are pending:
+    a busy stream starting is flushed ``flush_interval_s`` after the last flush."""
+    writer = StorageWriter(db, flush_interval_s=0.0, routine_flush_s=3600.0, busy_at=3,
+                           retention_days=None)
+    flushes = Calls(writer, "flush")
+    await writer.start()
+    try:
+        writer.submit([heartbeat(site_id, "SN1", T0 + n, 1.0) for n in range(2)])
+        assert (writer._delay(), writer.lag, flushes.started) == (3600.0, 2, 0)
+        writer.submit([heartbeat(site_id, "SN1", T0 + 2, 1.0)])
+        await flushes.returned_times(1)
+        assert writer.lag == 0
+    finally:
+        await writer.close()
+    assert await Reading.count() == 6
+
+
+async def test_a_writer_behind_a_busy_stream_flushes_again_at_once(
+        db: Database, site_id: int) -> None:
+    """When ``busy_at`` events or more came during a busy flush, the next flush starts at
+    once: no pause of ``flush_interval_s`` while the stream outruns the writer."""
+    writer = StorageWriter(db, flush_interval_s=3600.0, routine_flush_s=7200.0, busy_at=3,
+                           eager_flush_at=5, retention_days=None)
+    flush = writer.flush
+
+    async def flush_while_more_come() -> None:
+        await flush()
+        if writer.flushes == 1:  # three more, fewer than eager_flush_at: not eager
+            writer.submit([heartbeat(site_id, "SN2", T0 + n, 1.0) for n in range(3)])
+
+    writer.flush = flush_while_more_come  # type: ignore[method-assign]
+    flushes = Calls(writer, "flush")
+    await writer.start()
+    try:
+        writer.submit([heartbeat(site_id, "SN1", T0 + n, 1.0) for n in range(5)])  # eager
+        await flushes.returned_times(2)
+        assert writer.lag == 0
+    finally:
+        await writer.close()
+    assert await Reading.count() == 16
+
+
 async def test_the_log_is_checkpointed_after_many_readings_not_after_each_flush(
         db: Database, site_id: int) -> None:
     """A flush that wrote CHECKPOINT_READINGS readings starts a checkpoint (on SQLite, on a
