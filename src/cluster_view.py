@@ -1,10 +1,9 @@
 """``GET /api/v1/cluster``'s answer, built in one place.
 
-Today an instance is alone (SQLite, or PostgreSQL without a cluster) and runs its sites in its
-main process, so it answers for itself from memory: one instance, no workers, and the enabled
-sites its ``Ownership`` does not hand it counted as unowned. The cluster (leases in the
-database, ``sitelink.cluster``) and the site workers replace this function's body with what
-the database and the worker pool say; its signature is the seam.
+In a cluster (PostgreSQL: leases and instance rows in the database, ``sitelink.cluster``)
+the database says; an instance alone (SQLite) answers for itself from memory: one instance,
+its site workers as its pool says (none when its sites run in its main process), and the
+enabled sites its ``Ownership`` does not hand it counted as unowned.
 """
 
 from __future__ import annotations
@@ -12,8 +11,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from sitelink.api.cluster_answers import ClusterAnswer, InstanceAnswer
-from sitelink.cluster.view import cluster_of
+from sitelink.cluster.view import cluster_of, worker_answers
 from sitelink.times import iso
 
 if TYPE_CHECKING:
@@ -29,10 +30,12 @@ async def cluster_view(runtime: Runtime) -> ClusterAnswer:
     enabled = [site_id for site_id, view in runtime.read_model.sites.items()
                if view.record.is_enabled]
     mine = sum(1 for site_id in enabled if runtime.ownership.owns(site_id))
+    workers = runtime.sites.workers() if runtime.sites is not None else []
     return ClusterAnswer(
         instance_id=runtime.instance_id, engine=settings.engine,
         instances=[InstanceAnswer(instance_id=runtime.instance_id,
                                   started_at=iso(runtime.started_at),
-                                  last_seen_at=iso(time.time()), sites=mine, workers=[])],
+                                  last_seen_at=iso(time.time()), sites=mine,
+                                  workers=worker_answers(msgspec.to_builtins(workers)))],
         unowned_sites=len(enabled) - mine,
     )

@@ -37,6 +37,7 @@ from sitelink.site_rules import Protocol
 from sitelink.status_object import Owner, SeenTopic, StatusObject
 from sitelink.storage.sites import SiteRecord
 from sitelink.times import iso, seconds
+from sitelink.workers.assign import hosting_worker
 
 # (type, site id, data): data is a dict, or a function that builds it when a client needs it
 Announcement = tuple[str, int | None, dict[str, Any] | Callable[[], dict[str, Any]]]
@@ -78,12 +79,17 @@ class ReadModel:
         self.discoveries: dict[int, DiscoveryView] = {}
         self.rejects: Counter[str] = Counter()
         """Fields cut, sensors dropped, messages rejected for a limit, by reason (all sites)."""
+        self.workers = 0
+        """This instance's site workers (0: its sites run in the main process)."""
         self.owner_of: Callable[[SiteRecord], Owner | None] = self._sole_owner
         """The status object's ``owner``; the cluster's lease keeper replaces it."""
 
     def _sole_owner(self, record: SiteRecord) -> Owner | None:
-        """Alone, this instance runs every enabled site (in this process: worker null)."""
-        return Owner(instance_id=self.instance_id, worker=None) if record.is_enabled else None
+        """Alone, this instance runs every enabled site, each on its worker."""
+        if not record.is_enabled:
+            return None
+        return Owner(instance_id=self.instance_id,
+                     worker=hosting_worker(record.id, self.workers))
 
     # --- loading and API-side changes -------------------------------------------------------------
 

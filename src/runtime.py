@@ -187,9 +187,10 @@ class Runtime:
         self.bridge.alerts = self.alerts
         # An injected clock or port factory cannot cross a process: such sites run here.
         in_process = not self._own_clock or self.port_factory is not None
+        self.read_model.workers = 0 if in_process else s.workers
         self.sites = SiteHost(s, clock=self.clock, sink=self.bridge,
                               port_factory=self.port_factory, on_revived=self._apply_everything,
-                              workers=0 if in_process else s.workers)
+                              workers=self.read_model.workers)
         self.sites.start()
         await self.sites.ready()
         if s.engine == "postgres" and not s.test_own_no_sites:  # run only the leased sites

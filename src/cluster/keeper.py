@@ -92,6 +92,7 @@ class LeaseKeeper:
         self.held: dict[int, int] = {}  # site -> epoch
         self.owners: dict[int, str] = {}  # every enabled site's owner, as last read
         self.instances: tuple[str, ...] = ()
+        self.worker_counts: dict[str, int] = {}  # live instance -> its site workers
         self.unowned_since: dict[int, float] = {}
         self.moves = 0  # sites this instance took over from another owner
         self._cooldown: dict[int, int] = {}
@@ -283,7 +284,7 @@ class LeaseKeeper:
                 self.announce({"change": "joined", "instance_id": instance})
         for instance in sorted(left):
             self.announce({"change": "left", "instance_id": instance})
-        self.instances = snap.instances
+        self.instances, self.worker_counts = snap.instances, dict(snap.workers)
         self.owners = dict(snap.owners)
         self.unowned_since = {s: self.unowned_since.get(s, now) for s in snap.enabled
                               if s not in snap.owners and s not in self.held}

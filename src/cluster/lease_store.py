@@ -33,6 +33,7 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     instances: tuple[str, ...]  # live (heartbeat within the TTL)
     owners: dict[int, str]  # enabled site -> owner of its valid lease
     enabled: frozenset[int]
+    workers: dict[str, int] = {}  # live instance -> its site workers, as its row last said
 
 
 class InstanceRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -152,8 +153,8 @@ async def claim(db: Database, *, me: str, count: int, ttl_s: float,
 
 async def snapshot(db: Database, *, ttl_s: float) -> Snapshot:
     instances = await db.execute(
-        f'SELECT "instance_id" FROM "cluster_instance" WHERE "last_seen_at" > now() - {_TTL} '
-        'ORDER BY "instance_id"', float(ttl_s))
+        f'SELECT "instance_id", "workers" FROM "cluster_instance" WHERE "last_seen_at" > now() '
+        f'- {_TTL} ORDER BY "instance_id"', float(ttl_s))
     enabled = await db.execute('SELECT "id" FROM "site" WHERE "is_enabled"')
     owners = await db.execute(
         'SELECT "l"."site_id", "l"."owner" FROM "site_lease" "l" JOIN "site" "s" '
@@ -161,7 +162,9 @@ async def snapshot(db: Database, *, ttl_s: float) -> Snapshot:
         'AND "l"."expires_at" > now()')
     return Snapshot(instances=tuple(row["instance_id"] for row in instances),
                     owners={row["site_id"]: row["owner"] for row in owners},
-                    enabled=frozenset(row["id"] for row in enabled))
+                    enabled=frozenset(row["id"] for row in enabled),
+                    workers={row["instance_id"]: len(json.loads(row["workers"] or "[]"))
+                             for row in instances})
 
 
 async def instances(db: Database, *, ttl_s: float) -> list[InstanceRow]:

@@ -35,6 +35,7 @@ from sitelink.storage import sites as site_store
 from sitelink.storage.availability import mark_unknown
 from sitelink.storage.sites import SiteRecord
 from sitelink.times import iso
+from sitelink.workers.assign import hosting_worker
 
 if TYPE_CHECKING:
     from sitelink.runtime import Runtime
@@ -63,16 +64,20 @@ async def start_keeper(runtime: Runtime) -> None:
                          wakeup=Wakeup(s.database_url), connect_rate=s.connect_rate,
                          picked_up=lambda sites, timeout_s: wait_until_up(
                              runtime.read_model, sites, timeout_s))
-    runtime.read_model.owner_of = lambda record: _owner(keeper, record)
+    runtime.read_model.owner_of = lambda record: _owner(keeper, runtime.read_model, record)
     runtime.ownership = runtime.cluster = keeper  # before the first claim applies the sites
     await keeper.start()
 
 
-def _owner(keeper: LeaseKeeper, record: SiteRecord) -> Owner | None:
-    """Who runs the site. ``worker`` stays null: only the owner knows it, and every instance
-    must answer the same (the lease row could carry it; not yet)."""
+def _owner(keeper: LeaseKeeper, read_model: ReadModel, record: SiteRecord) -> Owner | None:
+    """Who runs the site, and on which of its workers: the rule is the same on every
+    instance (``workers.assign``), so any instance that knows the owner's number of workers
+    (its row in the cluster's table) answers what the owner would."""
     owner = keeper.owner_of(record.id) if record.is_enabled else None
-    return None if owner is None else Owner(instance_id=owner, worker=None)
+    if owner is None:
+        return None
+    workers = read_model.workers if owner == keeper.me else keeper.worker_counts.get(owner, 0)
+    return Owner(instance_id=owner, worker=hosting_worker(record.id, workers))
 
 
 async def change_ownership(runtime: Runtime, lost: frozenset[int],

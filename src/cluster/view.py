@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from sitelink.runtime import Runtime
 
 
-def _workers(listed: Any) -> list[WorkerAnswer]:
+def worker_answers(listed: Any) -> list[WorkerAnswer]:
+    """An instance's workers (its row's JSON, or its pool's ``to_builtins``) as answered."""
     return msgspec.convert(list(listed or []), list[WorkerAnswer])
 
 
@@ -38,7 +39,8 @@ async def cluster_of(db: Database, *, ttl_s: float, me: str) -> ClusterAnswer:
         instances=[InstanceAnswer(instance_id=r.instance_id,
                                   started_at=iso_time(r.started_at) or "",
                                   last_seen_at=iso_time(r.last_seen_at) or "",
-                                  sites=counts.get(r.instance_id, 0), workers=_workers(r.workers))
+                                  sites=counts.get(r.instance_id, 0),
+                                  workers=worker_answers(r.workers))
                    for r in rows],
         unowned_sites=sum(1 for s in snap.enabled if s not in snap.owners))
 

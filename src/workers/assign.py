@@ -12,3 +12,9 @@ from __future__ import annotations
 
 def worker_for(site_id: int, workers: int) -> int:
     return site_id % workers
+
+
+def hosting_worker(site_id: int, workers: int) -> int | None:
+    """The worker of ``site_id`` on an instance with ``workers`` of them (a status object's
+    ``owner.worker``); None when there are none: the sites run in the main process."""
+    return worker_for(site_id, workers) if workers > 0 else None

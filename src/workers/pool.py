@@ -81,9 +81,9 @@ class WorkerPool:
         return worker_for(site_id, len(self.links)) if site_id in self.specs else None
 
     def workers(self) -> list[WorkerInfo]:
-        counts = [0] * len(self.links)
-        for site_id in self.specs:
-            counts[worker_for(site_id, len(self.links))] += 1
+        counts = [0] * len(self.links)  # the sites each runs: its enabled ones
+        for site_id, spec in self.specs.items():
+            counts[worker_for(site_id, len(self.links))] += spec.is_enabled
         return [WorkerInfo(worker=link.index, pid=link.pid, sites=counts[link.index],
                            state=link.state, restarts=link.restarts) for link in self.links]
 

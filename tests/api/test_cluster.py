@@ -1,7 +1,7 @@
 """``GET /api/v1/cluster`` on a live server (API.md "Cluster and workers"): any viewer reads
 it, the answer has exactly the contract's fields, and an instance alone answers for itself —
-one instance that runs every enabled site, no workers, no unowned site — in agreement with the
-``owner`` of each site's status object."""
+one instance that runs every enabled site on its workers, no unowned site — in agreement with
+the ``owner`` of each site's status object."""
 
 from __future__ import annotations
 
@@ -43,7 +43,10 @@ def test_viewer_reads_the_contract_shape(server: LiveServer) -> None:
     assert answer.engine == "sqlite"
     (me,) = answer.instances
     assert me.instance_id == answer.instance_id
-    assert me.workers == []  # the sites run in the main process
+    # its site workers, as its pool says (SITELINK_WORKERS of the test run)
+    assert [(w.worker, w.state, w.restarts) for w in me.workers] == [
+        (n, "running", 0) for n in range(server.settings.workers)]
+    assert all(w.pid is not None and w.pid > 0 for w in me.workers)
     assert _time(me.started_at) <= _time(me.last_seen_at)
     assert answer.unowned_sites == 0
 
@@ -70,7 +73,11 @@ def test_counts_the_enabled_sites_it_runs_as_their_owner_says(server: LiveServer
     assert after.instances[0].sites == before.instances[0].sites + 1
     assert after.unowned_sites == 0
     status = viewer.get(f"/api/v1/mqtt/sites/{enabled['site_id']}/status/").json()
-    assert status["owner"] == {"instance_id": after.instance_id, "worker": None}
+    # on the worker that runs it, which counts it among its sites
+    worker = server.runtime.sites.worker_of(enabled["site_id"])  # type: ignore[union-attr]
+    assert status["owner"] == {"instance_id": after.instance_id, "worker": worker}
+    assert worker is not None
+    assert after.instances[0].workers[worker].sites == before.instances[0].workers[worker].sites + 1
     status = viewer.get(f"/api/v1/mqtt/sites/{disabled['site_id']}/status/").json()
     assert status["owner"] is None
     listed = viewer.get("/api/v1/mqtt/sites/").json()["sites"]

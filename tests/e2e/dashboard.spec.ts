@@ -162,20 +162,25 @@ test("a live fleet in the browser, from login to a broker outage and back", asyn
     await shot(page, "07-audit");
   });
 
-  await test.step("the Cluster page shows this instance running the site, and the site names its owner", async () => {
+  await test.step("the Cluster page shows this instance and its workers running the site, and the site names its owner", async () => {
     await page.getByRole("link", { name: "Cluster" }).click();
     const card = page.getByTestId("instance-card").filter({ has: page.getByTestId("this-instance") });
     await expect(card).toHaveCount(1);
     await expect(card).toHaveAttribute("data-instance", "e2e");
     await expect(card.getByTestId("instance-sites")).toHaveText("1");
-    await expect(card).toContainText("No worker processes");
+    // its site workers (SITELINK_WORKERS, default one per core), each running
+    const workers = card.getByTestId("worker-row");
+    await expect(workers.first()).toBeVisible();
+    for (const row of await workers.all()) {
+      await expect(row.locator("[data-state]")).toHaveAttribute("data-state", "running");
+    }
     await expect(page.getByTestId("unowned-sites")).toHaveCount(0);
     // Last seen is counted from the page's clock, which ticks between refetches.
     await expect(card.getByTestId("last-seen")).toContainText("ago");
     await shot(page, "06b-cluster");
     await page.getByRole("link", { name: "Fleet", exact: true }).first().click();
     await page.getByTestId("site-link").filter({ hasText: CODE }).click();
-    await expect(page.getByTestId("site-owner")).toHaveText("e2e");
+    await expect(page.getByTestId("site-owner")).toHaveText(/^e2e, worker \d+$/);
     await page.getByTestId("site-owner").getByRole("link").click();
     await expect(page).toHaveURL(/\/cluster$/);
   });
@@ -374,7 +379,7 @@ for (const look of LOOKS) {
       await expect(page.getByTestId("site-status-badge").first()).toHaveAttribute("data-status", "connected");
       await expect(page.getByTestId("datalogger-row").filter({ hasText: SERIAL }).getByTestId("availability-badge")).toBeVisible();
       await expect(page.getByTestId("history-timeline")).toBeVisible();
-      await expect(page.getByTestId("site-owner")).toHaveText("e2e");
+      await expect(page.getByTestId("site-owner")).toHaveText(/^e2e, worker \d+$/);
     });
     await visit("datalogger", `/dataloggers/${dataloggerId}`, async () => {
       await expect(page.getByTestId("sensor-card")).toHaveCount(2);

@@ -130,6 +130,13 @@ def test_a_site_connected_on_a_shows_connected_with_the_same_fields_on_b(
     wait_until(same, 10, message=lambda: f"A and B: {status_pair(cluster, site['site_id'])}")
     assert cluster.b.admin.get("/api/v1/mqtt/sites/").json()["sites"] == \
         cluster.a.admin.get("/api/v1/mqtt/sites/").json()["sites"]
+    # owner.worker, the same on both, is the worker under which A's actor tree runs the site
+    on_a, _ = status_pair(cluster, site["site_id"])
+    [root] = cluster.a.admin.get("/api/v1/actors").json()["actors"]
+    running = [int(w["name"].removeprefix("worker-")) for w in root["children"]
+               if any(s["name"] == site["code"] for s in w["children"])]
+    a_id = cluster.a.admin.get("/api/v1/cluster").json()["instance_id"]
+    assert on_a["owner"] == {"instance_id": a_id, "worker": running[0]} and len(running) == 1
 
 
 def test_a_device_discovered_on_a_appears_on_b_with_its_availability(

@@ -24,7 +24,10 @@ def test_an_instance_alone_is_a_cluster_of_one(engine_server: LiveServer,
 
     wait_until(lambda: status(enabled)["status"] == "connected", 10,
                message=lambda: str(status(enabled)))
-    assert status(enabled)["owner"] == {"instance_id": me, "worker": None}
+    # the worker that runs it (API.md: owner.worker)
+    hosting = engine_server.runtime.sites.worker_of(enabled)  # type: ignore[union-attr]
+    assert hosting is not None
+    assert status(enabled)["owner"] == {"instance_id": me, "worker": hosting}
     assert status(disabled)["owner"] is None
 
     cluster = engine_server.viewer().get("/api/v1/cluster").json()
