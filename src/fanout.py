@@ -224,8 +224,11 @@ class Hub:
             if type_ != "sensor.reading":
                 self.log.append(type_, site_id, data() if callable(data) else data, state)
                 return None
+            # Not kept for replay: it has no id of its own, and in the ring it would push out
+            # the events a Last-Event-ID resumes (and pose as the oldest of them).
             return self._offer(PublicEvent(self.last_id, type_, site_id, numbered=False,
-                                           source=data if callable(data) else lambda: data))
+                                           source=data if callable(data) else lambda: data),
+                               kept=False)
         self.last_id += 1
         if self.last_id >= self._reserve_at and self.on_reserve_due is not None:
             self._reserve_at = math.inf  # until ``reserved`` says how far we may go
@@ -251,8 +254,9 @@ class Hub:
         self.last_id = high_id
         self.run_first_id = first - 1  # the log has no runs: resuming from just before is fine
 
-    def _offer(self, event: PublicEvent) -> PublicEvent:
-        self.ring.append(event)
+    def _offer(self, event: PublicEvent, *, kept: bool = True) -> PublicEvent:
+        if kept:
+            self.ring.append(event)
         self.published += 1
         if self._groups:
             slow: list[Subscriber] = []

@@ -56,6 +56,20 @@ def test_a_reading_goes_out_at_once_without_an_id_line() -> None:
     assert hub.last_id == 7  # readings take no id
 
 
+def test_readings_are_not_replayed_and_do_not_push_out_what_a_resume_needs() -> None:
+    """More readings than the ring holds, after a logged event: a stream resuming from just
+    before that event still gets it (the readings, without ids, were never in the ring)."""
+    hub = Hub(buffer_size=100)
+    hub.log = Outlet()
+    hub.start_log(4, [(n, "site.status", 1, b"{}") for n in range(1, 5)])
+    hub.publish_logged(5, "site.status", 1, b"{}")
+    for n in range(300):
+        hub.publish("sensor.reading", 1, lambda n=n: {"key": "t", "value": n})
+    assert [(e.id, e.type) for e in hub.subscribe(EVERYTHING, 4).take()] == [
+        (5, "site.status")]
+    assert hub.subscribe(EVERYTHING, 5).take() == []
+
+
 def test_a_hub_started_on_the_log_resumes_ids_from_before_its_start() -> None:
     hub = Hub()
     hub.log = Outlet()
