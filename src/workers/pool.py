@@ -51,6 +51,7 @@ class WorkerPool:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._died = asyncio.Event()
         self._stopping = False
+        self.started_at: float | None = None  # when start() started the workers
 
     @property
     def running(self) -> bool:
@@ -63,6 +64,7 @@ class WorkerPool:
     def start(self) -> None:
         """Every worker started (on the loop; each says Ready when it runs)."""
         self._loop = asyncio.get_running_loop()
+        self.started_at = time.time()
         for link in self.links:
             link.state = "starting"
             link.spawn()
@@ -207,7 +209,8 @@ class WorkerPool:
         with ThreadPoolExecutor(max_workers=len(self.links)) as pool:
             answers = list(pool.map(lambda link: link.inspect(timeout_s), self.links))
         root = node("root", "supervisor", "running" if self.running else "degraded",
-                    f"sitelink:{instance_id}", restarts=self.restarts)
+                    f"sitelink:{instance_id}", restarts=self.restarts, started_at=self.started_at,
+                    processed=sum(answer.processed for answer in answers if answer is not None))
         for link, answer in zip(self.links, answers, strict=True):
             state = link.state if answer is not None or link.state != "running" else "unresponsive"
             worker = node("worker", f"worker-{link.index}", state, f"worker:{link.index}",

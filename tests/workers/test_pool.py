@@ -83,6 +83,9 @@ async def test_events_commands_and_a_publish_answer_cross_the_channel(
                                                                             False)
         [root] = await asyncio.to_thread(pool.tree, "here")
         assert root["urn"] == "sitelink:here"  # the instance's name in the cluster
+        # the root is the workers' supervisors together: since the pool started, what they did
+        assert root["started_at"] is not None and root["started_at"].endswith("Z")
+        assert root["processed"] == sum(w["processed"] for w in root["children"]) > 0
         assert [(w["name"], [s["name"] for s in w["children"]]) for w in root["children"]] == [
             ("worker-0", ["pool2"]), ("worker-1", ["pool1"])]
     finally:
