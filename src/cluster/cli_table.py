@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sitelink.api.cluster_answers import ClusterAnswer, InstanceAnswer
 from sitelink.cluster import lease_store as store
 from sitelink.cluster.view import cluster_of
 from sitelink.settings import Settings
@@ -19,12 +20,19 @@ async def show_cluster(db: Database, settings: Settings,
                        table: Callable[[list[tuple[str, ...]]], None]) -> None:
     """Print the cluster; ``table`` prints rows in aligned columns (the CLI's)."""
     if db.engine_name != "postgres":
-        enabled = [r.code for r in await site_store.list_sites(db) if r.is_enabled]
-        print(f"SQLite: one instance ({settings.instance_id}) runs every enabled site "
-              f"({len(enabled)}); a cluster needs PostgreSQL")
-        return
-    cluster = await cluster_of(db, ttl_s=settings.lease_ttl_s, me=settings.instance_id)
-    codes = await store.codes_by_owner(db)
+        # One instance runs every enabled site; the database does not hold its start or its
+        # workers (its API does: GET /api/v1/cluster).
+        enabled = sorted(r.code for r in await site_store.list_sites(db) if r.is_enabled)
+        me = settings.instance_id
+        cluster = ClusterAnswer(instance_id=me, engine="sqlite", unowned_sites=0, instances=[
+            InstanceAnswer(instance_id=me, started_at="", last_seen_at="", sites=len(enabled),
+                           workers=[])])
+        codes = {me: enabled}
+        print("SQLite: one instance runs every enabled site (a cluster needs PostgreSQL); "
+              "its workers: GET /api/v1/cluster")
+    else:
+        cluster = await cluster_of(db, ttl_s=settings.lease_ttl_s, me=settings.instance_id)
+        codes = await store.codes_by_owner(db)
     if not cluster.instances:
         print("no live instance")
     rows: list[tuple[str, ...]] = [
