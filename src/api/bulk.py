@@ -66,11 +66,12 @@ class BulkController(Controller):
         sites, topics = await bulk_store.current(runtime.db)
         planned, results = sites_bulk.plan(rows, sites, topics)
         bad = any(r.action == "error" for r in results)
-        changed: list[int] = []
+        changed: list[tuple[int, str]] = []
         if not bad and not dry_run:
-            changed = await bulk_store.apply(runtime.db, planned, runtime.settings.keep_alive_s)
-            for site_id in changed:
-                await runtime.site_changed(site_id, "updated")
+            changed = [*await bulk_store.apply(runtime.db, planned,
+                                               runtime.settings.keep_alive_s)]
+            for site_id, change in changed:
+                await runtime.site_changed(site_id, change)
         report = sites_bulk.report(results, dry_run=dry_run, applied=bool(not bad and not dry_run))
         if not dry_run and not bad:
             await record(request, "site.import", target="", detail={

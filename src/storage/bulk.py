@@ -8,6 +8,7 @@ storage keeps its own guarantees (``Conflict`` for a code taken meanwhile rolls 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from sitelink.sites_bulk import Planned
 from sitelink.storage.database import Database
@@ -29,9 +30,11 @@ async def current(db: Database) -> tuple[list[SiteRecord], dict[int, list[TopicR
     return sites, topics
 
 
-async def apply(db: Database, planned: Sequence[Planned], keep_alive_s: int) -> list[int]:
-    """Write the plan; the ids of the sites created or changed (for the supervisor)."""
-    changed: list[int] = []
+async def apply(db: Database, planned: Sequence[Planned],
+                keep_alive_s: int) -> list[tuple[int, Literal["created", "updated"]]]:
+    """Write the plan; the sites created or changed, each with which (for the supervisor and
+    the ``site.changed`` events)."""
+    changed: list[tuple[int, Literal["created", "updated"]]] = []
     async with db.transaction():
         for item in planned:
             if item.action == "unchanged":
@@ -48,5 +51,5 @@ async def apply(db: Database, planned: Sequence[Planned], keep_alive_s: int) -> 
                     await update_site(db, site_id, SitePatch(**item.fields))
             if item.topics is not None:
                 await replace_topics(site_id, item.topics)
-            changed.append(site_id)
+            changed.append((site_id, "created" if item.action == "create" else "updated"))
     return changed

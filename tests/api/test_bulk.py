@@ -47,6 +47,26 @@ def test_import_yaml_dry_run_then_for_real_then_export(admin: httpx.Client) -> N
     assert {r["action"] for r in again.json()["rows"]} == {"unchanged"}
 
 
+def test_an_import_announces_each_site_as_created_or_updated(server: LiveServer,
+                                                            admin: httpx.Client) -> None:
+    """``site.changed`` says ``created`` for a site the import made and ``updated`` for one
+    it changed (it said ``updated`` for both)."""
+    old, new = unique_code("bulk"), unique_code("bulk")
+    headers = {"Content-Type": "application/yaml"}
+    first = admin.post(IMPORT, content=f"sites:\n  - {{code: {old}, name: A, broker_host: h}}\n"
+                       .encode(), headers=headers)
+    assert first.status_code == 200, first.text
+    stream = server.events()
+    try:
+        body = (f"sites:\n  - {{code: {old}, name: B, broker_host: h}}\n"
+                f"  - {{code: {new}, name: C, broker_host: h}}\n").encode()
+        assert admin.post(IMPORT, content=body, headers=headers).status_code == 200
+        assert stream.wait_for("site.changed", code=new).json["change"] == "created"
+        assert stream.wait_for("site.changed", code=old).json["change"] == "updated"
+    finally:
+        stream.close()
+
+
 def test_a_bad_row_is_a_400_naming_row_and_field_and_nothing_is_written(
     admin: httpx.Client,
 ) -> None:
