@@ -263,15 +263,19 @@ class Runtime:
         await self.rejections.show_all(self.db, self.bridge, rejected)
 
     async def _refresh_records(self) -> list[site_store.SiteConfig]:
-        """The read model's sites as storage has them now; the stored configurations. A site
-        the API added while this ran is not in what was read, and stays."""
+        """The read model's sites as storage has them now, each created, updated (its settings)
+        or deleted elsewhere announced; the stored configurations. A site the API added while
+        this ran is not in what was read, and stays."""
         known = set(self.read_model.sites)
         configs = await site_store.load_desired_state(self.db)
         for record in await site_store.list_sites(self.db):
-            if record.id not in self.read_model.sites:
+            view = self.read_model.sites.get(record.id)
+            if view is None:
                 self.hub.publish(*self.read_model.upsert_site(record, "created"))
+            elif view.record.updated_at != record.updated_at:  # its settings changed elsewhere
+                self.hub.publish(*self.read_model.upsert_site(record, "updated"))
             else:
-                self.read_model.sites[record.id].record = record
+                view.record = record
         stored = {c.id for c in configs}
         for site_id in [i for i in self.read_model.sites if i in known and i not in stored]:
             self.hub.publish(*self.read_model.remove_site(site_id))

@@ -41,6 +41,7 @@ from integration.live import (
 )
 from sitelink.api.events import KEEPALIVE_S
 from sitelink.embedded_broker import Mosquitto, free_port
+from sitelink.storage import sites as site_store
 
 
 @pytest.fixture(scope="module")
@@ -458,3 +459,24 @@ def test_sigterm_with_open_streams_exits_within_the_shutdown_timeout(
     log = (tmp_path / "serve.log").read_text()
     assert "sitelink stopped" in log, log[-3000:]
     assert "Traceback" not in log, log[-3000:]
+
+
+def test_a_site_changed_in_storage_elsewhere_is_announced_once_at_reconcile(
+        live: LiveServer, admin: httpx.Client) -> None:
+    """The command line (``sitelink sites enable``) writes the site row itself: the next
+    reconcile announces the change as ``updated``, with what the row says now, and the one
+    after announces nothing (an API change after it is the next event)."""
+    site_id = create_site(admin, "127.0.0.1", 1)["site_id"]
+    stream = live.events(params={"site_id": site_id, "types": "site.changed"})
+    try:
+        live.call(site_store.update_site(live.runtime.db, site_id,
+                                         site_store.SitePatch(name="renamed")))
+        live.call(live.runtime.reconcile())
+        assert stream.wait_for("site.changed", change="updated").json["name"] == "renamed"
+        mark = stream.mark()
+        live.call(live.runtime.reconcile())
+        assert admin.patch(f"/api/v1/mqtt/sites/{site_id}/", json={"name": "again"}).is_success
+        stream.wait_for("site.changed", after=mark, name="again")
+        assert [e.json["name"] for e in stream.events[mark:]] == ["again"]
+    finally:
+        stream.close()
