@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from sitelink.storage import alert_state
 from sitelink.storage import bulk as bulk_store
 from sitelink.storage import sites as site_store
 from sitelink.storage import tokens as token_store
+from sitelink.storage.audit import append_audit
 from sitelink.storage.database import Database, open_database
 from sitelink.storage.migrations import migrate
 from sitelink.storage.sites import NewSite, SitePatch, SiteRecord
@@ -285,9 +287,22 @@ def _new_site(args: argparse.Namespace, settings: Settings) -> NewSite:
     return NewSite(**fields)
 
 
+async def _audit(db: Database, action: str, target: str, **detail: Any) -> None:
+    """The change in the audit log, as the API's own (same actions), by ``cli:<user>``."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no user name in the environment nor in the password file
+        user = "unknown"
+    await append_audit(db, actor=f"cli:{user}", action=action, target=target, detail=detail)
+
+
 async def _sites_add(db: Database, site: NewSite) -> None:
     record = await site_store.create_site(db, site)
+    await _audit(db, "site.create", record.code, site_id=record.id)
     print(f"site {record.code} added with id {record.id}")
+
+
+_SITE_ACTIONS = {"enable": "site.start", "disable": "site.stop", "remove": "site.delete"}
 
 
 async def _sites_change(db: Database, args: argparse.Namespace, action: str) -> None:
@@ -296,6 +311,7 @@ async def _sites_change(db: Database, args: argparse.Namespace, action: str) -> 
         await site_store.delete_site(db, record.id)
     else:
         await site_store.update_site(db, record.id, SitePatch(is_enabled=action == "enable"))
+    await _audit(db, _SITE_ACTIONS[action], record.code, site_id=record.id)
     print(f"site {record.code}: {action}d")
 
 
@@ -318,12 +334,14 @@ async def _sites_import(db: Database, args: argparse.Namespace, settings: Settin
     sites, topics = await bulk_store.current(db)
     planned, results = sites_bulk.plan(rows, sites, topics)
     bad = any(r.action == "error" for r in results)
-    if not bad and not args.dry_run:
-        await bulk_store.apply(db, planned, settings.keep_alive_s)
+    report = sites_bulk.report(results, dry_run=args.dry_run, applied=not bad and not args.dry_run)
+    if report.applied:
+        changed = await bulk_store.apply(db, planned, settings.keep_alive_s)
+        await _audit(db, "site.import", "", created=report.created, updated=report.updated,
+                     sites=len(changed))
     for r in results:
         problems = "; ".join(f"{p.field}: {p.message}" for p in r.errors)
         print(f"row {r.row}: {r.code or '?'} {r.action}" + (f" ({problems})" if problems else ""))
-    report = sites_bulk.report(results, dry_run=args.dry_run, applied=not bad and not args.dry_run)
     verdict = ("nothing written: fix the rows above" if bad else
                "dry run: nothing written" if args.dry_run else "written")
     print(f"{report.created} to create, {report.updated} to update, {report.unchanged} "
@@ -338,6 +356,7 @@ async def _sites_export(db: Database, args: argparse.Namespace) -> None:
 
 async def _token_create(db: Database, args: argparse.Namespace) -> None:
     token = await token_store.create_token(db, args.name, args.role)
+    await _audit(db, "token.create", args.name, role=args.role)
     print(f"token {args.name!r} ({args.role}) created; it is shown only this once:")
     print(token)
 
@@ -350,6 +369,7 @@ async def _token_list(db: Database) -> None:
 
 async def _token_revoke(db: Database, args: argparse.Namespace) -> None:
     await token_store.revoke_token(db, args.name)
+    await _audit(db, "token.revoke", args.name)
     print(f"token {args.name!r} revoked")
 
 
