@@ -13,6 +13,7 @@ when a row is bad (the report names the row and the field).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import msgspec
@@ -66,10 +67,9 @@ class BulkController(Controller):
         sites, topics = await bulk_store.current(runtime.db)
         planned, results = sites_bulk.plan(rows, sites, topics)
         bad = any(r.action == "error" for r in results)
-        changed: list[tuple[int, str]] = []
+        changed: Sequence[tuple[int, str]] = ()
         if not bad and not dry_run:
-            changed = [*await bulk_store.apply(runtime.db, planned,
-                                               runtime.settings.keep_alive_s)]
+            changed = await bulk_store.apply(runtime.db, planned, runtime.settings.keep_alive_s)
             for site_id, change in changed:
                 await runtime.site_changed(site_id, change)
         report = sites_bulk.report(results, dry_run=dry_run, applied=bool(not bad and not dry_run))
