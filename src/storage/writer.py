@@ -7,13 +7,13 @@ writer process does, see ``writer_child``).
   wait, encoded, in a buffer bounded by bytes (``max_buffer_bytes``, see ``writer_buffer``);
   past the bound the oldest are dropped and counted in ``dropped``.
 - A background task flushes ``flush_interval_s`` after the last flush when news is pending
-  (``writer_buffer.has_news``: a status, a connection event, a command's outcome…), a
-  burst is (``busy_at`` events or more) or the last flush was busy (a stream's tail is not
-  held back), else after ``routine_flush_s`` (a quiet trickle of heartbeats and traffic:
-  fewer wake-ups); at once when ``eager_flush_at`` events are pending, or when ``busy_at``
-  came during a busy flush (the writer is behind: no pause between flushes, and each
-  takes what came meanwhile, so batches grow with the load). One flush writes everything
-  pending, ``batch_events`` at a time, each batch one transaction (see
+  (``writer_buffer.has_news``: a status, a connection event, a command's outcome…), when a
+  burst is (``busy_at`` events or more pending) or when the last flush was busy (a stream's
+  tail is not held back), else after ``routine_flush_s`` (a quiet trickle of heartbeats and
+  traffic: fewer wake-ups); at once when ``eager_flush_at`` events are pending, or when
+  ``busy_at`` came during a busy flush (the writer is behind: no pause between flushes,
+  and each takes what came meanwhile, so batches grow with the load). One flush writes
+  everything pending, ``batch_events`` at a time, each batch one transaction (see
   ``sitelink.storage.apply``), oldest first.
 - What a failed write does depends on why it failed (``database.refuses_row`` /
   ``is_unreachable``):
@@ -360,7 +360,7 @@ class StorageWriter:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(wait):
                         await self._wake.wait()
-                continue  # woken (news, eager, closing) or due: see again what is due
+                continue  # woken (news, a burst, eager, closing) or due: see again
             self._eager = self._soon = False  # this flush takes every pending event
             self._busy = self.lag >= self._busy_at
             await self.flush()
