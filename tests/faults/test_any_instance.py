@@ -136,7 +136,8 @@ def test_a_site_connected_on_a_shows_connected_with_the_same_fields_on_b(
     running = [int(w["name"].removeprefix("worker-")) for w in root["children"]
                if any(s["name"] == site["code"] for s in w["children"])]
     a_id = cluster.a.admin.get("/api/v1/cluster").json()["instance_id"]
-    assert on_a["owner"] == {"instance_id": a_id, "worker": running[0]} and len(running) == 1
+    assert len(running) == 1, root
+    assert on_a["owner"] == {"instance_id": a_id, "worker": running[0]}
 
 
 def test_a_device_discovered_on_a_appears_on_b_with_its_availability(
