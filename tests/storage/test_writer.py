@@ -7,7 +7,7 @@ import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -315,7 +315,8 @@ class Calls:
     """Counts the calls of a coroutine method (of the writer, of the database), started and
     returned."""
 
-    def __init__(self, owner: object, method: str) -> None:
+    def __init__(self, owner: object, method: str,
+                 after: Callable[[int], object] = lambda _returned: None) -> None:
         self.started = self.returned = 0
         self._returned = asyncio.Event()
         original = getattr(owner, method)
@@ -324,6 +325,7 @@ class Calls:
             self.started += 1
             result = await original(*args)
             self.returned += 1
+            after(self.returned)  # what a test does between two calls
             self._returned.set()
             return result
 
@@ -336,20 +338,30 @@ class Calls:
                 await self._returned.wait()
 
 
+@contextlib.asynccontextmanager
+async def running(writer: StorageWriter, after_flush: Callable[[int], object] = lambda _n: None,
+                  ) -> AsyncIterator[Calls]:
+    """The writer with its own flush task, its flushes counted (``after_flush`` is given how
+    many have returned); closed after."""
+    flushes = Calls(writer, "flush", after_flush)
+    await writer.start()
+    try:
+        yield flushes
+    finally:
+        await writer.close()
+
+
 async def test_background_task_flushes_and_prunes(db: Database, site_id: int) -> None:
     """Started with a retention, the task flushes by itself, then prunes old readings.
     The submit wakes it (``eager_flush_at``): no timer of the writer is waited for."""
     now = time.time()
     writer = StorageWriter(db, flush_interval_s=3600.0, eager_flush_at=2, retention_days=30)
     prunes = Calls(writer, "prune_readings")
-    await writer.start()
-    try:
+    async with running(writer):
         writer.submit([heartbeat(site_id, "SN1", now - 86400 * 31, 1.0)])
         writer.submit([heartbeat(site_id, "SN1", now, 2.0)])
         await prunes.returned_times(1)
         assert writer.lag == 0
-    finally:
-        await writer.close()
     rows = await Reading.select(Reading.value).order_by(Reading.value)
     # rh = t_ext / 2 of the new heartbeat; the old ones pruned
     assert [r["value"] for r in rows] == [1.0, 2.0]
@@ -362,9 +374,7 @@ async def test_heartbeats_wait_for_the_routine_flush_and_news_is_flushed_sooner(
     one, and that flush takes the heartbeats that waited as well."""
     writer = StorageWriter(db, flush_interval_s=0.0, routine_flush_s=3600.0,
                            retention_days=None)
-    flushes = Calls(writer, "flush")
-    await writer.start()
-    try:
+    async with running(writer) as flushes:
         writer.submit([heartbeat(site_id, "SN1", T0, 1.0),
                        SiteTraffic(site_id=site_id, received=1, rejected=0, last_message_at=T0)])
         # waiting for the routine flush (a flush due now would have delay 0)
@@ -375,8 +385,6 @@ async def test_heartbeats_wait_for_the_routine_flush_and_news_is_flushed_sooner(
         assert writer.lag == 0
         assert await Reading.count() == 2
         assert [e.kind for e in await list_connection_events(db, site_id)] == ["connected"]
-    finally:
-        await writer.close()
 
 
 def test_when_the_next_flush_is_due() -> None:
@@ -394,15 +402,11 @@ async def test_a_busy_flush_keeps_the_next_one_soon(db: Database, site_id: int) 
     pending and the writer is quiet again."""
     writer = StorageWriter(db, flush_interval_s=3600.0, routine_flush_s=7200.0, busy_at=3,
                            eager_flush_at=3, retention_days=None)
-    flushes = Calls(writer, "flush")
-    await writer.start()
-    try:
+    async with running(writer) as flushes:
         assert writer._delay() == 7200.0
         writer.submit([heartbeat(site_id, "SN1", T0 + n, 1.0) for n in range(3)])
         await flushes.returned_times(1)
         assert writer._delay() == 3600.0
-    finally:
-        await writer.close()
     assert await Reading.count() == 6
 
 
@@ -412,16 +416,12 @@ async def test_a_burst_of_heartbeats_does_not_wait_for_the_routine_flush(
     a busy stream starting is flushed ``flush_interval_s`` after the last flush."""
     writer = StorageWriter(db, flush_interval_s=0.0, routine_flush_s=3600.0, busy_at=3,
                            retention_days=None)
-    flushes = Calls(writer, "flush")
-    await writer.start()
-    try:
+    async with running(writer) as flushes:
         writer.submit([heartbeat(site_id, "SN1", T0 + n, 1.0) for n in range(2)])
         assert (writer._delay(), writer.lag, flushes.started) == (3600.0, 2, 0)
         writer.submit([heartbeat(site_id, "SN1", T0 + 2, 1.0)])
         await flushes.returned_times(1)
         assert writer.lag == 0
-    finally:
-        await writer.close()
     assert await Reading.count() == 6
 
 
@@ -431,22 +431,15 @@ async def test_a_writer_behind_a_busy_stream_flushes_again_at_once(
     once: no pause of ``flush_interval_s`` while the stream outruns the writer."""
     writer = StorageWriter(db, flush_interval_s=3600.0, routine_flush_s=7200.0, busy_at=3,
                            eager_flush_at=5, retention_days=None)
-    flush = writer.flush
 
-    async def flush_while_more_come() -> None:
-        await flush()
-        if writer.flushes == 1:  # three more, fewer than eager_flush_at: not eager
+    def more_came(flushed: int) -> None:
+        if flushed == 1:  # three more, fewer than eager_flush_at: not eager
             writer.submit([heartbeat(site_id, "SN2", T0 + n, 1.0) for n in range(3)])
 
-    writer.flush = flush_while_more_come  # type: ignore[method-assign]
-    flushes = Calls(writer, "flush")
-    await writer.start()
-    try:
+    async with running(writer, more_came) as flushes:
         writer.submit([heartbeat(site_id, "SN1", T0 + n, 1.0) for n in range(5)])  # eager
         await flushes.returned_times(2)
         assert writer.lag == 0
-    finally:
-        await writer.close()
     assert await Reading.count() == 16
 
 
@@ -456,9 +449,7 @@ async def test_the_log_is_checkpointed_after_many_readings_not_after_each_flush(
     thread of its own); a small flush after it does not."""
     writer = StorageWriter(db, flush_interval_s=3600.0, eager_flush_at=10, retention_days=None)
     checkpoints = Calls(db, "checkpoint")
-    flushes = Calls(writer, "flush")
-    await writer.start()
-    try:
+    async with running(writer) as flushes:
         writer.submit([heartbeat(site_id, f"SN{n % 50}", T0 + n, 1.0)
                        for n in range(CHECKPOINT_READINGS // 2)])  # two sensors each
         await checkpoints.returned_times(1)
@@ -467,8 +458,6 @@ async def test_the_log_is_checkpointed_after_many_readings_not_after_each_flush(
         # the flush task decides at once after a flush: no second checkpoint was started
         assert checkpoints.started == 1 and writer._checkpoints._task is not None
         assert writer._checkpoints._task.done()
-    finally:
-        await writer.close()
     assert await Reading.count() == CHECKPOINT_READINGS + 20
 
 
@@ -486,31 +475,30 @@ async def test_a_checkpoint_that_could_not_copy_everything_is_finished_by_the_wr
     go = threading.Event()
     checkpoint_now = db._checkpoint_now
     db._checkpoint_now = lambda: (go.wait(10), checkpoint_now())  # type: ignore[method-assign]
-    checkpoints, flushes = Calls(db, "checkpoint"), Calls(writer, "flush")
-    await writer.start()
+    checkpoints = Calls(db, "checkpoint")
 
     def beats(first: int, count: int) -> list[DeviceHeartbeat]:
         return [heartbeat(site, f"SN{n % 50}", T0 + n, 1.0) for n in range(first, first + count)]
 
     try:
-        writer.submit(beats(0, CHECKPOINT_READINGS // 2))  # starts a checkpoint, held at go
-        await flushes.returned_times(1)
-        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as reader:
-            reader.execute("BEGIN")
-            reader.execute("SELECT count(*) FROM reading").fetchall()  # holds the log here
-            writer.submit(beats(20_000, 10))
-            await flushes.returned_times(2)
-            go.set()
-            await checkpoints.returned_times(1)  # it copied up to the reader's mark only
-            reader.execute("COMMIT")
-        for flush in (3, 4):  # the third finishes the checkpoint, the fourth starts a new log
-            writer.submit(beats(30_000 + 100 * flush, 10))
-            await flushes.returned_times(flush)
-        with contextlib.closing(sqlite3.connect(path)) as other:
-            _, frames, copied = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        assert frames == copied and frames < 50, f"{frames} frames: the log was not started again"
+        async with running(writer) as flushes:
+            writer.submit(beats(0, CHECKPOINT_READINGS // 2))  # starts a checkpoint, held at go
+            await flushes.returned_times(1)
+            with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as reader:
+                reader.execute("BEGIN")
+                reader.execute("SELECT count(*) FROM reading").fetchall()  # holds the log here
+                writer.submit(beats(20_000, 10))
+                await flushes.returned_times(2)
+                go.set()
+                await checkpoints.returned_times(1)  # it copied up to the reader's mark only
+                reader.execute("COMMIT")
+            for flush in (3, 4):  # the third finishes the checkpoint, the fourth a new log
+                writer.submit(beats(30_000 + 100 * flush, 10))
+                await flushes.returned_times(flush)
+            with contextlib.closing(sqlite3.connect(path)) as other:
+                _, frames, copied = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            assert frames == copied and frames < 50, f"{frames} frames: the log did not start again"
     finally:
-        await writer.close()
         await db.close()
 
 
@@ -523,9 +511,8 @@ async def test_a_checkpoint_that_fails_to_finish_does_not_stop_the_writer(
         raise sqlite3.OperationalError("disk I/O error")
 
     db.finish_checkpoint = broken  # type: ignore[method-assign]
-    checkpoints, flushes = Calls(db, "checkpoint"), Calls(writer, "flush")
-    await writer.start()
-    try:
+    checkpoints = Calls(db, "checkpoint")
+    async with running(writer) as flushes:
         writer.submit([heartbeat(site_id, f"SN{n % 50}", T0 + n, 1.0)
                        for n in range(CHECKPOINT_READINGS // 2)])
         await checkpoints.returned_times(1)
@@ -533,8 +520,6 @@ async def test_a_checkpoint_that_fails_to_finish_does_not_stop_the_writer(
             writer.submit([heartbeat(site_id, "SN1", T0 + 100 * flush + n, 1.0)
                            for n in range(10)])
             await flushes.returned_times(flush)
-    finally:
-        await writer.close()
     assert await Reading.count() == CHECKPOINT_READINGS + 40
 
 
