@@ -46,9 +46,13 @@ test: install web
 	$(MAKE) lint test-python test-web test-e2e
 
 # Everything with one site worker, then what runs a live server again with two (issue 15).
+# Tests run in PYTEST_JOBS processes (pytest-xdist; worksteal evens out the long fault
+# tests); PYTEST_JOBS=0 runs them in this one.
+PYTEST_JOBS ?= 2
+PYTEST := $(BIN)/pytest -n $(PYTEST_JOBS) --dist worksteal
 test-python: install web/openapi/node_modules/.package-lock.json
-	SITELINK_WORKERS=1 $(BIN)/pytest
-	SITELINK_WORKERS=2 $(BIN)/pytest tests/integration tests/faults
+	SITELINK_WORKERS=1 $(PYTEST)
+	SITELINK_WORKERS=2 $(PYTEST) tests/integration tests/faults
 
 # Biome's linter (React hooks rules included) first, then vitest.
 test-web: web/node_modules/.package-lock.json
