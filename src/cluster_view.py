@@ -11,10 +11,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-import msgspec
-
 from sitelink.api.cluster_answers import ClusterAnswer, InstanceAnswer
-from sitelink.cluster.view import cluster_of, worker_answers
+from sitelink.cluster.view import cluster_of
 from sitelink.times import iso
 
 if TYPE_CHECKING:
@@ -36,6 +34,6 @@ async def cluster_view(runtime: Runtime) -> ClusterAnswer:
         instances=[InstanceAnswer(instance_id=runtime.instance_id,
                                   started_at=iso(runtime.started_at),
                                   last_seen_at=iso(time.time()), sites=mine,
-                                  workers=worker_answers(msgspec.to_builtins(workers)))],
+                                  workers=workers)],
         unowned_sites=len(enabled) - mine,
     )

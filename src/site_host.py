@@ -32,9 +32,9 @@ from sitelink.actors.clock import BaseClock, Target
 from sitelink.actors.mqtt_port import MqttPort
 from sitelink.actors.site_messages import Publish, PublishResult, Shutdown
 from sitelink.actors.supervisor import Describe, Forward, Supervisor, SupervisorInfo
+from sitelink.api.cluster_answers import WorkerAnswer
 from sitelink.events import EventSink
 from sitelink.settings import Settings
-from sitelink.workers.info import WorkerInfo
 from sitelink.workers.link import BatchSink
 from sitelink.workers.pool import WorkerPool
 
@@ -78,7 +78,7 @@ class SiteHost:
             return self.pool.running
         return self.supervisor is not None and self.supervisor.is_alive()
 
-    def workers(self) -> list[WorkerInfo]:
+    def workers(self) -> list[WorkerAnswer]:
         """This instance's site workers (none when the sites run in this process)."""
         return self.pool.workers() if self.pool is not None else []
 

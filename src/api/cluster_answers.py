@@ -3,6 +3,8 @@ that the OpenAPI document describes it field by field and the dashboard's types 
 from it. Times are ISO 8601 UTC with ``Z`` (``times.iso``).
 
 The shape is the contract's; how it is filled is ``sitelink.cluster_view``'s business.
+``WorkerAnswer`` is also what the worker pool reports of its workers
+(``WorkerPool.workers``), and what each instance writes into its row for the others.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ import msgspec
 import structlog
 
 from sitelink.actors.site_messages import PublishResult
+from sitelink.api.cluster_answers import WorkerState
 from sitelink.channel import Frames, frame, spawn
 from sitelink.events import AnyEvent, Event
 from sitelink.settings import Settings
@@ -37,7 +38,6 @@ from sitelink.workers.frames import (
     ToWorker,
     Tree,
 )
-from sitelink.workers.info import WorkerState
 
 log = structlog.get_logger(__name__)
 

@@ -25,10 +25,10 @@ import structlog
 from sitelink.actors.device import DeviceState
 from sitelink.actors.site_messages import Publish, PublishResult, SiteSpec
 from sitelink.actors.supervisor import Apply, Forward, Remove, Upsert
+from sitelink.api.cluster_answers import WorkerAnswer
 from sitelink.settings import Settings
 from sitelink.workers.assign import worker_for
 from sitelink.workers.frames import Command, Goodbye
-from sitelink.workers.info import WorkerInfo
 from sitelink.workers.link import BatchSink, WorkerLink
 from sitelink.workers.tree import Node, node
 
@@ -82,11 +82,11 @@ class WorkerPool:
     def worker_of(self, site_id: int) -> int | None:
         return worker_for(site_id, len(self.links)) if site_id in self.specs else None
 
-    def workers(self) -> list[WorkerInfo]:
+    def workers(self) -> list[WorkerAnswer]:
         counts = [0] * len(self.links)  # the sites each runs: its enabled ones
         for site_id, spec in self.specs.items():
             counts[worker_for(site_id, len(self.links))] += spec.is_enabled
-        return [WorkerInfo(worker=link.index, pid=link.pid, sites=counts[link.index],
+        return [WorkerAnswer(worker=link.index, pid=link.pid, sites=counts[link.index],
                            state=link.state, restarts=link.restarts) for link in self.links]
 
     # --- commands ------------------------------------------------------------------------------
