@@ -228,7 +228,8 @@ async def apply_batch(db: Database, ids: IdMaps, batch: Batch, *, max_sensors: i
         readings = _reading_rows(batch, ids, device_ids, stamp)
         if db.engine_name == "sqlite":
             # In the order of the (sensor, at) index, each sensor's values in time order
-            # (a stable sort): SQLite then walks that index's pages in order, not at random.
+            # (a stable sort): where sensors have a few readings a flush, SQLite then walks
+            # that index's leaves in order, for 14 % less CPU (bench.reading_layout).
             readings.sort(key=itemgetter(0))
         await db.copy_records("reading", ("sensor", "at", "value"), readings)
         await _write_availability(db, batch, device_ids)

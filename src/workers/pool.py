@@ -87,7 +87,7 @@ class WorkerPool:
         for site_id, spec in self.specs.items():
             counts[worker_for(site_id, len(self.links))] += spec.is_enabled
         return [WorkerAnswer(worker=link.index, pid=link.pid, sites=counts[link.index],
-                           state=link.state, restarts=link.restarts) for link in self.links]
+                             state=link.state, restarts=link.restarts) for link in self.links]
 
     # --- commands ------------------------------------------------------------------------------
 
