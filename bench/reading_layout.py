@@ -28,8 +28,10 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 
 from bench.common import Section, main_for, ratio, run_section
@@ -38,7 +40,8 @@ FLEETS = (4_000, 16_000)  # sensors: bench.ingest's one site, bench.ingest4's fo
 GROWN_PER_SENSOR = 60  # every sensor's newest entries on a leaf of their own
 PER_FLUSH = 7_000  # readings in a quarter second at 1,750 heartbeats/s
 FLUSHES = 80
-MERGE_EVERY = 40
+MERGE_EVERY = 40  # flushes: ten seconds of quarter-second flushes
+FLUSH_S = 0.25
 ROUNDS = 2
 
 _SCHEMA = (
@@ -49,7 +52,6 @@ _SCHEMA = (
     "CREATE TABLE reading_recent (id INTEGER PRIMARY KEY, sensor INTEGER NOT NULL, at TEXT, "
     "value REAL)",
 )
-_INSERT = "INSERT INTO {} (sensor, at, value) VALUES (?, ?, ?)"
 _MERGE = ("INSERT INTO reading (sensor, at, value) "
           "SELECT sensor, at, value FROM reading_recent ORDER BY sensor, at")
 
@@ -85,34 +87,39 @@ def _open(path: Path) -> sqlite3.Connection:
     return connection
 
 
-def _write(connection: sqlite3.Connection, *statements: tuple[str, list[Row] | None]) -> None:
+@contextmanager
+def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
     connection.execute("BEGIN IMMEDIATE")
-    for sql, rows in statements:
-        if rows is None:
-            connection.execute(sql)
-        else:
-            connection.executemany(sql, rows)
+    yield
     connection.execute("COMMIT")
 
 
+def _append(connection: sqlite3.Connection, table: str, rows: list[Row]) -> None:
+    with _transaction(connection):
+        connection.executemany(f"INSERT INTO {table} (sensor, at, value) VALUES (?, ?, ?)",
+                               rows)
+
+
 def _arrival(connection: sqlite3.Connection, rows: list[Row], _flush: int) -> None:
-    _write(connection, (_INSERT.format("reading"), rows))
+    _append(connection, "reading", rows)
 
 
 def _sorted(connection: sqlite3.Connection, rows: list[Row], _flush: int) -> None:
-    rows.sort(key=lambda row: row[0])
-    _write(connection, (_INSERT.format("reading"), rows))
+    rows.sort(key=itemgetter(0))  # stable: each sensor's readings stay in time order
+    _append(connection, "reading", rows)
 
 
 def _recent(connection: sqlite3.Connection, rows: list[Row], flush: int) -> None:
-    _write(connection, (_INSERT.format("reading_recent"), rows))
+    _append(connection, "reading_recent", rows)
     if flush % MERGE_EVERY == MERGE_EVERY - 1:
-        _write(connection, (_MERGE, None), ("DELETE FROM reading_recent", None))
+        with _transaction(connection):
+            connection.execute(_MERGE)
+            connection.execute("DELETE FROM reading_recent")
 
 
 Case = Callable[[sqlite3.Connection, list[Row], int], None]
 CASES: dict[str, Case] = {"arrival order": _arrival, "sorted by sensor": _sorted,
-                          "recent table, merged every 10 s": _recent}
+                          f"recent table, merged every {MERGE_EVERY * FLUSH_S:g} s": _recent}
 
 
 def _flushes(connection: sqlite3.Connection, readings: Readings, case: Case) -> float:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 def worker_answers(listed: Any) -> list[WorkerAnswer]:
-    """An instance's workers (its row's JSON, or its pool's ``to_builtins``) as answered."""
+    """An instance's workers, as its row in ``cluster_instance`` holds them (JSON)."""
     return msgspec.convert(list(listed or []), list[WorkerAnswer])
 
 
