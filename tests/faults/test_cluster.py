@@ -154,8 +154,13 @@ def test_a_killed_owner_loses_its_sites_after_the_ttl(cluster: Cluster) -> None:
     survivors = cluster.live()
     took = cluster.wait_settled(TTL_S + SETTLE_S, "the survivors run every site", survivors)
     print(f"kill -9: every site run by the survivors {took:.1f} s after (TTL {TTL_S} s)")
-    assert cluster.instances["node-a"].get("/api/v1/mqtt/health/")["cluster"][
-        "instances"] == 2
+    # node-a's health counts the instances its keeper saw at its last tick: the sites may
+    # have settled on node-c's tick, before node-a's next one saw the dead row expire.
+    def node_a_counts_two() -> bool:
+        health = cluster.instances["node-a"].get("/api/v1/mqtt/health/")
+        return bool(health["cluster"]["instances"] == 2)
+
+    wait_for(node_a_counts_two, TTL_S, lambda: "node-a's health still counts node-b")
 
 
 def test_a_paused_owner_stops_its_connections_and_never_fights_the_new_owner(
