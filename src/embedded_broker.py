@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import importlib
 import os
+import random
 import re
 import shutil
 import signal
@@ -38,11 +40,36 @@ class BrokerError(SitelinkError):
     """A broker that sitelink runs itself did not start or is missing."""
 
 
+_port_block: list[int] = []  # empty: the OS picks; else the ports free_port hands out in turn
+
+
+def use_port_block(first: int, count: int) -> None:
+    """Make ``free_port`` hand out the ports ``first .. first + count - 1`` in turn (from a
+    random one, wrapping), skipping any taken. Each process of a parallel test run takes its own
+    block below the OS's ephemeral range: a port freed by a killed server then stays free until
+    the test starts it again there, as no other process and no outgoing connection is given it."""
+    offset = random.randrange(count)
+    _port_block[:] = [first + (offset + n) % count for n in range(count)]
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it)."""
+    """A TCP port on 127.0.0.1 that was free a moment ago: the OS picks it, or the next free
+    one of the block set by ``use_port_block``."""
+    for _ in range(len(_port_block)):
+        _port_block.append(port := _port_block.pop(0))
+        if port_is_free(port):
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOCALHOST, 0))
         return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    """True if nothing holds ``port`` on 127.0.0.1 now (not even a connection in TIME_WAIT)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock, contextlib.suppress(OSError):
+        sock.bind((LOCALHOST, port))
+        return True
+    return False
 
 
 def port_accepts(host: str, port: int, timeout_s: float = 0.2) -> bool:

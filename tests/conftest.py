@@ -8,12 +8,22 @@ topics of their own).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from mqtt_support import Subscriber
-from sitelink.embedded_broker import EmbeddedBroker, Mosquitto
+from sitelink.embedded_broker import EmbeddedBroker, Mosquitto, use_port_block
+
+PORT_BLOCK = 2_000  # ports per test process, from 20,000 up: below Linux's ephemeral range
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Each test process (xdist's gw0, gw1, ...) takes free ports from a block of its own, so a
+    server or broker a test kills can be started again on its port: nothing else takes it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    use_port_block(20_000 + PORT_BLOCK * (int(worker or 0) % 6), PORT_BLOCK)
 
 
 @pytest.fixture

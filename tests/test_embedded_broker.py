@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import importlib.util
+import socket
 from collections.abc import Callable
 
 import pytest
 
 from mqtt_support import Subscriber
-from sitelink.embedded_broker import BrokerError, EmbeddedBroker, Mosquitto, port_accepts
+from sitelink import embedded_broker
+from sitelink.embedded_broker import (
+    BrokerError,
+    EmbeddedBroker,
+    Mosquitto,
+    free_port,
+    port_accepts,
+    port_is_free,
+    use_port_block,
+)
 from sitelink.errors import ConfigError
 
 MakeSubscriber = Callable[..., Subscriber]
@@ -25,6 +35,25 @@ def test_started_broker_round_trips_a_message(
     assert sub.wait_for(lambda: sub.count() == 1, 5)
     assert sub.messages[0].topic == "t/round-trip"
     assert sub.messages[0].payload == b"hello"
+
+
+def test_a_port_block_is_handed_out_in_turn_skipping_taken_ports(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a block set, free_port gives each of its ports once before any again, never one
+    that is bound; without one, the OS picks from its ephemeral range."""
+    monkeypatch.setattr(embedded_broker, "_port_block", [])
+    ephemeral = free_port()
+    assert ephemeral >= 32_768
+    first = next(port for port in range(40_000, 60_000, 5) if all(
+        port_is_free(port + n) for n in range(5)))
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", first + 2))
+        taken.listen()
+        use_port_block(first, 5)
+        given = [free_port() for _ in range(8)]
+    block = {first, first + 1, first + 3, first + 4}
+    assert set(given[:4]) == block
+    assert given[4:] == given[:4]
 
 
 def test_kill_refuses_then_restart_accepts_on_the_same_port(
