@@ -26,6 +26,7 @@ mapped_decoder  # registered by @register_configured("mapped"); the registry cal
 
 # --- read by tests or tools, part of what a module offers ---------------------------------
 _.restart  # embedded_broker.Mosquitto.restart: the embedded test/demo broker; tests restart it
+use_port_block  # embedded_broker (brokers for tests): tests/conftest.py gives each pytest process a block
 _.went_silent  # simulate.SimulateStats: the simulator's report, checked by tests/test_simulate
 _.came_back  # simulate.SimulateStats, as above
 _.offline_after_override_s  # storage.devices.StoredDevice: a column of the stored row
