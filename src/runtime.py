@@ -145,13 +145,25 @@ class Runtime:
         s = self.settings
         # before anything connects: one instance per SQLite file (shared with serve's own hold)
         self._lock = instance_lock.hold(s)
+        loop = asyncio.get_running_loop()
+        writer = RemoteWriter(s)
+        bridge = Bridge(loop, self.read_model, self.hub, writer)
+        # An injected clock or port factory cannot cross a process: such sites run here.
+        in_process = not self._own_clock or self.port_factory is not None
+        self.read_model.workers = 0 if in_process else s.workers
+        self.sites = SiteHost(s, clock=self.clock, sink=bridge,
+                              port_factory=self.port_factory, on_revived=self._apply_everything,
+                              workers=self.read_model.workers)
+        self.sites.start()  # the workers import while the database opens; nothing runs yet
         self._db = await wait_for_database(
-            s, query_timeout_s=s.db_timeout_s,
+            s, until=self.shutting_down, query_timeout_s=s.db_timeout_s,
             on_failure=lambda reason: log.error(f"{reason}; retrying every 2 s until it answers"))
+        if self._db is None:  # told to stop while it waited: nothing more to start
+            log.info("sitelink stopped before the database answered")
+            return
         await migrate(self.db)
         if s.admin_token:
             await ensure_bootstrap(self.db, s.admin_token)
-        loop = asyncio.get_running_loop()
         if self.db.engine_name == "postgres":  # event ids: the cluster's log numbers them
             self.replication = Replication(getattr(self.db.engine, "pool", None),
                                            s.database_url, self.hub,
@@ -165,9 +177,9 @@ class Runtime:
         # this also closes the previous run's open intervals. Alone (SQLite): every device.
         # In a cluster only the sites this instance owns: the others' devices are live.
         await mark_unknown(self.db, await self._owned_site_ids(), datetime.now(UTC))
-        self.writer = RemoteWriter(s)
+        self.writer = writer
         await self.writer.start()
-        self.bridge = Bridge(loop, self.read_model, self.hub, self.writer)
+        self.bridge = bridge
         self.bridge.log = self.replication
         self.bridge.start()
         self.hub.start_sweeping()
@@ -185,13 +197,6 @@ class Runtime:
             self.alerts.share = self.replication.send
         await self.alerts.start()
         self.bridge.alerts = self.alerts
-        # An injected clock or port factory cannot cross a process: such sites run here.
-        in_process = not self._own_clock or self.port_factory is not None
-        self.read_model.workers = 0 if in_process else s.workers
-        self.sites = SiteHost(s, clock=self.clock, sink=self.bridge,
-                              port_factory=self.port_factory, on_revived=self._apply_everything,
-                              workers=self.read_model.workers)
-        self.sites.start()
         await self.sites.ready()
         if s.engine == "postgres" and not s.test_own_no_sites:  # run only the leased sites
             await cluster_link.start_keeper(self)

@@ -82,10 +82,10 @@ def create_app(settings: Settings, *, clock: BaseClock | None = None,
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        await runtime.start()
         try:
+            await runtime.start()
             yield
-        finally:
+        finally:  # after a failed start too: its site workers are already running
             await runtime.stop()
 
     route_handlers: list[Any] = [

@@ -279,24 +279,27 @@ async def open_database(settings: Settings, *, query_timeout_s: float | None = N
 
 
 async def wait_for_database(
-    settings: Settings, *, retry_s: float = 2.0, query_timeout_s: float | None = None,
-    on_failure: Callable[[str], None] | None = None,
-) -> Database:
-    """``open_database``, tried again every ``retry_s`` until the database answers.
+    settings: Settings, *, until: asyncio.Event, retry_s: float = 2.0,
+    query_timeout_s: float | None = None, on_failure: Callable[[str], None] | None = None,
+) -> Database | None:
+    """``open_database``, tried again every ``retry_s`` until the database answers, or None
+    once ``until`` is set (the instance is told to stop while it waits).
 
     ``on_failure`` is called with the reason (host, port and why) at the first failure and
     for each different reason after (at most ten), so a long wait is a few lines, not one
     per try.
     """
     said: set[str] = set()
-    while True:
+    while not until.is_set():
         try:
             return await open_database(settings, query_timeout_s=query_timeout_s)
         except StorageError as exc:
             if str(exc) not in said and on_failure is not None and len(said) < 10:
                 on_failure(str(exc))
             said.add(str(exc))
-        await asyncio.sleep(retry_s)  # a retry pace, not a wait for something to happen
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(until.wait(), retry_s)
+    return None
 
 
 async def _open_sqlite(url: str) -> SQLiteEngine:

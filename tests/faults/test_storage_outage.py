@@ -26,6 +26,7 @@ import asyncpg
 import pytest
 
 from integration.live import pg_database, require_postgres
+from ops.support import children_of, process_alive
 from sitelink.embedded_broker import Mosquitto
 
 from .pg_proxy import Mode, PgProxy
@@ -229,3 +230,22 @@ def test_started_while_the_database_is_unreachable(
     finally:
         with contextlib.suppress(Exception):
             server.close()
+
+
+def test_stopped_while_waiting_for_the_database(pg_url: str, proxy: PgProxy,
+                                                tmp_path: Path) -> None:
+    """Ctrl-C (or a stop signal) while the database does not answer at start: the server
+    stops at once, exit status 0, and takes its site workers with it (it used to wait for
+    the database through every signal, until killed)."""
+    proxy.set_mode("reset")
+    server = Served(through(pg_url, proxy), tmp_path, SITELINK_WORKERS="2")
+    try:
+        server.process.poll_until(lambda: bool(server.lines("cannot reach PostgreSQL")), 30,
+                                  "a line naming the database")
+        children = children_of(server.process.pid)
+        server.process.interrupt(group=False)
+        assert server.process.wait(15) == 0, server.process.report()
+        assert server.lines("stopped before the database answered"), server.process.report()
+        assert not [pid for pid in children if process_alive(pid)], "a site worker left behind"
+    finally:
+        server.close()
