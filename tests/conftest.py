@@ -16,14 +16,16 @@ import pytest
 from mqtt_support import Subscriber
 from sitelink.embedded_broker import EmbeddedBroker, Mosquitto, use_port_block
 
-PORT_BLOCK = 2_000  # ports per test process, from 20,000 up: below Linux's ephemeral range
+PORT_BLOCK = 2_000  # ports per test process, from FIRST_PORT up
+FIRST_PORT, EPHEMERAL_FROM = 20_000, 32_768  # the blocks stay below Linux's ephemeral range
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Each test process (xdist's gw0, gw1, ...) takes free ports from a block of its own, so a
     server or broker a test kills can be started again on its port: nothing else takes it."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-    use_port_block(20_000 + PORT_BLOCK * (int(worker or 0) % 6), PORT_BLOCK)
+    blocks = (EPHEMERAL_FROM - FIRST_PORT) // PORT_BLOCK
+    use_port_block(FIRST_PORT + PORT_BLOCK * (int(worker or 0) % blocks), PORT_BLOCK)
 
 
 @pytest.fixture

@@ -243,6 +243,7 @@ def test_stopped_while_waiting_for_the_database(pg_url: str, proxy: PgProxy,
         server.process.poll_until(lambda: bool(server.lines("cannot reach PostgreSQL")), 30,
                                   "a line naming the database")
         children = children_of(server.process.pid)
+        assert len(children) == 2, "the site workers run while the database is awaited"
         server.process.interrupt(group=False)
         assert server.process.wait(15) == 0, server.process.report()
         assert server.lines("stopped before the database answered"), server.process.report()
