@@ -80,6 +80,14 @@ class Section:
             print(f"- {note}")
 
 
+# A SQLite instance's readings are in two tables (sitelink.storage.recent), ids unique
+# across both: read with sqlite3 from a bench, as the server writes.
+READINGS_COUNT_SQL = ("SELECT (SELECT count(*) FROM reading) "
+                      "+ (SELECT count(*) FROM reading_recent)")
+READINGS_MAX_ID_SQL = ("SELECT coalesce(max(m), 0) FROM (SELECT max(id) AS m FROM reading "
+                       "UNION ALL SELECT max(id) FROM reading_recent)")
+
+
 def render_table(rows: Sequence[Row]) -> str:
     head = ("metric", "value", "baseline (same run)", "ratio", "target", "met")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

@@ -37,6 +37,8 @@ from typing import Any
 from bench import mqttload, nodered
 from bench.common import (
     PY,
+    READINGS_COUNT_SQL,
+    READINGS_MAX_ID_SQL,
     REPO,
     Section,
     Server,
@@ -206,13 +208,13 @@ class SitelinkContender:
     def readings(self) -> int:
         uri = f"file:{self.server.db_path}?mode=ro"
         with sqlite3.connect(uri, uri=True, timeout=10) as db:
-            row = db.execute("SELECT count(*) FROM reading").fetchone()
+            row = db.execute(READINGS_COUNT_SQL).fetchone()
         return int(row[0])
 
     def max_reading_id(self) -> int:
         uri = f"file:{self.server.db_path}?mode=ro"
         with sqlite3.connect(uri, uri=True, timeout=10) as db:
-            row = db.execute("SELECT coalesce(max(id), 0) FROM reading").fetchone()
+            row = db.execute(READINGS_MAX_ID_SQL).fetchone()
         return int(row[0])
 
     def received(self) -> int:

@@ -25,6 +25,7 @@ import time
 
 from bench import mqttload, nodered
 from bench.common import (
+    READINGS_MAX_ID_SQL,
     Section,
     Server,
     cpu_by_process,
@@ -77,7 +78,7 @@ class Sitelink:
 
         uri = f"file:{self.server.db_path}?mode=ro"
         with sqlite3.connect(uri, uri=True, timeout=10) as db:
-            return int(db.execute("SELECT coalesce(max(id), 0) FROM reading").fetchone()[0])
+            return int(db.execute(READINGS_MAX_ID_SQL).fetchone()[0])
 
     def run(self, port: int, streams: list[list[bytes]], out: Outcome | None) -> None:
         count = sum(len(s) for s in streams)

@@ -27,6 +27,7 @@ from sitelink import instance_lock
 from sitelink.embedded_broker import EmbeddedBroker
 from sitelink.settings import Settings
 from sitelink.simulate import SimulateOptions, Simulator
+from sitelink.storage import recent
 from sitelink.storage import sites as site_store
 from sitelink.storage import topics as topic_store
 from sitelink.storage.database import open_database
@@ -60,6 +61,7 @@ async def prepare_sites(settings: Settings, host: str, port: int, count: int, *,
         await migrate(db)
         if fresh:
             async with db.transaction():
+                await recent.delete_of(db, None)
                 for table in (Site, ApiToken, AuditEntry):
                     await db.execute(f'DELETE FROM "{table._meta.tablename}"')
         existing = {s.code: s for s in await site_store.list_sites(db)}

@@ -16,6 +16,7 @@ import msgspec
 
 from sitelink.errors import NotFound
 from sitelink.events import DeviceKey, DeviceKind
+from sitelink.storage import recent
 from sitelink.storage.apply import IN_CHUNK
 from sitelink.storage.availability import uptime_percentages
 from sitelink.storage.database import Database
@@ -159,7 +160,9 @@ async def delete_device(
     """Forget a device with its sensors, readings and intervals; return its key (so the
     caller can tell its site actor to forget it too). ``NotFound`` if unknown."""
     row = await _device_row(device_id, kind)
-    await Device.delete().where(Device.id == device_id)
+    async with db.transaction():
+        await recent.delete_of(db, 'd."id" = {}', device_id)
+        await Device.delete().where(Device.id == device_id)
     return DeviceKey(row["site"], row["kind"], row["serial"])
 
 

@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 from sitelink.cluster import eventlog
 from sitelink.cluster.schema import create_cluster_tables
-from sitelink.storage import event_ids
+from sitelink.storage import event_ids, recent
 from sitelink.storage.database import Database
 from sitelink.storage.tables import (
     ALERT_TABLES,
@@ -131,6 +131,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0006_alerts", _alerts),
     Migration("0007_event_log", eventlog.create_table),
     Migration("0008_cluster_leases", create_cluster_tables),
+    Migration("0009_recent_readings", recent.create_table),
 )
 
 

@@ -9,8 +9,9 @@ from typing import Any
 import msgspec
 
 from sitelink.errors import NotFound
+from sitelink.storage import recent
 from sitelink.storage.database import Database
-from sitelink.storage.tables import Reading, Sensor
+from sitelink.storage.tables import Sensor
 
 MAX_READINGS = 10_000
 
@@ -66,20 +67,37 @@ async def readings(
         raise NotFound(f"sensor {sensor_id} does not exist")
     if limit <= 0:
         return []
-    query = Reading.select(Reading.at, Reading.value).where(Reading.sensor == sensor_id)
-    if since is not None:
-        query = query.where(Reading.at >= since)
-    if until is not None:
-        query = query.where(Reading.at < until)
-    newest_first = since is None
-    rows = (
-        await query.order_by(Reading.at, ascending=not newest_first)
-        .order_by(Reading.id, ascending=not newest_first)
-        .limit(min(limit, MAX_READINGS))
-    )
-    if newest_first:
+    where, args = _window(db, sensor_id, since, until)
+    order = "ASC" if since is not None else "DESC"  # without since: the latest ones
+    sql, values = recent.select(db, "id, at, value", where, args,
+                                order=f"at {order}, id {order}", limit=min(limit, MAX_READINGS))
+    rows = await db.execute(sql, *values)
+    if since is None:
         rows.reverse()
-    return [ReadingRecord(row["at"], row["value"]) for row in rows]
+    return [ReadingRecord(_time(row["at"]), row["value"]) for row in rows]
+
+
+def _window(db: Database, sensor_id: int, since: datetime | None, until: datetime | None,
+            ) -> tuple[str, list[Any]]:
+    """The WHERE clause (``{}`` placeholders) and its values: a sensor's readings in
+    ``[since, until)``."""
+    where = ["sensor = {}"]
+    args: list[Any] = [sensor_id]
+    if since is not None:
+        where.append("at >= {}")
+        args.append(_db_time(db, since))
+    if until is not None:
+        where.append("at < {}")
+        args.append(_db_time(db, until))
+    return " AND ".join(where), args
+
+
+def _time(value: datetime | str) -> datetime:
+    """A reading's time as read: SQLite gives the stored text where it cannot tell the
+    column's type (a subquery over two tables)."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value
 
 
 class ReadingBucket(msgspec.Struct, frozen=True, kw_only=True):
@@ -123,17 +141,10 @@ async def bucketed_readings(
         bucket = f"(CAST(strftime('%s', at) AS INTEGER) / {int(bucket_s)})"
     else:
         bucket = f"floor(extract(epoch FROM at) / {int(bucket_s)})::bigint"
-    where = ["sensor = {}"]
-    args: list[Any] = [sensor_id]
-    if since is not None:
-        where.append("at >= {}")
-        args.append(_db_time(db, since))
-    if until is not None:
-        where.append("at < {}")
-        args.append(_db_time(db, until))
+    where, args = _window(db, sensor_id, since, until)
     rows = await db.execute(
         f"SELECT {bucket} AS bucket, min(value) AS lo, avg(value) AS mean, max(value) AS hi, "
-        f"count(*) AS n FROM reading WHERE {' AND '.join(where)} "
+        f"count(*) AS n FROM {recent.source(db.engine_name)} AS r WHERE {where} "
         f"GROUP BY bucket ORDER BY bucket LIMIT {min(int(limit), MAX_READINGS)}",
         *args,
     )
@@ -163,23 +174,19 @@ async def iter_readings(
     does not exist (raised before the first page)."""
     if not await Sensor.exists().where(Sensor.id == sensor_id):
         raise NotFound(f"sensor {sensor_id} does not exist")
-    last: tuple[datetime, int] | None = None
+    where, args = _window(db, sensor_id, since, until)
+    after: tuple[Any, int] | None = None  # the last row's (at as read, id)
     while True:
-        query = Reading.select(Reading.id, Reading.at, Reading.value).where(
-            Reading.sensor == sensor_id
-        )
-        if since is not None:
-            query = query.where(Reading.at >= since)
-        if until is not None:
-            query = query.where(Reading.at < until)
-        if last is not None:
-            after_at = Reading.at > last[0]
-            same_at_later_id = (Reading.at == last[0]) & (Reading.id > last[1])
-            query = query.where(after_at | same_at_later_id)
-        rows = await query.order_by(Reading.at).order_by(Reading.id).limit(page)
+        page_where, page_args = where, args
+        if after is not None:
+            page_where += " AND (at > {} OR (at = {} AND id > {}))"
+            page_args = [*args, after[0], after[0], after[1]]
+        sql, values = recent.select(db, "id, at, value", page_where, page_args,
+                                    order="at, id", limit=page)
+        rows = await db.execute(sql, *values)
         if not rows:
             return
-        yield [ReadingRecord(row["at"], row["value"]) for row in rows]
+        yield [ReadingRecord(_time(row["at"]), row["value"]) for row in rows]
         if len(rows) < page:
             return
-        last = (rows[-1]["at"], rows[-1]["id"])
+        after = (rows[-1]["at"], rows[-1]["id"])

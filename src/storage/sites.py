@@ -20,6 +20,7 @@ import msgspec
 import structlog
 
 from sitelink.errors import NotFound, StorageError
+from sitelink.storage import recent
 from sitelink.storage.database import Database, conflict_on_duplicate
 from sitelink.storage.tables import Site
 from sitelink.storage.topics import TopicRecord, insert_default_topics, topics_of_sites
@@ -238,7 +239,9 @@ async def update_site(db: Database, site_id: int, patch: SitePatch) -> SiteRecor
 
 async def delete_site(db: Database, site_id: int) -> None:
     """Delete a site with its topics, history, commands, devices and readings."""
-    rows = await Site.delete().where(Site.id == site_id).returning(Site.id)
+    async with db.transaction():
+        await recent.delete_of(db, 'd."site" = {}', site_id)
+        rows = await Site.delete().where(Site.id == site_id).returning(Site.id)
     if not rows:
         raise NotFound(f"site {site_id} does not exist")
 

@@ -32,7 +32,8 @@ writer process does, see ``writer_child``).
   succeeded (or, with nothing to write, the database answered).
 - ``ensure_devices`` creates device rows at once, for the bridge, which needs database ids
   before it announces ``device.discovered``.
-- Readings older than ``retention_days`` are pruned every ``prune_every_s``.
+- Between flushes, ``upkeep`` (``reading_upkeep``) merges SQLite's recent readings into
+  ``reading`` and prunes readings older than ``retention_days`` every ``prune_every_s``.
 - On SQLite, the write-ahead log is copied into the database file on a thread of its own
   (``writer_timing.Checkpoints``), not by the commits of a flush.
 """
@@ -44,7 +45,7 @@ import contextlib
 import time
 from collections import Counter, deque
 from collections.abc import Coroutine, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import structlog
@@ -54,13 +55,12 @@ from sitelink.storage.apply import Fence, IdMaps, apply_batch, existing_sites, r
 from sitelink.storage.batch import DeviceSeen, coalesce
 from sitelink.storage.database import Database, is_unreachable, refuses_row
 from sitelink.storage.fencing import sort_out
-from sitelink.storage.tables import Reading
+from sitelink.storage.reading_upkeep import ReadingUpkeep
 from sitelink.storage.writer_buffer import Chunk, EventBuffer, encode_events, has_news
 from sitelink.storage.writer_timing import Checkpoints, flush_delay
 
 log = structlog.get_logger(__name__)
 
-PRUNE_CHUNK = 10_000
 SET_ASIDE_LOGGED_MAX = 100  # per process: a flood of bad rows is counted, not logged
 _T = TypeVar("_T")
 
@@ -94,8 +94,6 @@ class StorageWriter:
         self._max_attempts = max_attempts
         self._flush_timeout_s = flush_timeout_s
         self._max_sensors = max_sensors
-        self._retention = timedelta(days=retention_days) if retention_days else None
-        self._prune_every_s = prune_every_s
         self._ids = IdMaps()
         self._failures = 0
         self._lock = asyncio.Lock()  # one database writer at a time: flush, ensure, prune
@@ -105,9 +103,11 @@ class StorageWriter:
         self._busy = False  # the last flush took busy_at events or more
         self._flushed_at = 0.0  # loop time of the last flush
         self._checkpoints = Checkpoints(db)
+        self.upkeep = ReadingUpkeep(
+            db, self._lock, prune_every_s=prune_every_s,
+            retention=timedelta(days=retention_days) if retention_days else None)
         self._closing = False
         self._task: asyncio.Task[None] | None = None
-        self._next_prune_at = 0.0
         self._set_aside_logged = 0
         self._in_flight = 0
         self._fence: LeaseFence | None = None  # the last one written (storage.fencing)
@@ -320,21 +320,6 @@ class StorageWriter:
             async with asyncio.timeout(self._flush_timeout_s):
                 await self._ids.load()
 
-    async def prune_readings(self, older_than: datetime) -> int:
-        """Delete readings taken before ``older_than``, in chunks; return how many."""
-        deleted = 0
-        while True:
-            async with self._lock:
-                doomed = Reading.select(Reading.id).where(Reading.at < older_than)
-                rows = (
-                    await Reading.delete()
-                    .where(Reading.id.is_in(doomed.limit(PRUNE_CHUNK)))
-                    .returning(Reading.id)
-                )
-            deleted += len(rows)
-            if len(rows) < PRUNE_CHUNK:
-                return deleted
-
     async def close(self) -> None:
         """Stop the task and write everything still pending (a few attempts at most)."""
         self._closing = True
@@ -345,10 +330,11 @@ class StorageWriter:
         await self._checkpoints.close()
         for _ in range(self._max_attempts):
             if not self.lag:
-                return
+                break
             await self.flush()
         if self.lag:
             log.error("storage_writer_closed_with_pending", events=self.lag)
+        await self.upkeep.merge()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -367,7 +353,7 @@ class StorageWriter:
             self._flushed_at = loop.time()
             self._checkpoints.after_flush(self.readings_written)
             if self.storage_ok:
-                await self._maybe_prune()
+                await self.upkeep.after_flush(self.readings_written)
 
     def _behind(self) -> bool:
         """A busy stream outran the last flush: what came meanwhile goes at once, so a
@@ -377,18 +363,6 @@ class StorageWriter:
     def _delay(self) -> float:
         return flush_delay(self._flush_interval_s, self._routine_flush_s, failures=self._failures,
                            soon=self._soon or self._busy)
-
-    async def _maybe_prune(self) -> None:
-        if self._retention is None or time.monotonic() < self._next_prune_at:
-            return
-        self._next_prune_at = time.monotonic() + self._prune_every_s
-        try:
-            deleted = await self.prune_readings(datetime.now(UTC) - self._retention)
-        except Exception as exc:
-            log.error("storage_prune_failed", error=f"{type(exc).__name__}: {exc}"[:500])
-            return
-        if deleted:
-            log.info("storage_readings_pruned", deleted=deleted)
 
 
 def _consume(task: asyncio.Task[Any]) -> None:

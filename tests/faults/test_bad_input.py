@@ -25,7 +25,8 @@ from integration.live import pg_database, require_postgres
 from sitelink.embedded_broker import Mosquitto
 from sitelink.settings import Settings
 from sitelink.storage.database import open_database
-from sitelink.storage.tables import Device, Reading, Sensor
+from sitelink.storage.tables import Device, Sensor
+from stored_readings import count_readings
 
 from .storage_support import Fleet, Served
 
@@ -52,7 +53,7 @@ async def _stored(url: str, tmp: Path) -> dict[str, object]:
         per_device: dict[int, int] = {}
         for row in sensors:
             per_device[row["device"]] = per_device.get(row["device"], 0) + 1
-        readings = {serial: await Reading.count().where(Reading.sensor.device == row["id"])
+        readings = {serial: await count_readings(row["id"])
                     for serial, row in devices.items()}
         return {"devices": devices, "sensors": sensors, "per_device": per_device,
                 "readings": readings}

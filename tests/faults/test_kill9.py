@@ -30,6 +30,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from integration.live import ADMIN_TOKEN, database_url, require_postgres
 from ops.support import Running, children_of, clean_env, http_status, process_alive
 from sitelink.embedded_broker import Mosquitto, free_port
+from sitelink.storage import recent
 
 SITELINK = str(Path(sys.executable).with_name("sitelink"))
 DEVICES = 20
@@ -83,19 +84,21 @@ def dataloggers(port: int) -> list[dict[str, object]]:
     return api(port, "/api/v1/mqtt/dataloggers/")["dataloggers"]  # type: ignore[return-value]
 
 
-READINGS = ("SELECT d.serial AS serial, r.value AS value FROM reading r "
+def readings_query(engine_name: str) -> str:
+    return (f"SELECT d.serial AS serial, r.value AS value FROM {recent.source(engine_name)} r "
             "JOIN sensor s ON s.id = r.sensor JOIN device d ON d.id = s.device")
 
 
 def stored_readings(url: str) -> list[tuple[str, float]]:
     if url.startswith("sqlite"):
         with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as db:
-            return [(str(s), float(v)) for s, v in db.execute(READINGS)]
+            return [(str(s), float(v)) for s, v in db.execute(readings_query("sqlite"))]
 
     async def read() -> list[tuple[str, float]]:
         connection = await asyncpg.connect(url, timeout=10)
         try:
-            return [(r["serial"], float(r["value"])) for r in await connection.fetch(READINGS)]
+            rows = await connection.fetch(readings_query("postgres"))
+            return [(r["serial"], float(r["value"])) for r in rows]
         finally:
             await connection.close()
 

@@ -15,7 +15,7 @@ from sitelink.storage.database import Database
 from sitelink.storage.devices import load_devices
 from sitelink.storage.remote_writer import RemoteWriter
 from sitelink.storage.sites import NewSite, create_site
-from sitelink.storage.tables import Reading
+from stored_readings import count_readings
 
 # Recent: the child prunes readings older than the retention (30 days) as it starts.
 T0 = float(int(time.time()) - 3600)  # whole seconds: stored to the microsecond
@@ -56,7 +56,7 @@ async def test_what_the_child_writes_is_what_was_submitted(
         writer.submit(burst[start:start + 500])
     await writer.close()  # the child writes everything pending before it says so
     assert (writer.lag, writer.dropped) == (0, 0)
-    assert await Reading.count() == 2 * len(burst)
+    assert await count_readings() == 2 * len(burst)
     devices = {d.key.serial: d for d in await load_devices(db)}
     assert devices["C"].last_seen_at == T0 + 5_999  # 5,999 % 3 == 2: the last was C's
     assert {s.key: s.current_value for s in devices["A"].sensors} == {"t_ext": 5_997.0,
@@ -94,4 +94,4 @@ async def test_a_child_that_dies_costs_counted_events_and_is_started_again(
     await writer.ensure_devices([discovered(site_id, "A")])
     writer.submit([heartbeat(site_id, "A", n) for n in range(10, 15)])
     await writer.close()
-    assert writer.dropped == 10 and await Reading.count() == 2 * 5
+    assert writer.dropped == 10 and await count_readings() == 2 * 5

@@ -33,9 +33,10 @@ from sitelink.storage.history import list_connection_events
 from sitelink.storage.migrations import migrate
 from sitelink.storage.sensors import SensorRecord, readings, sensor_record
 from sitelink.storage.sites import NewSite, create_site, get_site
-from sitelink.storage.tables import Device, Reading, Sensor
+from sitelink.storage.tables import Device, Sensor
 from sitelink.storage.writer import StorageWriter
 from sitelink.storage.writer_timing import CHECKPOINT_READINGS, flush_delay
+from stored_readings import count_readings, reading_values
 
 T0 = 1_700_000_000.0
 
@@ -86,7 +87,7 @@ async def test_coalescing_keeps_latest_state_and_every_reading(
     await writer.flush()
     assert writer.lag == 0
     assert await Device.count() == 10
-    assert await Reading.count() == 2000
+    assert await count_readings() == 2000
     assert writer.readings_written == 2000
     dataloggers = await list_devices(db, "datalogger", site_id=site_id)
     assert [d.serial for d in dataloggers] == [f"SN{i}" for i in range(10)]
@@ -285,7 +286,7 @@ async def test_restart_loses_nothing(db: Database, db_settings: Settings, site_i
         assert device.last_seen_at == T0 + 4 and device.firmware == "V.5.53.0"
         assert {s.key: s.current_value for s in device.sensors} == {"t_ext": 4.0, "rh": 2.0}
         assert len((await get_device(reopened, device.id)).history) == 1
-        assert await Reading.count() == 10
+        assert await count_readings() == 10
         again = StorageWriter(reopened, flush_interval_s=3600, retention_days=None)
         await again.start()
         assert again.device_id(key) == device.id
@@ -293,22 +294,23 @@ async def test_restart_loses_nothing(db: Database, db_settings: Settings, site_i
         assert again.sensor_id(device.id, "t_ext") == sensor_ids["t_ext"]
         again.submit([heartbeat(site_id, "SN1", T0 + 10, 10.0)])
         await again.close()
-        assert await Device.count() == 1 and await Reading.count() == 12
+        assert await Device.count() == 1 and await count_readings() == 12
     finally:
         await reopened.close()
 
 
 async def test_prune_readings(db: Database, writer: StorageWriter, site_id: int) -> None:
-    """Readings older than the cut-off go, newer ones stay."""
+    """Readings older than the cut-off go (SQLite's recent ones too: merged first), newer
+    ones stay."""
     now = time.time()
     writer.submit([heartbeat(site_id, "SN1", now - 86400 * d, float(d)) for d in range(40)])
     await writer.flush()
-    assert await Reading.count() == 80
-    deleted = await writer.prune_readings(
+    assert await count_readings() == 80
+    deleted = await writer.upkeep.prune(
         datetime.now(UTC) - timedelta(days=30) + timedelta(hours=1)
     )
     assert deleted == 20  # days 30..39, two sensors each
-    assert await Reading.count() == 60
+    assert await count_readings() == 60
 
 
 class Calls:
@@ -356,15 +358,14 @@ async def test_background_task_flushes_and_prunes(db: Database, site_id: int) ->
     The submit wakes it (``eager_flush_at``): no timer of the writer is waited for."""
     now = time.time()
     writer = StorageWriter(db, flush_interval_s=3600.0, eager_flush_at=2, retention_days=30)
-    prunes = Calls(writer, "prune_readings")
+    prunes = Calls(writer.upkeep, "prune")
     async with running(writer):
         writer.submit([heartbeat(site_id, "SN1", now - 86400 * 31, 1.0)])
         writer.submit([heartbeat(site_id, "SN1", now, 2.0)])
         await prunes.returned_times(1)
         assert writer.lag == 0
-    rows = await Reading.select(Reading.value).order_by(Reading.value)
     # rh = t_ext / 2 of the new heartbeat; the old ones pruned
-    assert [r["value"] for r in rows] == [1.0, 2.0]
+    assert await reading_values() == [1.0, 2.0]
 
 
 async def test_heartbeats_wait_for_the_routine_flush_and_news_is_flushed_sooner(
@@ -383,7 +384,7 @@ async def test_heartbeats_wait_for_the_routine_flush_and_news_is_flushed_sooner(
                                                at=T0 + 1)])
         await flushes.returned_times(1)
         assert writer.lag == 0
-        assert await Reading.count() == 2
+        assert await count_readings() == 2
         assert [e.kind for e in await list_connection_events(db, site_id)] == ["connected"]
 
 
@@ -407,7 +408,7 @@ async def test_a_busy_flush_keeps_the_next_one_soon(db: Database, site_id: int) 
         writer.submit([heartbeat(site_id, "SN1", T0 + n, 1.0) for n in range(3)])
         await flushes.returned_times(1)
         assert writer._delay() == 3600.0
-    assert await Reading.count() == 6
+    assert await count_readings() == 6
 
 
 async def test_a_burst_of_heartbeats_does_not_wait_for_the_routine_flush(
@@ -422,7 +423,7 @@ async def test_a_burst_of_heartbeats_does_not_wait_for_the_routine_flush(
         writer.submit([heartbeat(site_id, "SN1", T0 + 2, 1.0)])
         await flushes.returned_times(1)
         assert writer.lag == 0
-    assert await Reading.count() == 6
+    assert await count_readings() == 6
 
 
 async def test_a_writer_behind_a_busy_stream_flushes_again_at_once(
@@ -440,7 +441,7 @@ async def test_a_writer_behind_a_busy_stream_flushes_again_at_once(
         writer.submit([heartbeat(site_id, "SN1", T0 + n, 1.0) for n in range(5)])  # eager
         await flushes.returned_times(2)
         assert writer.lag == 0
-    assert await Reading.count() == 16
+    assert await count_readings() == 16
 
 
 async def test_the_log_is_checkpointed_after_many_readings_not_after_each_flush(
@@ -458,7 +459,7 @@ async def test_the_log_is_checkpointed_after_many_readings_not_after_each_flush(
         # the flush task decides at once after a flush: no second checkpoint was started
         assert checkpoints.started == 1 and writer._checkpoints._task is not None
         assert writer._checkpoints._task.done()
-    assert await Reading.count() == CHECKPOINT_READINGS + 20
+    assert await count_readings() == CHECKPOINT_READINGS + 20
 
 
 async def test_a_checkpoint_that_could_not_copy_everything_is_finished_by_the_writer(
@@ -520,7 +521,7 @@ async def test_a_checkpoint_that_fails_to_finish_does_not_stop_the_writer(
             writer.submit([heartbeat(site_id, "SN1", T0 + 100 * flush + n, 1.0)
                            for n in range(10)])
             await flushes.returned_times(flush)
-    assert await Reading.count() == CHECKPOINT_READINGS + 40
+    assert await count_readings() == CHECKPOINT_READINGS + 40
 
 
 async def test_first_flush_of_a_large_fleet(
@@ -544,7 +545,7 @@ async def test_first_flush_of_a_large_fleet(
     )
     await writer.flush()
     assert writer.lag == 0 and writer.dropped == 0
-    assert await Device.count() == 2000 and await Reading.count() == 10_000
+    assert await Device.count() == 2000 and await count_readings() == 10_000
 
 
 async def test_mark_all_unknown_at_start(db: Database, writer: StorageWriter, site_id: int) -> None:

@@ -14,12 +14,14 @@ from sitelink.events import (
     SensorValue,
     SiteTraffic,
 )
+from sitelink.storage import recent
 from sitelink.storage.database import Database
 from sitelink.storage.devices import delete_device, list_devices
 from sitelink.storage.sites import NewSite, create_site, delete_site
-from sitelink.storage.tables import ConnectionEvent, Device, Reading
+from sitelink.storage.tables import ConnectionEvent, Device
 from sitelink.storage.writer import StorageWriter
 from sitelink.storage.writer_buffer import Chunk, encode_events
+from stored_readings import count_readings, reading_values
 
 T0 = 1_700_000_000.0
 
@@ -57,7 +59,7 @@ async def test_deleted_device_is_rediscovered_when_it_speaks(
     await writer.flush()
     [device] = await list_devices(db, "datalogger")
     assert await delete_device(db, device.id) == DeviceKey(site_id, "datalogger", "A")
-    assert await Reading.count() == 0  # cascaded
+    assert await count_readings() == 0  # cascaded
     writer.submit([beat(site_id, "A", T0 + 1)])
     await writer.flush()
     [again] = await list_devices(db, "datalogger")
@@ -93,17 +95,18 @@ async def test_failed_flush_is_retried_then_succeeds(
 ) -> None:
     """While a table is missing, flushes fail and keep the events; then they are written."""
     writer.submit([beat(site_id, "A", T0), beat(site_id, "A", T0 + 1)])
-    await db.execute('ALTER TABLE "reading" RENAME TO "reading_away"')
+    appended_to = recent.appended_to(db)  # the table the writer appends readings to
+    await db.execute(f'ALTER TABLE "{appended_to}" RENAME TO "reading_away"')
     await writer.flush()
     await writer.flush()
     assert writer.lag == 2 and await Device.count() == 0  # rolled back, kept
-    assert not writer.storage_ok and "reading" in writer.last_error
-    await db.execute('ALTER TABLE "reading_away" RENAME TO "reading"')
+    assert not writer.storage_ok and appended_to in writer.last_error
+    await db.execute(f'ALTER TABLE "reading_away" RENAME TO "{appended_to}"')
     assert not writer.storage_ok  # up again only once a write succeeded
     await writer.flush()
     assert writer.storage_ok
     assert writer.lag == 0 and writer.dropped == 0
-    assert await Reading.count() == 2
+    assert await count_readings() == 2
 
 
 @contextlib.asynccontextmanager
@@ -111,8 +114,8 @@ async def refusing_value(db: Database, value: float) -> AsyncIterator[None]:
     """The database refuses a reading row with ``value`` (a trigger, on both engines) while
     inside; the trigger goes after, so later tests on the session's database can store it."""
     if db.engine_name == "sqlite":
-        await db.execute(f"CREATE TRIGGER refuse BEFORE INSERT ON reading WHEN NEW.value = {value} "
-                         "BEGIN SELECT RAISE(ABORT, 'refused'); END")
+        await db.execute(f"CREATE TRIGGER refuse BEFORE INSERT ON {recent.appended_to(db)} "
+                         f"WHEN NEW.value = {value} BEGIN SELECT RAISE(ABORT, 'refused'); END")
     else:
         await db.execute(
             "CREATE OR REPLACE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
@@ -137,7 +140,7 @@ async def test_a_refused_row_is_set_aside_and_every_other_row_written(
         await writer.flush()
     assert writer.lag == 0 and writer.dropped == 0 and writer.storage_ok
     assert writer.rejects["storage_set_aside"] == 1
-    values = {r["value"] for r in await Reading.select(Reading.value)}
+    values = set(await reading_values())
     assert values == {float(i) for i in range(200)} - {150.0}
 
 
@@ -156,7 +159,7 @@ async def test_an_overlong_unit_costs_only_its_own_heartbeat(
         writer.submit([good, bad])
         await writer.flush()
     devices = {d.serial: d for d in await list_devices(db, "datalogger")}
-    good_sensor = await Reading.count().where(Reading.sensor.device == devices["GOOD"].id)
+    good_sensor = await count_readings(devices["GOOD"].id)
     assert good_sensor == 40
     assert writer.lag == 0 and writer.dropped == 0
 
@@ -174,8 +177,7 @@ async def test_a_full_buffer_drops_the_oldest_and_counts_them(db: Database, site
     assert writer.dropped == 2 and writer.buffered_bytes <= one * 5
     await writer.close()
     assert await ConnectionEvent.count() == 1
-    rows = await Reading.select(Reading.value).order_by(Reading.value)
-    assert [r["value"] for r in rows] == [2.0, 3.0, 4.0, 5.0]
+    assert await reading_values() == [2.0, 3.0, 4.0, 5.0]
 
 
 async def test_a_device_gets_at_most_max_sensors_sensors(db: Database, site_id: int) -> None:
@@ -194,4 +196,4 @@ async def test_a_device_gets_at_most_max_sensors_sensors(db: Database, site_id: 
 
     assert sorted(r["key"] for r in await Sensor.select(Sensor.key)) == ["k00", "k01", "k10"]
     assert writer.rejects["sensor_cap"] == 3
-    assert await Reading.count() == 3
+    assert await count_readings() == 3
