@@ -12,7 +12,7 @@ and the database driver's) and nothing else. Each case runs three rounds:
   merge of recent readings, when due): ms of CPU per 1,000 heartbeats over the three rounds,
   as the table grows and the merges fall in some of them;
 - **idle** (``bench.scale``'s fleet): 500 sites x 20 dataloggers at 333 heartbeats/s, one
-  flush per quarter second (83 heartbeats each; a merge every ten seconds' worth): ms of CPU
+  flush per quarter second (83 heartbeats each; a merge every minute's worth): ms of CPU
   per flush in the least of the three rounds, and what four of them a second are of a core;
 - **paced**: the same fleet's 333 heartbeats/s handed to the real writer process
   (``RemoteWriter``) three at a time, as the bridge does, for 10 s: the child's CPU from
@@ -52,7 +52,7 @@ PACED_RATE = 333.0  # heartbeats/s
 PACED_BATCH = 3  # heartbeats per submit (a worker's drain at this rate), with their traffic
 PACED_S = 10.0
 ROUNDS = 3  # each case is run this many times on the same writer
-IDLE_MERGE_EVERY = 40  # flushes: SQLite's recent readings are merged every 10 s
+IDLE_MERGE_EVERY = 240  # flushes: SQLite's recent readings are merged every minute
 
 
 def _heartbeats(site_ids: list[int], per_site: int, count: int, start: float) -> list[Any]:
