@@ -4,9 +4,9 @@ Runs on the writer's loop, under the writer's lock (one database writer at a tim
 flush that succeeded:
 
 - on SQLite, recent readings are moved into ``reading`` (``recent.merge``) every
-  ``MERGE_EVERY_S`` once readings were written since the last merge (and at the first
-  flush, for what a crash left), sooner once ``MERGE_READINGS`` were (a merge's sort stays
-  small), and before every prune, so that old readings are in one table;
+  ``MERGE_EVERY_S`` once readings were written since the last merge (and after the first
+  flush, for what a stop or a crash left), sooner once ``MERGE_READINGS`` were (a merge's
+  sort stays small), and before every prune, so that old readings are in one table;
 - readings older than the retention are deleted every ``prune_every_s``, in chunks.
 
 A failure is logged and left for the next time: unmerged readings stay readable where they

@@ -9,15 +9,15 @@ So on SQLite:
   foreign key, whose cascade would scan the table once per sensor deleted. Deleting a site
   or a device deletes its recent readings first (``delete_of``, one scan), and a merge
   keeps only readings of sensors that exist;
-- every ``MERGE_EVERY_S``, before pruning and at close, ``merge`` moves them into
+- every ``MERGE_EVERY_S`` and before pruning, ``merge`` moves them into
   ``reading`` in one transaction, ordered by ``(sensor, at)``: each sensor's index leaf is
   then written once per merge, not once per flush (``bench.reading_layout``: 0.29x of the
   rows' CPU);
 - a reading keeps its id: ``reading_recent`` numbers with ``AUTOINCREMENT`` from above every
   id ``reading`` had when it was made, and the merge copies ids. So paging by ``(at, id)``
   neither repeats nor skips a reading that moves meanwhile;
-- readers read both tables (``source``, ``select``). A crash leaves unmerged readings
-  where they are, readable, merged by the next writer.
+- readers read both tables (``source``, ``select``). A stop or a crash leaves unmerged
+  readings where they are, readable, merged by the next writer: a stop stays quick.
 
 PostgreSQL appends to ``reading`` with COPY, as before: the other instances of a cluster
 follow ``reading`` by id (``cluster.readings``), and it has no such page cost to save.

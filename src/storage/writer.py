@@ -330,11 +330,10 @@ class StorageWriter:
         await self._checkpoints.close()
         for _ in range(self._max_attempts):
             if not self.lag:
-                break
+                return
             await self.flush()
         if self.lag:
             log.error("storage_writer_closed_with_pending", events=self.lag)
-        await self.upkeep.merge()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
