@@ -41,7 +41,7 @@ class ReadingUpkeep:
         self._merge_every_s = merge_every_s
         self._next_prune_at = 0.0
         self._next_merge_at = 0.0
-        self._merged_at_readings = -1  # what a crash left is merged at the first chance
+        self._merged_at_readings = -1  # what a stop or a crash left: merged at once
 
     async def after_flush(self, readings_written: int) -> None:
         """Merge and prune if due; ``readings_written``: the writer's count so far."""

@@ -39,6 +39,7 @@ _COLUMNS = '"id", "sensor", "at", "value"'
 _BOTH = (f'(SELECT {_COLUMNS} FROM "reading" UNION ALL '
          f'SELECT {_COLUMNS} FROM "reading_recent")')
 
+
 async def create_table(db: Database) -> None:
     """The migration step: ``reading_recent`` on SQLite, its ids above ``reading``'s (a
     no-op on PostgreSQL)."""
@@ -83,8 +84,9 @@ def select(db: Database, columns: str, where: str, args: list[Any], *, order: st
 
 
 async def merge(db: Database) -> int:
-    """Move every recent reading into ``reading`` (SQLite; one write transaction, ids kept);
-    return how many. Call it where the storage writer writes, under its lock."""
+    """Move every recent reading into ``reading`` (SQLite; one write transaction, ids kept;
+    readings of sensors that are gone are dropped); return how many left the recent table.
+    Call it where the storage writer writes, under its lock."""
     if db.engine_name != "sqlite":
         return 0
     async with db.writer_transaction():
