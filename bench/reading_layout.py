@@ -10,9 +10,11 @@ run compares the CPU of ``FLUSHES`` flushes of ``PER_FLUSH`` readings (a quarter
 ``bench.ingest4``'s load):
 
 - **arrival order**: each flush's rows as the heartbeats came (the writer before 8fa02b7);
-- **sorted by sensor**: the same rows in the index's order (what the writer does now);
+- **sorted by sensor**: the same rows in the index's order (the writer from 8fa02b7 until
+  the recent table);
 - **recent table**: rows appended to an unindexed table, moved into ``reading`` sorted every
-  ``MERGE_EVERY`` flushes (ten seconds): a design not built (PROPOSALS.md says what it needs).
+  ``MERGE_EVERY`` flushes (ten seconds): the design ``sitelink.storage.recent`` built, which
+  merges every minute or 200,000 readings (PROPOSALS.md).
 
 Each case ends with a checkpoint (its cost is the writer's too), runs twice, alternating with
 the others, and the least CPU counts (the machine is shared). The writer's own overheads

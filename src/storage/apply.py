@@ -18,7 +18,6 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import itemgetter
 from typing import Any
 
 from piccolo.table import Table
@@ -227,10 +226,6 @@ async def apply_batch(db: Database, ids: IdMaps, batch: Batch, *, max_sensors: i
         await _write_devices(db, batch, device_ids, stamp)
         await _write_sensors(db, batch, ids, device_ids, stamp)
         readings = _reading_rows(batch, ids, device_ids, stamp)
-        if db.engine_name == "sqlite":
-            # In the order of the sensor index, each sensor's values in time order (a stable
-            # sort): SQLite then walks that index's leaves in order (bench.reading_layout).
-            readings.sort(key=itemgetter(0))
         await db.copy_records(recent.appended_to(db), ("sensor", "at", "value"), readings)
         await _write_availability(db, batch, device_ids)
         await _write_sites(db, batch, live_sites)

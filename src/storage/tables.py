@@ -162,7 +162,8 @@ class Sensor(Table, tablename="sensor"):
 
 
 class Reading(Table, tablename="reading"):
-    """One value of a sensor at a time. The big table: appended in bulk, pruned by age."""
+    """One value of a sensor at a time. The big table: appended in bulk (on SQLite by way of
+    ``reading_recent``, see ``storage.recent``), pruned by age."""
 
     id = BigSerial(primary_key=True)
     sensor = ForeignKey(references=Sensor, on_delete=OnDelete.cascade, null=False)

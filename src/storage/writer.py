@@ -96,7 +96,7 @@ class StorageWriter:
         self._max_sensors = max_sensors
         self._ids = IdMaps()
         self._failures = 0
-        self._lock = asyncio.Lock()  # one database writer at a time: flush, ensure, prune
+        self._lock = asyncio.Lock()  # one database writer at a time: flush, ensure, upkeep
         self._wake = asyncio.Event()
         self._soon = False  # news or busy_at events pending (flush after flush_interval_s)
         self._eager = False  # eager_flush_at events are pending (flush now)

@@ -20,7 +20,9 @@ import pytest
 from sitelink.settings import Settings
 from sitelink.storage.database import Database, open_database
 from sitelink.storage.migrations import migrate
+from sitelink.storage.sites import NewSite, create_site
 from sitelink.storage.tables import ALL_TABLES, AlertChannel, AlertRule, ApiToken, AuditEntry, Site
+from sitelink.storage.writer import StorageWriter
 
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 PG_BASE = "postgresql://postgres@127.0.0.1:5432"
@@ -111,3 +113,18 @@ async def pg(pg_database_url: str) -> AsyncIterator[Database]:
     await db.execute('DELETE FROM "site"')
     await db.execute('DELETE FROM "cluster_instance"')
     await db.close()
+
+
+@pytest.fixture
+async def site_id(db: Database) -> int:
+    """A site to write about."""
+    return (await create_site(db, NewSite(name="S", code="s1", broker_host="h"))).id
+
+
+@pytest.fixture
+async def writer(db: Database) -> AsyncIterator[StorageWriter]:
+    """A started storage writer that the test flushes by hand; closed after."""
+    w = StorageWriter(db, flush_interval_s=3600, retention_days=None)
+    await w.start()
+    yield w
+    await w.close()

@@ -9,7 +9,6 @@ import pytest
 from sitelink.errors import NotFound
 from sitelink.storage.database import Database
 from sitelink.storage.history import connection_stats, list_connection_events
-from sitelink.storage.sites import NewSite, create_site
 from sitelink.storage.tables import ConnectionEvent
 
 NOW = datetime(2025, 11, 11, 12, 0, tzinfo=UTC)
@@ -18,11 +17,6 @@ NOW = datetime(2025, 11, 11, 12, 0, tzinfo=UTC)
 async def add(site_id: int, kind: str, hours_ago: float, reason: str = "") -> None:
     at = NOW - timedelta(hours=hours_ago)
     await ConnectionEvent.insert(ConnectionEvent(site=site_id, kind=kind, reason=reason, at=at))
-
-
-@pytest.fixture
-async def site_id(db: Database) -> int:
-    return (await create_site(db, NewSite(name="S", code="s", broker_host="h"))).id
 
 
 async def test_uptime_from_events_across_the_window(db: Database, site_id: int) -> None:

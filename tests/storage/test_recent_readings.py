@@ -5,23 +5,21 @@ every reading is in ``reading``: the same tests hold there, with nothing to merg
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
+from test_writer_resilience import T0, beat  # a reading whose value is its second
 
-from sitelink.events import DeviceHeartbeat, DeviceKey, SensorValue
 from sitelink.storage import recent
 from sitelink.storage.database import Database
 from sitelink.storage.devices import delete_device
 from sitelink.storage.reading_upkeep import ReadingUpkeep
 from sitelink.storage.sensors import bucketed_readings, iter_readings, readings
-from sitelink.storage.sites import NewSite, create_site, delete_site
+from sitelink.storage.sites import delete_site
 from sitelink.storage.tables import Device, Sensor
 from sitelink.storage.writer import StorageWriter
 from stored_readings import count_readings
 
-T0 = 1_700_000_000.0
 # PostgreSQL has no recent table (its readings' foreign key deletes them with their sensor)
 SQLITE_ONLY = pytest.mark.parametrize("db_settings", ["sqlite"], indirect=True)
 
@@ -30,31 +28,12 @@ def at(offset_s: float) -> datetime:
     return datetime.fromtimestamp(T0 + offset_s, UTC)
 
 
-def beat(site_id: int, serial: str, offset_s: float) -> DeviceHeartbeat:
-    return DeviceHeartbeat(device=DeviceKey(site_id, "datalogger", serial), model="m",
-                           gateway="", firmware=None, uptime_s=None, at=T0 + offset_s,
-                           sensors=(SensorValue(key="t", value=float(offset_s)),))
-
-
 async def in_tables(db: Database) -> tuple[int, int]:
     """How many readings are in ``reading`` and in ``reading_recent`` (0 on PostgreSQL)."""
     merged = (await db.execute('SELECT count(*) AS n FROM "reading"'))[0]["n"]
     if db.engine_name != "sqlite":
         return merged, 0
     return merged, (await db.execute('SELECT count(*) AS n FROM "reading_recent"'))[0]["n"]
-
-
-@pytest.fixture
-async def writer(db: Database) -> AsyncIterator[StorageWriter]:
-    w = StorageWriter(db, flush_interval_s=3600, retention_days=None)  # flushed by hand
-    await w.start()
-    yield w
-    await w.close()
-
-
-@pytest.fixture
-async def site_id(db: Database) -> int:
-    return (await create_site(db, NewSite(name="S", code="s1", broker_host="h"))).id
 
 
 async def sensor_of(serial: str) -> int:
@@ -67,10 +46,10 @@ async def sensor_of(serial: str) -> int:
 async def split(db: Database, writer: StorageWriter, site_id: int) -> int:
     """A sensor read at 0..9 s: 0..5 merged into ``reading``, 6..9 still recent (on SQLite).
     Its id."""
-    writer.submit([beat(site_id, "D1", i) for i in range(6)])
+    writer.submit([beat(site_id, "D1", T0 + i) for i in range(6)])
     await writer.flush()
     await writer.upkeep.merge()
-    writer.submit([beat(site_id, "D1", i) for i in range(6, 10)])
+    writer.submit([beat(site_id, "D1", T0 + i) for i in range(6, 10)])
     await writer.flush()
     assert await in_tables(db) == ((6, 4) if db.engine_name == "sqlite" else (10, 0))
     return await sensor_of("D1")
@@ -111,7 +90,7 @@ async def test_recent_readings_go_with_their_device_and_site(
         db: Database, writer: StorageWriter, split: int, site_id: int) -> None:
     """Deleting a device or a site deletes its readings, recent ones too; a merge after it
     finds nothing of theirs."""
-    writer.submit([beat(site_id, "D2", i) for i in range(3)])
+    writer.submit([beat(site_id, "D2", T0 + i) for i in range(3)])
     await writer.flush()
     assert await count_readings() == 13
     [d2] = await Device.select(Device.id).where(Device.serial == "D2")
@@ -140,23 +119,29 @@ async def test_upkeep_merges_when_due_and_only_after_new_readings(
     were written since the last merge."""
     upkeep = ReadingUpkeep(db, asyncio.Lock(), retention=None, prune_every_s=3600,
                            merge_every_s=0.0)
-    writer.submit([beat(site_id, "D1", i) for i in range(3)])
+    writer.submit([beat(site_id, "D1", T0 + i) for i in range(3)])
     await writer.flush()
     await upkeep.after_flush(writer.readings_written)
     assert await in_tables(db) == (3, 0)
-    writer.submit([beat(site_id, "D1", 3)])
+    writer.submit([beat(site_id, "D1", T0 + 3)])
     await writer.flush()
     await upkeep.after_flush(writer.readings_written)
     assert await in_tables(db) == (4, 0)
+    sensor = await sensor_of("D1")  # a reading the writer did not count: no merge for it
+    await db.execute('INSERT INTO "reading_recent" ("sensor", "at", "value") '
+                     "VALUES ({}, {}, 9.5)", sensor, str(at(9)))
+    await upkeep.after_flush(writer.readings_written)
+    assert await in_tables(db) == (4, 1)
+    await recent.merge(db)
     later = ReadingUpkeep(db, asyncio.Lock(), retention=None, prune_every_s=3600,
                           merge_every_s=3600.0)
-    writer.submit([beat(site_id, "D1", 4)])
+    writer.submit([beat(site_id, "D1", T0 + 4)])
     await writer.flush()
     await later.after_flush(writer.readings_written)  # its first: merged
-    writer.submit([beat(site_id, "D1", 5)])
+    writer.submit([beat(site_id, "D1", T0 + 5)])
     await writer.flush()
     await later.after_flush(writer.readings_written)  # not due for an hour
-    assert await in_tables(db) == (5, 1)
+    assert await in_tables(db) == (6, 1)
 
 
 async def test_a_stopping_writer_leaves_recent_readings_to_the_next(
@@ -165,7 +150,7 @@ async def test_a_stopping_writer_leaves_recent_readings_to_the_next(
     writer merges what it finds after its first flush, as after a crash."""
     first = StorageWriter(db, flush_interval_s=3600, retention_days=None)
     await first.start()
-    first.submit([beat(site_id, "D1", i) for i in range(3)])
+    first.submit([beat(site_id, "D1", T0 + i) for i in range(3)])
     await first.close()
     assert await in_tables(db) == ((0, 3) if db.engine_name == "sqlite" else (3, 0))
     assert await count_readings() == 3
@@ -182,14 +167,14 @@ async def test_recent_ids_start_above_the_ids_of_reading(db: Database, site_id: 
                                                          writer: StorageWriter) -> None:
     """The migration step numbers recent readings from above every id ``reading`` holds, so
     a merge never meets an id twice (here: made again over a table that has readings)."""
-    writer.submit([beat(site_id, "D1", 0)])
+    writer.submit([beat(site_id, "D1", T0)])
     await writer.flush()
     sensor = await sensor_of("D1")
     await db.execute('INSERT INTO "reading" ("id", "sensor", "at", "value") '
                      "VALUES (5000, {}, {}, 1.0)", sensor, str(at(1)))
     await db.execute("DELETE FROM sqlite_sequence WHERE name = 'reading_recent'")
     await recent.create_table(db)
-    writer.submit([beat(site_id, "D1", 2)])
+    writer.submit([beat(site_id, "D1", T0 + 2)])
     await writer.flush()
     [row] = await db.execute('SELECT "id" FROM "reading_recent" WHERE "value" = 2.0')
     assert row["id"] == 5001

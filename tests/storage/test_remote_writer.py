@@ -14,7 +14,6 @@ from sitelink.settings import Settings
 from sitelink.storage.database import Database
 from sitelink.storage.devices import load_devices
 from sitelink.storage.remote_writer import RemoteWriter
-from sitelink.storage.sites import NewSite, create_site
 from stored_readings import count_readings
 
 # Recent: the child prunes readings older than the retention (30 days) as it starts.
@@ -34,11 +33,6 @@ def heartbeat(site_id: int, serial: str, n: int) -> DeviceHeartbeat:
                  SensorValue(key="rh", value=n / 2, unit="%")),
         at=T0 + n,
     )
-
-
-@pytest.fixture
-async def site_id(db: Database) -> int:
-    return (await create_site(db, NewSite(name="S", code="s1", broker_host="h"))).id
 
 
 async def test_what_the_child_writes_is_what_was_submitted(

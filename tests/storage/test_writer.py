@@ -64,19 +64,6 @@ async def sensors_of_device(device_id: int) -> list[SensorRecord]:
     return [sensor_record(row) for row in rows]
 
 
-@pytest.fixture
-async def site_id(db: Database) -> int:
-    return (await create_site(db, NewSite(name="S", code="s1", broker_host="h"))).id
-
-
-@pytest.fixture
-async def writer(db: Database) -> AsyncIterator[StorageWriter]:
-    w = StorageWriter(db, flush_interval_s=3600, retention_days=None)  # tests flush by hand
-    await w.start()
-    yield w
-    await w.close()
-
-
 async def test_coalescing_keeps_latest_state_and_every_reading(
     db: Database, writer: StorageWriter, site_id: int
 ) -> None:

@@ -39,11 +39,6 @@ def beat(site_id: int, serial: str, at: float) -> DeviceHeartbeat:
 
 
 @pytest.fixture
-async def site_id(db: Database) -> int:
-    return (await create_site(db, NewSite(name="S", code="s1", broker_host="h"))).id
-
-
-@pytest.fixture
 async def writer(db: Database) -> AsyncIterator[StorageWriter]:
     w = StorageWriter(db, flush_interval_s=3600, retention_days=None, max_attempts=3)
     await w.start()
