@@ -47,8 +47,8 @@ test: install web
 
 # Everything with one site worker, then what runs a live server again with two (issue 15).
 # Tests run in PYTEST_JOBS processes (pytest-xdist; worksteal evens out the long fault
-# tests); PYTEST_JOBS=0 runs them in this one.
-PYTEST_JOBS ?= 2
+# tests); PYTEST_JOBS=0 runs them in this one. Three on two cores: the tests mostly wait.
+PYTEST_JOBS ?= 3
 PYTEST := $(BIN)/pytest -n $(PYTEST_JOBS) --dist worksteal
 test-python: install web/openapi/node_modules/.package-lock.json
 	SITELINK_WORKERS=1 $(PYTEST)
