@@ -47,12 +47,14 @@ test: install web
 
 # Everything with one site worker, then what runs a live server again with two (issue 15).
 # Tests run in PYTEST_JOBS processes (pytest-xdist; worksteal evens out the long fault
-# tests); PYTEST_JOBS=0 runs them in this one. Three on two cores: the tests mostly wait.
+# tests), the second run, live servers with two workers each, in PYTEST_LIVE_JOBS; 0 runs
+# them in this one. Three on two cores for the first run: its tests mostly wait.
 PYTEST_JOBS ?= 3
-PYTEST := $(BIN)/pytest -n $(PYTEST_JOBS) --dist worksteal
+PYTEST_LIVE_JOBS ?= 2
+PYTEST := $(BIN)/pytest --dist worksteal
 test-python: install web/openapi/node_modules/.package-lock.json
-	SITELINK_WORKERS=1 $(PYTEST)
-	SITELINK_WORKERS=2 $(PYTEST) tests/integration tests/faults
+	SITELINK_WORKERS=1 $(PYTEST) -n $(PYTEST_JOBS)
+	SITELINK_WORKERS=2 $(PYTEST) -n $(PYTEST_LIVE_JOBS) tests/integration tests/faults
 
 # Biome's linter (React hooks rules included) first, then vitest.
 test-web: web/node_modules/.package-lock.json
