@@ -46,9 +46,9 @@ test: install web
 	$(MAKE) lint test-python test-web test-e2e
 
 # Everything with one site worker, then what runs a live server again with two (issue 15).
-# Tests run in PYTEST_JOBS processes (pytest-xdist; worksteal evens out the long fault
-# tests), the second run, live servers with two workers each, in PYTEST_LIVE_JOBS; 0 runs
-# them in this one. Three on two cores for the first run: its tests mostly wait.
+# pytest-xdist spreads each run over processes (worksteal evens out the long fault tests):
+# the first over PYTEST_JOBS, three on two cores since its tests mostly wait; the second,
+# whose live servers run two site workers each, over PYTEST_LIVE_JOBS. 0: in this one.
 PYTEST_JOBS ?= 3
 PYTEST_LIVE_JOBS ?= 2
 PYTEST := $(BIN)/pytest --dist worksteal
