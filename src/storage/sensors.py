@@ -68,9 +68,10 @@ async def readings(
     if limit <= 0:
         return []
     where, args = _window(db, sensor_id, since, until)
-    order = "ASC" if since is not None else "DESC"  # without since: the latest ones
+    direction = "ASC" if since is not None else "DESC"  # without since: the latest ones
     sql, values = recent.select(db, "id, at, value", where, args,
-                                order=f"at {order}, id {order}", limit=min(limit, MAX_READINGS))
+                                order=f"at {direction}, id {direction}",
+                                limit=min(limit, MAX_READINGS))
     rows = await db.execute(sql, *values)
     if since is None:
         rows.reverse()
