@@ -137,13 +137,16 @@ class Evaluator:
             return not self._covers(rule, subject.site_id)
         return outside
 
-    def restore(self, rule: Rule, subject: Subject, since: float, *, acked: bool) -> None:
-        """An alert that was firing when the process stopped: firing again, not re-fired."""
+    def restore(self, rule: Rule, subject: Subject, since: float, *, acked: bool,
+                repeats: int = 0) -> None:
+        """An alert that was firing when the process stopped: firing again, not re-fired,
+        its repeats numbered on from the ``repeats`` it had made."""
         key = (rule.id, subject.key)
         if key not in self.slots and rule.kind is RuleKind.SENSOR_THRESHOLD:
             self._threshold_slots += 1
         slot = self.slots.setdefault(key, _Slot(subject))
-        slot.machine = am.firing(since, self.scheduler.now(), self._timing(rule), acked=acked)
+        slot.machine = am.firing(since, self.scheduler.now(), self._timing(rule), acked=acked,
+                                 repeats=repeats)
         self._arm(rule, slot)
 
     def claim(self, site_id: int) -> None:

@@ -130,8 +130,10 @@ def transition(
     return m, ()
 
 
-def firing(since: float, now: float, t: Timing, *, acked: bool = False) -> Machine:
+def firing(since: float, now: float, t: Timing, *, acked: bool = False,
+           repeats: int = 0) -> Machine:
     """A machine for an alert that was already firing when the process started: it is not
-    fired again; repeats (if any) continue from now."""
+    fired again; repeats (if any) continue from now, numbered on from the ``repeats``
+    already made (the outbox keeps one notification per number)."""
     due = now + t.repeat_s if t.repeat_s > 0 and not acked else None
-    return Machine(state=State.FIRING, since=since, acked=acked, due_at=due)
+    return Machine(state=State.FIRING, since=since, acked=acked, repeats=repeats, due_at=due)

@@ -165,7 +165,7 @@ class AlertService:
             return
         self._ids[(rule.id, alert.subject)] = alert.id
         self.evaluator.restore(rule, subject, alert.started_at.timestamp(),
-                               acked=alert.acknowledged)
+                               acked=alert.acknowledged, repeats=alert.repeats)
 
     # --- inputs --------------------------------------------------------------------------------
 

@@ -38,6 +38,10 @@ class OpenAlert(msgspec.Struct, frozen=True, kw_only=True):
     device_id: int | None
     started_at: datetime
     acknowledged: bool
+    repeats: int = 0  # the repeats queued so far; the next is numbered repeats + 1
+
+
+REPEAT = "repeat-"  # a repeat's transition: "repeat-1", "repeat-2", ...
 
 
 def _at(ts: float) -> datetime:
@@ -110,7 +114,7 @@ async def renotify_alert(db: Database, alert_id: int, *, n: int, at: float, rule
             Alert.id == alert_id).first()
         if row is None or row["silenced"] or row["acknowledged_at"] is not None:
             return
-        await enqueue(db, alert_id, rule_id, channel_ids, f"repeat-{n}", _at(at))
+        await enqueue(db, alert_id, rule_id, channel_ids, f"{REPEAT}{n}", _at(at))
 
 
 async def silenced_flags(db: Database, alert_ids: Sequence[int]) -> dict[int, bool]:
@@ -149,10 +153,25 @@ async def acknowledge(db: Database, alert_id: int, *, by: str, at: datetime) -> 
 
 async def open_alerts(db: Database) -> list[OpenAlert]:
     rows = await Alert.select().where(Alert.state != "resolved")
+    repeats = await _repeats_made([r["id"] for r in rows])
     return [OpenAlert(id=r["id"], rule_id=r["rule"], subject=r["subject"],
                       state=AlertStateName(r["state"]), site_id=r["site"],
                       device_id=r["device_id"], started_at=r["started_at"],
-                      acknowledged=r["acknowledged_at"] is not None) for r in rows]
+                      acknowledged=r["acknowledged_at"] is not None,
+                      repeats=repeats.get(r["id"], 0)) for r in rows]
+
+
+async def _repeats_made(alert_ids: list[int]) -> dict[int, int]:
+    """The highest repeat number queued for each of these alerts (on any channel)."""
+    if not alert_ids:
+        return {}
+    n = AlertNotification
+    made: dict[int, int] = {}
+    for row in await n.select(n.alert, n.transition).where(
+            n.alert.is_in(alert_ids) & n.transition.like(f"{REPEAT}%")):
+        number = int(row["transition"].removeprefix(REPEAT))
+        made[row["alert"]] = max(made.get(row["alert"], 0), number)
+    return made
 
 
 def _info(row: dict[str, Any], notifications: list[NotificationInfo]) -> AlertInfo:

@@ -191,3 +191,32 @@ async def test_repeats_stop_when_acknowledged_and_silences_mute(db: Database) ->
     await service.stop()
     loud = await alert_state.get_alert(db, loud.id)
     assert loud.acknowledged_by == "ops" and len(loud.notifications) == 3
+
+
+async def test_a_restored_alert_goes_on_repeating_where_it_left_off(db: Database) -> None:
+    """A firing alert that repeated twice, then a restart (or the site claimed by another
+    instance): the new service's repeats are the third and the fourth, each notified — not
+    a second "repeat-1" that the outbox would take for the one already sent."""
+    from sitelink.events import DeviceKey
+
+    site = await create_site(db, NewSite(name="Site 1", code="s1", broker_host="h"))
+    channel = await alert_config.create_channel(db, {
+        "name": "hook", "kind": ChannelKind.WEBHOOK, "url": "http://127.0.0.1:9/x"})
+    await alert_config.create_rule(db, {"name": "off", "kind": RuleKind.DEVICE_OFFLINE,
+                                        "for_s": 0, "repeat_s": 300,
+                                        "channel_ids": [channel.id]})
+    device = DeviceKey(site.id, "datalogger", "A")
+    for _ in range(2):
+        rig = Rig(site_record(site.id))
+        service = AlertService(db, rig.read_model, Hub(), rig.clock,
+                               Sender(db, public_url="http://dash"))
+        rig.evaluator = service.evaluator
+        await service.start()
+        rig.status(site.id, "connected")
+        rig.availability(device, "offline")
+        rig.clock.advance(600)
+        await service.drain()
+        await service.stop()
+    [alert] = await alert_state.list_alerts(db)
+    assert [n.transition for n in alert.notifications] == [
+        "firing", "repeat-1", "repeat-2", "repeat-3", "repeat-4"]
