@@ -47,17 +47,30 @@ class PendingCommands:
         for command_id, _, reply in pending.values():
             self._settle(command_id, reply, "failed", error)
 
-    @staticmethod
-    def refuse(publish: Publish, error: str, *, connected: bool = True) -> None:
-        """Answer a command that never reached the client (nothing to record)."""
-        _reply(publish.reply, PublishResult(command_id=publish.command_id, outcome="failed",
-                                            error=error, connected=connected))
+    def refuse(self, publish: Publish, error: str, *, connected: bool = True) -> None:
+        """A command that never reached the client: failed, recorded like any outcome."""
+        refuse(self.sink, self.site_id, publish, error, self.now(), connected=connected)
 
     def _settle(self, command_id: str, reply: Reply | None, outcome: CommandOutcomeKind,
                 error: str) -> None:
-        self.sink.publish(CommandOutcome(command_id=command_id, site_id=self.site_id,
-                                         outcome=outcome, error=error, at=self.now()))
-        _reply(reply, PublishResult(command_id=command_id, outcome=outcome, error=error))
+        _settle(self.sink, self.site_id, command_id, reply, outcome, error, self.now())
+
+
+def refuse(sink: EventSink, site_id: int, publish: Publish, error: str, at: float, *,
+           connected: bool) -> None:
+    """Answer a command refused before it reached a client. Its row (written by the API
+    before it asked) gets the ``failed`` outcome, and the stream says so."""
+    _settle(sink, site_id, publish.command_id, publish.reply, "failed", error, at,
+            connected=connected)
+
+
+def _settle(sink: EventSink, site_id: int, command_id: str, reply: Reply | None,
+            outcome: CommandOutcomeKind, error: str, at: float, *,
+            connected: bool = True) -> None:
+    sink.publish(CommandOutcome(command_id=command_id, site_id=site_id, outcome=outcome,
+                                error=error, at=at))
+    _reply(reply, PublishResult(command_id=command_id, outcome=outcome, error=error,
+                                connected=connected))
 
 
 def _reply(reply: Reply | None, result: PublishResult) -> None:

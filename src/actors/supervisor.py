@@ -28,10 +28,11 @@ import structlog
 
 from sitelink.actors.backoff import ConnectRateLimiter, RetryPolicy
 from sitelink.actors.clock import BaseClock, Target
+from sitelink.actors.commands import refuse
 from sitelink.actors.device import DeviceState
 from sitelink.actors.mqtt_port import MqttPort
 from sitelink.actors.site import SiteActor
-from sitelink.actors.site_messages import Configure, Publish, PublishResult, SiteSpec
+from sitelink.actors.site_messages import Configure, Publish, SiteSpec
 from sitelink.events import ConnectionStatus, EventSink, SiteStatusChanged
 from sitelink.payloads.limits import DEFAULT_MAX_SENSORS
 
@@ -147,9 +148,9 @@ class Supervisor(pykka.ThreadingActor):
             case Forward(site_id=site_id, message=inner):
                 child = self.children.get(site_id)
                 told = child is not None and child.ref is not None and _tell(child.ref, inner)
-                if not told and isinstance(inner, Publish) and inner.reply is not None:
-                    inner.reply(PublishResult(command_id=inner.command_id, outcome="failed",
-                                              error="site is not running", connected=False))
+                if not told and isinstance(inner, Publish):
+                    refuse(self.sink, site_id, inner, "site is not running", self.clock.now(),
+                           connected=False)
             case ChildCrashed(site_id=site_id, error=error):
                 self._crashed(site_id, error)
             case RestartDue(site_id=site_id):

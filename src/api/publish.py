@@ -66,6 +66,8 @@ class PublishController(Controller):
             return Response(answer.PublishResult(success=False, message=error,
                                                  command_id=command_id), status_code=504)
         await _audit_publish(request, site, data, len(payload), command_id, result.outcome)
+        if result.outcome == "failed":  # kept at once (the actor's event follows, the same)
+            await command_store.set_outcome(runtime.db, command_id, "failed", error=result.error)
         if not result.connected:
             raise NotConnected(f"site {site.code} is not connected")
         if result.outcome == "failed":

@@ -452,12 +452,15 @@ def test_publish_outcomes_sent_acked_and_failed() -> None:
 
 
 def test_publish_when_not_connected_fails_at_once() -> None:
-    """A publish to a site that is not connected is answered failed at once, port untouched."""
+    """A publish to a site that is not connected is answered failed at once, port untouched,
+    and its outcome recorded (the API wrote the command's row before it asked)."""
     site = Site().start()
     results: list[PublishResult] = []
     publish(site, 1, results)
     assert [(r.outcome, r.connected) for r in results] == [("failed", False)]
     assert site.port.published == []
+    assert [(e.command_id, e.outcome, e.error) for e in site.sink.of(CommandOutcome)] == [
+        ("c1", "failed", "not connected")]
 
 
 def test_publish_pending_when_the_link_drops_fails() -> None:
@@ -477,7 +480,9 @@ def test_publish_refused_by_the_client_fails() -> None:
     site.port.refuse_publish = True
     results: list[PublishResult] = []
     publish(site, 1, results)
-    assert [r.outcome for r in results] == ["failed"]
+    assert [(r.outcome, r.connected) for r in results] == [("failed", True)]
+    assert [(e.outcome, e.error) for e in site.sink.of(CommandOutcome)] == [
+        ("failed", "publish refused by the client")]
 
 
 def test_stop_says_goodbye_and_ends_disconnected() -> None:

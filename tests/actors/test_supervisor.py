@@ -34,7 +34,7 @@ from sitelink.actors.supervisor import (
     SupervisorInfo,
     Upsert,
 )
-from sitelink.events import SiteStatusChanged
+from sitelink.events import CommandOutcome, SiteStatusChanged
 
 POLICY = RetryPolicy(base_s=1.0, max_s=8.0, jitter=0.2, reset_s=20.0, connect_timeout_s=10.0)
 
@@ -156,7 +156,8 @@ def test_apply_starts_reconfigures_and_stops_sites() -> None:
 
 
 def test_publish_to_an_unknown_site_is_answered_not_connected() -> None:
-    """A Publish forwarded to a site without an actor gets a failed, not-connected reply."""
+    """A Publish forwarded to a site without an actor gets a failed, not-connected reply,
+    and the failure is recorded as the command's outcome."""
     world = World()
     replies: list[PublishResult] = []
     world.tell(
@@ -171,6 +172,8 @@ def test_publish_to_an_unknown_site_is_answered_not_connected() -> None:
     assert [(r.outcome, r.connected, r.error) for r in replies] == [
         ("failed", False, "site is not running")
     ]
+    assert [(e.command_id, e.site_id, e.outcome) for e in world.sink.of(CommandOutcome)] == [
+        ("c", 7, "failed")]
 
 
 def test_crashed_site_restarts_with_backoff_then_stays_down_others_untouched() -> None:
