@@ -153,7 +153,7 @@ async def acknowledge(db: Database, alert_id: int, *, by: str, at: datetime) -> 
 
 async def open_alerts(db: Database) -> list[OpenAlert]:
     rows = await Alert.select().where(Alert.state != "resolved")
-    repeats = await _repeats_made([r["id"] for r in rows])
+    repeats = await _repeats_of_open_alerts()
     return [OpenAlert(id=r["id"], rule_id=r["rule"], subject=r["subject"],
                       state=AlertStateName(r["state"]), site_id=r["site"],
                       device_id=r["device_id"], started_at=r["started_at"],
@@ -161,14 +161,12 @@ async def open_alerts(db: Database) -> list[OpenAlert]:
                       repeats=repeats.get(r["id"], 0)) for r in rows]
 
 
-async def _repeats_made(alert_ids: list[int]) -> dict[int, int]:
-    """The highest repeat number queued for each of these alerts (on any channel)."""
-    if not alert_ids:
-        return {}
+async def _repeats_of_open_alerts() -> dict[int, int]:
+    """The highest repeat number queued for each open alert (on any channel)."""
     n = AlertNotification
     made: dict[int, int] = {}
     for row in await n.select(n.alert, n.transition).where(
-            n.alert.is_in(alert_ids) & n.transition.like(f"{REPEAT}%")):
+            (n.alert.state != "resolved") & n.transition.like(f"{REPEAT}%")):
         number = int(row["transition"].removeprefix(REPEAT))
         made[row["alert"]] = max(made.get(row["alert"], 0), number)
     return made
