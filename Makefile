@@ -47,9 +47,10 @@ test: install web
 
 # Everything with one site worker, then what runs a live server again with two (issue 15).
 # pytest-xdist spreads each run over processes (worksteal evens out the long fault tests):
-# the first over PYTEST_JOBS, three on two cores since its tests mostly wait; the second,
-# whose live servers run two site workers each, over PYTEST_LIVE_JOBS. 0: in this one.
-PYTEST_JOBS ?= 3
+# the first over PYTEST_JOBS, the second (live servers with two site workers each) over
+# PYTEST_LIVE_JOBS; 0: in this one. Two each: with three, the shared PostgreSQL stalled for
+# seconds under the load and cluster tests failed in CI (bench/PROPOSALS.md, CI time).
+PYTEST_JOBS ?= 2
 PYTEST_LIVE_JOBS ?= 2
 PYTEST := $(BIN)/pytest --dist worksteal
 test-python: install web/openapi/node_modules/.package-lock.json
