@@ -5,6 +5,7 @@ one webhook call, and the service recording transitions with their notifications
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,6 +15,7 @@ from alerts.support import Rig, site_record
 from sitelink.alerts.model import ChannelKind, RuleKind
 from sitelink.alerts.outbox import GIVE_UP_S, NoteState, Sender, after_attempt
 from sitelink.alerts.service import AlertService
+from sitelink.events import DeviceKey
 from sitelink.fanout import Hub
 from sitelink.storage import alert_config, alert_state
 from sitelink.storage.database import Database
@@ -47,13 +49,25 @@ def test_backoff_doubles_and_gives_up_after_a_day(attempts: int, age_s: int) -> 
     assert after_attempt(attempts, T0, now, ok=True) == (NoteState.SENT, None)
 
 
-async def _channel_and_rule(db: Database, url: str) -> tuple[int, int, int]:
+async def _channel_and_rule(db: Database, url: str, **rule: Any) -> tuple[int, int, int]:
+    """Site 1, a webhook channel to ``url`` and a device_offline rule (with ``rule``'s
+    fields) notifying it: their ids."""
     site = await create_site(db, NewSite(name="Site 1", code="s1", broker_host="h"))
     channel = await alert_config.create_channel(db, {
         "name": "hook", "kind": ChannelKind.WEBHOOK, "url": url, "is_enabled": True})
     r = await alert_config.create_rule(db, {
-        "name": "down", "kind": RuleKind.DEVICE_OFFLINE, "channel_ids": [channel.id]})
+        "name": "down", "kind": RuleKind.DEVICE_OFFLINE, "channel_ids": [channel.id], **rule})
     return site.id, channel.id, r.id
+
+
+async def _started_service(db: Database, rig: Rig) -> AlertService:
+    """An alert service on the rig's read model and fake clock, started (open alerts
+    restored), its evaluator the one the rig feeds."""
+    service = AlertService(db, rig.read_model, Hub(), rig.clock,
+                           Sender(db, public_url="http://dash"))
+    rig.evaluator = service.evaluator
+    await service.start()
+    return service
 
 
 async def test_failures_are_retried_with_backoff_and_recorded(db: Database) -> None:
@@ -116,25 +130,12 @@ async def test_service_records_transitions_and_restores_firing(db: Database) -> 
     """Through the service, a device offline for for_s is recorded firing with one queued
     notification; a new service on the same database restores it as firing (no second
     notification) and resolves it when the device is back."""
-    site = await create_site(db, NewSite(name="Site 1", code="s1", broker_host="h"))
-    channel = await alert_config.create_channel(db, {
-        "name": "hook", "kind": ChannelKind.WEBHOOK, "url": "http://127.0.0.1:9/x"})
-    await alert_config.create_rule(db, {"name": "off", "kind": RuleKind.DEVICE_OFFLINE,
-                                        "for_s": 60, "channel_ids": [channel.id]})
-    from sitelink.events import DeviceKey
+    site_id, _, _ = await _channel_and_rule(db, "http://127.0.0.1:9/x", for_s=60)
+    device = DeviceKey(site_id, "datalogger", "SN1")
 
-    device = DeviceKey(site.id, "datalogger", "SN1")
-
-    async def service_on(rig: Rig) -> AlertService:
-        service = AlertService(db, rig.read_model, Hub(), rig.clock,
-                               Sender(db, public_url="http://dash"))
-        rig.evaluator = service.evaluator
-        await service.start()
-        rig.status(site.id, "connected")
-        return service
-
-    first = Rig(site_record(site.id))
-    service = await service_on(first)
+    first = Rig(site_record(site_id))
+    service = await _started_service(db, first)
+    first.status(site_id, "connected")
     first.availability(device, "offline")
     first.clock.advance(60)
     await service.drain()
@@ -143,8 +144,9 @@ async def test_service_records_transitions_and_restores_firing(db: Database) -> 
     assert alert.state.value == "firing" and alert.message.endswith(": SN1 offline, for 60 s")
     assert await AlertNotification.count() == 1
 
-    second = Rig(site_record(site.id))
-    service = await service_on(second)
+    second = Rig(site_record(site_id))
+    service = await _started_service(db, second)
+    second.status(site_id, "connected")
     second.availability(device, "offline")
     second.clock.advance(600)
     second.availability(device, "online")
@@ -158,8 +160,6 @@ async def test_service_records_transitions_and_restores_firing(db: Database) -> 
 async def test_repeats_stop_when_acknowledged_and_silences_mute(db: Database) -> None:
     """A firing alert with repeat_s queues a repeat per period until acknowledged; an alert
     of a silenced site fires silenced and queues nothing."""
-    from sitelink.events import DeviceKey
-
     site = await create_site(db, NewSite(name="Site 1", code="s1", broker_host="h"))
     quiet = await create_site(db, NewSite(name="Site 2", code="s2", broker_host="h"))
     channel = await alert_config.create_channel(db, {
@@ -172,10 +172,7 @@ async def test_repeats_stop_when_acknowledged_and_silences_mute(db: Database) ->
         db, site_id=quiet.id, rule_id=None,
         until=datetime.fromtimestamp(rig.clock.now(), UTC) + timedelta(hours=2),
         reason="maintenance", created_by="ops")
-    service = AlertService(db, rig.read_model, Hub(), rig.clock,
-                           Sender(db, public_url="http://dash"))
-    rig.evaluator = service.evaluator
-    await service.start()
+    service = await _started_service(db, rig)
     rig.status(site.id, "connected")
     rig.status(quiet.id, "connected")
     rig.availability(DeviceKey(site.id, "datalogger", "A"), "offline")
@@ -197,22 +194,12 @@ async def test_a_restored_alert_goes_on_repeating_where_it_left_off(db: Database
     """A firing alert that repeated twice, then a restart (or the site claimed by another
     instance): the new service's repeats are the third and the fourth, each notified — not
     a second "repeat-1" that the outbox would take for the one already sent."""
-    from sitelink.events import DeviceKey
-
-    site = await create_site(db, NewSite(name="Site 1", code="s1", broker_host="h"))
-    channel = await alert_config.create_channel(db, {
-        "name": "hook", "kind": ChannelKind.WEBHOOK, "url": "http://127.0.0.1:9/x"})
-    await alert_config.create_rule(db, {"name": "off", "kind": RuleKind.DEVICE_OFFLINE,
-                                        "for_s": 0, "repeat_s": 300,
-                                        "channel_ids": [channel.id]})
-    device = DeviceKey(site.id, "datalogger", "A")
+    site_id, _, _ = await _channel_and_rule(db, "http://127.0.0.1:9/x", for_s=0, repeat_s=300)
+    device = DeviceKey(site_id, "datalogger", "A")
     for _ in range(2):
-        rig = Rig(site_record(site.id))
-        service = AlertService(db, rig.read_model, Hub(), rig.clock,
-                               Sender(db, public_url="http://dash"))
-        rig.evaluator = service.evaluator
-        await service.start()
-        rig.status(site.id, "connected")
+        rig = Rig(site_record(site_id))
+        service = await _started_service(db, rig)
+        rig.status(site_id, "connected")
         rig.availability(device, "offline")
         rig.clock.advance(600)
         await service.drain()
