@@ -46,16 +46,14 @@ test: install web
 	$(MAKE) lint test-python test-web test-e2e
 
 # Everything with one site worker, then what runs a live server again with two (issue 15).
-# pytest-xdist spreads each run over processes (worksteal evens out the long fault tests):
-# the first over PYTEST_JOBS, the second (live servers with two site workers each) over
-# PYTEST_LIVE_JOBS; 0: in this one. Two each: with three, the shared PostgreSQL stalled for
+# Both run in PYTEST_JOBS processes (pytest-xdist; worksteal evens out the long fault
+# tests); 0: in this one. Two on two cores: with three, the shared PostgreSQL stalled for
 # seconds under the load and cluster tests failed in CI (bench/PROPOSALS.md, CI time).
 PYTEST_JOBS ?= 2
-PYTEST_LIVE_JOBS ?= 2
-PYTEST := $(BIN)/pytest --dist worksteal
+PYTEST := $(BIN)/pytest -n $(PYTEST_JOBS) --dist worksteal
 test-python: install web/openapi/node_modules/.package-lock.json
-	SITELINK_WORKERS=1 $(PYTEST) -n $(PYTEST_JOBS)
-	SITELINK_WORKERS=2 $(PYTEST) -n $(PYTEST_LIVE_JOBS) tests/integration tests/faults
+	SITELINK_WORKERS=1 $(PYTEST)
+	SITELINK_WORKERS=2 $(PYTEST) tests/integration tests/faults
 
 # Biome's linter (React hooks rules included) first, then vitest.
 test-web: web/node_modules/.package-lock.json
