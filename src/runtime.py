@@ -307,6 +307,8 @@ class Runtime:
             return
         self.rejections.accept(site_id)
         self._tell(Upsert(spec) if self.ownership.owns(site_id) else Remove(site_id))
+        if announce and config.is_enabled and self.cluster is not None:
+            await cluster_link.site_enabled(self.cluster, self.db, site_id)
 
     async def _owned_site_ids(self) -> list[int] | None:
         """The stored sites no live instance runs now (their devices are not ours to call

@@ -178,7 +178,7 @@ class LeaseKeeper:
                                 "the rest go at once", left=len(self.held))
                     return
                 chunk = {s for s in sites[start:start + size] if s in self.held}
-                await self._release(chunk)
+                await self._release(chunk, chunk)
                 waiting.append(chunk)
         except Exception as exc:
             log.warning("handover stopped; the rest go at once", left=len(self.held),
@@ -191,8 +191,7 @@ class LeaseKeeper:
         self._renewal = None
         if self.wakeup is not None:
             await self.wakeup.close()
-        if self._lapse is not None:
-            self._lapse.cancel()
+        self._set_tenure(ten.Tenure())
         held, self.held = self.held, {}
         try:
             await asyncio.sleep(HANDOVER_SETTLE_S)  # the goodbyes reach the broker first
@@ -245,8 +244,9 @@ class LeaseKeeper:
         if lost:
             log.warning("leases lost", sites=sorted(lost))
             self._let_go(lost)
-        if self.held:  # those claimed since ``sent_at`` were claimed later still
-            self._set_tenure(ten.renewed(sent_at=sent_at, ttl_s=self.ttl_s))
+        # those claimed since ``sent_at`` were claimed later still; none held: none to lapse
+        self._set_tenure(ten.renewed(sent_at=sent_at, ttl_s=self.ttl_s) if self.held
+                         else ten.Tenure())  # and the next claim starts a tenure afresh
         self.fence(dict(self.held))  # again: a writer process started anew has none
 
     # --- balance (one tick) --------------------------------------------------------------------
@@ -261,16 +261,18 @@ class LeaseKeeper:
             snap = await store.snapshot(self.db, ttl_s=self.ttl_s)
             self._observe(snap)
             others = {i: o for i, o in snap.owners.items() if o != self.me}
-            counts: dict[str, int] = {self.me: len(self.held)}
+            gone = {s for s in self.held if s not in snap.enabled}  # disabled or deleted
+            kept = [s for s in self.held if s not in gone]  # by claim; the latest go first
+            counts: dict[str, int] = {self.me: len(kept)}
             for owner in others.values():
                 counts[owner] = counts.get(owner, 0) + 1
             free = sum(1 for s in snap.enabled if s not in others and s not in self.held)
             decision = decide(View(me=self.me, instances=snap.instances, held=counts,
                                    sites=len(snap.enabled), free=free))
-            gone = {s for s in self.held if s not in snap.enabled}  # disabled or deleted
-            if gone or (decision.release and await self._handed_over()):
-                paced = min(decision.release, handover_chunk(self.connect_rate))
-                await self._release(gone | self._pick_release(paced))
+            paced = min(decision.release, handover_chunk(self.connect_rate))
+            handed = set(kept[-paced:]) if paced and await self._handed_over() else set()
+            if gone or handed:
+                await self._release(gone | handed, handed)
             if decision.claim:
                 await self._claim(decision.claim)
             self._cooldown = {s: n - 1 for s, n in self._cooldown.items() if n > 1}
@@ -299,10 +301,6 @@ class LeaseKeeper:
         self._handing = set()
         return True
 
-    def _pick_release(self, count: int) -> set[int]:
-        """The most recently claimed sites go first (the others have settled connections)."""
-        return set(list(self.held)[len(self.held) - count:]) if count > 0 else set()
-
     async def _claim(self, count: int) -> None:
         sent_at = self.now()
         got = await store.claim(self.db, me=self.me, count=count, ttl_s=self.ttl_s,
@@ -323,8 +321,10 @@ class LeaseKeeper:
         await self.runner.ownership_changed(frozenset(),
                                             frozenset(g.site_id for g in got))
 
-    async def _release(self, sites: set[int]) -> None:
-        """Graceful: the sites stop and say goodbye, and only then are their leases freed."""
+    async def _release(self, sites: set[int], handed: set[int]) -> None:
+        """Graceful: the sites stop and say goodbye, and only then are their leases freed.
+        The ``handed`` ones, given up for others to take, are not claimed back for a while;
+        the rest were disabled or deleted: enabled again, they are claimed at once."""
         for site_id in sites:
             self.held.pop(site_id, None)
         self.fence(dict(self.held))
@@ -335,8 +335,9 @@ class LeaseKeeper:
         await asyncio.sleep(HANDOVER_SETTLE_S)
         await store.release(self.db, me=self.me, site_ids=sites)
         await notify(self.db)
-        self._cooldown.update({s: COOLDOWN_TICKS for s in sites})
-        self._handing, self._handed_at = set(sites), self.now()
+        self._cooldown.update({s: COOLDOWN_TICKS for s in handed})
+        if handed:  # the next chunk waits until these are connected elsewhere
+            self._handing, self._handed_at = set(handed), self.now()
         log.info("leases released", sites=sorted(sites))
         self.announce({"change": "sites_moved", "instance_id": self.me,
                        "released": sorted(sites)})
@@ -366,9 +367,10 @@ class LeaseKeeper:
         self.tenure = tenure
         if self._lapse is not None:
             self._lapse.cancel()
-        loop = asyncio.get_running_loop()
-        delay = max(0.0, tenure.valid_until - self.now())
-        self._lapse = loop.call_later(delay, self._on_lapse_timer)
+        self._lapse = None
+        if tenure.state is ten.TenureState.HELD:
+            delay = max(0.0, tenure.valid_until - self.now())
+            self._lapse = asyncio.get_running_loop().call_later(delay, self._on_lapse_timer)
 
     def _on_lapse_timer(self) -> None:
         self._lapse = None

@@ -7,7 +7,8 @@
 - the status object's ``owner`` comes from the keeper's last view of the leases;
 - ``wait_until_down`` is how a graceful release knows its sites have said goodbye: their
   status in the read model is no longer ``connected`` or ``connecting``; ``wait_until_up``
-  how a handover knows a chunk is connected by the others.
+  how a handover knows a chunk is connected by the others;
+- ``site_enabled`` wakes every keeper when a site nobody holds is enabled here.
 
 Loop thread only.
 """
@@ -21,11 +22,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import structlog
 
 from sitelink.actors.site_messages import Shutdown
 from sitelink.actors.supervisor import Forward, Remove, Upsert
 from sitelink.cluster.keeper import LeaseKeeper
-from sitelink.cluster.wakeup import Wakeup
+from sitelink.cluster.wakeup import Wakeup, notify
 from sitelink.desired import desired_sites, device_states
 from sitelink.events import LeaseFence
 from sitelink.readmodel import ReadModel
@@ -33,12 +35,15 @@ from sitelink.status_object import Owner
 from sitelink.storage import devices as device_store
 from sitelink.storage import sites as site_store
 from sitelink.storage.availability import mark_unknown
+from sitelink.storage.database import Database
 from sitelink.storage.sites import SiteRecord
 from sitelink.times import iso
 from sitelink.workers.assign import hosting_worker
 
 if TYPE_CHECKING:
     from sitelink.runtime import Runtime
+
+log = structlog.get_logger(__name__)
 
 DOWN_POLL_S = 0.02
 UP_STATES = ("connected", "connecting")
@@ -110,6 +115,18 @@ async def change_ownership(runtime: Runtime, lost: frozenset[int],
             await runtime.rejections.reject(runtime.db, runtime.bridge, site)
     if runtime.alerts is not None:
         await runtime.alerts.sites_claimed(gained)
+
+
+async def site_enabled(keeper: LeaseKeeper, db: Database, site_id: int) -> None:
+    """A site was enabled (or created enabled) through this instance: when nobody holds
+    it, every keeper ticks at once (``wakeup``), so it is claimed within a round trip
+    instead of at the next tick. Only a shortcut, like every wake-up: a tick finds it."""
+    if keeper.owner_of(site_id) is not None:
+        return
+    try:
+        await notify(db)
+    except Exception as exc:
+        log.debug("could not wake the lease keepers", error=str(exc)[:300])
 
 
 async def wait_until_down(read_model: ReadModel, site_ids: Collection[int],
