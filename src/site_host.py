@@ -29,8 +29,9 @@ import structlog
 
 from sitelink.actors.backoff import ConnectRateLimiter, RetryPolicy
 from sitelink.actors.clock import BaseClock, Target
+from sitelink.actors.commands import refuse
 from sitelink.actors.mqtt_port import MqttPort
-from sitelink.actors.site_messages import Publish, PublishResult, Shutdown
+from sitelink.actors.site_messages import Publish, Shutdown
 from sitelink.actors.supervisor import Describe, Forward, Supervisor, SupervisorInfo
 from sitelink.api.cluster_answers import WorkerAnswer
 from sitelink.events import EventSink
@@ -114,10 +115,9 @@ class SiteHost:
         try:
             self.supervisor.tell(message)
         except pykka.ActorDeadError:
-            inner = message.message if isinstance(message, Forward) else None
-            if isinstance(inner, Publish) and inner.reply is not None:
-                inner.reply(PublishResult(command_id=inner.command_id, outcome="failed",
-                                          error="site is not running", connected=False))
+            if isinstance(message, Forward) and isinstance(message.message, Publish):
+                refuse(self.sink, message.site_id, message.message, "site is not running",
+                       self.clock.now(), connected=False)
 
     async def watch(self, shutting_down: asyncio.Event) -> None:
         """Starts a new supervisor (or worker) when the old one has died (loop task)."""

@@ -69,11 +69,12 @@ def _settle(sink: EventSink, site_id: int, command_id: str, reply: Reply | None,
             connected: bool = True) -> None:
     sink.publish(CommandOutcome(command_id=command_id, site_id=site_id, outcome=outcome,
                                 error=error, at=at))
-    _reply(reply, PublishResult(command_id=command_id, outcome=outcome, error=error,
+    answer(reply, PublishResult(command_id=command_id, outcome=outcome, error=error,
                                 connected=connected))
 
 
-def _reply(reply: Reply | None, result: PublishResult) -> None:
+def answer(reply: Reply | None, result: PublishResult) -> None:
+    """Hand ``result`` to the caller's ``reply``; a reply that fails is logged, never raised."""
     if reply is not None:
         try:
             reply(result)

@@ -27,6 +27,7 @@ import pykka
 import structlog
 
 from sitelink.actors.clock import Clock
+from sitelink.actors.commands import refuse
 from sitelink.actors.site_messages import Publish, PublishResult
 from sitelink.actors.supervisor import Forward, Supervisor
 from sitelink.channel import Frames, frame, read_first
@@ -121,9 +122,9 @@ class _Worker:
         try:
             self.supervisor.tell(message)
         except pykka.ActorDeadError:
-            if isinstance(inner, Publish) and inner.reply is not None:
-                inner.reply(PublishResult(command_id=inner.command_id, outcome="failed",
-                                          error="site is not running", connected=False))
+            if isinstance(message, Forward) and isinstance(inner, Publish):
+                refuse(self.outbox, message.site_id, inner, "site is not running",
+                       self.clock.now(), connected=False)
 
     def _replier(self, request: int) -> Any:
         def reply(result: PublishResult) -> None:  # on the site actor's thread

@@ -21,10 +21,11 @@ from typing import Protocol
 import msgspec
 import structlog
 
+from sitelink.actors.commands import answer
 from sitelink.actors.site_messages import PublishResult
 from sitelink.api.cluster_answers import WorkerState
 from sitelink.channel import Frames, frame, spawn
-from sitelink.events import AnyEvent, Event
+from sitelink.events import AnyEvent, CommandOutcome, Event
 from sitelink.settings import Settings
 from sitelink.thread_names import name_this_thread
 from sitelink.workers.frames import (
@@ -72,7 +73,7 @@ class WorkerLink:
         self._decoder = msgspec.msgpack.Decoder(ToMain)
         self._events = msgspec.msgpack.Decoder(list[AnyEvent])
         self._requests = itertools.count(1)
-        self._replies: dict[int, tuple[Reply, str, float]] = {}
+        self._replies: dict[int, tuple[Reply, str, int, float]] = {}  # command, site, since
         self._trees: dict[int, tuple[threading.Event, list[Tree]]] = {}
         self._lock = threading.Lock()  # replies and trees
         self.stopped = threading.Event()  # the worker said Stopped, or its channel ended
@@ -104,17 +105,35 @@ class WorkerLink:
             return False
         return True
 
-    def expect_reply(self, reply: Reply, command_id: str) -> int:
+    def expect_reply(self, reply: Reply, command_id: str, site_id: int) -> int:
         """A request number for ``reply``, answered by the worker's ``Replied``."""
         now = time.monotonic()
         request = next(self._requests)
         with self._lock:
-            self._replies[request] = (reply, command_id, now)
+            self._replies[request] = (reply, command_id, site_id, now)
             if request % 1000 == 0:  # answers that never came (the caller gave up long ago)
-                for old in [r for r, (_, _, at) in self._replies.items()
+                for old in [r for r, (*_, at) in self._replies.items()
                             if now - at > REPLY_MAX_AGE_S]:
                     del self._replies[old]
         return request
+
+    def refuse(self, request: int, error: str) -> None:
+        """The publish of ``request`` never reached the worker: failed, like a refusal there
+        (``actors.commands.refuse``), unless the channel's end has answered it already."""
+        with self._lock:
+            waiting = self._replies.pop(request, None)
+        if waiting is not None:
+            self._refuse([waiting], error)
+
+    def _refuse(self, waiting: list[tuple[Reply, str, int, float]], error: str) -> None:
+        """Answer each as failed and say so on the stream (the writer records it)."""
+        at = time.time()
+        self.sink.publish_batch([CommandOutcome(command_id=command_id, site_id=site_id,
+                                                outcome="failed", error=error, at=at)
+                                 for _, command_id, site_id, _ in waiting])
+        for reply, command_id, _, _ in waiting:
+            answer(reply, PublishResult(command_id=command_id, outcome="failed", error=error,
+                                        connected=False))
 
     def inspect(self, timeout_s: float) -> Tree | None:
         """The worker's subtree (blocking), None when it does not answer in time."""
@@ -188,9 +207,8 @@ class WorkerLink:
         sock.close()
         with self._lock:
             waiting, self._replies = list(self._replies.values()), {}
-        for reply, command_id, _ in waiting:
-            reply(PublishResult(command_id=command_id, outcome="failed",
-                                error="the site's worker stopped", connected=False))
+        if waiting:
+            self._refuse(waiting, "the site's worker stopped")
         self.stopped.set()
         self.ready.set()  # nobody waits for a worker that is gone
         self.on_exit(self)

@@ -23,7 +23,7 @@ import msgspec
 import structlog
 
 from sitelink.actors.device import DeviceState
-from sitelink.actors.site_messages import Publish, PublishResult, SiteSpec
+from sitelink.actors.site_messages import Publish, SiteSpec
 from sitelink.actors.supervisor import Apply, Forward, Remove, Upsert
 from sitelink.api.cluster_answers import WorkerAnswer
 from sitelink.settings import Settings
@@ -110,11 +110,10 @@ class WorkerPool:
                 self._send(site_id, message)
             case Forward(site_id=site_id, message=Publish(reply=reply) as publish) if reply:
                 link = self._link(site_id)
-                request = link.expect_reply(reply, publish.command_id)
+                request = link.expect_reply(reply, publish.command_id, site_id)
                 inner = Forward(site_id, msgspec.structs.replace(publish, reply=None))
                 if not link.send(Command(request, pickle.dumps(inner))):
-                    reply(PublishResult(command_id=publish.command_id, outcome="failed",
-                                        error="site is not running", connected=False))
+                    link.refuse(request, "site is not running")
             case Forward(site_id=site_id):
                 self._send(site_id, message)
 

@@ -16,7 +16,7 @@ from sitelink.actors.mqtt_port import BrokerConfig
 from sitelink.actors.site_messages import Publish, PublishResult, SiteSpec
 from sitelink.actors.supervisor import Apply, Forward
 from sitelink.embedded_broker import Mosquitto
-from sitelink.events import Event, SiteStatusChanged
+from sitelink.events import CommandOutcome, Event, SiteStatusChanged
 from sitelink.settings import Settings
 from sitelink.workers.pool import WorkerPool
 
@@ -123,4 +123,44 @@ async def test_a_killed_worker_is_started_again_with_its_sites(mosquitto: Mosqui
         watch.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watch
+        await asyncio.to_thread(pool.stop_sites)
+
+
+async def test_a_publish_its_worker_cannot_carry_out_fails_and_says_so(
+        mosquitto: Mosquitto) -> None:
+    """A publish sent to a worker that dies before answering, and one sent once the worker
+    is gone (nothing starts it again here): both are answered failed and not connected, and
+    both failures go out as the command's outcome, like a refusal inside a worker."""
+    sink = Recorder()
+    pool = WorkerPool(Settings(shutdown_timeout_s=2.0, log_format="json"), 2, sink=sink)
+    pool.start()
+    await pool.ready()
+    loop = asyncio.get_running_loop()
+
+    def publish(command_id: str) -> asyncio.Future[PublishResult]:
+        answer: asyncio.Future[PublishResult] = loop.create_future()
+        pool.tell(Forward(1, Publish(
+            command_id=command_id, topic="pool/cmd", payload=b"x", qos=1, retain=False,
+            reply=lambda r: loop.call_soon_threadsafe(answer.set_result, r))))
+        return answer
+
+    try:
+        pool.tell(Apply((spec(1, mosquitto),)))
+        await sink.until(lambda: "connected" in sink.statuses(1), "site 1")
+        pid = pool.workers()[pool.worker_of(1) or 0].pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)  # it reads nothing more: the publish waits in the channel
+        in_flight = publish("in-flight")
+        os.kill(pid, signal.SIGKILL)
+        results = [await asyncio.wait_for(in_flight, 10)]
+        results.append(await asyncio.wait_for(publish("after"), 10))
+        assert [(r.command_id, r.outcome, r.connected, r.error) for r in results] == [
+            ("in-flight", "failed", False, "the site's worker stopped"),
+            ("after", "failed", False, "site is not running")]
+        with sink.changed:
+            outcomes = [e for e in sink.events if isinstance(e, CommandOutcome)]
+        assert [(e.command_id, e.site_id, e.outcome, e.error) for e in outcomes] == [
+            ("in-flight", 1, "failed", "the site's worker stopped"),
+            ("after", 1, "failed", "site is not running")]
+    finally:
         await asyncio.to_thread(pool.stop_sites)
