@@ -1,8 +1,8 @@
 """The lease keeper: claims, renews and releases this instance's site leases (PostgreSQL).
 
 At start it registers the instance under MQTT_INSTANCE_ID, or under the first free
-``-2``, ``-3``, … when a live process has that name (``me`` is the name it got). Then two
-tasks on the event loop:
+``-2``, ``-3``, … when a live process has that name (``me`` is the name it got; again if
+another process took it over while this one was paused). Then two tasks on the loop:
 
 - renewal, every third of the TTL: the instance row's heartbeat, then one statement that
   renews every held lease (``tenure`` counts from the moment it was sent); a lease it did
@@ -73,7 +73,7 @@ class LeaseKeeper:
         picked_up: Callable[[Collection[int], float], Awaitable[bool]] | None = None,
     ) -> None:
         self.db = db
-        self.me = instance_id
+        self.me = self.wanted = instance_id
         self.ttl_s = ttl_s
         self.tick_s = min(1.0, ttl_s / 3)
         self.renew_every_s = ttl_s / 3
@@ -134,21 +134,24 @@ class LeaseKeeper:
     async def start(self) -> None:
         """Register this instance under the first free name, claim a first share, and start
         ticking."""
-        wanted = self.me  # instances on one host, or sharing MQTT_INSTANCE_ID, get -2, -3…
-        self.me = await store.register_first_free(
-            self.db, wanted=wanted, incarnation=self.incarnation,
-            api_address=self.api_address(), ttl_s=self.ttl_s)
-        if self.me != wanted:
-            log.info("instance id held by another live instance; registered under a suffix",
-                     configured=wanted, instance_id=self.me)
+        await self._register()
         await store.release_strays(self.db, me=self.me, held=())
         await notify(self.db)  # the others make room at once
         self.announce({"change": "joined", "instance_id": self.me})
         await self.tick()
-        loop = asyncio.get_running_loop()
-        self._renewal = loop.create_task(self._every(self.renew_every_s, self._renew),
-                                         name="lease-renewal")
-        self._balance = loop.create_task(self._balance_forever(), name="lease-balance")
+        self._renewal = asyncio.create_task(self._every(
+            lambda: asyncio.sleep(self.renew_every_s), self._renew), name="lease-renewal")
+        self._balance = asyncio.create_task(self._every(self._tick_due, self.tick),
+                                            name="lease-balance")
+
+    async def _register(self) -> None:
+        """Under MQTT_INSTANCE_ID, or the first free ``-2``, ``-3``, … (the docstring)."""
+        self.me = await store.register_first_free(
+            self.db, wanted=self.wanted, incarnation=self.incarnation,
+            api_address=self.api_address(), ttl_s=self.ttl_s)
+        if self.me != self.wanted:
+            log.info("instance id held by another live instance; registered under a suffix",
+                     configured=self.wanted, instance_id=self.me)
 
     async def stop_claiming(self) -> None:
         """No more claims or releases (before the sites say goodbye); renewals go on."""
@@ -204,38 +207,30 @@ class LeaseKeeper:
                         error=str(exc), ttl_s=self.ttl_s)
 
     @staticmethod
-    async def _every(period_s: float, step: Callable[[], Awaitable[None]]) -> None:
+    async def _every(due: Callable[[], Awaitable[None]],
+                     step: Callable[[], Awaitable[None]]) -> None:
         while True:
-            await asyncio.sleep(period_s)
+            await due()
             try:
                 await step()
             except Exception as exc:
                 log.warning("lease keeper step failed", step=getattr(step, "__name__", ""),
                             error=f"{type(exc).__name__}: {exc}")
 
-    async def _balance_forever(self) -> None:
+    async def _tick_due(self) -> None:
         """A tick every ``tick_s``, or at once when another instance freed leases."""
-        while True:
-            if self.wakeup is None:
-                await asyncio.sleep(self.tick_s)
-            else:
-                await self.wakeup.wait(self.tick_s)
-            try:
-                await self.tick()
-            except Exception as exc:
-                log.warning("lease keeper step failed", step="tick",
-                            error=f"{type(exc).__name__}: {exc}")
+        await (asyncio.sleep(self.tick_s) if self.wakeup is None
+               else self.wakeup.wait(self.tick_s))
 
     # --- renewal (its own task, so a slow handover never delays it) ----------------------------
 
     async def _renew(self) -> None:
         if not self.leaving and not await store.heartbeat(
                 self.db, me=self.me, incarnation=self.incarnation, workers=self.workers()):
-            log.error("another process took this instance id over; dropping every site",
-                      instance_id=self.me)
+            log.error("another process took this instance id over (this one was paused or "
+                      "cut off); dropping every site, registering anew", instance_id=self.me)
             self._let_go(set(self.held))
-            await store.register(self.db, me=self.me, incarnation=self.incarnation,
-                                 api_address=self.api_address(), ttl_s=self.ttl_s)
+            await self._register()  # not under a name a live process holds
             return
         sent, sent_at = dict(self.held), self.now()
         renewed = await store.renew(self.db, me=self.me, held=sent, ttl_s=self.ttl_s)

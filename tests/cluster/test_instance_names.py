@@ -1,7 +1,8 @@
 """Instance names in a cluster (``LeaseKeeper.start`` on a real PostgreSQL): an instance is
 its MQTT_INSTANCE_ID unless a live process has that name, else the first free ``-2``,
 ``-3``, … at once — so instances on one host, or sharing one MQTT_INSTANCE_ID, form a
-cluster; a row whose heartbeat is older than the TTL is free to take."""
+cluster; a row whose heartbeat is older than the TTL is free to take, and an instance that
+finds its name taken (it was paused past the TTL) takes the first free one."""
 
 from __future__ import annotations
 
@@ -63,3 +64,25 @@ async def test_a_name_whose_heartbeat_is_older_than_the_ttl_is_taken_without_suf
     assert (first.me, second.me) == ("x", "x-2")
     rows = await store.instances(pg, ttl_s=TTL_S)
     assert [r.instance_id for r in rows] == ["x", "x-2"]
+
+
+async def test_an_instance_whose_name_was_taken_while_it_was_paused_registers_anew(
+        pg: Database, keepers: Callable[[str], LeaseKeeper]) -> None:
+    """Paused past the TTL, ``x`` finds at its next renewal that a new process registered as
+    ``x``: it drops its sites and registers under the first free name, instead of going on
+    without a row under a name a live process holds (and dropping everything it claimed
+    at every renewal after)."""
+    [site] = await make_sites(pg, 1)
+    paused = keepers("x")
+    await paused.start()
+    assert running(paused) == {site}
+    await pg.execute('UPDATE "cluster_instance" SET "incarnation" = {} '
+                     'WHERE "instance_id" = {}', "the-new-process", "x")
+    with structlog.testing.capture_logs() as logs:
+        await paused._renew()  # the renewal task's step
+    assert running(paused) == set()
+    assert [e["log_level"] for e in logs if "took this instance id over" in e["event"]] == [
+        "error"]
+    assert paused.me == "x-2"
+    rows = {r.instance_id for r in await store.instances(pg, ttl_s=TTL_S)}
+    assert rows == {"x", "x-2"}
