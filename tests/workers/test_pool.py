@@ -147,7 +147,9 @@ async def test_a_publish_its_worker_cannot_carry_out_fails_and_says_so(
     try:
         pool.tell(Apply((spec(1, mosquitto),)))
         await sink.until(lambda: "connected" in sink.statuses(1), "site 1")
-        pid = pool.workers()[pool.worker_of(1) or 0].pid
+        hosting = pool.worker_of(1)
+        assert hosting is not None
+        pid = pool.workers()[hosting].pid
         assert pid is not None
         os.kill(pid, signal.SIGSTOP)  # it reads nothing more: the publish waits in the channel
         in_flight = publish("in-flight")
