@@ -230,6 +230,7 @@ class LeaseKeeper:
             log.error("another process took this instance id over (this one was paused or "
                       "cut off); dropping every site, registering anew", instance_id=self.me)
             self._let_go(set(self.held))
+            self._set_tenure(ten.Tenure())  # none held: the next claim starts a tenure
             await self._register()  # not under a name a live process holds
             return
         sent, sent_at = dict(self.held), self.now()

@@ -14,6 +14,7 @@ import structlog
 
 from cluster.conftest import TTL_S, make_sites, running
 from sitelink.cluster import lease_store as store
+from sitelink.cluster import tenure as ten
 from sitelink.cluster.keeper import LeaseKeeper
 from sitelink.storage.database import Database
 
@@ -81,6 +82,7 @@ async def test_an_instance_whose_name_was_taken_while_it_was_paused_registers_an
     with structlog.testing.capture_logs() as logs:
         await paused._renew()  # the renewal task's step
     assert running(paused) == set()
+    assert paused.tenure.state is ten.TenureState.NONE  # its next claim starts a tenure
     assert [e["log_level"] for e in logs if "took this instance id over" in e["event"]] == [
         "error"]
     assert paused.me == "x-2"
