@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
@@ -30,13 +31,15 @@ class Runner:
 
 
 @pytest.fixture
-async def keepers(pg: Database) -> AsyncIterator[Callable[[str], LeaseKeeper]]:
-    """Makes keepers on ``pg`` under an MQTT_INSTANCE_ID; each one is closed at the end."""
+async def keepers(pg: Database) -> AsyncIterator[Callable[..., LeaseKeeper]]:
+    """Makes keepers on ``pg`` under an MQTT_INSTANCE_ID (other ``LeaseKeeper`` arguments
+    by keyword); each one is closed at the end."""
     made: list[LeaseKeeper] = []
 
-    def make(instance_id: str) -> LeaseKeeper:
+    def make(instance_id: str, **options: Any) -> LeaseKeeper:
         keeper = LeaseKeeper(pg, instance_id=instance_id, ttl_s=TTL_S, runner=Runner(),
-                             fence=lambda epochs: None, announce=lambda data: None)
+                             fence=lambda epochs: None, announce=lambda data: None,
+                             **options)
         made.append(keeper)
         return keeper
 

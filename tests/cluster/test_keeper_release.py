@@ -5,7 +5,7 @@ instance may take them again (so the others get them)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import pytest
 
@@ -71,3 +71,23 @@ async def test_a_claim_after_a_time_with_nothing_held_starts_a_tenure_of_its_own
     await keeper.tick()
     assert running(keeper) == {site}
     assert keeper.tenure.valid_until >= claimed_at + keeper.ttl_s - ten.margin_s(keeper.ttl_s)
+
+
+async def test_a_disabled_site_released_does_not_hold_up_the_next_handover(
+        pg: Database, keepers: Callable[..., LeaseKeeper]) -> None:
+    """A chunk released for balance waits for the previous one to be connected elsewhere
+    (``picked_up``). A disabled site's release started such a wait too, for a site nobody
+    will ever connect: the next chunk waited up to ``HANDOVER_PICKUP_S`` for nothing."""
+    async def never_picked_up(sites: Collection[int], timeout_s: float) -> bool:
+        return False
+
+    first, *others = sorted(await make_sites(pg, 4))
+    a = keepers("a", picked_up=never_picked_up)
+    await a.start()
+    assert running(a) == {first, *others}
+    await update_site(pg, first, SitePatch(is_enabled=False))
+    await a.tick()
+    assert running(a) == set(others)
+    await keepers("b").start()  # three sites over two instances: a must hand one over
+    await a.tick()
+    assert len(running(a)) == 2
