@@ -127,7 +127,7 @@ class AlertService:
         evaluated from the read model — what still holds is not fired again."""
         wanted = {site_id for site_id in site_ids if self.owns(site_id)}
         rules = {r.id: r for r in await alert_config.list_rules(self.db)}
-        for alert in await alert_state.open_alerts(self.db):
+        for alert in await alert_state.open_alerts(self.db, wanted):
             if (Subject.parse(alert.subject).site_id in wanted
                     and alert.id not in self._ids.values()):
                 await self._restore(alert, rules)

@@ -122,6 +122,29 @@ async def test_resolve_and_discard(db: Database) -> None:
     assert [o.id for o in await alert_state.open_alerts(db)] == [quiet]
 
 
+async def test_open_alerts_of_some_sites(db: Database) -> None:
+    """A claim reads the open alerts of its sites only, each with its repeats so far; an
+    empty claim reads nothing."""
+    site_id, channel_id, rule_id = await _setup(db)
+    other = (await create_site(db, NewSite(name="Site 2", code="s2", broker_host="h"))).id
+    opened = {}
+    for site in (site_id, other):
+        opened[site] = await alert_state.open_alert(
+            db, rule_id=rule_id, kind=RuleKind.SITE_DOWN, subject=f"site:{site}", site_id=site,
+            device_id=None, sensor_key=None, message="m", started_at=T0)
+        await alert_state.fire_alert(db, opened[site], at=T0 + 60, message="m", silenced=False,
+                                     rule_id=rule_id, channel_ids=[channel_id])
+    for n in (1, 2):
+        await alert_state.renotify_alert(db, opened[other], n=n, at=T0 + 60 * n,
+                                         rule_id=rule_id, channel_ids=[channel_id])
+    assert [(a.id, a.repeats) for a in await alert_state.open_alerts(db, [other])] == [
+        (opened[other], 2)]
+    assert [(a.id, a.repeats) for a in await alert_state.open_alerts(db, {site_id})] == [
+        (opened[site_id], 0)]
+    assert await alert_state.open_alerts(db, []) == []
+    assert sorted(a.id for a in await alert_state.open_alerts(db)) == sorted(opened.values())
+
+
 async def test_concurrent_claims_never_share_a_row(db: Database) -> None:
     """Two senders claiming at once (SKIP LOCKED on PostgreSQL, the write lock on SQLite)
     get disjoint rows that add up to all of them."""
