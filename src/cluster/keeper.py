@@ -85,7 +85,7 @@ class LeaseKeeper:
         self.now = now
         self.wakeup = wakeup
         self.connect_rate = connect_rate  # every instance's, as configured here
-        self.picked_up = picked_up  # True once the sites are connected elsewhere
+        self.picked_up = picked_up  # True once the sites are taken elsewhere
         self.leaving = False
         self.incarnation = secrets.token_hex(8)
         self.tenure = ten.Tenure()
@@ -96,7 +96,7 @@ class LeaseKeeper:
         self.unowned_since: dict[int, float] = {}
         self.moves = 0  # sites this instance took over from another owner
         self._cooldown: dict[int, int] = {}
-        self._handing: set[int] = set()  # released for balance, not yet connected elsewhere
+        self._handing: set[int] = set()  # released for balance, not yet taken elsewhere
         self._handed_at = 0.0
         self._strays_at = -float("inf")
         self._lapse: asyncio.TimerHandle | None = None
@@ -177,7 +177,7 @@ class LeaseKeeper:
             for start in range(0, len(sites), size):
                 if len(waiting) == takers and self.picked_up is not None \
                         and not await self.picked_up(waiting.pop(0), HANDOVER_PICKUP_S):
-                    log.warning("handover: a chunk was not connected elsewhere in time; "
+                    log.warning("handover: a chunk was not taken elsewhere in time; "
                                 "the rest go at once", left=len(self.held))
                     return
                 chunk = {s for s in sites[start:start + size] if s in self.held}
@@ -288,7 +288,7 @@ class LeaseKeeper:
                               if s not in snap.owners and s not in self.held}
 
     async def _handed_over(self) -> bool:
-        """The last chunk released for balance is connected elsewhere (or waited for long
+        """The last chunk released for balance is taken elsewhere (or waited for long
         enough): the next one may go. A chunk at a time, at the taker's pace — ticks come
         at every NOTIFY, far faster than a taker connects."""
         if self._handing and self.picked_up is not None and not await self.picked_up(
@@ -332,7 +332,7 @@ class LeaseKeeper:
         await store.release(self.db, me=self.me, site_ids=sites)
         await notify(self.db)
         self._cooldown.update({s: COOLDOWN_TICKS for s in handed})
-        if handed:  # the next chunk waits until these are connected elsewhere
+        if handed:  # the next chunk waits until these are taken elsewhere
             self._handing, self._handed_at = set(handed), self.now()
         log.info("leases released", sites=sorted(sites))
         self.announce({"change": "sites_moved", "instance_id": self.me,

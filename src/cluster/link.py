@@ -6,8 +6,8 @@
   ``sites_moved``, with ``instance_id`` and the sites ``gained`` or ``released``);
 - the status object's ``owner`` comes from the keeper's last view of the leases;
 - ``wait_until_down`` is how a graceful release knows its sites have said goodbye: their
-  status in the read model is no longer ``connected`` or ``connecting``; ``wait_until_up``
-  how a handover knows a chunk is connected by the others;
+  status in the read model is no longer ``connected`` or ``connecting``;
+  ``wait_until_taken`` how a handover knows the others have connected a chunk (or tried);
 - ``site_enabled`` wakes every keeper when a site nobody holds is enabled here.
 
 Loop thread only.
@@ -47,6 +47,7 @@ log = structlog.get_logger(__name__)
 
 DOWN_POLL_S = 0.02
 UP_STATES = ("connected", "connecting")
+TAKEN = ("connected", "error")  # a handed-over site whose new owner's attempt is over
 
 
 async def start_keeper(runtime: Runtime) -> None:
@@ -67,7 +68,7 @@ async def start_keeper(runtime: Runtime) -> None:
                          runner=runtime, fence=fence, announce=announce, workers=workers,
                          api_address=lambda: runtime.listen_url,
                          wakeup=Wakeup(s.database_url), connect_rate=s.connect_rate,
-                         picked_up=lambda sites, timeout_s: wait_until_up(
+                         picked_up=lambda sites, timeout_s: wait_until_taken(
                              runtime.read_model, sites, timeout_s))
     runtime.read_model.owner_of = lambda record: _owner(keeper, runtime.read_model, record)
     runtime.ownership = runtime.cluster = keeper  # before the first claim applies the sites
@@ -135,11 +136,12 @@ async def wait_until_down(read_model: ReadModel, site_ids: Collection[int],
     return await _wait_for(read_model, site_ids, timeout_s, lambda status: status not in UP_STATES)
 
 
-async def wait_until_up(read_model: ReadModel, site_ids: Collection[int],
-                        timeout_s: float) -> bool:
-    """True once every one of ``site_ids`` is connected (after a handover: by its new owner,
-    as the event log tells); False at the timeout."""
-    return await _wait_for(read_model, site_ids, timeout_s, lambda status: status == "connected")
+async def wait_until_taken(read_model: ReadModel, site_ids: Collection[int],
+                           timeout_s: float) -> bool:
+    """True once every one of ``site_ids`` (handed over) is connected by its new owner, as
+    the event log tells, or in ``error`` there: its connect attempt is over either way, so a
+    site whose broker is down does not hold the next chunk up. False at the timeout."""
+    return await _wait_for(read_model, site_ids, timeout_s, lambda status: status in TAKEN)
 
 
 async def _wait_for(read_model: ReadModel, site_ids: Collection[int], timeout_s: float,
