@@ -127,9 +127,9 @@ class AlertService:
         evaluated from the read model — what still holds is not fired again."""
         wanted = {site_id for site_id in site_ids if self.owns(site_id)}
         rules = {r.id: r for r in await alert_config.list_rules(self.db)}
+        restored = set(self._ids.values())
         for alert in await alert_state.open_alerts(self.db, wanted):
-            if (Subject.parse(alert.subject).site_id in wanted
-                    and alert.id not in self._ids.values()):
+            if alert.id not in restored:
                 await self._restore(alert, rules)
         for site_id in sorted(wanted):
             self.evaluator.claim(site_id)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from sitelink.alerts.model import AlertStateName, ChannelKind, RuleKind
 from sitelink.storage import alert_config, alert_state, outbox
 from sitelink.storage.database import Database
@@ -122,9 +124,13 @@ async def test_resolve_and_discard(db: Database) -> None:
     assert [o.id for o in await alert_state.open_alerts(db)] == [quiet]
 
 
-async def test_open_alerts_of_some_sites(db: Database) -> None:
-    """A claim reads the open alerts of its sites only, each with its repeats so far; an
-    empty claim reads nothing."""
+@pytest.mark.parametrize("per_query", [alert_state.SITES_PER_QUERY, 0])
+async def test_open_alerts_of_some_sites(db: Database, per_query: int,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A claim gets the open alerts of its sites only, each with its repeats so far, picked
+    by the database or (more sites than one query takes: 0 here) after it; an empty claim
+    reads nothing."""
+    monkeypatch.setattr(alert_state, "SITES_PER_QUERY", per_query)
     site_id, channel_id, rule_id = await _setup(db)
     other = (await create_site(db, NewSite(name="Site 2", code="s2", broker_host="h"))).id
     opened = {}
