@@ -22,7 +22,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import pykka
 import structlog
@@ -48,17 +48,13 @@ STABLE_S = 60.0  # a supervisor that lived this long starts the backoff afresh w
 PortFactory = Callable[[Target, Callable[[], float]], MqttPort]
 
 
-class HostSink(EventSink, BatchSink, Protocol):
-    """The bridge: events one by one (in-process actors) or in batches (site workers)."""
-
-
 class SiteHost:
     def __init__(
         self,
         settings: Settings,
         *,
         clock: BaseClock,
-        sink: HostSink,
+        sink: BatchSink,  # the bridge: events one by one, or a site worker's batches
         port_factory: PortFactory | None,
         on_revived: Callable[[], Awaitable[object]],
         workers: int = 0,

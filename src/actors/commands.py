@@ -53,27 +53,29 @@ class PendingCommands:
 
     def _settle(self, command_id: str, reply: Reply | None, outcome: CommandOutcomeKind,
                 error: str) -> None:
-        _settle(self.sink, self.site_id, command_id, reply, outcome, error, self.now())
+        settle(self.sink, self.site_id, command_id, reply, outcome, error, self.now())
 
 
 def refuse(sink: EventSink, site_id: int, publish: Publish, error: str, at: float, *,
            connected: bool) -> None:
     """Answer a command refused before it reached a client. Its row (written by the API
     before it asked) gets the ``failed`` outcome, and the stream says so."""
-    _settle(sink, site_id, publish.command_id, publish.reply, "failed", error, at,
+    settle(sink, site_id, publish.command_id, publish.reply, "failed", error, at,
             connected=connected)
 
 
-def _settle(sink: EventSink, site_id: int, command_id: str, reply: Reply | None,
-            outcome: CommandOutcomeKind, error: str, at: float, *,
-            connected: bool = True) -> None:
+def settle(sink: EventSink, site_id: int, command_id: str, reply: Reply | None,
+           outcome: CommandOutcomeKind, error: str, at: float, *,
+           connected: bool = True) -> None:
+    """A command's outcome: published as ``CommandOutcome`` (recorded, announced) and
+    handed to the caller's ``reply``."""
     sink.publish(CommandOutcome(command_id=command_id, site_id=site_id, outcome=outcome,
                                 error=error, at=at))
-    answer(reply, PublishResult(command_id=command_id, outcome=outcome, error=error,
+    _reply(reply, PublishResult(command_id=command_id, outcome=outcome, error=error,
                                 connected=connected))
 
 
-def answer(reply: Reply | None, result: PublishResult) -> None:
+def _reply(reply: Reply | None, result: PublishResult) -> None:
     """Hand ``result`` to the caller's ``reply``; a reply that fails is logged, never raised."""
     if reply is not None:
         try:

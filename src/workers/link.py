@@ -21,11 +21,11 @@ from typing import Protocol
 import msgspec
 import structlog
 
-from sitelink.actors.commands import answer
+from sitelink.actors.commands import settle
 from sitelink.actors.site_messages import PublishResult
 from sitelink.api.cluster_answers import WorkerState
 from sitelink.channel import Frames, frame, spawn
-from sitelink.events import AnyEvent, CommandOutcome, Event
+from sitelink.events import AnyEvent, Event, EventSink
 from sitelink.settings import Settings
 from sitelink.thread_names import name_this_thread
 from sitelink.workers.frames import (
@@ -45,8 +45,9 @@ log = structlog.get_logger(__name__)
 REPLY_MAX_AGE_S = 600.0  # a publish nobody was answered for this long is forgotten
 
 
-class BatchSink(Protocol):
-    """Where a worker's events go (the bridge); called on the link's reader thread."""
+class BatchSink(EventSink, Protocol):
+    """Where a worker's events go (the bridge): its batches, on the link's reader thread,
+    and the outcomes of the publishes the link fails itself (``publish``)."""
 
     def publish_batch(self, events: Sequence[Event]) -> None: ...
 
@@ -126,14 +127,10 @@ class WorkerLink:
             self._refuse([waiting], error)
 
     def _refuse(self, waiting: list[tuple[Reply, str, int, float]], error: str) -> None:
-        """Answer each as failed and say so on the stream (the writer records it)."""
+        """Settle each as failed, like every other outcome (``actors.commands``)."""
         at = time.time()
-        self.sink.publish_batch([CommandOutcome(command_id=command_id, site_id=site_id,
-                                                outcome="failed", error=error, at=at)
-                                 for _, command_id, site_id, _ in waiting])
-        for reply, command_id, _, _ in waiting:
-            answer(reply, PublishResult(command_id=command_id, outcome="failed", error=error,
-                                        connected=False))
+        for reply, command_id, site_id, _ in waiting:
+            settle(self.sink, site_id, command_id, reply, "failed", error, at, connected=False)
 
     def inspect(self, timeout_s: float) -> Tree | None:
         """The worker's subtree (blocking), None when it does not answer in time."""
