@@ -39,6 +39,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_payload: int = 262_144
     max_devices_per_site: int = 10_000
     readings_retention_days: int = 30
+    # Connection events, closed availability intervals, commands, resolved alerts (0: kept).
+    history_retention_days: int = 90
     connect_timeout_s: float = 10.0
     log_format: str = "console"
     web_dir: str | None = None
@@ -98,6 +100,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "SITELINK_MAX_PAYLOAD": ("max_payload", int),
     "SITELINK_MAX_DEVICES_PER_SITE": ("max_devices_per_site", int),
     "SITELINK_READINGS_RETENTION_DAYS": ("readings_retention_days", int),
+    "SITELINK_HISTORY_RETENTION_DAYS": ("history_retention_days", int),
     "SITELINK_CONNECT_TIMEOUT_S": ("connect_timeout_s", float),
     "SITELINK_LOG_FORMAT": ("log_format", str),
     "SITELINK_WEB_DIR": ("web_dir", str),
@@ -168,6 +171,10 @@ def _check(s: Settings) -> None:
             raise ConfigError(f"{field}: must be positive")
     if not 0 <= s.workers <= 256:
         raise ConfigError(f"SITELINK_WORKERS: expected 0 to 256, got {s.workers}")
+    for name, days in (("SITELINK_READINGS_RETENTION_DAYS", s.readings_retention_days),
+                       ("SITELINK_HISTORY_RETENTION_DAYS", s.history_retention_days)):
+        if days < 0:
+            raise ConfigError(f"{name}: expected 0 (kept for ever) or more days, got {days}")
     if not 0 <= s.retry_jitter < 1:
         raise ConfigError("SITELINK_RETRY_JITTER: must be in [0, 1)")
     for proxy in s.trusted_proxies:

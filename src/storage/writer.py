@@ -33,7 +33,8 @@ writer process does, see ``writer_child``).
 - ``ensure_devices`` creates device rows at once, for the bridge, which needs database ids
   before it announces ``device.discovered``.
 - Between flushes, ``upkeep`` (``reading_upkeep``) merges SQLite's recent readings into
-  ``reading`` and prunes readings older than ``retention_days`` every ``prune_every_s``.
+  ``reading`` and prunes readings older than ``retention_days`` and history older than
+  ``history_retention_days`` (``retention``) every ``prune_every_s``.
 - On SQLite, the write-ahead log is copied into the database file on a thread of its own
   (``writer_timing.Checkpoints``), not by the commits of a flush.
 """
@@ -82,6 +83,7 @@ class StorageWriter:
         flush_timeout_s: float = 30.0,
         max_sensors: int = 256,
         retention_days: int | None = 30,
+        history_retention_days: int | None = None,
         prune_every_s: float = 3600.0,
     ) -> None:
         self._db = db
@@ -105,7 +107,9 @@ class StorageWriter:
         self._checkpoints = Checkpoints(db)
         self.upkeep = ReadingUpkeep(
             db, self._lock, prune_every_s=prune_every_s,
-            retention=timedelta(days=retention_days) if retention_days else None)
+            retention=timedelta(days=retention_days) if retention_days else None,
+            history_retention=(timedelta(days=history_retention_days)
+                               if history_retention_days else None))
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._set_aside_logged = 0

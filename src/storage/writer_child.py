@@ -77,7 +77,8 @@ class _Child:
         # table (``cluster.readings``): a quiet trickle is flushed as soon as anything else.
         routine_flush_s = 1.0 if db.engine_name == "sqlite" else 0.25
         self.writer = StorageWriter(
-            db, retention_days=s.readings_retention_days, max_sensors=s.max_sensors_per_device,
+            db, retention_days=s.readings_retention_days,
+            history_retention_days=s.history_retention_days, max_sensors=s.max_sensors_per_device,
             max_buffer_bytes=s.storage_buffer_mb * 2**20, flush_timeout_s=4 * s.db_timeout_s,
             routine_flush_s=routine_flush_s)
         await self.writer.start()
