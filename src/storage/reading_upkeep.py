@@ -1,4 +1,4 @@
-"""The reading tables' upkeep between the storage writer's flushes: merging and pruning.
+"""The storage writer's upkeep between its flushes: merging readings and pruning old rows.
 
 Runs on the writer's loop, under the writer's lock (one database writer at a time), after a
 flush that succeeded:
@@ -7,33 +7,34 @@ flush that succeeded:
   ``MERGE_EVERY_S`` once readings were written since the last merge (and after the first
   flush, for what a stop or a crash left), sooner once ``MERGE_READINGS`` were (a merge's
   sort stays small), and before every prune, so that old readings are in one table;
-- readings older than the retention are deleted every ``prune_every_s``, in chunks, and
-  at the same time the history older than its own retention (``retention.prune_history``).
+- every ``prune_every_s``, readings older than their retention are deleted, then the
+  history older than its own (``retention``). A prune goes one chunk per flush: a backlog
+  of millions of rows (a retention just lowered, a first start after an upgrade) must not
+  hold the flushes back for minutes while events pile up in the buffer.
 
 A failure is logged and left for the next time: unmerged readings stay readable where they
-are, and old ones are pruned an interval later.
+are, and old rows are pruned an interval later.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
+from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 
 import structlog
 
 from sitelink.storage import recent
 from sitelink.storage.database import Database
-from sitelink.storage.retention import prune_history
+from sitelink.storage.retention import history_chunks
 from sitelink.storage.tables import Reading
 
 log = structlog.get_logger(__name__)
 
 PRUNE_CHUNK = 10_000
 MERGE_READINGS = 200_000
-_T = TypeVar("_T")
 
 
 class ReadingUpkeep:
@@ -49,43 +50,54 @@ class ReadingUpkeep:
         self._next_prune_at = 0.0
         self._next_merge_at = 0.0
         self._merged_at_readings = -1  # what a stop or a crash left: merged at once
+        self._pruning: AsyncIterator[None] | None = None  # the prune under way
 
     async def after_flush(self, readings_written: int) -> None:
-        """Merge and prune if due; ``readings_written``: the writer's count so far."""
+        """Merge if due, and take the next step of a prune (starting one if due);
+        ``readings_written``: the writer's count so far."""
         now = time.monotonic()
         since = readings_written - self._merged_at_readings
         if since and (now >= self._next_merge_at or since >= MERGE_READINGS):
             self._next_merge_at = now + self._merge_every_s
             self._merged_at_readings = readings_written
             await self.merge()
-        if now < self._next_prune_at:
+        if self._pruning is None and now >= self._next_prune_at:
+            self._next_prune_at = now + self._prune_every_s
+            self._pruning = self._prune_steps()
+        if self._pruning is None:
             return
-        self._next_prune_at = now + self._prune_every_s
+        try:
+            await anext(self._pruning)
+        except StopAsyncIteration:
+            self._pruning = None
+        except Exception as exc:
+            self._pruning = None
+            log.error("storage_prune_failed", error=f"{type(exc).__name__}: {exc}"[:500])
+
+    async def close(self) -> None:
+        """Leave a prune under way where it is (it starts again at the next start)."""
+        pruning, self._pruning = self._pruning, None
+        if pruning is not None:
+            await pruning.aclose()  # type: ignore[attr-defined]
+
+    async def _prune_steps(self) -> AsyncIterator[None]:
+        """The prune: readings, then history, yielding after each chunk (a flush goes)."""
         if self._retention is not None:
-            readings = await self._guarded("readings", self.prune(
-                datetime.now(UTC) - self._retention))
+            readings = 0
+            await self.merge()
+            async for deleted in self._reading_chunks(datetime.now(UTC) - self._retention):
+                readings += deleted
+                yield
             if readings:
                 log.info("storage_readings_pruned", deleted=readings)
         if self._history_retention is not None:
-            history = await self._guarded("history", self.prune_history(
-                datetime.now(UTC) - self._history_retention))
-            if history and any(history.values()):
+            history: Counter[str] = Counter()
+            cutoff = datetime.now(UTC) - self._history_retention
+            async for table, deleted in history_chunks(self._db, self._lock, cutoff):
+                history[table] += deleted
+                yield
+            if history:
                 log.info("storage_history_pruned", **history)
-
-    async def _guarded(self, what: str, prune: Awaitable[_T]) -> _T | None:
-        """The prune's result; None (and an error logged) if it failed: tried again at the
-        next prune."""
-        try:
-            return await prune
-        except Exception as exc:
-            log.error("storage_prune_failed", what=what,
-                      error=f"{type(exc).__name__}: {exc}"[:500])
-            return None
-
-    async def prune_history(self, older_than: datetime) -> dict[str, int]:
-        """Delete connection events, closed availability intervals, commands and resolved
-        alerts older than ``older_than`` (``storage.retention``); how many, by table."""
-        return await prune_history(self._db, self._lock, older_than)
 
     async def merge(self) -> int:
         """Move the recent readings into ``reading`` now (SQLite); how many, 0 on a failure."""
@@ -99,9 +111,12 @@ class ReadingUpkeep:
             return 0
 
     async def prune(self, older_than: datetime) -> int:
-        """Delete readings taken before ``older_than``, in chunks; return how many."""
+        """Delete readings taken before ``older_than`` now, in chunks; return how many."""
         await self.merge()
-        deleted = 0
+        return sum([deleted async for deleted in self._reading_chunks(older_than)])
+
+    async def _reading_chunks(self, older_than: datetime) -> AsyncIterator[int]:
+        """Delete readings taken before ``older_than``, a chunk at a time: how many each."""
         while True:
             async with self._lock:
                 doomed = Reading.select(Reading.id).where(Reading.at < older_than)
@@ -110,6 +125,7 @@ class ReadingUpkeep:
                     .where(Reading.id.is_in(doomed.limit(PRUNE_CHUNK)))
                     .returning(Reading.id)
                 )
-            deleted += len(rows)
+            if rows:
+                yield len(rows)
             if len(rows) < PRUNE_CHUNK:
-                return deleted
+                return

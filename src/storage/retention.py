@@ -14,13 +14,14 @@ time, pruned older than ``SITELINK_HISTORY_RETENTION_DAYS``:
 
 The audit trail is not pruned: who did what is kept until an operator decides otherwise.
 
-Each statement deletes at most ``chunk`` rows and runs under the writer's lock, so a prune of
-a long backlog lets flushes in between. Runs in the storage writer's process, after a flush.
+Each statement deletes at most ``chunk`` rows and runs under the writer's lock; the writer's
+upkeep (``reading_upkeep``) takes one chunk per flush, so a long backlog lets flushes in.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import datetime
 
 from sitelink.storage.database import Database
@@ -45,20 +46,19 @@ _DOOMED = {
 }
 
 
-async def prune_history(db: Database, lock: asyncio.Lock, older_than: datetime, *,
-                        chunk: int = CHUNK) -> dict[str, int]:
-    """Delete history older than ``older_than``; how many rows went, by table."""
-    deleted: dict[str, int] = {}
+async def history_chunks(db: Database, lock: asyncio.Lock, older_than: datetime, *,
+                         chunk: int = CHUNK) -> AsyncIterator[tuple[str, int]]:
+    """Delete history older than ``older_than``, a chunk at a time: (table, how many) each."""
     for table, doomed in _DOOMED.items():
         select = doomed.replace("{cutoff}", "{}")
         cutoffs = (older_than,) * doomed.count("{cutoff}")
         statement = (f'DELETE FROM "{table}" WHERE "id" IN ({select} LIMIT {{}}) '
                      'RETURNING "id"')
-        deleted[table] = 0
         while True:
             async with lock:
                 rows = await db.execute(statement, *cutoffs, chunk)
-            deleted[table] += len(rows)
+            if rows:
+                yield table, len(rows)
             if len(rows) < chunk:
                 break
-    return deleted
+

@@ -331,6 +331,7 @@ class StorageWriter:
         if self._task is not None:
             await self._task
             self._task = None
+        await self.upkeep.close()
         await self._checkpoints.close()
         for _ in range(self._max_attempts):
             if not self.lag:

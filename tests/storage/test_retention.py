@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sitelink.storage.database import Database
 from sitelink.storage.history import connection_stats, list_connection_events
-from sitelink.storage.retention import prune_history
+from sitelink.storage.retention import history_chunks
 from sitelink.storage.sites import NewSite, create_site
 from sitelink.storage.tables import (
     Alert,
@@ -23,6 +23,15 @@ from sitelink.storage.writer import StorageWriter
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 CUTOFF = NOW - timedelta(days=90)
+
+
+async def prune_history(db: Database, older_than: datetime, chunk: int = 5_000
+                        ) -> dict[str, int]:
+    """Every chunk of the prune at once; how many rows went, by table."""
+    deleted = dict.fromkeys(("connection_event", "availability_interval", "command", "alert"), 0)
+    async for table, count in history_chunks(db, asyncio.Lock(), older_than, chunk=chunk):
+        deleted[table] += count
+    return deleted
 
 
 def days_ago(days: float) -> datetime:
@@ -50,7 +59,7 @@ async def test_connection_events_keep_each_sites_state_before_the_cutoff(
     await add_events(quiet, ("failed", 120), ("connected", 100))
     before = await connection_stats(db, quiet, now=NOW)
 
-    deleted = await prune_history(db, asyncio.Lock(), CUTOFF, chunk=1)
+    deleted = await prune_history(db, CUTOFF, chunk=1)
 
     assert deleted["connection_event"] == 3  # 100 and 95 days of site_id, 120 of quiet
     assert await event_days(db, site_id) == [0.5, 1, 92]
@@ -88,7 +97,7 @@ async def test_closed_intervals_commands_and_resolved_alerts_go(
         alert=alerts[0]["id"], channel=channel["id"], transition="firing",
         dedupe_key="k1", next_attempt_at=days_ago(100)))
 
-    deleted = await prune_history(db, asyncio.Lock(), CUTOFF)
+    deleted = await prune_history(db, CUTOFF)
 
     assert deleted == {"connection_event": 0, "availability_interval": 1, "command": 1,
                        "alert": 1}

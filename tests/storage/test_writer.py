@@ -25,12 +25,14 @@ from sitelink.events import (
     SiteTraffic,
 )
 from sitelink.settings import Settings
+from sitelink.storage import reading_upkeep
 from sitelink.storage.availability import mark_unknown
 from sitelink.storage.commands import get_command, insert_command
 from sitelink.storage.database import Database, open_database
 from sitelink.storage.devices import get_device, list_devices, load_devices
 from sitelink.storage.history import list_connection_events
 from sitelink.storage.migrations import migrate
+from sitelink.storage.reading_upkeep import ReadingUpkeep
 from sitelink.storage.sensors import SensorRecord, readings, sensor_record
 from sitelink.storage.sites import NewSite, create_site, get_site
 from sitelink.storage.tables import Device, Sensor
@@ -345,14 +347,40 @@ async def test_background_task_flushes_and_prunes(db: Database, site_id: int) ->
     The submit wakes it (``eager_flush_at``): no timer of the writer is waited for."""
     now = time.time()
     writer = StorageWriter(db, flush_interval_s=3600.0, eager_flush_at=2, retention_days=30)
-    prunes = Calls(writer.upkeep, "prune")
+    upkeeps = Calls(writer.upkeep, "after_flush")
     async with running(writer):
         writer.submit([heartbeat(site_id, "SN1", now - 86400 * 31, 1.0)])
         writer.submit([heartbeat(site_id, "SN1", now, 2.0)])
-        await prunes.returned_times(1)
+        await upkeeps.returned_times(1)
         assert writer.lag == 0
-    # rh = t_ext / 2 of the new heartbeat; the old ones pruned
+        # rh = t_ext / 2 of the new heartbeat; the old ones pruned
+        assert await reading_values() == [1.0, 2.0]
+
+
+async def test_a_prune_backlog_goes_a_chunk_per_flush(
+        db: Database, writer: StorageWriter, site_id: int,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Readings past the retention are deleted one chunk after each flush, not all at once
+    after one: a backlog of millions (a retention just lowered) would otherwise hold every
+    flush back while events pile up. What comes meanwhile is written in between."""
+    monkeypatch.setattr(reading_upkeep, "PRUNE_CHUNK", 4)
+    now = time.time()
+    writer.submit([heartbeat(site_id, "SN1", now - 86400 * (40 + d), 0.0) for d in range(5)])
+    await writer.flush()  # ten old readings: three chunks
+    upkeep = ReadingUpkeep(db, asyncio.Lock(), retention=timedelta(days=30), prune_every_s=3600)
+    await upkeep.after_flush(writer.readings_written)
+    assert await count_readings() == 6
+    writer.submit([heartbeat(site_id, "SN1", now, 2.0)])
+    await writer.flush()  # between two chunks of the prune
+    await upkeep.after_flush(writer.readings_written)
+    assert await count_readings() == 2 + 2
+    await upkeep.after_flush(writer.readings_written)
     assert await reading_values() == [1.0, 2.0]
+    await upkeep.after_flush(writer.readings_written)  # done; the next is an hour away
+    writer.submit([heartbeat(site_id, "SN1", now - 86400 * 50, 3.0)])
+    await writer.flush()
+    await upkeep.after_flush(writer.readings_written)
+    assert await reading_values() == [1.0, 1.5, 2.0, 3.0]
 
 
 async def test_heartbeats_wait_for_the_routine_flush_and_news_is_flushed_sooner(
