@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 
 from sitelink.errors import StorageError
@@ -14,6 +16,7 @@ from sitelink.settings import Settings
 from sitelink.storage.database import Database
 from sitelink.storage.devices import load_devices
 from sitelink.storage.remote_writer import RemoteWriter
+from sitelink.storage.tables import ConnectionEvent
 from stored_readings import count_readings
 
 # Recent: the child prunes readings older than the retention (30 days) as it starts.
@@ -89,3 +92,25 @@ async def test_a_child_that_dies_costs_counted_events_and_is_started_again(
     writer.submit([heartbeat(site_id, "A", n) for n in range(10, 15)])
     await writer.close()
     assert writer.dropped == 10 and await count_readings() == 2 * 5
+
+
+async def test_the_child_prunes_history_past_its_retention(
+    db: Database, db_settings: Settings, site_id: int
+) -> None:
+    """SITELINK_HISTORY_RETENTION_DAYS reaches the child: after its first flush it deletes
+    the connection events past it, but the site's newest one before the cut-off."""
+    now = datetime.now(UTC)
+    await ConnectionEvent.insert(*[
+        ConnectionEvent(site=site_id, kind="failed", reason="", at=now - timedelta(days=d))
+        for d in (12, 95, 100, 200)])
+    writer = RemoteWriter(msgspec.structs.replace(db_settings, history_retention_days=10))
+    await writer.start()
+    try:
+        deadline = time.monotonic() + 10
+        while await ConnectionEvent.count() > 1:  # the child's flush timer is its own
+            assert time.monotonic() < deadline, "history not pruned within 10 s"
+            await asyncio.sleep(0.05)
+    finally:
+        await writer.close()
+    [kept] = await ConnectionEvent.select(ConnectionEvent.at)
+    assert now - kept["at"] == timedelta(days=12)
