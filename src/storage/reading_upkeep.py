@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -50,7 +50,7 @@ class ReadingUpkeep:
         self._next_prune_at = 0.0
         self._next_merge_at = 0.0
         self._merged_at_readings = -1  # what a stop or a crash left: merged at once
-        self._pruning: AsyncIterator[None] | None = None  # the prune under way
+        self._pruning: AsyncGenerator[None, None] | None = None  # the prune under way
 
     async def after_flush(self, readings_written: int) -> None:
         """Merge if due, and take the next step of a prune (starting one if due);
@@ -78,9 +78,9 @@ class ReadingUpkeep:
         """Leave a prune under way where it is (it starts again at the next start)."""
         pruning, self._pruning = self._pruning, None
         if pruning is not None:
-            await pruning.aclose()  # type: ignore[attr-defined]
+            await pruning.aclose()
 
-    async def _prune_steps(self) -> AsyncIterator[None]:
+    async def _prune_steps(self) -> AsyncGenerator[None, None]:
         """The prune: readings, then history, yielding after each chunk (a flush goes)."""
         if self._retention is not None:
             readings = 0

@@ -61,4 +61,3 @@ async def history_chunks(db: Database, lock: asyncio.Lock, older_than: datetime,
                 yield table, len(rows)
             if len(rows) < chunk:
                 break
-
