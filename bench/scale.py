@@ -18,8 +18,9 @@ runs from its spawn:
 Baselines, same run: the connect-rate cap (SITELINK_CONNECT_RATE, default 50/s: 500 sites
 cannot all connect in less than 10 s), an empty server's RSS and threads, and a bare paho
 fleet (bench/paho_fleet.py: one client and one network thread per site, json.loads only)
-for the same traffic, CPU measured the same way, and the same clients driven from one network
-thread (proposal P4's design).
+for the same traffic, CPU measured the same way, before and after sitelink's run (the
+baseline is their mean: the machine's load drifts over the minutes between), and the same
+clients driven from one network thread (proposal P4's design).
 
 Run alone: ``python -m bench.scale [--sites 500] [--dataloggers 20] [--idle 30]``
 """
@@ -176,7 +177,8 @@ def _rows(section: Section, label: str, got: dict[str, Any], sites: int, devices
     cpu = got["cpu"]
     section.add(f"{label}: CPU with the fleet idle ({devices / INTERVAL_S:.0f} heartbeats/s)",
                 f"{cpu['server'] * 100:.1f} % of a core",
-                f"bare paho fleet {bare['cpu'] * 100:.1f} %; simulator "
+                f"bare paho fleet {bare['cpu'] * 100:.1f} % ({bare['cpu_before'] * 100:.1f} "
+                f"before, {bare['cpu_after'] * 100:.1f} after); simulator "
                 f"{cpu['simulator'] * 100:.1f} %", ratio(cpu["server"], bare["cpu"]),
                 "≤ 1.5x bare paho", met(cpu["server"] <= 1.5 * bare["cpu"]))
     section.note(f"{label}: idle CPU by process: " + ", ".join(
@@ -227,18 +229,27 @@ def _with_fleet(sites: int, dataloggers: int, idle_s: float, name: str, tmp: Pat
             _stop(simulator)
 
 
-def _bare_fleet(sites: int, dataloggers: int, idle_s: float) -> dict[str, dict[str, float]]:
+def _bare_fleet(sites: int, dataloggers: int, idle_s: float, *, shared: bool = True
+                ) -> dict[str, dict[str, float]]:
     """CPU, RSS and threads of bare paho clients for the same fleet: one network thread per
-    client (as sitelink has), then one network thread for all of them (proposal P4)."""
+    client (as sitelink has), then (``shared``) one network thread for all of them (P4)."""
     found: dict[str, dict[str, float]] = {}
+    kinds = (("threads", []), ("one thread", ["--one-thread"])) if shared else (("threads", []),)
     with Mosquitto() as broker:
         simulator = _simulator(broker.port, sites, dataloggers)
         try:
-            for name, extra in (("threads", []), ("one thread", ["--one-thread"])):
+            for name, extra in kinds:
                 found[name] = _measure_fleet(broker.port, sites, idle_s, extra)
         finally:
             _stop(simulator)
     return found
+
+
+def _before_and_after(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """The bare fleet measured on both sides of sitelink's run: its CPU is their mean (the
+    machine's load drifts over minutes, and the baseline is the small side of the ratio)."""
+    return {**before, "cpu": (before["cpu"] + after["cpu"]) / 2,
+            "cpu_before": before["cpu"], "cpu_after": after["cpu"]}
 
 
 def _measure_fleet(port: int, sites: int, idle_s: float, extra: list[str]) -> dict[str, float]:
@@ -267,14 +278,17 @@ def body(section: Section, sites: int = 500, dataloggers: int = 20, idle_s: floa
         base_rss, base_threads = _empty_server("empty", tmp)
         fleets = _bare_fleet(sites, dataloggers, idle_s / 2)
         current = _with_fleet(sites, dataloggers, idle_s, "scale", tmp)
+        again = _bare_fleet(sites, dataloggers, idle_s / 2, shared=False)
         _rows(section, "sitelink", current, sites, devices, base_rss, base_threads,
-              fleets["threads"])
+              _before_and_after(fleets["threads"], again["threads"]))
         bare, shared = fleets["threads"], fleets["one thread"]
         section.add("bare paho fleet, one network thread for all (P4's design): CPU idle",
                     f"{shared['cpu'] * 100:.1f} % of a core",
                     f"one thread per client {bare['cpu'] * 100:.1f} %",
                     ratio(shared["cpu"], bare["cpu"]))
-    section.note(f"CPU over {idle_s:g} s ({idle_s / 2:g} s for each bare fleet), {SETTLE_S:g} s "
+    section.note(f"CPU over {idle_s:g} s ({idle_s / 2:g} s for each bare fleet; the one thread "
+                 "per client fleet before and after sitelink, the baseline their mean), "
+                 f"{SETTLE_S:g} s "
                  "after every device was online (or once the cold start gave up at "
                  f"{COLD_START_LIMIT_S:.0f} s: then it is not idle but still catching up); "
                  "simulator and broker are separate processes (a fresh pair per run), nothing "
