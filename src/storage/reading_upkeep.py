@@ -8,7 +8,7 @@ flush that succeeded:
   flush, for what a stop or a crash left), sooner once ``MERGE_READINGS`` were (a merge's
   sort stays small), and before every prune, so that old readings are in one table;
 - every ``prune_every_s``, readings older than their retention are deleted, then the
-  history older than its own (``retention``). A prune goes one chunk per flush: a backlog
+  history older than its own (both in ``retention``). A prune goes one chunk per flush: a backlog
   of millions of rows (a retention just lowered, a first start after an upgrade) must not
   hold the flushes back for minutes while events pile up in the buffer.
 
@@ -21,19 +21,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime, timedelta
 
 import structlog
 
 from sitelink.storage import recent
 from sitelink.storage.database import Database
-from sitelink.storage.retention import history_chunks
-from sitelink.storage.tables import Reading
+from sitelink.storage.retention import history_chunks, reading_chunks
 
 log = structlog.get_logger(__name__)
 
-PRUNE_CHUNK = 10_000
 MERGE_READINGS = 200_000
 
 
@@ -85,7 +83,8 @@ class ReadingUpkeep:
         if self._retention is not None:
             readings = 0
             await self.merge()
-            async for deleted in self._reading_chunks(datetime.now(UTC) - self._retention):
+            async for deleted in reading_chunks(self._db, self._lock,
+                                                datetime.now(UTC) - self._retention):
                 readings += deleted
                 yield
             if readings:
@@ -109,23 +108,3 @@ class ReadingUpkeep:
         except Exception as exc:
             log.warning("storage_merge_failed", error=f"{type(exc).__name__}: {exc}"[:300])
             return 0
-
-    async def prune(self, older_than: datetime) -> int:
-        """Delete readings taken before ``older_than`` now, in chunks; return how many."""
-        await self.merge()
-        return sum([deleted async for deleted in self._reading_chunks(older_than)])
-
-    async def _reading_chunks(self, older_than: datetime) -> AsyncIterator[int]:
-        """Delete readings taken before ``older_than``, a chunk at a time: how many each."""
-        while True:
-            async with self._lock:
-                doomed = Reading.select(Reading.id).where(Reading.at < older_than)
-                rows = (
-                    await Reading.delete()
-                    .where(Reading.id.is_in(doomed.limit(PRUNE_CHUNK)))
-                    .returning(Reading.id)
-                )
-            if rows:
-                yield len(rows)
-            if len(rows) < PRUNE_CHUNK:
-                return

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from sitelink.storage import retention
 from sitelink.storage.database import Database
 from sitelink.storage.history import connection_stats, list_connection_events
-from sitelink.storage.retention import history_chunks
 from sitelink.storage.sites import NewSite, create_site
 from sitelink.storage.tables import (
     Alert,
@@ -25,11 +27,10 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 CUTOFF = NOW - timedelta(days=90)
 
 
-async def prune_history(db: Database, older_than: datetime, chunk: int = 5_000
-                        ) -> dict[str, int]:
+async def prune_history(db: Database, older_than: datetime) -> dict[str, int]:
     """Every chunk of the prune at once; how many rows went, by table."""
     deleted = dict.fromkeys(("connection_event", "availability_interval", "command", "alert"), 0)
-    async for table, count in history_chunks(db, asyncio.Lock(), older_than, chunk=chunk):
+    async for table, count in retention.history_chunks(db, asyncio.Lock(), older_than):
         deleted[table] += count
     return deleted
 
@@ -50,7 +51,7 @@ async def event_days(db: Database, site_id: int) -> list[float]:
 
 
 async def test_connection_events_keep_each_sites_state_before_the_cutoff(
-        db: Database, site_id: int) -> None:
+        db: Database, site_id: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Older events go, but each site's newest older one stays: the uptime of a site that
     has been connected since then reads 100 %, as it did before the prune."""
     quiet = (await create_site(db, NewSite(name="Q", code="q1", broker_host="h"))).id
@@ -59,7 +60,8 @@ async def test_connection_events_keep_each_sites_state_before_the_cutoff(
     await add_events(quiet, ("failed", 120), ("connected", 100))
     before = await connection_stats(db, quiet, now=NOW)
 
-    deleted = await prune_history(db, CUTOFF, chunk=1)
+    monkeypatch.setattr(retention, "HISTORY_CHUNK", 1)  # one event a statement
+    deleted = await prune_history(db, CUTOFF)
 
     assert deleted["connection_event"] == 3  # 100 and 95 days of site_id, 120 of quiet
     assert await event_days(db, site_id) == [0.5, 1, 92]

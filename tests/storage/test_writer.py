@@ -25,7 +25,7 @@ from sitelink.events import (
     SiteTraffic,
 )
 from sitelink.settings import Settings
-from sitelink.storage import reading_upkeep
+from sitelink.storage import retention
 from sitelink.storage.availability import mark_unknown
 from sitelink.storage.commands import get_command, insert_command
 from sitelink.storage.database import Database, open_database
@@ -295,10 +295,10 @@ async def test_prune_readings(db: Database, writer: StorageWriter, site_id: int)
     writer.submit([heartbeat(site_id, "SN1", now - 86400 * d, float(d)) for d in range(40)])
     await writer.flush()
     assert await count_readings() == 80
-    deleted = await writer.upkeep.prune(
-        datetime.now(UTC) - timedelta(days=30) + timedelta(hours=1)
-    )
-    assert deleted == 20  # days 30..39, two sensors each
+    await writer.upkeep.merge()
+    cutoff = datetime.now(UTC) - timedelta(days=30) + timedelta(hours=1)
+    deleted = [n async for n in retention.reading_chunks(db, asyncio.Lock(), cutoff)]
+    assert deleted == [20]  # days 30..39, two sensors each: one chunk
     assert await count_readings() == 60
 
 
@@ -363,7 +363,7 @@ async def test_a_prune_backlog_goes_a_chunk_per_flush(
     """Readings past the retention are deleted one chunk after each flush, not all at once
     after one: a backlog of millions (a retention just lowered) would otherwise hold every
     flush back while events pile up. What comes meanwhile is written in between."""
-    monkeypatch.setattr(reading_upkeep, "PRUNE_CHUNK", 4)
+    monkeypatch.setattr(retention, "READINGS_CHUNK", 4)
     now = time.time()
     writer.submit([heartbeat(site_id, "SN1", now - 86400 * (40 + d), 0.0) for d in range(5)])
     await writer.flush()  # ten old readings: three chunks
