@@ -22,6 +22,9 @@ _.data_received  # asyncio.Protocol callback
 _.connection_lost  # asyncio.Protocol callback
 _.applied_at  # a column of the migrations table (storage/tables.py): schema, not code
 _._ssl_wrap_socket  # paho's Client calls it; mqtt_port's _BufferedClient overrides it
+_._create_actor_inbox  # pykka.Actor's hooks for a new kind of actor (actors/shared_thread)
+_._create_future  # pykka.Actor hook
+_._start_actor_loop  # pykka.Actor hook
 mapped_decoder  # registered by @register_configured("mapped"); the registry calls it
 
 # --- read by tests or tools, part of what a module offers ---------------------------------

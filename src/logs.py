@@ -1,7 +1,8 @@
 """Logging, configured once: structlog for our code, stdlib loggers routed through it.
 
 JSON lines when not on a terminal (or SITELINK_LOG_FORMAT=json), readable console output
-otherwise. Actors bind their site code with ``bind_contextvars`` on their own thread.
+otherwise. Actors bind their site code with ``bind_contextvars`` in their own context (a thread's,
+or a site actor's own on the shared site thread).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """SiteActor: one site's MQTT connection, its lifecycle, its retry timers and its devices.
 
-Everything here runs on the actor's own thread. The actor feeds events into the pure
-``lifecycle.transition`` and performs the effects it returns; paho talks to it only through
-messages from its ``MqttPort``. It never blocks on another actor and does no database I/O.
+Everything here runs in the actor's turns on the site thread (``shared_thread``). The actor
+feeds events into the pure ``lifecycle.transition`` and performs the effects it returns;
+paho talks to it only through messages from its ``MqttPort``. It never blocks (its
+neighbours would wait too) and does no database I/O.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import pykka
 import structlog
 
 from sitelink.actors import lifecycle as lc
@@ -32,6 +32,7 @@ from sitelink.actors.mqtt_port import (
     PortSubscribed,
 )
 from sitelink.actors.roster import DeviceRoster
+from sitelink.actors.shared_thread import SharedThreadActor
 from sitelink.actors.site_messages import (
     Configure,
     Discover,
@@ -52,7 +53,6 @@ from sitelink.events import (
     SiteStatusChanged,
 )
 from sitelink.payloads.limits import DEFAULT_MAX_SENSORS
-from sitelink.thread_names import name_this_thread
 
 log = structlog.get_logger(__name__)
 
@@ -61,7 +61,12 @@ CONNECT_SLOT = "connect_slot"
 STOP_FALLBACK = "stop_fallback"
 
 
-class SiteActor(pykka.ThreadingActor):
+class SiteActor(SharedThreadActor):
+    # Sites take turns on one thread resting 20 ms between rounds (``shared_thread``).
+    thread_name = "site"
+    window_s = 0.02
+    lazy = (MessagesReady, Fired, ToDevice)
+
     def __init__(
         self,
         spec: SiteSpec,
@@ -110,8 +115,7 @@ class SiteActor(pykka.ThreadingActor):
     # --- pykka hooks ------------------------------------------------------------------------
 
     def on_start(self) -> None:
-        structlog.contextvars.bind_contextvars(site=self.spec.code)
-        name_this_thread("site")
+        structlog.contextvars.bind_contextvars(site=self.spec.code)  # in this actor's context
         try:
             for state in self.initial_devices:
                 self.devices.spawn(state, site_up=False)
