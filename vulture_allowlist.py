@@ -12,6 +12,8 @@ _.on_disconnect  # paho callback attribute (mqtt_port, bench/control.py, bench/f
 _.on_subscribe  # paho callback attribute
 _.on_publish  # paho callback attribute
 _.on_message  # paho callback attribute
+_.on_socket_close  # paho callback attribute (actors/mqtt_network)
+_.on_socket_register_write  # paho callback attribute (actors/mqtt_network)
 _.connect_timeout  # paho reads it in connect() (mqtt_port, simulate/publisher)
 _.props  # paho's callback signature: properties we do not need, passed positionally
 _.traceback  # pykka's on_failure(exception_type, exception_value, traceback) signature

@@ -43,6 +43,9 @@ class BufferedClient(mqtt.Client):
         self.answered = False  # a CONNACK came
         self._opened: socket.socket | None = None  # the outermost socket made so far
         self.on_raw_message: RawMessage | None = None
+        # The socket may hold more after the last read: it took a whole chunk, or (TLS and
+        # WebSockets, whose reads return a record or a frame at a time) it took anything.
+        self.filled = False
 
     def _create_socket_connection(self) -> socket.socket:
         self._opened = super()._create_socket_connection()
@@ -68,6 +71,11 @@ class BufferedClient(mqtt.Client):
                 if not isinstance(exc, ssl.SSLWantReadError | ssl.SSLWantWriteError):
                     self.tls_failure = exc
                 raise
+            except BlockingIOError:
+                self.filled = False
+                raise
+            exact = not self.uses_tls and self._transport == "tcp"
+            self.filled = len(data) == self.CHUNK or (bool(data) and not exact)
             if len(data) <= bufsize:  # also b"": the broker closed the connection
                 return data
             self._chunk, self._at = data, 0

@@ -10,9 +10,10 @@ Rules learned the hard way (see LIBRARY-NOTES.md):
   says True, so every callback is wrapped and only ``tell``s.
 * paho retries forever on its own unless told not to; the lifecycle owns retries here, so
   ``reconnect_on_failure=False`` and a fresh client per attempt.
-* We connect with the blocking ``connect()`` on our own per-attempt thread, then run
-  ``loop_forever()`` on it: that way a DNS or TCP error reaches us as an exception with
-  words in it (``connect_async`` only says "failed").
+* We connect with the blocking ``connect()`` on our own per-attempt thread: that way a DNS
+  or TCP error reaches us as an exception with words in it (``connect_async`` only says
+  "failed"). The connected client then goes to the process's network thread
+  (``mqtt_network``), which runs every connection; the attempt's thread ends.
 * Incoming messages are batched: the callback appends to a buffer and tells the owner
   ``MessagesReady`` only when the buffer was empty, so under load one hand-off carries
   many messages.
@@ -42,6 +43,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from sitelink.actors.mqtt_client import BufferedClient
 from sitelink.actors.mqtt_failures import describe_failure, refused_filters
+from sitelink.actors.mqtt_network import Link, network
 from sitelink.actors.mqtt_tls import tls_context
 from sitelink.thread_names import name_this_thread
 
@@ -49,14 +51,6 @@ log = structlog.get_logger(__name__)
 
 SESSION_TAKEN_OVER = 142
 GOODBYE_WAIT_S = 0.5  # the longest a disconnect waits for paho to have sent its DISCONNECT
-
-
-def loop_timeout(keepalive_s: int) -> float:
-    """How long paho's loop sleeps with nothing to read or write. Everything else wakes it
-    (a packet in, a publish or a disconnect from another thread); the timeout is only for
-    its keepalive check, which it makes at most this late: a quarter of the keepalive, 1 to
-    5 s. paho's default of 1 s woke 500 idle connections 500 times a second."""
-    return max(1.0, min(5.0, keepalive_s / 4))
 
 
 class BrokerConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -157,7 +151,8 @@ class PahoPort:
         self._owner = _Forgiving(owner)
         self._now = clock_now
         self._client: mqtt.Client | None = None
-        self._thread: threading.Thread | None = None  # the client's network thread
+        self._thread: threading.Thread | None = None  # the attempt's connect thread
+        self._link: Link | None = None  # the client on the network thread, once connected
         self._client_lock = threading.Lock()  # guards _client against the connect thread
         self._attempt = 0
         self._buffer: list[InboundMessage] = []
@@ -226,7 +221,8 @@ class PahoPort:
         from the broker: a new owner of the site may connect under the same client id."""
         with self._client_lock:
             client, self._client = self._client, None
-            thread, self._thread = self._thread, None
+            link, self._link = self._link, None
+            self._thread = None
         if client is None:
             return
         was_up = False
@@ -237,8 +233,10 @@ class PahoPort:
             client.disconnect()
         except Exception as exc:  # a half-open client may refuse; it is being dropped anyway
             log.debug("disconnect of a dropped client failed", error=str(exc))
-        if was_up and thread is not None and thread is not threading.current_thread():
-            thread.join(GOODBYE_WAIT_S)
+        if link is not None:
+            network().poke(link)
+            if was_up:
+                link.closed.wait(GOODBYE_WAIT_S)
 
     def subscribe(self, filters: Sequence[tuple[str, int]], request: int) -> None:
         if self._client is None or not filters:
@@ -247,6 +245,7 @@ class PahoPort:
             self._tell_subscribed(self._attempt, request, "")
             return
         result, mid = self._client.subscribe(list(filters))
+        self._poke()
         if result != mqtt.MQTT_ERR_SUCCESS or mid is None:
             self._tell_subscribed(self._attempt, request, "subscribe not sent")
             return
@@ -264,21 +263,28 @@ class PahoPort:
     def unsubscribe(self, filters: Sequence[str]) -> None:
         if self._client is not None and filters:
             self._client.unsubscribe(list(filters))
+            self._poke()
 
     def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> int:
         if self._client is None:
             return -1
         info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        self._poke()
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             return -1
         return info.mid
+
+    def _poke(self) -> None:
+        """What the owner's thread queued goes out on the network thread (see mqtt_network)."""
+        if self._link is not None:
+            network().poke(self._link)
 
     def drain(self) -> list[InboundMessage]:
         with self._buffer_lock:
             batch, self._buffer = self._buffer, []
         return batch
 
-    # --- paho's thread --------------------------------------------------------------------
+    # --- the attempt's thread, then the network thread -------------------------------------
 
     def _run(
         self,
@@ -287,7 +293,7 @@ class PahoPort:
         attempt: int,
         clean_start: bool | Literal[3],
     ) -> None:
-        name_this_thread("paho")
+        name_this_thread("connect")
         try:
             client.connect(
                 config.host, config.port, keepalive=config.keepalive_s, clean_start=clean_start
@@ -295,17 +301,18 @@ class PahoPort:
         except Exception as exc:
             self._owner.tell(PortConnectFailed(attempt=attempt, reason=describe_failure(exc)))
             return
+
+        def failed(exc: Exception) -> None:  # paho's own call died: tell, never vanish
+            self._owner.tell(PortDisconnected(attempt=attempt, reason=describe_failure(exc)))
+
         with self._client_lock:
             # Dropped while connect() was in flight: leaving it up would leave an orphan
             # session with our client id, which the broker would let take over the next one.
             orphan = self._client is not client
+            if not orphan:
+                self._link = network().add(client, failed)
         if orphan:
-            client.disconnect()
-            return
-        try:
-            client.loop_forever(timeout=loop_timeout(config.keepalive_s))
-        except Exception as exc:  # paho's own loop died: tell, never vanish silently
-            self._owner.tell(PortDisconnected(attempt=attempt, reason=describe_failure(exc)))
+            client.disconnect()  # written here: the client never reached the network thread
 
     def _wrap(self, callback: Any, attempt: int) -> Any:
         def wrapped(*args: Any) -> None:

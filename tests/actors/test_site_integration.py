@@ -347,3 +347,26 @@ def test_a_burst_arrives_whole_and_in_order_across_read_chunks(
         else:
             got.setdefault(beat.device.serial, []).append(beat.sensors[0].value)
     assert got == sent
+
+
+def test_connected_sites_share_the_network_thread_and_keep_no_thread_of_their_own(
+    mosquitto: Mosquitto, clock: Clock, subscriber: MakeSubscriber
+) -> None:
+    """Once connected, a site's client is run by the process's network thread
+    (``mqtt_network``): the attempt's connect thread ends, and every site still hears its
+    heartbeats."""
+    sites = [Running(spec_for(mosquitto, "3.1.1", site_id=n, code=f"site_00{n}"), clock)
+             for n in (1, 2, 3)]
+    for site in sites:
+        site.wait("connected")
+    connect_threads = [t for t in threading.enumerate() if t.name.startswith("paho-")]
+    for thread in connect_threads:
+        thread.join(5)
+    assert not any(t.is_alive() for t in connect_threads)
+    publisher = subscriber(mosquitto)
+    for n in (1, 2, 3):
+        publisher.client.publish(f"site_00{n}/datalogger/m/S{n}/heartbeat", v1(float(n)), qos=1)
+    for n, site in zip((1, 2, 3), sites, strict=True):
+        beat = site.sink.wait_for(lambda _: True, kind=DeviceHeartbeat, timeout_s=5)
+        assert beat is not None
+        assert beat.sensors[0].value == float(n)
