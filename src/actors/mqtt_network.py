@@ -71,15 +71,15 @@ class Network:
 
     # --- any thread ------------------------------------------------------------------------
 
-    def add(self, client: mqtt.Client, on_error: Callable[[Exception], None]) -> Link:
+    def add(self, link: Link) -> None:
         """Take over a connected client (its CONNECT sent). From now on only this thread
-        touches its socket."""
-        link = Link(client, on_error)
+        touches its socket. Whoever pokes ``link`` must hold it before this call: the
+        client's first answers can arrive before ``add`` returns."""
+        client = link.client
         client.on_socket_close = lambda _client, _userdata, _sock: self._closed(link)
         # Set, so that paho queues what other threads send instead of writing it there.
         client.on_socket_register_write = _nothing
         self._request("add", link)
-        return link
 
     def poke(self, link: Link) -> None:
         """Something was queued on ``link``'s client: write it now."""

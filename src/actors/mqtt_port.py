@@ -309,8 +309,9 @@ class PahoPort:
             # Dropped while connect() was in flight: leaving it up would leave an orphan
             # session with our client id, which the broker would let take over the next one.
             orphan = self._client is not client
-            if not orphan:
-                self._link = network().add(client, failed)
+            if not orphan:  # the link is ours before its CONNACK can make us subscribe
+                self._link = Link(client, failed)
+                network().add(self._link)
         if orphan:
             client.disconnect()  # written here: the client never reached the network thread
 

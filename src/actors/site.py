@@ -65,7 +65,7 @@ class SiteActor(SharedThreadActor):
     # Sites take turns on one thread resting 20 ms between rounds (``shared_thread``).
     thread_name = "site"
     window_s = 0.02
-    lazy = (MessagesReady, Fired, ToDevice)
+    lazy = (MessagesReady, ToDevice)  # heartbeats and device timers; a site's timers are not
 
     def __init__(
         self,
