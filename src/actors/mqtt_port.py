@@ -151,7 +151,6 @@ class PahoPort:
         self._owner = _Forgiving(owner)
         self._now = clock_now
         self._client: mqtt.Client | None = None
-        self._thread: threading.Thread | None = None  # the attempt's connect thread
         self._link: Link | None = None  # the client on the network thread, once connected
         self._client_lock = threading.Lock()  # guards _client against the connect thread
         self._attempt = 0
@@ -190,7 +189,7 @@ class PahoPort:
             daemon=True,
         )
         with self._client_lock:
-            self._client, self._thread = client, thread
+            self._client = client
         thread.start()
 
     @staticmethod
@@ -222,7 +221,6 @@ class PahoPort:
         with self._client_lock:
             client, self._client = self._client, None
             link, self._link = self._link, None
-            self._thread = None
         if client is None:
             return
         was_up = False
