@@ -118,19 +118,20 @@ class _Inbox:
         self.lock = threading.Lock()
         self.in_line = False
         self.owner: SharedThreadActor | None = None
+        self.thread: ActorThread | None = None  # the owner's, from its start
 
     def put(self, envelope: Any, /) -> None:
-        owner = self.owner
+        owner, thread = self.owner, self.thread
         with self.lock:
             self.items.append(envelope)
-            if owner is None:
+            if owner is None or thread is None:
                 return  # not started yet: the start puts it in line
             was_in_line, self.in_line = self.in_line, True
         urgent = type(envelope.message) not in owner.lazy
         if not was_in_line:
-            owner.actor_thread().schedule(owner, urgent)
+            thread.schedule(owner, urgent)
         elif urgent:
-            owner.actor_thread().hurry()
+            thread.hurry()
 
     def get(self) -> Any:
         with self.lock:
@@ -173,10 +174,11 @@ class SharedThreadActor(pykka.Actor):
         self._context = contextvars.Context()  # as a new thread's: empty
         self._attached = True
         inbox = cast(_Inbox, self.actor_inbox)
-        self.actor_thread().attach()
+        self._thread = self.actor_thread()  # once: not a registry lookup per message
+        self._thread.attach()
         with inbox.lock:
-            inbox.owner, inbox.in_line = self, True
-        self.actor_thread().schedule(self, urgent=True)
+            inbox.owner, inbox.thread, inbox.in_line = self, self._thread, True
+        self._thread.schedule(self, urgent=True)
 
     # --- on the actor thread -------------------------------------------------------------------
 
@@ -196,12 +198,12 @@ class SharedThreadActor(pykka.Actor):
                 self._context.run(self._handle, item)
             if self.actor_stopped.is_set() and self._attached:
                 self._attached = False
-                self.actor_thread().detach()
+                self._thread.detach()
         with inbox.lock:  # a long inbox: back in line, behind the others
             if not inbox.items:
                 inbox.in_line = False
                 return
-        self.actor_thread().schedule(self, urgent=False)
+        self._thread.schedule(self, urgent=False)
 
     def _handle(self, envelope: Any) -> None:
         try:
