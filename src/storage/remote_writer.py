@@ -8,9 +8,10 @@ sitelink.storage.writer_child FD``, handed one end of a socket pair and, as its 
 frame, the settings) runs a real ``StorageWriter`` on a database connection of its own; the
 two talk in length-prefixed msgpack frames:
 
-- submit: the events, encoded once, written without ever blocking the loop (what the
-  socket does not take at once waits in an outbox; past ``max_outbox_bytes`` a batch is
-  dropped and counted, which only happens if the child stopped reading);
+- submit: the events, encoded once, written without ever blocking the loop
+  (``writer_outbox``: routine events are held up to 0.1 s to go as one frame, and what the
+  socket does not take at once waits; past ``max_outbox_bytes`` unsent a batch is dropped
+  and counted, which only happens if the child stopped reading);
 - ensure_devices: a request answered with the device ids (the bridge waits for them, as
   before, and they are cached here for the read model);
 - the child reports its lag, drops and flush time every ``stats_every_s``;
@@ -42,7 +43,6 @@ from sitelink.events import DeviceDiscovered, DeviceKey, Event
 from sitelink.settings import Settings
 from sitelink.storage import writer_life as life
 from sitelink.storage.apply import IdMaps
-from sitelink.storage.writer_buffer import encode_events, has_news
 from sitelink.storage.writer_frames import (
     Close,
     Closed,
@@ -52,10 +52,9 @@ from sitelink.storage.writer_frames import (
     Frames,
     Ready,
     Stats,
-    Submit,
     ToParent,
-    frame,
 )
+from sitelink.storage.writer_outbox import WriterOutbox
 
 log = structlog.get_logger(__name__)
 
@@ -93,8 +92,7 @@ class RemoteWriter:
         self._ids = IdMaps()
         self._decoder = msgspec.msgpack.Decoder(ToParent)
         self._frames = Frames()
-        self._outbox = bytearray()
-        self._outbox_events = 0
+        self._out: WriterOutbox | None = None  # one per child
         self._sock: socket.socket | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -110,8 +108,8 @@ class RemoteWriter:
 
     @property
     def lag(self) -> int:
-        """Events waiting to be written: in the outbox and in the child."""
-        return self._outbox_events + self._child.lag
+        """Events waiting to be written: not yet sent, and in the child."""
+        return (self._out.events if self._out is not None else 0) + self._child.lag
 
     @property
     def dropped(self) -> int:
@@ -200,6 +198,7 @@ class RemoteWriter:
             mine.sendall(first_frame(self._settings))  # before the socket is ours alone
             mine.setblocking(False)
             self._sock = mine
+            self._out = WriterOutbox(self._loop, mine, on_gone=self._gone)
             self._loop.add_reader(mine.fileno(), self._readable)
             async with asyncio.timeout(self._start_timeout_s):
                 await self._ready
@@ -230,11 +229,11 @@ class RemoteWriter:
         """Hand events to the child. Never blocks, never raises; loop thread only."""
         if not events:
             return
-        if not self.running or len(self._outbox) > self._max_outbox_bytes:
+        out = self._out
+        if not self.running or out is None or out.unsent_bytes > self._max_outbox_bytes:
             self._dropped_here += len(events)
             return
-        self._send(frame(Submit(len(events), msgspec.Raw(encode_events(events)),
-                                has_news(events))), len(events))
+        out.submit(events)
 
     async def ensure_devices(self, discovered: Sequence[DeviceDiscovered]) -> dict[DeviceKey, int]:
         """Database ids of the discovered devices, created now by the child if missing."""
@@ -250,7 +249,8 @@ class RemoteWriter:
         request = self._next_request
         answer: asyncio.Future[Ensured] = self._loop.create_future()
         self._requests[request] = answer
-        self._send(frame(Ensure(request, list(discovered))), 0)
+        assert self._out is not None
+        self._out.send(Ensure(request, list(discovered)))
         try:
             async with asyncio.timeout(ENSURE_TIMEOUT_S):
                 ensured = await answer
@@ -270,8 +270,8 @@ class RemoteWriter:
 
     def forget_device(self, key: DeviceKey) -> None:
         self._ids.drop_device(key)
-        if self.running:
-            self._send(frame(Forget(key)), 0)
+        if self.running and self._out is not None:
+            self._out.send(Forget(key))
 
     async def close(self) -> None:
         """Have the child write everything pending, then let it exit."""
@@ -293,44 +293,17 @@ class RemoteWriter:
     def _send_close(self) -> None:
         assert self._loop is not None
         self._closed = self._loop.create_future()
-        if self._sock is None:  # between two children (a restart is reaping the last one)
+        if self._out is None:  # between two children (a restart is reaping the last one)
             self._closed.set_exception(StorageError("no storage writer process to close"))
             return
-        self._send(frame(Close()), 0)
+        self._out.send(Close())
 
     # --- the socket ----------------------------------------------------------------------------
 
-    def _send(self, frame: bytes, events: int) -> None:
-        assert self._sock is not None and self._loop is not None
-        if not self._outbox:
-            try:
-                sent = self._sock.send(frame)
-            except BlockingIOError:
-                sent = 0
-            except OSError:
-                self._step(life.Gone(why="the storage writer process is gone"))
-                self._dropped_here += events
-                return
-            if sent == len(frame):
-                return
-            frame = frame[sent:]
-            self._loop.add_writer(self._sock.fileno(), self._writable)
-        self._outbox += frame
-        self._outbox_events += events
-
-    def _writable(self) -> None:
-        assert self._sock is not None and self._loop is not None
-        try:
-            sent = self._sock.send(self._outbox)
-        except BlockingIOError:
-            return
-        except OSError:
-            self._step(life.Gone(why="the storage writer process is gone"))
-            return
-        del self._outbox[:sent]
-        if not self._outbox:
-            self._outbox_events = 0
-            self._loop.remove_writer(self._sock.fileno())
+    def _gone(self, lost: int) -> None:
+        """The socket failed under a send; ``lost`` events went with that frame."""
+        self._dropped_here += lost
+        self._step(life.Gone(why="the storage writer process is gone"))
 
     def _readable(self) -> None:
         assert self._sock is not None
@@ -364,7 +337,8 @@ class RemoteWriter:
 
     def _fail(self, why: str) -> None:
         """The child is no longer there: fail whoever waits, count what cannot be sent."""
-        self._dropped_here += self._outbox_events
+        if self._out is not None:
+            self._dropped_here += self._out.close()
         error = StorageError(why)
         for future in (self._ready, self._closed, *self._requests.values()):
             if future is not None and not future.done():
@@ -385,8 +359,9 @@ class RemoteWriter:
             self._loop.remove_reader(sock.fileno())
             self._loop.remove_writer(sock.fileno())
         sock.close()
-        self._outbox.clear()
-        self._outbox_events = 0
+        if self._out is not None:
+            self._out.close()
+            self._out = None
 
     async def _reap(self) -> None:
         if self._process is None:

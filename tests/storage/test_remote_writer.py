@@ -60,6 +60,20 @@ async def test_what_the_child_writes_is_what_was_submitted(
                                                                       "rh": 5_997 / 2}
 
 
+async def test_a_quiet_trickle_is_held_counted_and_written_at_close(
+    db: Database, db_settings: Settings, site_id: int
+) -> None:
+    """Routine events wait here for company (``writer_outbox``): counted in the lag
+    meanwhile, and a close sends them before its goodbye."""
+    writer = RemoteWriter(db_settings)
+    await writer.start()
+    await writer.ensure_devices([discovered(site_id, "A")])
+    writer.submit([heartbeat(site_id, "A", n) for n in range(3)])
+    assert writer.lag >= 3
+    await writer.close()
+    assert (writer.lag, writer.dropped) == (0, 0) and await count_readings() == 2 * 3
+
+
 async def test_forgetting_a_device_forgets_its_id_on_both_sides(
     db: Database, db_settings: Settings, site_id: int
 ) -> None:
