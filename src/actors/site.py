@@ -62,9 +62,9 @@ STOP_FALLBACK = "stop_fallback"
 
 
 class SiteActor(SharedThreadActor):
-    # Sites take turns on one thread resting 20 ms between rounds (``shared_thread``).
+    # Sites take turns on one thread resting 50 ms between rounds (``shared_thread``).
     thread_name = "site"
-    window_s = 0.02
+    window_s = 0.05
     lazy = (MessagesReady, ToDevice)  # heartbeats and device timers; a site's timers are not
 
     def __init__(

@@ -24,7 +24,7 @@ from sitelink.workers.frames import Events
 
 
 class Outbox:
-    def __init__(self, send: Callable[[Events], None], *, window_s: float = 0.05) -> None:
+    def __init__(self, send: Callable[[Events], None], *, window_s: float = 0.1) -> None:
         self._send = send
         self.window_s = window_s
         self._pending: list[Event] = []
