@@ -30,6 +30,7 @@ class Outbox:
         self._pending: list[Event] = []
         self._urgent = False
         self._closed = False
+        self._idle = False  # the sender waits for a first event (not in a window)
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
 
@@ -43,7 +44,8 @@ class Outbox:
             if type(event) in URGENT:
                 self._urgent = True
                 self._cond.notify()
-            elif len(self._pending) == 1:
+            elif self._idle:
+                self._idle = False
                 self._cond.notify()
 
     def close(self, timeout_s: float = 5.0) -> None:
@@ -58,15 +60,25 @@ class Outbox:
         name_this_thread("outbox")
         while True:
             with self._cond:
+                self._idle = not self._pending
                 self._cond.wait_for(lambda: bool(self._pending) or self._closed)
+                self._idle = False
                 if not self._pending:
                     return  # closed, nothing left
-                window_ends = time.monotonic() + self.window_s
-                while not (self._urgent or self._closed):
-                    left = window_ends - time.monotonic()
-                    if left <= 0:
-                        break
-                    self._cond.wait(left)
-                batch, self._pending = self._pending, []
-                self._urgent = False
-            self._send(Events(msgspec.Raw(encode_events(batch))))
+            # A frame per window for as long as events keep coming: the window's end is then
+            # the sender's only wake-up (a trickle's first event does not wake it again).
+            while batch := self._gather():
+                self._send(Events(msgspec.Raw(encode_events(batch))))
+
+    def _gather(self) -> list[Event]:
+        """Wait out a window (an urgent event or the close ends it); take what came."""
+        with self._cond:
+            window_ends = time.monotonic() + self.window_s
+            while not (self._urgent or self._closed):
+                left = window_ends - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            batch, self._pending = self._pending, []
+            self._urgent = False
+        return batch
