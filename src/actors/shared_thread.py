@@ -117,21 +117,20 @@ class _Inbox:
         self.items: deque[Any] = deque([_BEGIN])
         self.lock = threading.Lock()
         self.in_line = False
-        self.owner: SharedThreadActor | None = None
-        self.thread: ActorThread | None = None  # the owner's, from its start
+        self.owner: SharedThreadActor | None = None  # set at its start, with its thread
 
     def put(self, envelope: Any, /) -> None:
-        owner, thread = self.owner, self.thread
+        owner = self.owner
         with self.lock:
             self.items.append(envelope)
-            if owner is None or thread is None:
+            if owner is None:
                 return  # not started yet: the start puts it in line
             was_in_line, self.in_line = self.in_line, True
         urgent = type(envelope.message) not in owner.lazy
         if not was_in_line:
-            thread.schedule(owner, urgent)
+            owner.thread.schedule(owner, urgent)
         elif urgent:
-            thread.hurry()
+            owner.thread.hurry()
 
     def get(self) -> Any:
         with self.lock:
@@ -152,6 +151,7 @@ class SharedThreadActor(pykka.Actor):
     lazy: ClassVar[tuple[type, ...]] = ()  # messages that wait for the rest to end
     _threads: ClassVar[dict[str, ActorThread]] = {}
     _threads_lock: ClassVar[threading.Lock] = threading.Lock()
+    thread: ActorThread  # this actor's, kept from its start (``actor_thread``)
 
     @classmethod
     def actor_thread(cls) -> ActorThread:
@@ -174,11 +174,11 @@ class SharedThreadActor(pykka.Actor):
         self._context = contextvars.Context()  # as a new thread's: empty
         self._attached = True
         inbox = cast(_Inbox, self.actor_inbox)
-        self._thread = self.actor_thread()  # once: not a registry lookup per message
-        self._thread.attach()
+        self.thread = self.actor_thread()  # once: not a registry lookup per message
+        self.thread.attach()
         with inbox.lock:
-            inbox.owner, inbox.thread, inbox.in_line = self, self._thread, True
-        self._thread.schedule(self, urgent=True)
+            inbox.owner, inbox.in_line = self, True
+        self.thread.schedule(self, urgent=True)
 
     # --- on the actor thread -------------------------------------------------------------------
 
@@ -198,12 +198,12 @@ class SharedThreadActor(pykka.Actor):
                 self._context.run(self._handle, item)
             if self.actor_stopped.is_set() and self._attached:
                 self._attached = False
-                self._thread.detach()
+                self.thread.detach()
         with inbox.lock:  # a long inbox: back in line, behind the others
             if not inbox.items:
                 inbox.in_line = False
                 return
-        self._thread.schedule(self, urgent=False)
+        self.thread.schedule(self, urgent=False)
 
     def _handle(self, envelope: Any) -> None:
         try:

@@ -338,7 +338,7 @@ class RemoteWriter:
     def _fail(self, why: str) -> None:
         """The child is no longer there: fail whoever waits, count what cannot be sent."""
         if self._out is not None:
-            self._dropped_here += self._out.close()
+            self._dropped_here += self._out.events  # Abandon comes next and drops them
         error = StorageError(why)
         for future in (self._ready, self._closed, *self._requests.values()):
             if future is not None and not future.done():
