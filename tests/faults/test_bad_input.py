@@ -32,7 +32,11 @@ from .storage_support import Fleet, Served
 
 REJECTED = 'sitelink_messages_rejected_total{site="fault_flood"}'
 RECEIVED = 'sitelink_messages_received_total{site="fault_flood"}'
-RSS_BOUND_MIB = 300  # server and storage writer together, under the whole flood (measured: 160)
+# What the flood may add to the resident memory of the server and its children (storage
+# writer, site workers), from its start to its peak. Measured: 45-74 MiB, on a tree of
+# 239-247 MiB with two site workers (an absolute bound of 300 MiB, set when the tree was
+# 160 MiB before the workers, failed on noise there).
+RSS_GROWTH_BOUND_MIB = 150
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -154,7 +158,8 @@ def test_a_flood_of_bad_input_is_counted_and_bounded(unqueued_mosquitto: Mosquit
         rejected = metrics[REJECTED]
         print(f"\nflood: RSS {before / 1024:.0f} MiB before, peak {peak[0] / 1024:.0f} MiB; "
               f"rejected {rejected:.0f} messages")
-        assert peak[0] < RSS_BOUND_MIB * 1024, f"RSS {peak[0] / 1024:.0f} MiB"
+        assert peak[0] - before < RSS_GROWTH_BOUND_MIB * 1024, (
+            f"RSS grew {(peak[0] - before) / 1024:.0f} MiB")
         # random bytes, invalid UTF-8, NaN: 200 each; 5 MB and 100,000 deep: 5 each; 5,000
         # sensors: 1 — every one counted (1e400 and wrong types cost only their sensor)
         assert rejected == 611
