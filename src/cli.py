@@ -18,7 +18,7 @@ from typing import Any, Literal, NoReturn, TypeVar
 
 import msgspec
 
-from sitelink import __version__, sites_bulk
+from sitelink import __version__, collector, sites_bulk
 from sitelink.alerts.model import AlertStateName
 from sitelink.cluster.cli_table import show_cluster
 from sitelink.errors import SitelinkError
@@ -83,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         configure_logging(settings.log_format)
+        collector.tune()
         result: int = args.handler(args, settings)
         return result
     except SitelinkError as exc:

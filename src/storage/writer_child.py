@@ -48,9 +48,11 @@ def main(fd: int) -> None:
     if first is None:
         return
     settings = first[0]
+    from sitelink import collector
     from sitelink.logs import configure_logging
 
     configure_logging(settings.log_format)
+    collector.tune()
     structlog.contextvars.bind_contextvars(process="storage-writer")
     asyncio.run(_Child(sock, settings, frames).run())
 

@@ -62,9 +62,11 @@ def main(fd: int) -> None:
     if first is None or not isinstance(first[0], Hello):
         return
     hello, early = first
+    from sitelink import collector
     from sitelink.logs import configure_logging
 
     configure_logging(hello.settings.log_format)
+    collector.tune()
     structlog.contextvars.bind_contextvars(process=f"worker-{hello.worker}")
     _Worker(sock, frames, hello).run(early)
 
