@@ -28,6 +28,7 @@ Run alone: ``python -m bench.scale [--sites 500] [--dataloggers 20] [--idle 30]`
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import signal
@@ -133,6 +134,7 @@ def _cold_start(tmp: Path, broker: Mosquitto, sites: int, dataloggers: int, idle
         pids = {"server": server.pid, "simulator": simulator_pid, "broker": broker_pid}
         if got["online_s"] is not None:
             time.sleep(SETTLE_S)
+        received0, at0 = _received(server), time.monotonic()
         cpu0 = {k: proc_cpu_s(p) for k, p in pids.items()}
         split0, threads0 = cpu_by_process(server.pid), cpu_by_thread(server.pid)
         t0 = time.monotonic()
@@ -148,9 +150,19 @@ def _cold_start(tmp: Path, broker: Mosquitto, sites: int, dataloggers: int, idle
             got["final"] = server.metrics()
         except httpx.HTTPError:
             got["final"] = {}
+        got["msgs_per_s"] = (_received(server) - received0) / (time.monotonic() - at0)
     finally:
         got["stop_s"] = server.stop(timeout_s=30)
     return got
+
+
+def _received(server: Server) -> float:
+    """Messages every site received so far (/metrics; nan when it did not answer)."""
+    try:
+        found = server.metrics()
+    except httpx.HTTPError:
+        return math.nan
+    return sum(v for k, v in found.items() if k.startswith("sitelink_messages_received"))
 
 
 def _rows(section: Section, label: str, got: dict[str, Any], sites: int, devices: int,
@@ -181,6 +193,10 @@ def _rows(section: Section, label: str, got: dict[str, Any], sites: int, devices
                 f"before, {bare['cpu_after'] * 100:.1f} after); simulator "
                 f"{cpu['simulator'] * 100:.1f} %", ratio(cpu["server"], bare["cpu"]),
                 "≤ 1.5x bare paho", met(cpu["server"] <= 1.5 * bare["cpu"]))
+    section.note(f"{label}: messages received a second over the idle window: "
+                 f"{got['msgs_per_s']:.0f}; the bare paho fleet's "
+                 f"{bare['msgs_before']:.0f} before, {bare['msgs_after']:.0f} after (the "
+                 f"fleet sends {devices / INTERVAL_S:.0f}; more is a simulator catching up)")
     section.note(f"{label}: idle CPU by process: " + ", ".join(
         f"{k} {v * 100:.1f} %" for k, v in sorted(got["split"].items())))
     section.note(f"{label}: idle CPU by thread (% of a core, the site workers together): "
@@ -249,7 +265,8 @@ def _before_and_after(before: dict[str, float], after: dict[str, float]) -> dict
     """The bare fleet measured on both sides of sitelink's run: its CPU is their mean (the
     machine's load drifts over minutes, and the baseline is the small side of the ratio)."""
     return {**before, "cpu": (before["cpu"] + after["cpu"]) / 2,
-            "cpu_before": before["cpu"], "cpu_after": after["cpu"]}
+            "cpu_before": before["cpu"], "cpu_after": after["cpu"],
+            "msgs_before": before["msgs_per_s"], "msgs_after": after["msgs_per_s"]}
 
 
 def _measure_fleet(port: int, sites: int, idle_s: float, extra: list[str]) -> dict[str, float]:
@@ -261,13 +278,24 @@ def _measure_fleet(port: int, sites: int, idle_s: float, extra: list[str]) -> di
         if fleet.stdout.readline().strip() != "ready":
             raise RuntimeError("bare paho fleet did not subscribe")
         time.sleep(3)
+        received0 = _fleet_count(fleet)
         cpu0, t0 = proc_cpu_s(fleet.pid), time.monotonic()
         time.sleep(idle_s)
-        cpu = (proc_cpu_s(fleet.pid) - cpu0) / (time.monotonic() - t0)
-        return {"cpu": cpu, "rss": proc_rss_bytes(fleet.pid), "threads": proc_threads(fleet.pid)}
+        elapsed = time.monotonic() - t0
+        cpu = (proc_cpu_s(fleet.pid) - cpu0) / elapsed
+        return {"cpu": cpu, "rss": proc_rss_bytes(fleet.pid), "threads": proc_threads(fleet.pid),
+                "msgs_per_s": (_fleet_count(fleet) - received0) / elapsed}
     finally:
         fleet.kill()
         fleet.wait()
+
+
+def _fleet_count(fleet: subprocess.Popen[str]) -> int:
+    """The messages a bare fleet received so far (it answers ``count`` on its stdin)."""
+    assert fleet.stdin is not None and fleet.stdout is not None
+    fleet.stdin.write("count\n")
+    fleet.stdin.flush()
+    return int(fleet.stdout.readline())
 
 
 def body(section: Section, sites: int = 500, dataloggers: int = 20, idle_s: float = 30.0
