@@ -24,7 +24,7 @@ def test_small_chunks_wait_raw_and_come_out_whole() -> None:
     assert (len(buffer), buffer.bytes, buffer.taken_bytes) == (0, 0, 0)
 
 
-def test_a_megabyte_of_raw_chunks_is_compressed() -> None:
+def test_raw_chunks_past_their_limit_are_compressed() -> None:
     buffer = EventBuffer(max_bytes=2**30)
     one = encode_events(events(100))
     for _ in range(writer_buffer.RAW_MAX_BYTES // len(one) + 1):
