@@ -6,9 +6,15 @@ With ``--one-thread`` the same clients share one network thread instead (a selec
 their sockets, ``loop_read``/``loop_write``, and ``loop_misc`` once a second): the design of
 proposal P4, measured on bare paho before building it into sitelink.
 
-``python -m bench.paho_fleet PORT SITES [--one-thread]``: prints ``ready`` once every client
-has its SUBACK, then runs until stdin closes; ``count`` on stdin prints the messages received
-so far.
+``python -m bench.paho_fleet PORT SITES [--first N] [--one-thread]``: the sites numbered N
+(default 1) on; prints ``ready`` once every client has its SUBACK, then runs until stdin
+closes; ``count`` on stdin prints the messages received so far.
+
+paho's own loop waits in ``select()``, which takes no file descriptor above 1023: with a
+client's socket and its wake-up pair that is about 340 clients a process. Past that a
+client's loop fails at once and its connection closes (the broker logs "closed its
+connection"), so ``bench.scale`` runs a thread-per-client fleet as several processes of at
+most ``PER_PROCESS`` clients.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import time
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+
+PER_PROCESS = 250
 
 
 def one_network_thread(clients: list[mqtt.Client]) -> None:
@@ -45,7 +53,9 @@ def one_network_thread(clients: list[mqtt.Client]) -> None:
 
 def main() -> None:
     port, sites = int(sys.argv[1]), int(sys.argv[2])
-    shared = "--one-thread" in sys.argv[3:]
+    options = sys.argv[3:]
+    shared = "--one-thread" in options
+    first = int(options[options.index("--first") + 1]) if "--first" in options else 1
     lock = threading.Lock()
     state = {"subscribed": 0, "messages": 0}
     all_subscribed = threading.Event()
@@ -68,7 +78,7 @@ def main() -> None:
             state["messages"] += 1
 
     clients = []
-    for n in range(1, sites + 1):
+    for n in range(first, first + sites):
         code = f"site_{n:03d}"
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-fleet-{code}",
                              userdata=code)
@@ -81,8 +91,11 @@ def main() -> None:
         clients.append(client)
     if shared:
         threading.Thread(target=one_network_thread, args=(clients,), daemon=True).start()
-    all_subscribed.wait(120)
-    print("ready", flush=True)
+    if all_subscribed.wait(120):
+        print("ready", flush=True)
+    else:
+        print(f"only {state['subscribed']} of {sites} clients subscribed", flush=True)
+        return
     for line in sys.stdin:
         if line.strip() == "count":
             print(state["messages"], flush=True)
