@@ -138,7 +138,7 @@ def _cold_start(tmp: Path, broker: Mosquitto, sites: int, dataloggers: int, idle
         pids = {"server": server.pid, "simulator": simulator_pid, "broker": broker_pid}
         if got["online_s"] is not None:
             time.sleep(SETTLE_S)
-        received0, at0 = _received(server), time.monotonic()
+        received0, at0 = _received(_scrape(server)), time.monotonic()
         cpu0 = {k: proc_cpu_s(p) for k, p in pids.items()}
         split0, threads0 = cpu_by_process(server.pid), cpu_by_thread(server.pid)
         t0 = time.monotonic()
@@ -150,23 +150,25 @@ def _cold_start(tmp: Path, broker: Mosquitto, sites: int, dataloggers: int, idle
         got["cpu_by_thread"] = cpu_split(threads0, cpu_by_thread(server.pid), elapsed,
                                          unit="%", scale=100.0)
         got["rss"] = proc_rss_bytes(server.pid)
-        try:
-            got["final"] = server.metrics()
-        except httpx.HTTPError:
-            got["final"] = {}
-        got["msgs_per_s"] = (_received(server) - received0) / (time.monotonic() - at0)
+        got["final"] = _scrape(server)
+        got["msgs_per_s"] = (_received(got["final"]) - received0) / (time.monotonic() - at0)
     finally:
         got["stop_s"] = server.stop(timeout_s=30)
     return got
 
 
-def _received(server: Server) -> float:
-    """Messages every site received so far (/metrics; nan when it did not answer)."""
+def _scrape(server: Server) -> dict[str, float]:
+    """/metrics, or nothing when it did not answer."""
     try:
-        found = server.metrics()
+        return server.metrics()
     except httpx.HTTPError:
-        return math.nan
-    return sum(v for k, v in found.items() if k.startswith("sitelink_messages_received"))
+        return {}
+
+
+def _received(metrics: dict[str, float]) -> float:
+    """Messages every site received so far, from a scrape (nan from none)."""
+    counts = [v for k, v in metrics.items() if k.startswith("sitelink_messages_received")]
+    return sum(counts) if counts else math.nan
 
 
 def _rows(section: Section, label: str, got: dict[str, Any], sites: int, devices: int,
@@ -237,13 +239,14 @@ def _with_fleet(sites: int, dataloggers: int, idle_s: float, name: str, tmp: Pat
     with Mosquitto() as broker:
         simulator = _simulator(broker.port, sites, dataloggers)
         try:
-            _wait_for(simulator, broker, sites)
+            _wait_for_simulator(simulator, broker, sites)
             return _cold_start(tmp, broker, sites, dataloggers, idle_s, simulator.pid, name)
         finally:
             _stop(simulator)
 
 
-def _wait_for(simulator: subprocess.Popen[bytes], broker: Mosquitto, sites: int) -> None:
+def _wait_for_simulator(simulator: subprocess.Popen[bytes], broker: Mosquitto,
+                        sites: int) -> None:
     """Until the simulator connected every site and its retained statuses are out."""
     deadline = time.monotonic() + 60
     while broker.log().count(" as sim-") < sites and time.monotonic() < deadline:
@@ -263,7 +266,7 @@ def _bare_fleet(sites: int, dataloggers: int, idle_s: float, *, shared: bool = T
     with Mosquitto() as broker:
         simulator = _simulator(broker.port, sites, dataloggers)
         try:
-            _wait_for(simulator, broker, sites)
+            _wait_for_simulator(simulator, broker, sites)
             for name, extra in kinds:
                 found[name] = _measure_fleet(broker.port, sites, idle_s, extra)
         finally:
